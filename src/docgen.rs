@@ -1,0 +1,73 @@
+//! Man pages and shell completions, generated from the clap definitions. The files
+//! are committed under man/ and completions/; a test regenerates them and fails when
+//! they differ (`HAKIT_REGENERATE=1 cargo test --test generated` rewrites them).
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+use std::path::PathBuf;
+
+/// Every tool's command definition.
+pub fn commands() -> Vec<clap::Command> {
+    vec![crate::cli::hb_send::HbSendArgs::command(), crate::cli::hb_watch::HbWatchArgs::command()]
+}
+
+const TABLE_PAGE: &str = r#".TH HAKIT-TABLE 5 "" "hakit" "File Formats"
+.SH NAME
+hakit-table \- the Active Stations Table file kept by hb-watch
+.SH DESCRIPTION
+One file (default \fI/run/hakit/ast\fR), written by exactly one \fBhb-watch\fR (it holds
+an exclusive \fBflock\fR(2) on the file) and read by any number of processes that map it
+read-only. Readers never block the writer and never see a torn record: every record
+begins with a sequence word that is odd while the record is being written; a reader
+copies the record between two reads of that word and retries when they differ. The
+file never shrinks while mapped; a new writer only grows it.
+.SH LAYOUT
+All integers little-endian; every field sits in naturally aligned 64-bit words.
+.TP
+.B Header (512 bytes)
+0: magic "HAKITAST"; 8: version (u32, 1); 12: header size (u32, 512); 16: record size
+(u32, 512); 20: capacity in records (u32); 24: channel count (u32, at most 8); 28:
+writer pid (u32); 32: header sequence (u64); 40: node count (u64); 48: writer start,
+Unix ms (u64); 64: eight channel names of 16 bytes; 192: eight u64 counters of packets
+rejected before a node could be named; 256: the local node's name (64 bytes).
+.TP
+.B Record (512 bytes each, from offset 512)
+word 0: sequence; words 1\-8: node name (NUL padded); word 9: byte 0 node state (0
+unknown, 1 up, 2 unreachable, 3 dead), byte 1 flags (1 local, 2 configured member),
+bytes 4\-7 the deadtime the node announced in ms; words 10\-11: status (as announced,
+e.g. active, standby); word 12: generation; word 13: last sequence number; word 14:
+1, 5 and 15 minute load in hundredths (three u16); word 15: last state change, Unix
+ms; word 16: last state change, CLOCK_MONOTONIC ns; then from word 18, five words per
+channel: last heard (CLOCK_MONOTONIC ns, comparable with the reader's own clock on
+the same host), link state (0 unknown, 1 up, 2 late, 3 dead), lost, duplicate and
+rejected message counts.
+.SH COMPATIBILITY
+A reader refuses a file whose magic, version, header size or record size differ; so
+does a writer, which never rewrites a table of another version.
+.SH SEE ALSO
+.BR hb-watch (1),
+.BR hb-send (1)
+"#;
+
+/// Every generated file: its path under the package root and its contents.
+pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for cmd in commands() {
+        let name = cmd.get_name().to_string();
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page).expect("render to memory");
+        out.push((PathBuf::from(format!("man/{name}.1")), page));
+        for (shell, file) in [
+            (Shell::Bash, format!("completions/{name}.bash")),
+            (Shell::Zsh, format!("completions/_{name}")),
+            (Shell::Fish, format!("completions/{name}.fish")),
+        ] {
+            let mut buf = Vec::new();
+            let mut c = cmd.clone();
+            clap_complete::generate(shell, &mut c, name.clone(), &mut buf);
+            out.push((PathBuf::from(file), buf));
+        }
+    }
+    out.push((PathBuf::from("man/hakit-table.5"), TABLE_PAGE.as_bytes().to_vec()));
+    out
+}

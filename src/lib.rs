@@ -1,0 +1,28 @@
+//! hakit: small Unix tools for high availability on Linux.
+//!
+//! All the logic lives here, shared by the thin mains in `src/bin/`. Each module
+//! holds one thing and, where it can fail, one error type that maps to an exit status
+//! through [`exit::ExitStatus`].
+
+pub mod authkeys;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod detector;
+pub mod docgen;
+pub mod duration;
+pub mod events;
+pub mod exit;
+pub mod fifo;
+pub mod generation;
+pub mod hooks;
+pub mod log;
+pub mod msg;
+pub mod netlink;
+pub mod sender;
+pub mod signals;
+pub mod status;
+pub mod table;
+pub mod time;
+pub mod view;
+pub mod watcher;

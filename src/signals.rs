@@ -1,0 +1,76 @@
+//! Signal handling shared by the long-running tools: TERM/INT stop cleanly, HUP
+//! reloads, USR1 dumps status, CHLD reaps hooks. Handlers only set flags and wake the
+//! poll loop through a self-pipe; the loop does the work.
+
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    dump: Arc<AtomicBool>,
+    child: Arc<AtomicBool>,
+    wake_rx: UnixStream,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        let s = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+            dump: Arc::new(AtomicBool::new(false)),
+            child: Arc::new(AtomicBool::new(false)),
+            wake_rx: rx,
+        };
+        for (sig, flag) in [(SIGTERM, &s.stop), (SIGINT, &s.stop), (SIGHUP, &s.reload), (SIGUSR1, &s.dump), (SIGCHLD, &s.child)] {
+            signal_hook::flag::register(sig, flag.clone())?;
+            signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.as_raw_fd_owned())?;
+        }
+        Ok(s)
+    }
+
+    /// The descriptor to poll: readable after any signal.
+    pub fn fd(&self) -> RawFd {
+        self.wake_rx.as_raw_fd()
+    }
+
+    /// Empty the wake-up pipe.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        use std::io::Read;
+        while let Ok(n) = (&self.wake_rx).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    pub fn stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    pub fn take_reload(&self) -> bool {
+        self.reload.swap(false, Ordering::Relaxed)
+    }
+    pub fn take_dump(&self) -> bool {
+        self.dump.swap(false, Ordering::Relaxed)
+    }
+    pub fn take_child(&self) -> bool {
+        self.child.swap(false, Ordering::Relaxed)
+    }
+}
+
+trait OwnedRaw {
+    fn as_raw_fd_owned(self) -> RawFd;
+}
+impl OwnedRaw for UnixStream {
+    fn as_raw_fd_owned(self) -> RawFd {
+        use std::os::unix::io::IntoRawFd;
+        self.into_raw_fd()
+    }
+}
