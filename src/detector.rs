@@ -28,7 +28,8 @@ const MAX_GAP: u64 = 250;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub local: String,
-    pub channels: usize,
+    /// The channels' names, in order (events name channels by them).
+    pub channels: Vec<String>,
     pub deadtime_ns: u64,
     pub warntime_ns: u64,
     pub initdead_ns: u64,
@@ -254,7 +255,7 @@ impl Detector {
                 self.add_node(src, now)
             }
         };
-        if chan >= self.cfg.channels.min(MAX_CHANNELS) {
+        if chan >= self.cfg.channels.len().min(MAX_CHANNELS) {
             return Ok(());
         }
         let (Some(hg), Some(seq)) = (msg.get_hex("hg"), msg.get_hex("seq")) else {
@@ -400,7 +401,7 @@ impl Detector {
     /// A node none of whose links is alive: unreachable if a live node hears it,
     /// else dead.
     fn evaluate_unheard(&mut self, x: usize, now: u64, reason: &str) {
-        if self.nodes[x].rec.links.iter().take(self.cfg.channels).any(|l| l.state.alive()) {
+        if self.nodes[x].rec.links.iter().take(self.cfg.channels.len()).any(|l| l.state.alive()) {
             return;
         }
         match self.supporter(x, now) {
@@ -419,7 +420,7 @@ impl Detector {
     }
 
     fn node_gone(&mut self, slot: usize, now: u64, reason: &str) {
-        for c in 0..self.cfg.channels {
+        for c in 0..self.cfg.channels.len() {
             if self.nodes[slot].rec.links[c].state.alive() {
                 self.kill_link(slot, c, now, reason);
             }
@@ -464,7 +465,7 @@ impl Detector {
     }
 
     fn chan_name(&self, chan: usize) -> String {
-        chan.to_string()
+        self.cfg.channels.get(chan).cloned().unwrap_or_else(|| chan.to_string())
     }
 
     /// Carrier change on a channel's own device: on loss every link on it is dead now.
@@ -501,7 +502,7 @@ impl Detector {
             let dt = self.dt(slot);
             let warn = self.warn(slot);
             let state = self.nodes[slot].rec.state;
-            for c in 0..self.cfg.channels {
+            for c in 0..self.cfg.channels.len() {
                 let l = self.nodes[slot].rec.links[c];
                 match l.state {
                     LinkState::Up | LinkState::Late if now >= l.last_heard_ns + dt => {
@@ -511,7 +512,7 @@ impl Detector {
                         let n = &mut self.nodes[slot];
                         n.rec.links[c].state = LinkState::Late;
                         let late = (now - l.last_heard_ns) / MS;
-                        let ev = Event::new(Kind::LinkLate, &n.rec.name, now).with("channel", c).with("late_ms", late);
+                        let ev = Event::new(Kind::LinkLate, &n.rec.name, now).with("channel", &self.cfg.channels[c]).with("late_ms", late);
                         self.events.push(ev);
                         self.mark(slot);
                     }
@@ -543,7 +544,7 @@ impl Detector {
             let dt = self.dt(slot);
             let warn = self.warn(slot);
             let n = &self.nodes[slot];
-            for l in n.rec.links.iter().take(self.cfg.channels) {
+            for l in n.rec.links.iter().take(self.cfg.channels.len()) {
                 let d = match l.state {
                     LinkState::Up if warn > 0 && warn < dt => l.last_heard_ns + warn,
                     LinkState::Up | LinkState::Late => l.last_heard_ns + dt,
@@ -595,7 +596,7 @@ mod tests {
     fn cfg(nodes: &[&str]) -> Config {
         Config {
             local: "n1".into(),
-            channels: 2,
+            channels: vec!["0".into(), "1".into()],
             deadtime_ns: 30 * MS,
             warntime_ns: 20 * MS,
             initdead_ns: 60 * MS,

@@ -119,7 +119,7 @@ impl Output {
 fn detector_config(s: &WatchSettings) -> detector::Config {
     detector::Config {
         local: s.cluster.node.clone(),
-        channels: s.cluster.channels.len(),
+        channels: s.cluster.channels.iter().map(|c| c.name.clone()).collect(),
         deadtime_ns: s.deadtime.as_nanos() as u64,
         warntime_ns: s.warntime.as_nanos() as u64,
         initdead_ns: s.initdead.as_nanos() as u64,

@@ -1,0 +1,278 @@
+//! Test harness: network namespaces, bridges and veth pairs with unique names, the
+//! built binaries run inside them, and everything torn down on drop — also when a
+//! test fails (drop runs during unwinding). Only processes started here are killed,
+//! by PID.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "hb-send" => PathBuf::from(env!("CARGO_BIN_EXE_hb-send")),
+        "hb-watch" => PathBuf::from(env!("CARGO_BIN_EXE_hb-watch")),
+        _ => panic!("no binary {name}"),
+    }
+}
+
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().expect("run command");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// A set of namespaces: a switch with one bridge per channel, and nodes with one veth
+/// per channel (`eth0`, `eth1`, ...) at 10.77.<channel+1>.<node>/24.
+pub struct Net {
+    pub prefix: String,
+    pub switch: String,
+    pub nodes: Vec<String>,
+    pub channels: usize,
+    pub dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Net {
+    pub fn new(nodes: usize, channels: usize) -> Net {
+        assert!(is_root(), "network namespace tests need root");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("hkt{}x{n}", std::process::id());
+        let mut net = Net {
+            switch: format!("{prefix}sw"),
+            prefix,
+            nodes: Vec::new(),
+            channels,
+            dir: tempfile::tempdir().unwrap(),
+            children: Vec::new(),
+        };
+        sh(&["ip", "netns", "add", &net.switch]);
+        net.ip(&net.switch.clone(), &["link", "set", "lo", "up"]);
+        for c in 0..channels {
+            let sw = net.switch.clone();
+            net.ip(&sw, &["link", "add", &format!("br{c}"), "type", "bridge", "forward_delay", "0"]);
+            net.ip(&sw, &["link", "set", &format!("br{c}"), "up"]);
+        }
+        for i in 1..=nodes {
+            net.add_node(i);
+        }
+        let keys = net.dir.path().join("authkeys");
+        std::fs::write(&keys, "auth 1\n1 sha256 test-secret\n").unwrap();
+        set_mode(&keys, 0o600);
+        net
+    }
+
+    pub fn add_node(&mut self, i: usize) {
+        let ns = format!("{}n{i}", self.prefix);
+        sh(&["ip", "netns", "add", &ns]);
+        self.nodes.push(ns.clone());
+        self.ip(&ns, &["link", "set", "lo", "up"]);
+        let sw = self.switch.clone();
+        for c in 0..self.channels {
+            let port = format!("n{i}c{c}");
+            self.ip(&sw, &["link", "add", &port, "type", "veth", "peer", "name", &format!("eth{c}"), "netns", &ns]);
+            self.ip(&sw, &["link", "set", &port, "master", &format!("br{c}"), "up"]);
+            self.ip(&ns, &["addr", "add", &format!("10.77.{}.{i}/24", c + 1), "dev", &format!("eth{c}")]);
+            self.ip(&ns, &["link", "set", &format!("eth{c}"), "up"]);
+        }
+    }
+
+    pub fn ns(&self, node: usize) -> &str {
+        &self.nodes[node - 1]
+    }
+
+    pub fn ip(&self, ns: &str, args: &[&str]) {
+        let mut v = vec!["ip", "-n", ns];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+
+    /// Run a command inside a node's namespace and wait for it.
+    pub fn run(&self, ns: &str, cmd: &Path, args: &[&str]) -> std::process::Output {
+        Command::new("ip").args(["netns", "exec", ns]).arg(cmd).args(args).output().expect("run in netns")
+    }
+
+    pub fn keys(&self) -> PathBuf {
+        self.dir.path().join("authkeys")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Arguments every tool on node `i` shares.
+    pub fn common(&self, i: usize) -> Vec<String> {
+        let mut v = vec![
+            "--node".into(),
+            format!("n{i}"),
+            "--keys".into(),
+            self.keys().display().to_string(),
+            "--table".into(),
+            self.path(&format!("n{i}.ast")).display().to_string(),
+            "-q".into(),
+        ];
+        for c in 0..self.channels {
+            v.push("--channel".into());
+            v.push(format!("{}=bcast:eth{c}", (b'a' + c as u8) as char));
+        }
+        v
+    }
+
+    /// Start a process in a namespace; it is killed (by PID) when the Net drops.
+    pub fn spawn(&mut self, ns: &str, cmd: &Path, args: &[String], stdout: Stdio) -> u32 {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(cmd)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn in netns");
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    pub fn take_stdout(&mut self, pid: u32) -> Option<std::process::ChildStdout> {
+        self.children.iter_mut().find(|c| c.id() == pid).and_then(|c| c.stdout.take())
+    }
+
+    /// hb-send on node `i` with extra arguments.
+    pub fn send(&mut self, i: usize, extra: &[&str]) -> u32 {
+        let mut args = self.common(i);
+        args.extend(["--generation-file".into(), self.path(&format!("n{i}.gen")).display().to_string()]);
+        args.extend(["--fifo".into(), self.path(&format!("n{i}.fifo")).display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let ns = self.ns(i).to_string();
+        self.spawn(&ns, &bin("hb-send"), &args, Stdio::null())
+    }
+
+    /// hb-watch on node `i`; its events come through the returned Events.
+    pub fn watch(&mut self, i: usize, extra: &[&str]) -> Events {
+        let mut args = self.common(i);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let ns = self.ns(i).to_string();
+        let pid = self.spawn(&ns, &bin("hb-watch"), &args, Stdio::piped());
+        Events::new(self.take_stdout(pid).unwrap(), pid)
+    }
+
+    pub fn kill(&mut self, pid: u32, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            if let Some(c) = self.children.iter_mut().find(|c| c.id() == pid) {
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// Take node i's port on channel c down on the switch (a pulled cable).
+    pub fn cut(&self, i: usize, c: usize) {
+        self.ip(&self.switch, &["link", "set", &format!("n{i}c{c}"), "down"]);
+    }
+
+    pub fn mend(&self, i: usize, c: usize) {
+        self.ip(&self.switch, &["link", "set", &format!("n{i}c{c}"), "up"]);
+    }
+
+    /// Load a ruleset into a namespace's nftables.
+    pub fn nft(&self, ns: &str, ruleset: &str) {
+        let f = self.dir.path().join(format!("nft-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&f, ruleset).unwrap();
+        sh(&["ip", "netns", "exec", ns, "nft", "-f", &f.display().to_string()]);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.nodes.iter().chain(std::iter::once(&self.switch)) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The event lines of one hb-watch.
+pub struct Events {
+    rx: Receiver<String>,
+    pub seen: Vec<String>,
+    pub pid: u32,
+}
+
+impl Events {
+    fn new(out: std::process::ChildStdout, pid: u32) -> Events {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Events { rx, seen: Vec::new(), pid }
+    }
+
+    /// Wait for an event line starting with `prefix` (e.g. "node-dead n2"); returns it.
+    pub fn expect(&mut self, prefix: &str, within: Duration) -> String {
+        let end = Instant::now() + within;
+        if let Some(l) = self.seen.iter().find(|l| l.starts_with(prefix)) {
+            return l.clone();
+        }
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.starts_with(prefix) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no `{prefix}` event within {within:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Collect everything for a while.
+    pub fn gather(&mut self, during: Duration) -> Vec<String> {
+        let end = Instant::now() + during;
+        let start = self.seen.len();
+        while let Ok(l) = self.rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            self.seen.push(l);
+        }
+        self.seen[start..].to_vec()
+    }
+
+    /// Forget what was seen so far (the next expect waits for a new line).
+    pub fn clear(&mut self) {
+        while let Ok(l) = self.rx.try_recv() {
+            self.seen.push(l);
+        }
+        self.seen.clear();
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        self.seen.iter().filter(|l| l.starts_with(prefix)).count()
+    }
+}
+
+/// The value of `key=` in an event line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ').find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}

@@ -1,0 +1,288 @@
+//! Heartbeat behaviour in real network namespaces: two bridges for two channels,
+//! links cut, nodes killed, forged and replayed packets, carrier loss, cross-check,
+//! hooks and signals, FIFO messages.
+
+mod common;
+use common::*;
+use nix::sys::signal::Signal;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+const KA: &str = "50ms";
+const DT: &str = "300ms";
+const S: Duration = Duration::from_secs(1);
+
+fn start(net: &mut Net, nodes: &[usize]) {
+    for &i in nodes {
+        net.send(i, &["--keepalive", KA, "--deadtime", DT]);
+    }
+}
+
+/// Run `f` on a thread that lives in namespace `ns`.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+fn bcast_socket(dev: &str) -> UdpSocket {
+    let s = UdpSocket::bind("0.0.0.0:694").unwrap();
+    s.set_broadcast(true).unwrap();
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::BindToDevice, &std::ffi::OsString::from(dev)).unwrap();
+    s
+}
+
+#[test]
+fn one_channel_cut_is_a_link_death_not_a_node_death() {
+    let mut net = Net::new(2, 2);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    start(&mut net, &[1, 2]);
+    ev.expect("node-up n2", 3 * S);
+    ev.expect("link-up n2 ", 3 * S);
+    ev.clear();
+    net.cut(2, 1);
+    let l = ev.expect("link-dead n2", 3 * S);
+    assert_eq!(field(&l, "channel"), Some("b"), "{l}");
+    let rest = ev.gather(Duration::from_millis(1000));
+    assert!(!rest.iter().chain(ev.seen.iter()).any(|l| l.starts_with("node-dead")), "{:?}", ev.seen);
+    assert_eq!(ev.count("link-dead"), 1, "{:?}", ev.seen);
+    // The table agrees, and answers scripts through the exit status.
+    let table = net.path("n1.ast").display().to_string();
+    let ns = net.ns(1).to_string();
+    let up = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--table", &table]);
+    assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stdout));
+    let link = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--link", "b", "--table", &table]);
+    assert_eq!(link.status.code(), Some(1));
+    let link = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--link", "a", "--table", &table]);
+    assert_eq!(link.status.code(), Some(0));
+    // Both cut: the node is dead.
+    net.cut(2, 0);
+    let d = ev.expect("node-dead n2", 3 * S);
+    assert_eq!(field(&d, "reason"), Some("deadtime"), "{d}");
+    let st = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--table", &table]);
+    assert_eq!(st.status.code(), Some(1));
+    // Mended: back up.
+    net.mend(2, 0);
+    net.mend(2, 1);
+    ev.expect("node-up n2", 3 * S);
+}
+
+#[test]
+fn kill9_is_node_death_and_restart_is_reported() {
+    let mut net = Net::new(2, 2);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    start(&mut net, &[1]);
+    let p2 = net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n2", 3 * S);
+    ev.clear();
+    net.kill(p2, Signal::SIGKILL);
+    ev.expect("node-dead n2", 3 * S);
+    assert_eq!(ev.count("link-dead n2"), 2, "{:?}", ev.seen);
+    ev.clear();
+    net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    let r = ev.expect("node-restart n2", 3 * S);
+    ev.expect("node-up n2", 3 * S);
+    let pos = |p: &str| ev.seen.iter().position(|l| l.starts_with(p)).unwrap();
+    assert!(pos("node-restart n2") < pos("node-up n2"), "{:?}", ev.seen);
+    assert!(field(&r, "gen").is_some());
+}
+
+#[test]
+fn sigterm_announces_the_stop_at_once() {
+    let mut net = Net::new(2, 1);
+    let mut ev = net.watch(1, &["--deadtime", "5s"]);
+    let p2 = net.send(2, &["--keepalive", KA, "--deadtime", "5s"]);
+    ev.expect("node-up n2", 3 * S);
+    net.kill(p2, Signal::SIGTERM);
+    let d = ev.expect("node-dead n2", S);
+    assert_eq!(field(&d, "reason"), Some("shutdown"), "{d}");
+}
+
+#[test]
+fn forged_replayed_and_garbage_packets_are_counted_and_ignored() {
+    let mut net = Net::new(3, 1);
+    // Node 3 is the attacker's namespace: on the segment, but runs no hakit.
+    let mut ev = net.watch(1, &["--deadtime", DT, "--nodes", "n1,n2"]);
+    let p2 = net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n2", 3 * S);
+    let attacker = net.ns(3).to_string();
+    // Capture some of n2's real heartbeats.
+    let captured: Vec<Vec<u8>> = in_netns(&attacker, || {
+        let s = bcast_socket("eth0");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        while out.len() < 10 {
+            let (n, _) = s.recv_from(&mut buf).unwrap();
+            if buf[..n].windows(7).any(|w| w == b"src=n2\n") {
+                out.push(buf[..n].to_vec());
+            }
+        }
+        out
+    });
+    net.kill(p2, Signal::SIGKILL);
+    ev.expect("node-dead n2", 3 * S);
+    ev.clear();
+    // Replay the captured heartbeats, forge new ones with a wrong key, send garbage.
+    let sent = in_netns(&attacker, move || {
+        let s = bcast_socket("eth0");
+        let to = "255.255.255.255:694";
+        let mut sent = 0;
+        for round in 0..20 {
+            for p in &captured {
+                s.send_to(p, to).unwrap();
+                sent += 1;
+            }
+            let forged = format!(">>>\nt=status\nst=active\nsrc=n2\nseq={:x}\nhg=ffffffffff\nauth=1 {}\n<<<\n\0", 1000 + round, "00".repeat(32));
+            s.send_to(forged.as_bytes(), to).unwrap();
+            s.send_to(b"\x00\xff garbage \x13\x37", to).unwrap();
+            s.send_to(b">>>\nt=status\n", to).unwrap();
+            s.send_to(&[b'A'; 1500], to).unwrap();
+            let intruder = ">>>\nt=status\nsrc=mallory\nseq=1\nhg=1\nauth=1 00\n<<<\n";
+            s.send_to(intruder.as_bytes(), to).unwrap();
+            sent += 5;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sent
+    });
+    let after = ev.gather(Duration::from_millis(500));
+    assert!(!after.iter().any(|l| l.contains(" n2 ") && (l.starts_with("node-up") || l.starts_with("link-up"))), "{after:?}");
+    assert!(!after.iter().any(|l| l.contains("mallory")), "{after:?}");
+    // Every refusal was counted: replays as duplicates/rejections on n2's link, the rest unattributed.
+    let ns = net.ns(1).to_string();
+    let out = net.run(&ns, &bin("hb-watch"), &["status", "--json", "--table", &net.path("n1.ast").display().to_string()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n2 = v["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "n2").unwrap();
+    let l = &n2["links"][0];
+    let on_n2 = l["duplicate"].as_u64().unwrap() + l["rejected"].as_u64().unwrap();
+    let unattributed = v["rejected_unattributed"][0].as_u64().unwrap();
+    assert!(on_n2 >= 200 + 20, "replays and forgeries counted on n2: {l}");
+    assert!(unattributed >= 80, "garbage and intruders counted: {unattributed}");
+    assert!(on_n2 + unattributed >= sent as u64 - 10, "{on_n2} + {unattributed} < {sent}");
+    // The real node still gets through.
+    net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n2", 3 * S);
+}
+
+#[test]
+fn carrier_loss_kills_the_channel_at_once() {
+    let mut net = Net::new(2, 2);
+    // A long deadtime: only the carrier can explain a quick link-dead.
+    let mut ev = net.watch(1, &["--deadtime", "10s"]);
+    net.send(2, &["--keepalive", KA, "--deadtime", "10s"]);
+    ev.expect("link-up n2 ", 3 * S);
+    ev.gather(Duration::from_millis(300));
+    ev.clear();
+    let ns1 = net.ns(1).to_string();
+    let t0 = std::time::Instant::now();
+    net.ip(&ns1, &["link", "set", "eth1", "down"]);
+    let l = ev.expect("link-dead n2", S);
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    assert_eq!(field(&l, "reason"), Some("carrier"), "{l}");
+    assert_eq!(field(&l, "channel"), Some("b"), "{l}");
+    assert_eq!(ev.count("node-dead"), 0);
+    net.ip(&ns1, &["link", "set", "eth1", "up"]);
+    let u = ev.expect("link-up n2", 3 * S);
+    assert_eq!(field(&u, "channel"), Some("b"), "{u}");
+}
+
+#[test]
+fn three_nodes_cross_check_unreachable_then_dead() {
+    let mut net = Net::new(3, 2);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    net.watch(2, &["--deadtime", DT]);
+    net.watch(3, &["--deadtime", DT]);
+    start(&mut net, &[1, 2]);
+    let p3 = net.send(3, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n3", 3 * S);
+    ev.expect("node-up n2", 3 * S);
+    std::thread::sleep(Duration::from_millis(500));
+    ev.clear();
+    // n1 stops hearing n3 on both channels; n2 still does.
+    let ns1 = net.ns(1).to_string();
+    net.nft(&ns1, "table inet hkcut {\n chain in {\n  type filter hook input priority 0;\n  ip saddr { 10.77.1.3, 10.77.2.3 } drop\n }\n}\n");
+    let u = ev.expect("node-unreachable n3", 3 * S);
+    assert_eq!(field(&u, "via"), Some("n2"), "{u}");
+    ev.gather(Duration::from_millis(600));
+    assert_eq!(ev.count("node-dead n3"), 0, "{:?}", ev.seen);
+    // Now n3 really dies: nobody hears it.
+    net.kill(p3, Signal::SIGKILL);
+    ev.expect("node-dead n3", 3 * S);
+}
+
+#[test]
+fn hook_and_notified_process_get_every_event() {
+    let mut net = Net::new(2, 2);
+    let log = net.path("hook.log");
+    let hook = net.path("hook.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\necho \"$1 $2 $HA_EVENT $HA_SUBJECT $HA_channel $HA_st $HA_src\" >> {}\n", log.display())).unwrap();
+    set_mode(&hook, 0o755);
+    // A process that counts SIGUSR2.
+    let count = net.path("signals");
+    let script = format!("n=0; trap 'n=$((n+1)); echo $n > {}' USR2; while :; do sleep 0.05; done", count.display());
+    let ns1 = net.ns(1).to_string();
+    let counter = net.spawn(&ns1, std::path::Path::new("/bin/bash"), &["-c".into(), script], std::process::Stdio::null());
+    std::thread::sleep(Duration::from_millis(200));
+    let notify = counter.to_string();
+    let mut ev = net.watch(1, &["--deadtime", DT, "--exec", &hook.display().to_string(), "--notify", &notify]);
+    let p2 = net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n2", 3 * S);
+    net.kill(p2, Signal::SIGKILL);
+    ev.expect("node-dead n2", 3 * S);
+    std::thread::sleep(Duration::from_millis(700));
+    let events = ev.seen.len();
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let got: Vec<&str> = lines.lines().collect();
+    assert_eq!(got.len(), events, "hook runs {got:?} vs events {:?}", ev.seen);
+    // In order, with Heartbeat's variables.
+    for (l, e) in got.iter().zip(ev.seen.iter()) {
+        let kind = e.split(' ').next().unwrap();
+        assert!(l.starts_with(&format!("{kind} n2 {kind} n2")), "{l} vs {e}");
+    }
+    assert!(got.iter().any(|l| *l == "node-dead n2 node-dead n2  dead n2"), "{got:?}");
+    assert!(got.iter().any(|l| l.starts_with("link-dead n2 link-dead n2 b dead n2")), "{got:?}");
+    let n: usize = std::fs::read_to_string(&count).unwrap().trim().parse().unwrap();
+    // Signals may merge while one is pending; at least one per burst, never more than events.
+    assert!(n >= 2 && n <= events, "{n} signals for {events} events");
+}
+
+#[test]
+fn fifo_messages_reach_the_cluster() {
+    let mut net = Net::new(2, 2);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    net.send(2, &["--keepalive", "100ms", "--deadtime", "1s"]);
+    ev.expect("node-up n2", 3 * S);
+    let fifo = net.path("n2.fifo");
+    std::fs::write(&fifo, ">>>\nt=takeover\nresource=vip1\nsrc=forged\n<<<\n").unwrap();
+    let m = ev.expect("message n2", 2 * S);
+    assert_eq!(field(&m, "t"), Some("takeover"), "{m}");
+    assert_eq!(field(&m, "resource"), Some("vip1"), "{m}");
+    assert_eq!(field(&m, "src"), Some("n2"), "the sender stamps src: {m}");
+    assert_eq!(ev.count("message n2"), 1, "sent on two channels, delivered once: {:?}", ev.seen);
+    std::fs::write(&fifo, ">>>\nt=status\nst=standby\n<<<\n").unwrap();
+    let s = ev.expect("node-status n2", 2 * S);
+    assert_eq!(field(&s, "status"), Some("standby"), "{s}");
+}
+
+#[test]
+fn redundancy_copies_are_counted_once() {
+    let mut net = Net::new(2, 1);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    net.send(2, &["--keepalive", KA, "--deadtime", DT, "--redundancy", "2"]);
+    ev.expect("node-up n2", 3 * S);
+    std::thread::sleep(Duration::from_millis(500));
+    let ns = net.ns(1).to_string();
+    let out = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--json", "--table", &net.path("n1.ast").display().to_string()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seq = v["last_seq"].as_u64().unwrap();
+    let dup = v["links"][0]["duplicate"].as_u64().unwrap();
+    assert!(seq >= 8, "{v}");
+    // Two extra copies per message arrive as duplicates; nothing is lost.
+    assert!(dup >= 2 * (seq - 2) && dup <= 2 * seq + 2, "{v}");
+    assert_eq!(v["links"][0]["lost"], 0, "{v}");
+}
