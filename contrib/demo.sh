@@ -5,12 +5,17 @@
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/deps.sh"
+if [ -z "${HAKIT_BIN:-}" ]; then
+  (cd "$here/.." && cargo build --release --quiet)
+fi
 bin=${HAKIT_BIN:-$here/../target/release}
 . "$here/netns-lib.sh"
 work=$(mktemp -d /tmp/hakit-demo.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   net_down
   rm -rf "$work"
 }
@@ -45,7 +50,7 @@ cut 3 1
 step "n1's table" 1.5
 ip netns exec "${PFX}n1" "$bin/hb-watch" status --table "$work/n1.ast"
 step "kill -9 n2's hb-send: both links die, then node-dead" 0.2
-kill -9 "$send2"
+kill -9 "$send2"; wait "$send2" 2>/dev/null || true
 step "n2 restarts: node-restart, link-up, node-up" 1.5
 start_send 2
 step "mend n3's cable: link-up on b" 1.5

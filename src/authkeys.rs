@@ -89,12 +89,7 @@ impl fmt::Display for Error {
                 p.display(),
                 m & 0o7777
             ),
-            Error::Syntax {
-                path,
-                line,
-                col,
-                msg,
-            } => write!(f, "{}:{line}:{col}: {msg}", path.display()),
+            Error::Syntax { path, line, col, msg } => write!(f, "{}:{line}:{col}: {msg}", path.display()),
         }
     }
 }
@@ -163,14 +158,13 @@ impl AuthKeys {
                 active = Some((idx, line, c2));
                 continue;
             }
-            let idx = parse_index(w1).ok_or((
+            let idx =
+                parse_index(w1).ok_or((line, c1, format!("expected `auth N` or `N METHOD [KEY]`, found `{w1}`")))?;
+            let (c2, w2) = words.next().ok_or((
                 line,
-                c1,
-                format!("expected `auth N` or `N METHOD [KEY]`, found `{w1}`"),
+                body.len() + 1,
+                format!("key {idx} needs a method (sha256, sha1, md5, crc)"),
             ))?;
-            let (c2, w2) = words
-                .next()
-                .ok_or((line, body.len() + 1, format!("key {idx} needs a method (sha256, sha1, md5, crc)")))?;
             let method = Method::parse(w2).ok_or((
                 line,
                 c2,
@@ -194,13 +188,18 @@ impl AuthKeys {
     }
 
     pub fn active_method(&self) -> Method {
-        self.keys[self.active as usize].as_ref().map(|k| k.method).unwrap_or(Method::Crc)
+        self.keys[self.active as usize]
+            .as_ref()
+            .map(|k| k.method)
+            .unwrap_or(Method::Crc)
     }
 
     /// The value of the `auth` field for `data` (the classic text form without the
     /// `>>>`/`<<<` lines and without the auth line).
     pub fn sign(&self, data: &[u8]) -> String {
-        let key = self.keys[self.active as usize].as_ref().expect("active key checked at load");
+        let key = self.keys[self.active as usize]
+            .as_ref()
+            .expect("active key checked at load");
         format!("{} {}", self.active, hex(&digest(key, data)))
     }
 
@@ -208,16 +207,25 @@ impl AuthKeys {
     pub fn verify(&self, auth: Option<&[u8]>, data: &[u8]) -> Result<(), Reject> {
         let auth = auth.ok_or(Reject::Missing)?;
         let sp = auth.iter().position(|&b| b == b' ').ok_or(Reject::Malformed)?;
-        let idx = std::str::from_utf8(&auth[..sp]).ok().and_then(parse_index).ok_or(Reject::Malformed)?;
+        let idx = std::str::from_utf8(&auth[..sp])
+            .ok()
+            .and_then(parse_index)
+            .ok_or(Reject::Malformed)?;
         let key = self.keys[idx as usize].as_ref().ok_or(Reject::UnknownIndex)?;
         let want = hex(&digest(key, data));
         let got = &auth[sp + 1..];
         let got = got.strip_suffix(b"\n").unwrap_or(got);
         // crc prints %lx (no leading zeros); compare it on its numeric value.
         if key.method == Method::Crc {
-            let g = std::str::from_utf8(got).ok().and_then(|s| u32::from_str_radix(s, 16).ok());
+            let g = std::str::from_utf8(got)
+                .ok()
+                .and_then(|s| u32::from_str_radix(s, 16).ok());
             let w = u32::from_str_radix(&want, 16).ok();
-            return if g.is_some() && g == w { Ok(()) } else { Err(Reject::BadDigest) };
+            return if g.is_some() && g == w {
+                Ok(())
+            } else {
+                Err(Reject::BadDigest)
+            };
         }
         if got.len() == want.len() && bool::from(got.ct_eq(want.as_bytes())) {
             Ok(())
@@ -259,7 +267,11 @@ pub fn crc32_posix(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= (b as u32) << 24;
         for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
         }
     }
     !crc
@@ -290,7 +302,10 @@ impl<'a> Words<'a> {
         if start >= self.s.len() {
             return None;
         }
-        let end = self.s[start..].find(char::is_whitespace).map(|e| start + e).unwrap_or(self.s.len());
+        let end = self.s[start..]
+            .find(char::is_whitespace)
+            .map(|e| start + e)
+            .unwrap_or(self.s.len());
         self.pos = end;
         Some((start + 1, &self.s[start..end]))
     }
@@ -326,9 +341,15 @@ mod tests {
         );
         // RFC 2202 test case 2 for HMAC-SHA1 and HMAC-MD5.
         let k = AuthKeys::parse("auth 1\n1 sha1 Jefe\n").unwrap();
-        assert_eq!(k.sign(b"what do ya want for nothing?"), "1 effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            k.sign(b"what do ya want for nothing?"),
+            "1 effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
         let k = AuthKeys::parse("auth 1\n1 md5 Jefe\n").unwrap();
-        assert_eq!(k.sign(b"what do ya want for nothing?"), "1 750c783e6ab0b503eaa86e310a5db738");
+        assert_eq!(
+            k.sign(b"what do ya want for nothing?"),
+            "1 750c783e6ab0b503eaa86e310a5db738"
+        );
     }
 
     #[test]

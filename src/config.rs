@@ -30,10 +30,18 @@ pub struct Error {
 
 impl Error {
     pub fn new(msg: impl Into<String>) -> Error {
-        Error { file: None, pos: None, msg: msg.into() }
+        Error {
+            file: None,
+            pos: None,
+            msg: msg.into(),
+        }
     }
     fn at(src: &Source, pos: Option<(usize, usize)>, msg: impl Into<String>) -> Error {
-        Error { file: Some(src.path.clone()), pos, msg: msg.into() }
+        Error {
+            file: Some(src.path.clone()),
+            pos,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -176,7 +184,10 @@ pub fn load(path: &Path) -> Result<(File, Source), Error> {
         pos: None,
         msg: format!("cannot read the configuration: {e}"),
     })?;
-    let src = Source { path: path.into(), text };
+    let src = Source {
+        path: path.into(),
+        text,
+    };
     let file = parse(&src)?;
     Ok((file, src))
 }
@@ -228,7 +239,8 @@ impl ChannelSpec {
             None => (None, s),
         };
         let parts: Vec<&str> = rest.split(':').collect();
-        let bad = || format!("`{s}` is not a channel (write bcast:DEV, mcast:DEV:GROUP[:TTL] or ucast:DEV:PEER[,PEER...])");
+        let bad =
+            || format!("`{s}` is not a channel (write bcast:DEV, mcast:DEV:GROUP[:TTL] or ucast:DEV:PEER[,PEER...])");
         if parts.len() < 2 || parts[1].is_empty() {
             return Err(bad());
         }
@@ -236,7 +248,9 @@ impl ChannelSpec {
         let mode = match (parts[0], parts.len()) {
             ("bcast", 2) => Mode::Bcast,
             ("mcast", 3 | 4) => {
-                let group: Ipv4Addr = parts[2].parse().map_err(|_| format!("`{}` is not an IPv4 multicast group", parts[2]))?;
+                let group: Ipv4Addr = parts[2]
+                    .parse()
+                    .map_err(|_| format!("`{}` is not an IPv4 multicast group", parts[2]))?;
                 let ttl = match parts.get(3) {
                     Some(t) => t.parse().map_err(|_| format!("`{t}` is not a TTL (0..255)"))?,
                     None => 1,
@@ -252,7 +266,11 @@ impl ChannelSpec {
             }
             _ => return Err(bad()),
         };
-        let spec = ChannelSpec { name: name.unwrap_or_else(|| dev.clone()), dev, mode };
+        let spec = ChannelSpec {
+            name: name.unwrap_or_else(|| dev.clone()),
+            dev,
+            mode,
+        };
         spec.check()?;
         Ok(spec)
     }
@@ -271,7 +289,11 @@ impl ChannelSpec {
                 Mode::Ucast { peers: e.peers.clone() }
             }
         };
-        let spec = ChannelSpec { name: e.name.clone().unwrap_or_else(|| e.dev.clone()), dev: e.dev.clone(), mode };
+        let spec = ChannelSpec {
+            name: e.name.clone().unwrap_or_else(|| e.dev.clone()),
+            dev: e.dev.clone(),
+            mode,
+        };
         spec.check()?;
         Ok(spec)
     }
@@ -304,7 +326,10 @@ pub struct Cluster {
 }
 
 fn uname_node() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 fn resolve_cluster(a: &ClusterArgs, f: &ClusterSection, src: Option<&Source>) -> Result<Cluster, Error> {
@@ -314,7 +339,10 @@ fn resolve_cluster(a: &ClusterArgs, f: &ClusterSection, src: Option<&Source>) ->
     };
     let node = a.node.clone().or_else(|| f.node.clone()).unwrap_or_else(uname_node);
     if !crate::view::valid_name(&node) {
-        return Err(err("node", format!("`{node}` is not a usable node name (letters, digits, - _ .; at most 64)")));
+        return Err(err(
+            "node",
+            format!("`{node}` is not a usable node name (letters, digits, - _ .; at most 64)"),
+        ));
     }
     let nodes = a.nodes.clone().or_else(|| f.nodes.clone()).unwrap_or_default();
     for n in &nodes {
@@ -323,19 +351,33 @@ fn resolve_cluster(a: &ClusterArgs, f: &ClusterSection, src: Option<&Source>) ->
         }
     }
     let channels = if !a.channels.is_empty() {
-        a.channels.iter().map(|c| ChannelSpec::parse(c).map_err(|m| Error::new(format!("--channel: {m}")))).collect::<Result<Vec<_>, _>>()?
+        a.channels
+            .iter()
+            .map(|c| ChannelSpec::parse(c).map_err(|m| Error::new(format!("--channel: {m}"))))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        f.channels.iter().map(|c| ChannelSpec::from_entry(c).map_err(|m| err("channels", m))).collect::<Result<Vec<_>, _>>()?
+        f.channels
+            .iter()
+            .map(|c| ChannelSpec::from_entry(c).map_err(|m| err("channels", m)))
+            .collect::<Result<Vec<_>, _>>()?
     };
     if channels.is_empty() {
-        return Err(Error::new("no channel: give --channel (e.g. --channel bcast:eth0) or cluster.channels in the configuration"));
+        return Err(Error::new(
+            "no channel: give --channel (e.g. --channel bcast:eth0) or cluster.channels in the configuration",
+        ));
     }
     if channels.len() > crate::table::MAX_CHANNELS {
-        return Err(err("channels", format!("{} channels; at most {}", channels.len(), crate::table::MAX_CHANNELS)));
+        return Err(err(
+            "channels",
+            format!("{} channels; at most {}", channels.len(), crate::table::MAX_CHANNELS),
+        ));
     }
     for (i, c) in channels.iter().enumerate() {
         if channels[..i].iter().any(|o| o.name == c.name) {
-            return Err(err("channels", format!("two channels are named `{}`; name them (NAME=...)", c.name)));
+            return Err(err(
+                "channels",
+                format!("two channels are named `{}`; name them (NAME=...)", c.name),
+            ));
         }
     }
     let port = a.port.or(f.port).unwrap_or(DEFAULT_PORT);
@@ -345,9 +387,17 @@ fn resolve_cluster(a: &ClusterArgs, f: &ClusterSection, src: Option<&Source>) ->
     Ok(Cluster {
         node,
         nodes,
-        keys: a.keys.clone().or_else(|| f.keys.clone()).unwrap_or_else(|| DEFAULT_KEYS.into()),
+        keys: a
+            .keys
+            .clone()
+            .or_else(|| f.keys.clone())
+            .unwrap_or_else(|| DEFAULT_KEYS.into()),
         port,
-        table: a.table.clone().or_else(|| f.table.clone()).unwrap_or_else(|| DEFAULT_TABLE.into()),
+        table: a
+            .table
+            .clone()
+            .or_else(|| f.table.clone())
+            .unwrap_or_else(|| DEFAULT_TABLE.into()),
         channels,
     })
 }
@@ -379,20 +429,39 @@ impl SendSettings {
         let keepalive = a.keepalive.or(s.keepalive).unwrap_or(Duration::from_secs(1));
         let deadtime = a.deadtime.or(s.deadtime).unwrap_or(Duration::from_secs(30));
         if keepalive < Duration::from_micros(500) {
-            return Err(err("keepalive", format!("keepalive {} is below the 500us floor", crate::duration::format(keepalive))));
+            return Err(err(
+                "keepalive",
+                format!(
+                    "keepalive {} is below the 500us floor",
+                    crate::duration::format(keepalive)
+                ),
+            ));
         }
         if deadtime <= keepalive * 2 {
             return Err(err(
                 "deadtime",
-                format!("deadtime {} must be more than twice keepalive {}", crate::duration::format(deadtime), crate::duration::format(keepalive)),
+                format!(
+                    "deadtime {} must be more than twice keepalive {}",
+                    crate::duration::format(deadtime),
+                    crate::duration::format(keepalive)
+                ),
             ));
         }
         let redundancy = a.redundancy.or(s.redundancy).unwrap_or(0);
         if redundancy > 9 {
             return Err(err("redundancy", format!("redundancy {redundancy} is more than 9")));
         }
-        let status = a.status.clone().or_else(|| s.status.clone()).unwrap_or_else(|| "active".into());
-        if status.is_empty() || status.len() > crate::table::STATUS_LEN || !status.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        let status = a
+            .status
+            .clone()
+            .or_else(|| s.status.clone())
+            .unwrap_or_else(|| "active".into());
+        if status.is_empty()
+            || status.len() > crate::table::STATUS_LEN
+            || !status
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(err("status", format!("`{status}` is not a status word")));
         }
         Ok(SendSettings {
@@ -400,8 +469,21 @@ impl SendSettings {
             keepalive,
             deadtime,
             redundancy,
-            fifo: if a.no_fifo { None } else { Some(a.fifo.clone().or_else(|| s.fifo.clone()).unwrap_or_else(|| DEFAULT_FIFO.into())) },
-            generation_file: a.generation_file.clone().or_else(|| s.generation_file.clone()).unwrap_or_else(|| DEFAULT_GENERATION.into()),
+            fifo: if a.no_fifo {
+                None
+            } else {
+                Some(
+                    a.fifo
+                        .clone()
+                        .or_else(|| s.fifo.clone())
+                        .unwrap_or_else(|| DEFAULT_FIFO.into()),
+                )
+            },
+            generation_file: a
+                .generation_file
+                .clone()
+                .or_else(|| s.generation_file.clone())
+                .unwrap_or_else(|| DEFAULT_GENERATION.into()),
             status,
             realtime: a.realtime || s.realtime.unwrap_or(false),
             count: a.count,
@@ -448,7 +530,10 @@ impl WatchSettings {
         }
         let max_nodes = a.max_nodes.or(w.max_nodes).unwrap_or(256);
         if !(2..=65_536).contains(&max_nodes) || max_nodes < cluster.nodes.len() {
-            return Err(err("max-nodes", format!("max-nodes {max_nodes} must be 2..65536 and hold every listed node")));
+            return Err(err(
+                "max-nodes",
+                format!("max-nodes {max_nodes} must be 2..65536 and hold every listed node"),
+            ));
         }
         let notify_src = if a.notify.is_empty() { &w.notify } else { &a.notify };
         let notify = notify_src
@@ -487,7 +572,9 @@ pub fn table_path(arg: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<Pat
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -495,7 +582,10 @@ mod tests {
     use super::*;
 
     fn src(text: &str) -> Source {
-        Source { path: "hakit.yaml".into(), text: text.into() }
+        Source {
+            path: "hakit.yaml".into(),
+            text: text.into(),
+        }
     }
 
     #[test]
@@ -523,7 +613,13 @@ mod tests {
         assert_eq!(f.hb_send.deadtime, Some(Duration::from_secs(2)));
         let c = resolve_cluster(&ClusterArgs::default(), &f.cluster, None).unwrap();
         assert_eq!(c.channels.len(), 3);
-        assert_eq!(c.channels[1].mode, Mode::Mcast { group: "225.0.0.1".parse().unwrap(), ttl: 1 });
+        assert_eq!(
+            c.channels[1].mode,
+            Mode::Mcast {
+                group: "225.0.0.1".parse().unwrap(),
+                ttl: 1
+            }
+        );
     }
 
     #[test]
@@ -543,7 +639,9 @@ mod tests {
         assert!(ChannelSpec::parse("bcast:").is_err());
         assert_eq!(
             ChannelSpec::parse("ucast:eth1:10.1.0.2,10.1.0.3").unwrap().mode,
-            Mode::Ucast { peers: vec!["10.1.0.2".parse().unwrap(), "10.1.0.3".parse().unwrap()] }
+            Mode::Ucast {
+                peers: vec!["10.1.0.2".parse().unwrap(), "10.1.0.3".parse().unwrap()]
+            }
         );
     }
 }

@@ -135,7 +135,12 @@ impl Detector {
     fn add_node(&mut self, name: &str, now: u64) -> usize {
         let slot = self.nodes.len();
         self.nodes.push(Node {
-            rec: NodeRecord { name: name.to_string(), changed_unix_ms: crate::time::unix_ms(), changed_mono_ns: now, ..Default::default() },
+            rec: NodeRecord {
+                name: name.to_string(),
+                changed_unix_ms: crate::time::unix_ms(),
+                changed_mono_ns: now,
+                ..Default::default()
+            },
             has_gen: false,
             dt_ns: None,
             link_seq: [0; MAX_CHANNELS],
@@ -289,7 +294,9 @@ impl Detector {
             n.link_seq[chan] = seq;
         }
         if restarted {
-            let ev = Event::new(Kind::NodeRestart, src, now).with("gen", hg).with("channel", self.chan_name(chan));
+            let ev = Event::new(Kind::NodeRestart, src, now)
+                .with("gen", hg)
+                .with("channel", self.chan_name(chan));
             self.events.push(ev);
         }
         if let Some(dt) = msg.get_hex("dt") {
@@ -311,7 +318,11 @@ impl Detector {
             }
         }
         if !prev.alive() {
-            self.events.push(Event::new(Kind::LinkUp, src, now).with("channel", self.chan_name(chan)).with("gen", hg));
+            self.events.push(
+                Event::new(Kind::LinkUp, src, now)
+                    .with("channel", self.chan_name(chan))
+                    .with("gen", hg),
+            );
         }
         // Content: once per sequence number, whichever channel brought it first.
         let fresh = seq > self.nodes[slot].rec.last_seq;
@@ -319,7 +330,12 @@ impl Detector {
             self.nodes[slot].rec.last_seq = seq;
         }
         if self.nodes[slot].rec.state != NodeState::Up {
-            self.set_node(slot, NodeState::Up, now, &[("gen", hg.to_string()), ("channel", self.chan_name(chan))]);
+            self.set_node(
+                slot,
+                NodeState::Up,
+                now,
+                &[("gen", hg.to_string()), ("channel", self.chan_name(chan))],
+            );
         }
         if fresh {
             self.apply_content(slot, now, t, msg);
@@ -346,9 +362,16 @@ impl Detector {
                 self.node_gone(slot, now, "shutdown");
                 return;
             }
-            let old = std::mem::replace(&mut self.nodes[slot].rec.status, truncate(st, crate::table::STATUS_LEN).into());
+            let old = std::mem::replace(
+                &mut self.nodes[slot].rec.status,
+                truncate(st, crate::table::STATUS_LEN).into(),
+            );
             if !old.is_empty() && old != st {
-                self.events.push(Event::new(Kind::NodeStatus, &name, now).with("status", st).with("old", old));
+                self.events.push(
+                    Event::new(Kind::NodeStatus, &name, now)
+                        .with("status", st)
+                        .with("old", old),
+                );
             }
             return;
         }
@@ -401,7 +424,13 @@ impl Detector {
     /// A node none of whose links is alive: unreachable if a live node hears it,
     /// else dead.
     fn evaluate_unheard(&mut self, x: usize, now: u64, reason: &str) {
-        if self.nodes[x].rec.links.iter().take(self.cfg.channels.len()).any(|l| l.state.alive()) {
+        if self.nodes[x]
+            .rec
+            .links
+            .iter()
+            .take(self.cfg.channels.len())
+            .any(|l| l.state.alive())
+        {
             return;
         }
         match self.supporter(x, now) {
@@ -456,7 +485,9 @@ impl Detector {
         let n = &mut self.nodes[slot];
         let silent_ms = now.saturating_sub(n.rec.links[chan].last_heard_ns) / MS;
         n.rec.links[chan].state = LinkState::Dead;
-        let mut ev = Event::new(Kind::LinkDead, &n.rec.name, now).with("channel", name).with("reason", reason);
+        let mut ev = Event::new(Kind::LinkDead, &n.rec.name, now)
+            .with("channel", name)
+            .with("reason", reason);
         if n.rec.links[chan].last_heard_ns != 0 {
             ev = ev.with("silent_ms", silent_ms);
         }
@@ -512,7 +543,9 @@ impl Detector {
                         let n = &mut self.nodes[slot];
                         n.rec.links[c].state = LinkState::Late;
                         let late = (now - l.last_heard_ns) / MS;
-                        let ev = Event::new(Kind::LinkLate, &n.rec.name, now).with("channel", &self.cfg.channels[c]).with("late_ms", late);
+                        let ev = Event::new(Kind::LinkLate, &n.rec.name, now)
+                            .with("channel", &self.cfg.channels[c])
+                            .with("late_ms", late);
                         self.events.push(ev);
                         self.mark(slot);
                     }
@@ -526,7 +559,9 @@ impl Detector {
                 }
             }
             match self.nodes[slot].rec.state {
-                NodeState::Up | NodeState::Unreachable | NodeState::Dead => self.evaluate_unheard(slot, now, "deadtime"),
+                NodeState::Up | NodeState::Unreachable | NodeState::Dead => {
+                    self.evaluate_unheard(slot, now, "deadtime")
+                }
                 NodeState::Unknown => {
                     if initdead_over && self.nodes[slot].rec.flags & FLAG_CONFIGURED != 0 {
                         self.set_node(slot, NodeState::Dead, now, &[("reason", "initdead".to_string())]);
@@ -582,7 +617,10 @@ fn truncate(s: &str, max: usize) -> &str {
 fn parse_load(ld: &str) -> [u16; 3] {
     let mut out = [0u16; 3];
     for (o, w) in out.iter_mut().zip(ld.split_whitespace()) {
-        *o = w.parse::<f64>().map(|v| (v * 100.0).clamp(0.0, 65535.0) as u16).unwrap_or(0);
+        *o = w
+            .parse::<f64>()
+            .map(|v| (v * 100.0).clamp(0.0, 65535.0) as u16)
+            .unwrap_or(0);
     }
     out
 }
@@ -611,7 +649,9 @@ mod tests {
         for (k, v) in extra {
             b.add(k, v);
         }
-        b.add("src", src).add("seq", &format!("{seq:x}")).add("hg", &format!("{hg:x}"));
+        b.add("src", src)
+            .add("seq", &format!("{seq:x}"))
+            .add("hg", &format!("{hg:x}"));
         let mut out = Vec::new();
         b.finish(&AuthKeys::parse("auth 1\n1 crc\n").unwrap(), &mut out);
         out
@@ -624,7 +664,9 @@ mod tests {
     }
 
     fn kinds(d: &mut Detector) -> Vec<String> {
-        d.drain_events().map(|e| format!("{} {} {}", e.kind.as_str(), e.subject, e.field("channel").unwrap_or(""))).collect()
+        d.drain_events()
+            .map(|e| format!("{} {} {}", e.kind.as_str(), e.subject, e.field("channel").unwrap_or("")))
+            .collect()
     }
 
     #[test]
@@ -658,7 +700,10 @@ mod tests {
         assert_eq!((r.links[0].dup, r.links[0].lost, r.links[0].rejected), (1, 2, 1));
         // A replay of an old message on the other channel does not refresh it.
         feed(&mut d, 2 * MS, 1, "n2", 5, 2).unwrap();
-        assert_eq!(d.records().find(|r| r.name == "n2").unwrap().links[1].state, LinkState::Unknown);
+        assert_eq!(
+            d.records().find(|r| r.name == "n2").unwrap().links[1].state,
+            LinkState::Unknown
+        );
         kinds(&mut d);
         d.tick(100 * MS);
         assert!(kinds(&mut d).contains(&"node-dead n2 ".to_string()));

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// Every tool's command definition.
 pub fn commands() -> Vec<clap::Command> {
-    vec![crate::cli::hb_send::HbSendArgs::command(), crate::cli::hb_watch::HbWatchArgs::command()]
+    vec![
+        crate::cli::hb_send::HbSendArgs::command(),
+        crate::cli::hb_watch::HbWatchArgs::command(),
+    ]
 }
 
 const TABLE_PAGE: &str = r#".TH HAKIT-TABLE 5 "" "hakit" "File Formats"
@@ -55,7 +58,9 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
     for cmd in commands() {
         let name = cmd.get_name().to_string();
         let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut page).expect("render to memory");
+        clap_mangen::Man::new(cmd.clone())
+            .render(&mut page)
+            .expect("render to memory");
         out.push((PathBuf::from(format!("man/{name}.1")), page));
         for (shell, file) in [
             (Shell::Bash, format!("completions/{name}.bash")),

@@ -11,9 +11,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let unit = unit.trim();
     if num.is_empty() || num.chars().filter(|&c| c == '.').count() > 1 {
@@ -29,11 +27,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         "m" | "min" => 60.0,
         "h" => 3600.0,
         "d" => 86_400.0,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit `{unit}` (use us, ms, s, m, h, d)"
-            ))
-        }
+        _ => return Err(format!("`{s}` has an unknown unit `{unit}` (use us, ms, s, m, h, d)")),
     };
     let secs = value * scale;
     if !secs.is_finite() || secs > 1e9 {

@@ -59,7 +59,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: Kind, subject: &str, now_ns: u64) -> Event {
-        Event { kind, subject: subject.to_string(), fields: Vec::new(), unix_ms: crate::time::unix_ms(), mono_ns: now_ns }
+        Event {
+            kind,
+            subject: subject.to_string(),
+            fields: Vec::new(),
+            unix_ms: crate::time::unix_ms(),
+            mono_ns: now_ns,
+        }
     }
 
     pub fn with(mut self, k: &str, v: impl ToString) -> Event {
@@ -77,7 +83,12 @@ impl Event {
         s.push_str(self.kind.as_str());
         s.push(' ');
         s.push_str(&shell_word(&self.subject));
-        let _ = write!(s, " ts={} mono={}", crate::time::rfc3339_ms(self.unix_ms), self.mono_ns / 1000);
+        let _ = write!(
+            s,
+            " ts={} mono={}",
+            crate::time::rfc3339_ms(self.unix_ms),
+            self.mono_ns / 1000
+        );
         for (k, v) in &self.fields {
             let _ = write!(s, " {k}={}", shell_word(v));
         }
@@ -111,7 +122,10 @@ impl Event {
             v.push(("HA_src".into(), self.subject.clone()));
         }
         for (k, val) in &self.fields {
-            let key = format!("HA_{}", k.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"));
+            let key = format!(
+                "HA_{}",
+                k.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+            );
             v.retain(|(n, _)| *n != key);
             v.push((key, val.replace('\0', "")));
         }
@@ -122,7 +136,10 @@ impl Event {
 /// A value printed so that `read` splits the line where a reader expects and `eval`
 /// gets it back whole: plain words as they are, anything else in single quotes.
 pub fn shell_word(v: &str) -> String {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/,@+%^".contains(&b)) {
+    if !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/,@+%^".contains(&b))
+    {
         v.to_string()
     } else {
         let clean: String = v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
@@ -135,9 +152,14 @@ mod tests {
     use super::*;
     #[test]
     fn line_and_json() {
-        let mut e = Event::new(Kind::NodeDead, "node2", 5_000_000).with("reason", "deadtime").with("info", "a b'c");
+        let mut e = Event::new(Kind::NodeDead, "node2", 5_000_000)
+            .with("reason", "deadtime")
+            .with("info", "a b'c");
         e.unix_ms = 0;
-        assert_eq!(e.to_line(), "node-dead node2 ts=1970-01-01T00:00:00.000Z mono=5000 reason=deadtime info='a b'\\''c'");
+        assert_eq!(
+            e.to_line(),
+            "node-dead node2 ts=1970-01-01T00:00:00.000Z mono=5000 reason=deadtime info='a b'\\''c'"
+        );
         let j: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(j["event"], "node-dead");
         assert_eq!(j["reason"], "deadtime");

@@ -160,7 +160,9 @@ fn parse_line(l: &str) -> Option<FieldBuf> {
         None => (0, l),
     };
     let (name, value) = rest.split_once('=')?;
-    let ok = !name.is_empty() && name.len() <= crate::msg::MAX_NAME && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    let ok = !name.is_empty()
+        && name.len() <= crate::msg::MAX_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     ok.then(|| (name.to_string(), ty, value.to_string()))
 }
 

@@ -30,17 +30,25 @@ impl HasExitStatus for Error {
 pub fn bump(path: &Path) -> Result<u64, Error> {
     let e = |m: String| Error(path.into(), m);
     let old = match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse::<u64>().map_err(|_| e(format!("`{}` is not a generation number", s.trim())))?,
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| e(format!("`{}` is not a generation number", s.trim())))?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
         Err(err) => return Err(e(format!("cannot read: {err}"))),
     };
     let now = crate::time::unix_ms() / 1000;
     let new = (old + 1).max(now);
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|err| e(format!("cannot create {}: {err}", dir.display())))?;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|err| e(format!("cannot write: {err}")))?;
-    writeln!(f, "{new}").and_then(|_| f.sync_all()).map_err(|err| e(format!("cannot write: {err}")))?;
+    writeln!(f, "{new}")
+        .and_then(|_| f.sync_all())
+        .map_err(|err| e(format!("cannot write: {err}")))?;
     std::fs::rename(&tmp, path).map_err(|err| e(format!("cannot save: {err}")))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -56,7 +56,12 @@ impl NotifyTarget {
     fn pid(&self) -> Option<i32> {
         match &self.whom {
             Whom::Pid(p) => Some(*p),
-            Whom::PidFile(f) => std::fs::read_to_string(f).ok()?.trim().parse().ok().filter(|&p: &i32| p > 1),
+            Whom::PidFile(f) => std::fs::read_to_string(f)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&p: &i32| p > 1),
         }
     }
 
@@ -77,7 +82,12 @@ pub struct HookRunner {
 
 impl HookRunner {
     pub fn new(program: Option<PathBuf>) -> HookRunner {
-        HookRunner { program, queue: VecDeque::new(), running: None, dropped: 0 }
+        HookRunner {
+            program,
+            queue: VecDeque::new(),
+            running: None,
+            dropped: 0,
+        }
     }
 
     pub fn set_program(&mut self, program: Option<PathBuf>) {
@@ -142,7 +152,10 @@ impl HookRunner {
 
 fn spawn(program: &Path, ev: &Event) -> std::io::Result<Child> {
     let mut cmd = Command::new(program);
-    cmd.arg(ev.kind.as_str()).arg(&ev.subject).stdin(Stdio::null()).stdout(Stdio::null());
+    cmd.arg(ev.kind.as_str())
+        .arg(&ev.subject)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     for (k, v) in ev.env() {
         cmd.env(k, v);
     }
@@ -154,9 +167,18 @@ mod tests {
     use super::*;
     #[test]
     fn notify_targets() {
-        assert_eq!(NotifyTarget::parse("1234").unwrap(), NotifyTarget { whom: Whom::Pid(1234), signal: Signal::SIGUSR2 });
+        assert_eq!(
+            NotifyTarget::parse("1234").unwrap(),
+            NotifyTarget {
+                whom: Whom::Pid(1234),
+                signal: Signal::SIGUSR2
+            }
+        );
         assert_eq!(NotifyTarget::parse("1234:usr1").unwrap().signal, Signal::SIGUSR1);
-        assert_eq!(NotifyTarget::parse("/run/a.pid:SIGHUP").unwrap().whom, Whom::PidFile("/run/a.pid".into()));
+        assert_eq!(
+            NotifyTarget::parse("/run/a.pid:SIGHUP").unwrap().whom,
+            Whom::PidFile("/run/a.pid".into())
+        );
         assert!(NotifyTarget::parse("1").is_err());
         assert!(NotifyTarget::parse("1234:NOPE").is_err());
         assert!(NotifyTarget::parse("name").is_err());

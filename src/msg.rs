@@ -130,7 +130,11 @@ impl<'a> Msg<'a> {
         let mut signed_end = body.len();
         let mut pos = 0;
         while pos < body.len() {
-            let nl = body[pos..].iter().position(|&b| b == b'\n').ok_or(ParseError::BadLine)? + pos;
+            let nl = body[pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or(ParseError::BadLine)?
+                + pos;
             let line = &body[pos..nl];
             let (ty, rest) = split_type(line)?;
             let eq = rest.iter().position(|&b| b == b'=').ok_or(ParseError::BadLine)?;
@@ -152,12 +156,26 @@ impl<'a> Msg<'a> {
                 if fields.len() == MAX_FIELDS {
                     return Err(ParseError::TooManyFields);
                 }
-                fields.push(Field { name, ty, value: Cow::Borrowed(value) });
+                fields.push(Field {
+                    name,
+                    ty,
+                    value: Cow::Borrowed(value),
+                });
             }
             pos = nl + 1;
         }
-        let signed_slice = if auth.is_none() || auth_last { Some(&body[..signed_end]) } else { None };
-        Ok(Msg { form: Form::Classic, fields, auth, signed_slice, trailer: None })
+        let signed_slice = if auth.is_none() || auth_last {
+            Some(&body[..signed_end])
+        } else {
+            None
+        };
+        Ok(Msg {
+            form: Form::Classic,
+            fields,
+            auth,
+            signed_slice,
+            trailer: None,
+        })
     }
 
     fn parse_netstring(buf: &'a [u8]) -> Result<Msg<'a>, ParseError> {
@@ -200,11 +218,20 @@ impl<'a> Msg<'a> {
         } else {
             None
         };
-        Ok(Msg { form: Form::Netstring, fields, auth, signed_slice: None, trailer })
+        Ok(Msg {
+            form: Form::Netstring,
+            fields,
+            auth,
+            signed_slice: None,
+            trailer,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.fields.iter().find(|f| f.name == name.as_bytes()).map(|f| &*f.value)
+        self.fields
+            .iter()
+            .find(|f| f.name == name.as_bytes())
+            .map(|f| &*f.value)
     }
 
     pub fn get_str(&self, name: &str) -> Option<&str> {
@@ -263,7 +290,9 @@ fn split_type(line: &[u8]) -> Result<(u8, &[u8]), ParseError> {
 fn check_name(name: &[u8]) -> Result<(), ParseError> {
     if name.is_empty()
         || name.len() > MAX_NAME
-        || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        || !name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     {
         return Err(ParseError::BadName);
     }
@@ -273,7 +302,11 @@ fn check_name(name: &[u8]) -> Result<(), ParseError> {
 /// One netstring `<len>:<bytes>,` at `pos`; returns the bytes and the next position.
 fn netstring(buf: &[u8], pos: usize) -> Result<(&[u8], usize), ParseError> {
     let rest = &buf[pos..];
-    let colon = rest.iter().take(8).position(|&b| b == b':').ok_or(ParseError::BadNetstring)?;
+    let colon = rest
+        .iter()
+        .take(8)
+        .position(|&b| b == b':')
+        .ok_or(ParseError::BadNetstring)?;
     if colon == 0 || !rest[..colon].iter().all(u8::is_ascii_digit) {
         return Err(ParseError::BadNetstring);
     }
@@ -308,7 +341,9 @@ pub struct Builder {
 
 impl Builder {
     pub fn new() -> Self {
-        Builder { body: Vec::with_capacity(512) }
+        Builder {
+            body: Vec::with_capacity(512),
+        }
     }
 
     /// Add a string field. Newlines inside the value are carried as 0x13, as
@@ -368,7 +403,10 @@ mod tests {
     #[test]
     fn round_trip_classic() {
         let mut b = Builder::new();
-        b.add("t", "status").add("st", "active").add_binary("srcuuid", &[1, 2, 3, 250]).add("info", "a\nb");
+        b.add("t", "status")
+            .add("st", "active")
+            .add_binary("srcuuid", &[1, 2, 3, 250])
+            .add("info", "a\nb");
         let mut out = Vec::new();
         b.finish(&keys(), &mut out);
         let m = Msg::parse(&out).unwrap();

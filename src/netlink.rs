@@ -30,7 +30,10 @@ impl LinkWatch {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
         sock.set_non_blocking(true)?;
-        let mut w = LinkWatch { sock, buf: vec![0; 64 * 1024] };
+        let mut w = LinkWatch {
+            sock,
+            buf: vec![0; 64 * 1024],
+        };
         w.request_dump()?;
         Ok(w)
     }
@@ -38,7 +41,10 @@ impl LinkWatch {
     fn request_dump(&mut self) -> io::Result<()> {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        let mut req = NetlinkMessage::new(header, NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())));
+        let mut req = NetlinkMessage::new(
+            header,
+            NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
+        );
         req.finalize();
         let mut out = vec![0; req.buffer_len()];
         req.serialize(&mut out);

@@ -4,7 +4,7 @@ use crate::authkeys::{self, AuthKeys};
 use crate::channel::{self, Channel};
 use crate::config::{self, SendSettings};
 use crate::exit::{ExitStatus, HasExitStatus};
-use crate::fifo::{self, Fifo, FieldBuf};
+use crate::fifo::{self, FieldBuf, Fifo};
 use crate::msg::Builder;
 use crate::signals::Signals;
 use crate::table::{TableReader, MAX_CHANNELS};
@@ -82,7 +82,10 @@ pub fn wait(fds: &mut [libc::pollfd], deadline: u64) -> usize {
         std::ptr::null()
     } else {
         let left = deadline.saturating_sub(now);
-        ts = libc::timespec { tv_sec: (left / 1_000_000_000) as libc::time_t, tv_nsec: (left % 1_000_000_000) as libc::c_long };
+        ts = libc::timespec {
+            tv_sec: (left / 1_000_000_000) as libc::time_t,
+            tv_nsec: (left % 1_000_000_000) as libc::c_long,
+        };
         &ts as *const libc::timespec
     };
     // SAFETY: fds is a valid slice of pollfd; tsp is null or points at ts.
@@ -111,7 +114,9 @@ struct Sender {
 impl Sender {
     fn load_avg(&mut self, now: u64) -> &str {
         if now >= self.load_at {
-            self.load = std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_string()).unwrap_or_default();
+            self.load = std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
             self.load_at = now + 1_000_000_000;
         }
         &self.load
@@ -266,9 +271,17 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
     let mut next = mono_ns();
     let mut beats = 0u64;
     loop {
-        let mut fds = vec![libc::pollfd { fd: signals.fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: signals.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let Some(f) = &fifo {
-            fds.push(libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         wait(&mut fds, next);
         let now = mono_ns();

@@ -3,7 +3,7 @@
 //! poll loop through a self-pipe; the loop does the work.
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::io::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,9 +28,15 @@ impl Signals {
             child: Arc::new(AtomicBool::new(false)),
             wake_rx: rx,
         };
-        for (sig, flag) in [(SIGTERM, &s.stop), (SIGINT, &s.stop), (SIGHUP, &s.reload), (SIGUSR1, &s.dump), (SIGCHLD, &s.child)] {
+        for (sig, flag) in [
+            (SIGTERM, &s.stop),
+            (SIGINT, &s.stop),
+            (SIGHUP, &s.reload),
+            (SIGUSR1, &s.dump),
+            (SIGCHLD, &s.child),
+        ] {
             signal_hook::flag::register(sig, flag.clone())?;
-            signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.as_raw_fd_owned())?;
+            signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.into_raw_fd())?;
         }
         Ok(s)
     }
@@ -62,15 +68,5 @@ impl Signals {
     }
     pub fn take_child(&self) -> bool {
         self.child.swap(false, Ordering::Relaxed)
-    }
-}
-
-trait OwnedRaw {
-    fn as_raw_fd_owned(self) -> RawFd;
-}
-impl OwnedRaw for UnixStream {
-    fn as_raw_fd_owned(self) -> RawFd {
-        use std::os::unix::io::IntoRawFd;
-        self.into_raw_fd()
     }
 }

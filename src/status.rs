@@ -99,7 +99,11 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
         let up = match link {
             None => r.state == NodeState::Up,
             Some(l) => {
-                let idx = h.channels.iter().position(|c| c == l).or_else(|| l.parse::<usize>().ok().filter(|&i| i < h.channels.len()));
+                let idx = h
+                    .channels
+                    .iter()
+                    .position(|c| c == l)
+                    .or_else(|| l.parse::<usize>().ok().filter(|&i| i < h.channels.len()));
                 let Some(i) = idx else {
                     crate::log::error(&format!("no channel `{l}` (channels: {})", h.channels.join(", ")));
                     return ExitStatus::Usage;
@@ -112,7 +116,11 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
         } else {
             println!("{}", one_line(r, &h.channels, now));
         }
-        return if up && live { ExitStatus::Success } else { ExitStatus::Failure };
+        return if up && live {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        };
     }
     if as_json {
         let v = serde_json::json!({

@@ -300,12 +300,19 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
     }
     let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
     if u32_at(8) != VERSION {
-        return Err(Error::Foreign(path.into(), format!("version {} (this hakit reads {VERSION})", u32_at(8))));
+        return Err(Error::Foreign(
+            path.into(),
+            format!("version {} (this hakit reads {VERSION})", u32_at(8)),
+        ));
     }
     if u32_at(12) as usize != HEADER_SIZE || u32_at(16) as usize != RECORD_SIZE {
         return Err(Error::Foreign(
             path.into(),
-            format!("header {} / record {} bytes (expected {HEADER_SIZE} / {RECORD_SIZE})", u32_at(12), u32_at(16)),
+            format!(
+                "header {} / record {} bytes (expected {HEADER_SIZE} / {RECORD_SIZE})",
+                u32_at(12),
+                u32_at(16)
+            ),
         ));
     }
     Ok(u32_at(20) as usize)
@@ -330,7 +337,14 @@ impl TableWriter {
                 std::fs::create_dir_all(dir).map_err(io)?;
             }
         }
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o644).open(path).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(io)?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let pid = read_writer_pid(path).unwrap_or(0);
@@ -354,8 +368,18 @@ impl TableWriter {
         }
         let map = memmap2::MmapOptions::new().len(want).map_raw(&file).map_err(io)?;
         let mapped = Mapped { map };
-        let count = if existing_cap > 0 { (mapped.header()[H_COUNT].load(Ordering::Acquire) as usize).min(cap) } else { 0 };
-        let w = TableWriter { path: path.into(), _file: file, mapped, count, scratch: [0; RECORD_WORDS] };
+        let count = if existing_cap > 0 {
+            (mapped.header()[H_COUNT].load(Ordering::Acquire) as usize).min(cap)
+        } else {
+            0
+        };
+        let w = TableWriter {
+            path: path.into(),
+            _file: file,
+            mapped,
+            count,
+            scratch: [0; RECORD_WORDS],
+        };
         w.write_header(cap, channels, local);
         Ok(w)
     }
@@ -367,7 +391,10 @@ impl TableWriter {
         fence(Ordering::Release);
         h[H_VERSION_SIZES].store(VERSION as u64 | (HEADER_SIZE as u64) << 32, Ordering::Relaxed);
         h[H_REC_CAP].store(RECORD_SIZE as u64 | (cap as u64) << 32, Ordering::Relaxed);
-        h[H_CHANS_PID].store(channels.len().min(MAX_CHANNELS) as u64 | (std::process::id() as u64) << 32, Ordering::Relaxed);
+        h[H_CHANS_PID].store(
+            channels.len().min(MAX_CHANNELS) as u64 | (std::process::id() as u64) << 32,
+            Ordering::Relaxed,
+        );
         h[H_STARTED].store(crate::time::unix_ms(), Ordering::Relaxed);
         let mut names = [0u64; 16];
         for (i, c) in channels.iter().take(MAX_CHANNELS).enumerate() {
@@ -495,7 +522,11 @@ impl TableReader {
         let io = |e| Error::Io(path.into(), e);
         let file = File::open(path).map_err(io)?;
         let mapped = Self::map(path, &file)?;
-        Ok(TableReader { path: path.into(), file, mapped })
+        Ok(TableReader {
+            path: path.into(),
+            file,
+            mapped,
+        })
     }
 
     fn map(path: &Path, file: &File) -> Result<Mapped, Error> {
@@ -504,7 +535,10 @@ impl TableReader {
         if len < HEADER_SIZE {
             return Err(Error::Foreign(path.into(), "shorter than a table header".into()));
         }
-        let map = memmap2::MmapOptions::new().len(len).map_raw_read_only(file).map_err(io)?;
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)
+            .map_err(io)?;
         let mapped = Mapped { map };
         let mut head = [0u8; 32];
         for (i, w) in mapped.header()[..4].iter().enumerate() {
@@ -570,7 +604,9 @@ impl TableReader {
                         local: get_str(&local),
                         count: self.count(),
                         capacity: self.mapped.capacity(),
-                        unattributed_rejects: (0..nch).map(|i| h[H_CHAN_REJECTS + i].load(Ordering::Relaxed)).collect(),
+                        unattributed_rejects: (0..nch)
+                            .map(|i| h[H_CHAN_REJECTS + i].load(Ordering::Relaxed))
+                            .collect(),
                     };
                 }
             }
@@ -614,7 +650,14 @@ mod tests {
     use super::*;
 
     fn rec(name: &str, n: u64) -> NodeRecord {
-        let mut r = NodeRecord { name: name.into(), state: NodeState::Up, status: "active".into(), generation: n, last_seq: n, ..Default::default() };
+        let mut r = NodeRecord {
+            name: name.into(),
+            state: NodeState::Up,
+            status: "active".into(),
+            generation: n,
+            last_seq: n,
+            ..Default::default()
+        };
         for l in r.links.iter_mut() {
             l.last_heard_ns = n;
             l.lost = n;
@@ -677,7 +720,10 @@ mod tests {
                 let x = r.read(0).unwrap();
                 // Every field was written from one counter: a torn copy mixes two.
                 assert_eq!(x.generation, x.last_seq);
-                assert!(x.links.iter().all(|l| l.lost == x.generation && l.last_heard_ns == x.generation));
+                assert!(x
+                    .links
+                    .iter()
+                    .all(|l| l.lost == x.generation && l.last_heard_ns == x.generation));
                 assert!(x.generation >= seen);
                 seen = x.generation;
                 reads += 1;

@@ -59,7 +59,21 @@ mod tests {
         assert!(push(&mut s, "node2", 3, 4));
         assert!(push(&mut s, "node3", 1, 12));
         let v: Vec<_> = parse(&s).collect();
-        assert_eq!(v, vec![Entry { name: "node2", mask: 3, age_ms: 4 }, Entry { name: "node3", mask: 1, age_ms: 12 }]);
+        assert_eq!(
+            v,
+            vec![
+                Entry {
+                    name: "node2",
+                    mask: 3,
+                    age_ms: 4
+                },
+                Entry {
+                    name: "node3",
+                    mask: 1,
+                    age_ms: 12
+                }
+            ]
+        );
         assert_eq!(parse("bad,x:zz:1,y:1:2").count(), 1);
     }
 }

@@ -61,7 +61,12 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(keys: AuthKeys, detector: Detector) -> Intake {
-        Intake { keys, detector, scratch: Vec::with_capacity(1024), unattributed: [0; table::MAX_CHANNELS] }
+        Intake {
+            keys,
+            detector,
+            scratch: Vec::with_capacity(1024),
+            unattributed: [0; table::MAX_CHANNELS],
+        }
     }
 
     /// Handle one datagram received on `chan` at `now`. Returns why it was refused.
@@ -82,7 +87,10 @@ impl Intake {
         match self.detector.accept(now, chan, &msg) {
             Ok(()) => Ok(()),
             Err(r) => {
-                if matches!(r, detector::Refusal::NoSource | detector::Refusal::UnknownNode | detector::Refusal::Full) {
+                if matches!(
+                    r,
+                    detector::Refusal::NoSource | detector::Refusal::UnknownNode | detector::Refusal::Full
+                ) {
                     self.unattributed[chan.min(table::MAX_CHANNELS - 1)] += 1;
                 }
                 Err(r.as_str())
@@ -157,17 +165,33 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         s.cluster.table.display()
     ));
     let mut hooks = HookRunner::new(s.exec.clone());
-    let mut out = Output { json: s.json, broken: false, out: std::io::BufWriter::new(std::io::stdout()) };
+    let mut out = Output {
+        json: s.json,
+        broken: false,
+        out: std::io::BufWriter::new(std::io::stdout()),
+    };
     let mut bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::msg::MAX_MSG + 1]).collect();
     let mut lens = vec![(0usize, false); bufs.len()];
     let mut changes = Vec::new();
     let mut reported_unattributed = [0u64; table::MAX_CHANNELS];
     let nfixed = 2;
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(channels.len() + nfixed);
-    fds.push(libc::pollfd { fd: signals.fd(), events: libc::POLLIN, revents: 0 });
-    fds.push(libc::pollfd { fd: links.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    fds.push(libc::pollfd {
+        fd: signals.fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    fds.push(libc::pollfd {
+        fd: links.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
     for c in &channels {
-        fds.push(libc::pollfd { fd: c.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        fds.push(libc::pollfd {
+            fd: c.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
     }
     loop {
         for f in fds.iter_mut() {
@@ -197,7 +221,11 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
             for ch in &changes {
                 for (i, c) in channels.iter().enumerate() {
                     if c.ifindex == ch.ifindex && intake.detector.carrier_down(i) == ch.carrier {
-                        crate::log::info(&format!("channel {}: carrier {}", c.spec.name, if ch.carrier { "up" } else { "lost" }));
+                        crate::log::info(&format!(
+                            "channel {}: carrier {}",
+                            c.spec.name,
+                            if ch.carrier { "up" } else { "lost" }
+                        ));
                         intake.detector.carrier(now, i, ch.carrier);
                     }
                 }
@@ -219,7 +247,11 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                 };
                 for k in 0..n {
                     let (len, trunc) = lens[k];
-                    let res = if trunc { Err("too-large") } else { intake.packet(now, i, &bufs[k][..len]) };
+                    let res = if trunc {
+                        Err("too-large")
+                    } else {
+                        intake.packet(now, i, &bufs[k][..len])
+                    };
                     if let Err(why) = res {
                         if crate::log::enabled(crate::log::Level::Debug) {
                             crate::log::debug(&format!("channel {}: rejected a packet: {why}", c.spec.name));
@@ -253,7 +285,12 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                 crate::log::error(&format!("table: {e}"));
             }
         });
-        for (i, (&u, r)) in intake.unattributed.iter().zip(reported_unattributed.iter_mut()).enumerate() {
+        for (i, (&u, r)) in intake
+            .unattributed
+            .iter()
+            .zip(reported_unattributed.iter_mut())
+            .enumerate()
+        {
             for _ in *r..u {
                 tw.count_reject(i);
             }
@@ -265,14 +302,19 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         if signals.take_reload() {
             match reload() {
                 Ok(ns) => {
-                    if ns.cluster.channels != s.cluster.channels || ns.cluster.port != s.cluster.port || ns.cluster.table != s.cluster.table {
+                    if ns.cluster.channels != s.cluster.channels
+                        || ns.cluster.port != s.cluster.port
+                        || ns.cluster.table != s.cluster.table
+                    {
                         crate::log::warn("reload: channel and table changes take effect at the next start");
                     }
                     match AuthKeys::load(&ns.cluster.keys) {
                         Ok(k) => intake.keys = k,
                         Err(e) => crate::log::error(&format!("reload: {e}; keeping the old keys")),
                     }
-                    intake.detector.set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
+                    intake
+                        .detector
+                        .set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
                     hooks.set_program(ns.exec.clone());
                     out.json = ns.json;
                     s.notify = ns.notify.clone();

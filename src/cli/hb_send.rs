@@ -20,7 +20,13 @@ use std::time::Duration;
 /// Exit status: 0 stopped cleanly; 1 a runtime failure (a channel could not be opened,
 /// the generation could not be saved); 2 a usage or configuration error.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hb-send", version, about, long_about, after_help = "Example: hb-send --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --keepalive 200ms")]
+#[command(
+    name = "hb-send",
+    version,
+    about,
+    long_about,
+    after_help = "Example: hb-send --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --keepalive 200ms"
+)]
 pub struct HbSendArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,

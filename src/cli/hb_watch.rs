@@ -27,8 +27,14 @@ use std::time::Duration;
 /// error. `hb-watch status NODE`: 0 the node is up, 1 it is not, 2 no such node or no
 /// table.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hb-watch", version, about, long_about, args_conflicts_with_subcommands = true,
-    after_help = "Example: hb-watch --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --deadtime 2s --exec /etc/hakit/hook | while read ev node rest; do ...; done")]
+#[command(
+    name = "hb-watch",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true,
+    after_help = "Example: hb-watch --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --deadtime 2s --exec /etc/hakit/hook | while read ev node rest; do ...; done"
+)]
 pub struct HbWatchArgs {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -23,7 +23,11 @@ pub fn bin(name: &str) -> PathBuf {
 
 pub fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().expect("run command");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn is_root() -> bool {
@@ -58,7 +62,10 @@ impl Net {
         net.ip(&net.switch.clone(), &["link", "set", "lo", "up"]);
         for c in 0..channels {
             let sw = net.switch.clone();
-            net.ip(&sw, &["link", "add", &format!("br{c}"), "type", "bridge", "forward_delay", "0"]);
+            net.ip(
+                &sw,
+                &["link", "add", &format!("br{c}"), "type", "bridge", "forward_delay", "0"],
+            );
             net.ip(&sw, &["link", "set", &format!("br{c}"), "up"]);
         }
         for i in 1..=nodes {
@@ -78,9 +85,32 @@ impl Net {
         let sw = self.switch.clone();
         for c in 0..self.channels {
             let port = format!("n{i}c{c}");
-            self.ip(&sw, &["link", "add", &port, "type", "veth", "peer", "name", &format!("eth{c}"), "netns", &ns]);
+            self.ip(
+                &sw,
+                &[
+                    "link",
+                    "add",
+                    &port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("eth{c}"),
+                    "netns",
+                    &ns,
+                ],
+            );
             self.ip(&sw, &["link", "set", &port, "master", &format!("br{c}"), "up"]);
-            self.ip(&ns, &["addr", "add", &format!("10.77.{}.{i}/24", c + 1), "dev", &format!("eth{c}")]);
+            self.ip(
+                &ns,
+                &[
+                    "addr",
+                    "add",
+                    &format!("10.77.{}.{i}/24", c + 1),
+                    "dev",
+                    &format!("eth{c}"),
+                ],
+            );
             self.ip(&ns, &["link", "set", &format!("eth{c}"), "up"]);
         }
     }
@@ -97,7 +127,12 @@ impl Net {
 
     /// Run a command inside a node's namespace and wait for it.
     pub fn run(&self, ns: &str, cmd: &Path, args: &[&str]) -> std::process::Output {
-        Command::new("ip").args(["netns", "exec", ns]).arg(cmd).args(args).output().expect("run in netns")
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(cmd)
+            .args(args)
+            .output()
+            .expect("run in netns")
     }
 
     pub fn keys(&self) -> PathBuf {
@@ -143,13 +178,19 @@ impl Net {
     }
 
     pub fn take_stdout(&mut self, pid: u32) -> Option<std::process::ChildStdout> {
-        self.children.iter_mut().find(|c| c.id() == pid).and_then(|c| c.stdout.take())
+        self.children
+            .iter_mut()
+            .find(|c| c.id() == pid)
+            .and_then(|c| c.stdout.take())
     }
 
     /// hb-send on node `i` with extra arguments.
     pub fn send(&mut self, i: usize, extra: &[&str]) -> u32 {
         let mut args = self.common(i);
-        args.extend(["--generation-file".into(), self.path(&format!("n{i}.gen")).display().to_string()]);
+        args.extend([
+            "--generation-file".into(),
+            self.path(&format!("n{i}.gen")).display().to_string(),
+        ]);
         args.extend(["--fifo".into(), self.path(&format!("n{i}.fifo")).display().to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let ns = self.ns(i).to_string();
@@ -185,7 +226,10 @@ impl Net {
 
     /// Load a ruleset into a namespace's nftables.
     pub fn nft(&self, ns: &str, ruleset: &str) {
-        let f = self.dir.path().join(format!("nft-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let f = self
+            .dir
+            .path()
+            .join(format!("nft-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
         std::fs::write(&f, ruleset).unwrap();
         sh(&["ip", "netns", "exec", ns, "nft", "-f", &f.display().to_string()]);
     }
@@ -226,7 +270,11 @@ impl Events {
                 }
             }
         });
-        Events { rx, seen: Vec::new(), pid }
+        Events {
+            rx,
+            seen: Vec::new(),
+            pid,
+        }
     }
 
     /// Wait for an event line starting with `prefix` (e.g. "node-dead n2"); returns it.
@@ -274,5 +322,6 @@ impl Events {
 
 /// The value of `key=` in an event line.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(' ').find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    line.split(' ')
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }

@@ -1,0 +1,55 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_hb_watch_global_optspecs
+    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= notify= json realtime h/help V/version
+end
+
+function __fish_hb_watch_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_hb_watch_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_hb_watch_using_subcommand
+    set -l cmd (__fish_hb_watch_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s c -l config -d 'The configuration file (YAML); flags given here win over it. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s n -l node -d 'This node\'s name. [default: `uname -n`]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l nodes -d 'The cluster\'s members, comma separated; messages from anyone else are refused. [default: any node that signs with a known key]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s k -l keys -d 'The keys file, in Heartbeat\'s authkeys format, mode 0600. [default: /etc/hakit/authkeys]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l channel -d 'A channel: `bcast:DEV`, `mcast:DEV:GROUP[:TTL]` or `ucast:DEV:PEER[,PEER...]`, optionally named `NAME=...`. Repeat for every channel, in the same order on every node' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s p -l port -d 'The UDP port. [default: 694]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l deadtime -d 'Silence after which a link is dead (a peer\'s announced `dt` wins). [default: 30s]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l warntime -d 'Silence after which a heartbeat is reported late. [default: deadtime/2]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l initdead -d 'Deadtime right after start, while links come up. [default: 2 x deadtime]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l max-nodes -d 'Room in the table. [default: 256]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l exec -d 'Run this program for every event, one at a time, in order, with the event\'s fields in its environment' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l notify -d 'Signal this process on every event: a PID or a pid file, optionally `:SIGNAL` (default SIGUSR2). Repeatable' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l syslog -d 'Log to syslog instead of stderr'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s v -l verbose -d 'Log more (debug)'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s q -l quiet -d 'Log only warnings and errors'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l json -d 'Print events as JSON lines'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l realtime -d 'Run with SCHED_FIFO and locked memory so that load does not delay detection'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s V -l version -d 'Print version'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "status" -d 'Print the Active Stations Table (like cl_status), or answer whether a node (or one of its links) is up through the exit status'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l link -d 'With NODE: ask about this channel\'s link (its name or number) instead' -r
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s c -l config -d 'The configuration file, for the table\'s path' -r -F
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l json -d 'Print JSON'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s h -l help -d 'Print help'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Print the Active Stations Table (like cl_status), or answer whether a node (or one of its links) is up through the exit status'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,138 @@
+//! Bad input at the command line and in files: one clear line, the documented exit
+//! status, nothing left behind.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn run(bin_name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin(bin_name)).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn keys(dir: &std::path::Path, mode: u32) -> String {
+    let p = dir.join("authkeys");
+    std::fs::write(&p, "auth 1\n1 sha256 k\n").unwrap();
+    set_mode(&p, mode);
+    p.display().to_string()
+}
+
+#[test]
+fn help_and_version() {
+    for b in ["hb-send", "hb-watch"] {
+        let (code, out, _) = run(b, &["--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("Exit status"), "{b} --help documents exit status");
+        assert_eq!(run(b, &["--version"]).0, 0);
+    }
+}
+
+#[test]
+fn wrong_flag_is_usage_error() {
+    let (code, _, err) = run("hb-send", &["--keepalive", "fast"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fast"), "{err}");
+    assert_eq!(run("hb-watch", &["--no-such-flag"]).0, 2);
+}
+
+#[test]
+fn config_errors_name_file_line_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("hakit.yaml");
+    std::fs::write(&cfg, "cluster:\n  node: n1\n  chanels: []\n").unwrap();
+    let (code, _, err) = run("hb-watch", &["--config", &cfg.display().to_string()]);
+    assert_eq!(code, 2);
+    let line = err.trim();
+    assert_eq!(line.lines().count(), 1, "{err}");
+    assert!(line.contains(&format!("{}:3:", cfg.display())), "{err}");
+    assert!(line.contains("chanels"), "{err}");
+    // A semantic error points at its key.
+    std::fs::write(
+        &cfg,
+        "cluster:\n  channels:\n    - {dev: lo, mode: bcast}\nhb-send:\n  keepalive: 1s\n  deadtime: 1500ms\n",
+    )
+    .unwrap();
+    let (code, _, err) = run("hb-send", &["--config", &cfg.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{}:6:3:", cfg.display())) && err.contains("twice keepalive"),
+        "{err}"
+    );
+    // A missing file.
+    let (code, _, err) = run("hb-send", &["--config", "/nonexistent/hakit.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/hakit.yaml"), "{err}");
+}
+
+#[test]
+fn loose_keys_file_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let k = keys(d.path(), 0o644);
+    let t = d.path().join("ast").display().to_string();
+    let (code, _, err) = run(
+        "hb-watch",
+        &["--keys", &k, "--channel", "bcast:lo", "--table", &t, "--port", "40694"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!std::path::Path::new(&t).exists(), "nothing left behind");
+}
+
+#[test]
+fn missing_interface_is_a_configuration_error() {
+    let d = tempfile::tempdir().unwrap();
+    let k = keys(d.path(), 0o600);
+    let g = d.path().join("gen");
+    let (code, _, err) = run(
+        "hb-send",
+        &[
+            "--keys",
+            &k,
+            "--channel",
+            "bcast:nosuchdev0",
+            "--no-fifo",
+            "--generation-file",
+            &g.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no interface `nosuchdev0`"), "{err}");
+    assert!(!g.exists(), "a failed start uses no generation");
+}
+
+#[test]
+fn table_of_another_version_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let k = keys(d.path(), 0o600);
+    let t = d.path().join("ast");
+    let mut bad = vec![0u8; 4096];
+    bad[..8].copy_from_slice(b"HAKITAST");
+    bad[8..12].copy_from_slice(&9u32.to_le_bytes());
+    std::fs::write(&t, &bad).unwrap();
+    let ts = t.display().to_string();
+    let (code, _, err) = run(
+        "hb-watch",
+        &["--keys", &k, "--channel", "bcast:lo", "--table", &ts, "--port", "40695"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("version 9"), "{err}");
+    assert_eq!(std::fs::read(&t).unwrap(), bad, "the foreign table is left untouched");
+    let (code, _, err) = run("hb-watch", &["status", "--table", &ts]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = run("hb-watch", &["status", "--table", "/nonexistent/ast"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn bad_channel_spec_and_notify_target() {
+    assert_eq!(run("hb-watch", &["--channel", "pigeon:eth0"]).0, 2);
+    let d = tempfile::tempdir().unwrap();
+    let k = keys(d.path(), 0o600);
+    let (code, _, err) = run("hb-watch", &["--keys", &k, "--channel", "bcast:lo", "--notify", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pid 1"), "{err}");
+}
