@@ -24,7 +24,7 @@ net_up() { # net_up NODES CHANNELS
     for k in $(seq 0 $((c - 1))); do
       ip -n "$SW" link add "n${i}c$k" type veth peer name "eth$k" netns "$ns"
       ip -n "$SW" link set "n${i}c$k" master "br$k" up
-      ip -n "$ns" addr add "10.77.$((k + 1)).$i/24" dev "eth$k"
+      ip -n "$ns" addr add "10.77.$((k + 1)).$i/24" brd + dev "eth$k"
       ip -n "$ns" link set "eth$k" up
     done
   done

@@ -307,10 +307,7 @@ fn hook_and_notified_process_get_every_event() {
         let kind = e.split(' ').next().unwrap();
         assert!(l.starts_with(&format!("{kind} n2 {kind} n2")), "{l} vs {e}");
     }
-    assert!(
-        got.contains(&"node-dead n2 node-dead n2  dead n2"),
-        "{got:?}"
-    );
+    assert!(got.contains(&"node-dead n2 node-dead n2  dead n2"), "{got:?}");
     assert!(
         got.iter().any(|l| l.starts_with("link-dead n2 link-dead n2 b dead n2")),
         "{got:?}"

@@ -107,6 +107,8 @@ impl Net {
                     "addr",
                     "add",
                     &format!("10.77.{}.{i}/24", c + 1),
+                    "brd",
+                    "+",
                     "dev",
                     &format!("eth{c}"),
                 ],
@@ -206,6 +208,11 @@ impl Net {
         Events::new(self.take_stdout(pid).unwrap(), pid)
     }
 
+    /// The events of an hb-watch started with [`Net::spawn`] and a piped stdout.
+    pub fn watch_pid(&mut self, pid: u32) -> Events {
+        Events::new(self.take_stdout(pid).unwrap(), pid)
+    }
+
     pub fn kill(&mut self, pid: u32, sig: nix::sys::signal::Signal) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
         if sig == nix::sys::signal::Signal::SIGKILL {
@@ -242,6 +249,16 @@ impl Drop for Net {
             let _ = c.wait();
         }
         for ns in self.nodes.iter().chain(std::iter::once(&self.switch)) {
+            // Daemons that left our children (Heartbeat forks away) live on in our
+            // namespaces: end them by the PIDs the namespace holds.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if let Ok(pid) = p.parse::<i32>() {
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
