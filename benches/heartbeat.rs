@@ -21,7 +21,10 @@ const KEYS: &str = "auth 1\n1 sha256 benchmark-secret-key\n";
 
 fn heartbeat(keys: &AuthKeys, node: usize, seq: u64) -> Vec<u8> {
     let mut b = Builder::new();
-    b.add("t", "status").add("st", "active").add("dt", "1e").add("protocol", "1");
+    b.add("t", "status")
+        .add("st", "active")
+        .add("dt", "1e")
+        .add("protocol", "1");
     b.add("src", &format!("node{node}"))
         .add_binary("srcuuid", &[node as u8; 16])
         .add("seq", &format!("{seq:x}"))
@@ -37,8 +40,10 @@ fn heartbeat(keys: &AuthKeys, node: usize, seq: u64) -> Vec<u8> {
 fn intake(c: &mut Criterion) {
     let keys = AuthKeys::parse(KEYS).unwrap();
     // Every round: every node's heartbeat on both channels (2,000 datagrams).
-    let rounds: Vec<Vec<u8>> =
-        (0..ROUNDS).flat_map(|r| (0..NODES).map(move |n| (r, n))).map(|(r, n)| heartbeat(&keys, n, r as u64 + 1)).collect();
+    let rounds: Vec<Vec<u8>> = (0..ROUNDS)
+        .flat_map(|r| (0..NODES).map(move |n| (r, n)))
+        .map(|(r, n)| heartbeat(&keys, n, r as u64 + 1))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let chans = vec!["a".to_string(), "b".to_string()];
     let cfg = Config {
@@ -91,7 +96,13 @@ fn table(c: &mut Criterion) {
     let path = dir.path().join("ast");
     let chans = vec!["a".to_string(), "b".to_string()];
     let mut tw = TableWriter::create(&path, 64, &chans, "local").unwrap();
-    let rec = |n: u64| NodeRecord { name: "node7".into(), state: NodeState::Up, generation: n, last_seq: n, ..Default::default() };
+    let rec = |n: u64| NodeRecord {
+        name: "node7".into(),
+        state: NodeState::Up,
+        generation: n,
+        last_seq: n,
+        ..Default::default()
+    };
     for s in 0..64 {
         tw.write(s, &rec(1)).unwrap();
     }
@@ -114,7 +125,9 @@ fn table(c: &mut Criterion) {
             std::hint::black_box(&words);
         })
     });
-    g.bench_function("decoded record, writer at full rate", |b| b.iter(|| std::hint::black_box(reader.read(0))));
+    g.bench_function("decoded record, writer at full rate", |b| {
+        b.iter(|| std::hint::black_box(reader.read(0)))
+    });
     g.finish();
     stop.store(true, Ordering::Relaxed);
     let writes = writer.join().unwrap();
@@ -126,7 +139,9 @@ fn msg(c: &mut Criterion) {
     let classic = heartbeat(&keys, 7, 42);
     let mut scratch = Vec::new();
     let mut g = c.benchmark_group("msg");
-    g.bench_function("parse classic", |b| b.iter(|| std::hint::black_box(Msg::parse(&classic).unwrap().fields.len())));
+    g.bench_function("parse classic", |b| {
+        b.iter(|| std::hint::black_box(Msg::parse(&classic).unwrap().fields.len()))
+    });
     g.bench_function("parse+verify classic sha256", |b| {
         b.iter(|| {
             let m = Msg::parse(&classic).unwrap();

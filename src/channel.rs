@@ -32,6 +32,24 @@ impl HasExitStatus for Error {
     }
 }
 
+// x86_64 and the generic socket option numbers (libc lacks some for this target).
+const SO_TIMESTAMPNS: libc::c_int = 35;
+const SCM_TIMESTAMPNS: libc::c_int = SO_TIMESTAMPNS;
+const SO_ATTACH_FILTER: libc::c_int = 26;
+const SO_DETACH_FILTER: libc::c_int = 27;
+/// Classic BPF: the network header is reachable at this (negative) offset.
+const SKF_NET_OFF: u32 = 0xfff0_0000;
+const CMSG_SPACE: usize = 64;
+
+/// One datagram taken by [`Channel::recv_many`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Received {
+    pub len: usize,
+    pub truncated: bool,
+    /// When the kernel received it, CLOCK_REALTIME ns (0 if unknown).
+    pub stamp_real_ns: u64,
+}
+
 pub struct Channel {
     pub spec: ChannelSpec,
     pub ifindex: u32,
@@ -248,10 +266,11 @@ impl Channel {
         self.sock.recv_from(buf)
     }
 
-    /// Receive up to `bufs.len()` datagrams in one system call (never blocks).
-    /// Datagrams longer than their buffer come back marked truncated.
-    pub fn recv_many(&self, bufs: &mut [Vec<u8>], lens: &mut [(usize, bool)]) -> io::Result<usize> {
-        let n = bufs.len().min(lens.len());
+    /// Receive up to `bufs.len()` datagrams in one system call (never blocks), with
+    /// their kernel arrival times. Datagrams longer than their buffer come back
+    /// marked truncated.
+    pub fn recv_many(&self, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::Result<usize> {
+        let n = bufs.len().min(out.len());
         let mut iovs: Vec<libc::iovec> = bufs[..n]
             .iter_mut()
             .map(|b| libc::iovec {
@@ -259,13 +278,17 @@ impl Channel {
                 iov_len: b.len(),
             })
             .collect();
+        let mut ctrl = vec![[0u64; CMSG_SPACE / 8]; n];
         // SAFETY: zeroed mmsghdr is a valid "no name, no control" header.
         let mut hdrs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        for ((h, iov), c) in hdrs.iter_mut().zip(iovs.iter_mut()).zip(ctrl.iter_mut()) {
             h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = c.as_mut_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_controllen = CMSG_SPACE;
         }
-        // SAFETY: every header points at a live iovec over a live buffer.
+        // SAFETY: every header points at a live iovec over a live buffer and a live
+        // control buffer of the size it states.
         let r = unsafe {
             libc::recvmmsg(
                 self.sock.as_raw_fd(),
@@ -279,12 +302,82 @@ impl Channel {
             return Err(io::Error::last_os_error());
         }
         for i in 0..r as usize {
-            lens[i] = (
-                hdrs[i].msg_len as usize,
-                hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            );
+            let h = &hdrs[i].msg_hdr;
+            let mut stamp = 0u64;
+            // SAFETY: the CMSG macros walk the control buffer the kernel filled in,
+            // bounded by msg_controllen.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(h);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == SCM_TIMESTAMPNS {
+                        let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                        stamp = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+                    }
+                    c = libc::CMSG_NXTHDR(h, c);
+                }
+            }
+            out[i] = Received {
+                len: hdrs[i].msg_len as usize,
+                truncated: h.msg_flags & libc::MSG_TRUNC != 0,
+                stamp_real_ns: stamp,
+            };
         }
         Ok(r as usize)
+    }
+
+    /// Drop, in the kernel, datagrams whose source is one of `own` (this node's own
+    /// broadcasts, which Linux loops back): they would only wake the receiver for
+    /// nothing. An empty list removes the filter.
+    pub fn set_own_filter(&self, own: &[Ipv4Addr]) -> io::Result<()> {
+        let fd = self.sock.as_raw_fd();
+        if own.is_empty() {
+            let zero: libc::c_int = 0;
+            let _ = setopt(fd, libc::SOL_SOCKET, SO_DETACH_FILTER, &zero);
+            return Ok(());
+        }
+        let own = &own[..own.len().min(32)];
+        let n = own.len() as u8;
+        let mut prog = vec![libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: SKF_NET_OFF + 12,
+        }];
+        for (i, a) in own.iter().enumerate() {
+            // Equal: jump to the drop at the end; else fall through to the next test.
+            let to_drop = n - i as u8; // tests left after this one, plus the accept
+            prog.push(libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: to_drop,
+                jf: 0,
+                k: u32::from(*a),
+            });
+        }
+        prog.push(libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: u32::MAX,
+        });
+        prog.push(libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        });
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_mut_ptr(),
+        };
+        setopt(fd, libc::SOL_SOCKET, SO_ATTACH_FILTER, &fprog)
+    }
+
+    /// This channel's device's IPv4 addresses now.
+    pub fn own_addrs(&self) -> Vec<Ipv4Addr> {
+        local_addrs(&self.spec.dev)
+            .into_iter()
+            .filter_map(|a| if let IpAddr::V4(v) = a { Some(v) } else { None })
+            .collect()
     }
 
     pub fn dests(&self) -> &[SocketAddr] {

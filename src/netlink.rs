@@ -9,13 +9,16 @@ use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
 
 const RTMGRP_LINK: u32 = 1;
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 
-/// A link's carrier, as netlink reports it.
+/// What netlink reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkChange {
-    pub ifindex: u32,
-    /// Administratively up and with a carrier (IFF_UP and IFF_LOWER_UP).
-    pub carrier: bool,
+pub enum LinkChange {
+    /// A link's carrier: administratively up and with a carrier (IFF_UP and
+    /// IFF_LOWER_UP).
+    Carrier { ifindex: u32, carrier: bool },
+    /// Some IPv4 address was added or removed.
+    Addresses,
 }
 
 pub struct LinkWatch {
@@ -28,7 +31,7 @@ impl LinkWatch {
     /// answers arrive through [`LinkWatch::read`] like any change).
     pub fn open() -> io::Result<LinkWatch> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
-        sock.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+        sock.bind(&SocketAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))?;
         sock.set_non_blocking(true)?;
         let mut w = LinkWatch {
             sock,
@@ -83,12 +86,20 @@ fn parse_all(mut buf: &[u8], out: &mut Vec<LinkChange>) {
             return;
         }
         if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[..len]) {
-            if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) = msg.payload {
-                let f = link.header.flags;
-                out.push(LinkChange {
-                    ifindex: link.header.index,
-                    carrier: f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp),
-                });
+            match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    let f = link.header.flags;
+                    out.push(LinkChange::Carrier {
+                        ifindex: link.header.index,
+                        carrier: f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp),
+                    });
+                }
+                NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::DelAddress(_),
+                ) => {
+                    out.push(LinkChange::Addresses);
+                }
+                _ => {}
             }
         }
         // Messages are 4-byte aligned.

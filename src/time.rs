@@ -10,6 +10,14 @@ pub fn mono_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Nanoseconds on CLOCK_REALTIME (what the kernel stamps received packets with).
+pub fn real_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as in mono_ns.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Milliseconds since the Unix epoch, for event timestamps and "last change".
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()

@@ -124,6 +124,20 @@ impl Output {
     }
 }
 
+/// Keep each broadcast channel's kernel filter in step with this node's addresses.
+fn refresh_filters(channels: &[Channel]) {
+    for c in channels {
+        if c.spec.mode == crate::config::Mode::Bcast {
+            if let Err(e) = c.set_own_filter(&c.own_addrs()) {
+                crate::log::warn(&format!(
+                    "channel {}: cannot filter our own broadcasts: {e}",
+                    c.spec.name
+                ));
+            }
+        }
+    }
+}
+
 fn detector_config(s: &WatchSettings) -> detector::Config {
     detector::Config {
         local: s.cluster.node.clone(),
@@ -171,7 +185,14 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         out: std::io::BufWriter::new(std::io::stdout()),
     };
     let mut bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::msg::MAX_MSG + 1]).collect();
-    let mut lens = vec![(0usize, false); bufs.len()];
+    let mut got = vec![channel::Received::default(); bufs.len()];
+    refresh_filters(&channels);
+    // After a wake-up for packets, leave the sockets alone this long so that a burst
+    // (a heartbeat's copies on every channel, many nodes at once) costs one wake-up.
+    // Arrival times come from the kernel, and every deadline drains the sockets
+    // first, so the batching delays no detection.
+    let window = (s.deadtime.as_nanos() as u64 / 16).min(2_000_000);
+    let mut quiet_until = 0u64;
     let mut changes = Vec::new();
     let mut reported_unattributed = [0u64; table::MAX_CHANNELS];
     let nfixed = 2;
@@ -194,16 +215,26 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         });
     }
     loop {
-        for f in fds.iter_mut() {
+        let before = mono_ns();
+        let quiet = before < quiet_until;
+        for (i, f) in fds.iter_mut().enumerate() {
             f.revents = 0;
+            if i >= nfixed {
+                f.events = if quiet { 0 } else { libc::POLLIN };
+            }
         }
         // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
         let mut deadline = intake.detector.next_deadline();
         if hooks.busy() {
-            deadline = deadline.min(mono_ns() + 50_000_000);
+            deadline = deadline.min(before + 50_000_000);
+        }
+        if quiet {
+            deadline = deadline.min(quiet_until);
         }
         crate::sender::wait(&mut fds, deadline);
         let now = mono_ns();
+        // Kernel stamps are CLOCK_REALTIME: carry them over to the monotonic clock.
+        let real_minus_mono = crate::time::real_ns().wrapping_sub(now);
         if fds[0].revents != 0 {
             signals.drain();
         }
@@ -218,25 +249,34 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
             if let Err(e) = links.read(&mut changes) {
                 crate::log::warn(&format!("netlink: {e}"));
             }
+            let mut addrs = false;
             for ch in &changes {
-                for (i, c) in channels.iter().enumerate() {
-                    if c.ifindex == ch.ifindex && intake.detector.carrier_down(i) == ch.carrier {
-                        crate::log::info(&format!(
-                            "channel {}: carrier {}",
-                            c.spec.name,
-                            if ch.carrier { "up" } else { "lost" }
-                        ));
-                        intake.detector.carrier(now, i, ch.carrier);
+                match *ch {
+                    crate::netlink::LinkChange::Carrier { ifindex, carrier } => {
+                        for (i, c) in channels.iter().enumerate() {
+                            if c.ifindex == ifindex && intake.detector.carrier_down(i) == carrier {
+                                let word = if carrier { "up" } else { "lost" };
+                                crate::log::info(&format!("channel {}: carrier {word}", c.spec.name));
+                                intake.detector.carrier(now, i, carrier);
+                            }
+                        }
                     }
+                    crate::netlink::LinkChange::Addresses => addrs = true,
                 }
             }
+            if addrs {
+                refresh_filters(&channels);
+            }
         }
+        // At a deadline, drain every socket first: what already arrived counts.
+        let at_deadline = now >= intake.detector.next_deadline();
+        let mut had_packets = false;
         for (i, c) in channels.iter().enumerate() {
-            if fds[nfixed + i].revents == 0 {
+            if fds[nfixed + i].revents == 0 && !at_deadline && !(quiet && now >= quiet_until) {
                 continue;
             }
             loop {
-                let n = match c.recv_many(&mut bufs, &mut lens) {
+                let n = match c.recv_many(&mut bufs, &mut got) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -245,18 +285,24 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                         break;
                     }
                 };
-                for k in 0..n {
-                    let (len, trunc) = lens[k];
-                    let res = if trunc {
+                had_packets |= n > 0;
+                for (k, g) in got[..n].iter().enumerate() {
+                    let res = if g.truncated {
+                        intake.unattributed[i] += 1;
                         Err("too-large")
                     } else {
-                        intake.packet(now, i, &bufs[k][..len])
+                        let arrived = if g.stamp_real_ns == 0 {
+                            now
+                        } else {
+                            g.stamp_real_ns
+                                .wrapping_sub(real_minus_mono)
+                                .clamp(now.saturating_sub(1_000_000_000), now)
+                        };
+                        intake.packet(arrived, i, &bufs[k][..g.len])
                     };
                     if let Err(why) = res {
                         if crate::log::enabled(crate::log::Level::Debug) {
                             crate::log::debug(&format!("channel {}: rejected a packet: {why}", c.spec.name));
-                        } else if trunc {
-                            intake.unattributed[i] += 1;
                         }
                     }
                 }
@@ -264,6 +310,9 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                     break;
                 }
             }
+        }
+        if had_packets {
+            quiet_until = now + window;
         }
         intake.detector.tick(now);
         let mut any = false;
