@@ -262,7 +262,7 @@ def soak(seconds):
     --redundancy 2 (port 695). Channel b drops 20 % of frames at random; two busy
     loops per core saturate the CPUs; the tools run --realtime."""
     topology(4)
-    rules = ("table bridge hkloss {\n chain fwd {\n  type filter hook forward priority 0;\n"
+    rules = ("table bridge hkloss {\n chain loss {\n  type filter hook forward priority 0;\n"
              "  iifname { \"n1c1\", \"n2c1\", \"n3c1\", \"n4c1\" } numgen random mod 100 < 20 drop\n }\n}\n")
     with open(WORK + "/loss.nft", "w") as f:
         f.write(rules)

@@ -39,16 +39,7 @@ net_down() {
   NODES=()
 }
 
-# cut NODE CHANNEL: take the switch port of that node's channel down (a pulled cable
-# seen from the switch side; the node's own device keeps its carrier? no: a veth
-# peer going down drops the carrier of the node's end too).
+# cut NODE CHANNEL: take the switch port of that node's channel down, as a pulled
+# cable: the node's own device loses its carrier, the others see only silence.
 cut() { ip -n "$SW" link set "n${1}c$2" down; }
 mend() { ip -n "$SW" link set "n${1}c$2" up; }
-# drop NODE CHANNEL: a silent cut that keeps the carrier (nftables on the bridge port).
-drop_on() {
-  ip netns exec "$SW" nft add table bridge hkcut 2>/dev/null
-  ip netns exec "$SW" nft add chain bridge hkcut fwd '{ type filter hook forward priority 0; }' 2>/dev/null
-  ip netns exec "$SW" nft add rule bridge hkcut fwd iifname "n${1}c$2" drop
-  ip netns exec "$SW" nft add rule bridge hkcut fwd oifname "n${1}c$2" drop
-}
-drop_off() { ip netns exec "$SW" nft delete table bridge hkcut 2>/dev/null; true; }

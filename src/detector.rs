@@ -218,6 +218,15 @@ impl Detector {
         self.nodes[slot].dt_ns.unwrap_or(self.cfg.deadtime_ns)
     }
 
+    /// Silence after which a link is dead: deadtime, plus 1/32 of it. With deadtime
+    /// an exact multiple of keepalive, a heartbeat due at the very instant the link
+    /// would die is a coin toss decided by microseconds of jitter; the margin settles
+    /// it for the heartbeat, and costs under 1 ms at a 30 ms deadtime.
+    fn dead_after(&self, slot: usize) -> u64 {
+        let dt = self.dt(slot);
+        dt + dt / 32
+    }
+
     fn warn(&self, slot: usize) -> u64 {
         match self.nodes[slot].dt_ns {
             // Keep the configured proportion of warntime to deadtime.
@@ -302,6 +311,7 @@ impl Detector {
         if let Some(dt) = msg.get_hex("dt") {
             if dt > 0 {
                 self.nodes[slot].dt_ns = Some(dt.saturating_mul(MS));
+                self.nodes[slot].rec.dt_ms = dt.min(u32::MAX as u64) as u32;
             }
         }
         if let Some(ld) = msg.get_str("ld") {
@@ -531,12 +541,13 @@ impl Detector {
         let initdead_over = now >= self.start_ns + self.cfg.initdead_ns;
         for slot in 1..self.nodes.len() {
             let dt = self.dt(slot);
+            let dead = self.dead_after(slot);
             let warn = self.warn(slot);
             let state = self.nodes[slot].rec.state;
             for c in 0..self.cfg.channels.len() {
                 let l = self.nodes[slot].rec.links[c];
                 match l.state {
-                    LinkState::Up | LinkState::Late if now >= l.last_heard_ns + dt => {
+                    LinkState::Up | LinkState::Late if now >= l.last_heard_ns + dead => {
                         self.kill_link(slot, c, now, "deadtime");
                     }
                     LinkState::Up if warn > 0 && warn < dt && now >= l.last_heard_ns + warn => {
@@ -577,12 +588,13 @@ impl Detector {
         let initdead_at = self.start_ns + self.cfg.initdead_ns;
         for slot in 1..self.nodes.len() {
             let dt = self.dt(slot);
+            let dead = self.dead_after(slot);
             let warn = self.warn(slot);
             let n = &self.nodes[slot];
             for l in n.rec.links.iter().take(self.cfg.channels.len()) {
                 let d = match l.state {
                     LinkState::Up if warn > 0 && warn < dt => l.last_heard_ns + warn,
-                    LinkState::Up | LinkState::Late => l.last_heard_ns + dt,
+                    LinkState::Up | LinkState::Late => l.last_heard_ns + dead,
                     LinkState::Unknown if n.rec.state == NodeState::Up => initdead_at.max(n.first_heard_ns + dt),
                     _ => u64::MAX,
                 };
@@ -683,8 +695,12 @@ mod tests {
         let ev = kinds(&mut d);
         assert!(ev.contains(&"link-dead n2 1".to_string()), "{ev:?}");
         assert!(!ev.iter().any(|e| e.starts_with("node-dead")), "{ev:?}");
-        assert!(d.next_deadline() <= 90 * MS + 30 * MS);
-        d.tick(90 * MS + 30 * MS);
+        // Dead at deadtime plus its 1/32 margin, not before.
+        let dead_at = 90 * MS + 30 * MS + 30 * MS / 32;
+        assert!(d.next_deadline() <= dead_at);
+        d.tick(dead_at - 1);
+        assert!(!kinds(&mut d).iter().any(|e| e.starts_with("link-dead n2 0")));
+        d.tick(dead_at);
         let ev = kinds(&mut d);
         assert_eq!(ev, ["link-dead n2 0", "node-dead n2 "]);
     }

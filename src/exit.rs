@@ -31,10 +31,9 @@ pub trait HasExitStatus: fmt::Display {
     fn exit_status(&self) -> ExitStatus;
 }
 
-/// Print a module error as one line on stderr, prefixed with the tool's name, and
-/// return the exit status it maps to.
-pub fn report<E: HasExitStatus>(tool: &str, err: &E) -> ExitStatus {
+/// Log a module error as one line (the logger prefixes the tool's name) and return
+/// the exit status it maps to.
+pub fn report<E: HasExitStatus>(err: &E) -> ExitStatus {
     crate::log::error(&format!("{err}"));
-    let _ = tool;
     err.exit_status()
 }

@@ -131,7 +131,11 @@ impl Sender {
         }
         let mut out = String::new();
         let Some(t) = &mut self.table else { return out };
-        let _ = t.refresh();
+        if now >= self.table_retry_ns {
+            // A restarted hb-watch may have grown the file: look once a second.
+            let _ = t.refresh();
+            self.table_retry_ns = now + 1_000_000_000;
+        }
         let n = t.count();
         let mut words = [0u64; crate::table::RECORD_WORDS];
         let start = if n > 0 { self.view_offset % n } else { 0 };

@@ -367,3 +367,132 @@ fn redundancy_copies_are_counted_once() {
     assert!(dup >= 2 * (seq - 2) && dup <= 2 * seq + 2, "{v}");
     assert_eq!(v["links"][0]["lost"], 0, "{v}");
 }
+
+#[test]
+fn multicast_and_unicast_channels() {
+    let mut net = Net::new(2, 2);
+    let chans = |_i: usize| {
+        vec![
+            "--channel".to_string(),
+            "a=mcast:eth0:225.0.0.7".to_string(),
+            "--channel".to_string(),
+            // Every node lists every peer, itself included: its own entry is skipped.
+            "b=ucast:eth1:10.77.2.1,10.77.2.2".to_string(),
+        ]
+    };
+    let args = |i: usize, tool: &str| {
+        let mut a: Vec<String> = net.common(i).into_iter().take(7).collect();
+        a.extend(chans(i));
+        if tool == "hb-send" {
+            a.extend(
+                ["--keepalive", KA, "--deadtime", DT, "--no-fifo", "--generation-file"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+            a.push(net.path(&format!("n{i}.gen")).display().to_string());
+        } else {
+            a.extend(["--deadtime", DT, "--json"].iter().map(|s| s.to_string()));
+        }
+        a
+    };
+    let w = args(1, "hb-watch");
+    let s1 = args(1, "hb-send");
+    let s2 = args(2, "hb-send");
+    let ns1 = net.ns(1).to_string();
+    let ns2 = net.ns(2).to_string();
+    let pid = net.spawn(&ns1, &bin("hb-watch"), &w, std::process::Stdio::piped());
+    let mut ev = net.watch_pid(pid);
+    net.spawn(&ns1, &bin("hb-send"), &s1, std::process::Stdio::null());
+    net.spawn(&ns2, &bin("hb-send"), &s2, std::process::Stdio::null());
+    // JSON lines: both channels come up.
+    let mut chans_up = std::collections::BTreeSet::new();
+    let end = std::time::Instant::now() + 3 * S;
+    while chans_up.len() < 2 && std::time::Instant::now() < end {
+        let l = ev.expect("{", S);
+        ev.seen.clear();
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["event"] == "link-up" && v["subject"] == "n2" {
+            chans_up.insert(v["channel"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(chans_up.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+}
+
+#[test]
+fn sighup_reloads_and_sigusr1_dumps() {
+    let mut net = Net::new(2, 1);
+    let cfg = net.path("hakit.yaml");
+    let log_a = net.path("a.log");
+    let log_b = net.path("b.log");
+    for (name, log) in [("a.sh", &log_a), ("b.sh", &log_b)] {
+        let p = net.path(name);
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\necho \"$HA_EVENT $HA_SUBJECT\" >> {}\n", log.display()),
+        )
+        .unwrap();
+        set_mode(&p, 0o755);
+    }
+    let dir = net.dir.path().to_path_buf();
+    let write_cfg = |hook: &str| {
+        std::fs::write(
+            &cfg,
+            format!("hb-watch:\n  deadtime: {DT}\n  exec: {}\n", dir.join(hook).display()),
+        )
+        .unwrap();
+    };
+    write_cfg("a.sh");
+    let ns1 = net.ns(1).to_string();
+    let mut args = net.common(1);
+    args.retain(|a| a != "-q");
+    args.extend(["--config".to_string(), cfg.display().to_string()]);
+    let errlog = net.path("stderr");
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns1])
+        .arg(bin("hb-watch"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let p2 = net.send(2, &["--keepalive", KA, "--deadtime", DT]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(std::fs::read_to_string(&log_a)
+        .unwrap_or_default()
+        .contains("node-up n2"));
+    write_cfg("b.sh");
+    net.kill(pid, Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    net.kill(p2, Signal::SIGKILL);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        std::fs::read_to_string(&log_b)
+            .unwrap_or_default()
+            .contains("node-dead n2"),
+        "the new hook runs"
+    );
+    assert!(
+        !std::fs::read_to_string(&log_a).unwrap().contains("node-dead"),
+        "the old hook no longer runs"
+    );
+    // A broken configuration on reload keeps the running one.
+    std::fs::write(&cfg, "hb-watch:\n  deadtime: soon\n").unwrap();
+    net.kill(pid, Signal::SIGHUP);
+    net.kill(pid, Signal::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(300));
+    net.kill(pid, Signal::SIGTERM);
+    let mut child = child;
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "a clean stop");
+    let err = std::fs::read_to_string(&errlog).unwrap();
+    assert!(err.contains("configuration reloaded"), "{err}");
+    assert!(
+        err.contains("keeping the running configuration") && err.contains(":2:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("n2 dead status=active"),
+        "the USR1 dump lists nodes: {err}"
+    );
+}

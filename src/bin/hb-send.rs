@@ -10,10 +10,10 @@ fn main() -> ExitCode {
     hakit::log::init("hb-send", c.syslog, c.verbose, c.quiet);
     let settings = match SendSettings::resolve(&args) {
         Ok(s) => s,
-        Err(e) => return report("hb-send", &e).into(),
+        Err(e) => return report(&e).into(),
     };
     match hakit::sender::run(settings, || SendSettings::resolve(&args)) {
         Ok(()) => ExitStatus::Success.into(),
-        Err(e) => report("hb-send", &e).into(),
+        Err(e) => report(&e).into(),
     }
 }

@@ -10,17 +10,17 @@ fn main() -> ExitCode {
         hakit::log::init("hb-watch", false, false, false);
         return match config::table_path(&st.table, &st.config) {
             Ok(t) => hakit::status::run(&t, st.node.as_deref(), st.link.as_deref(), st.json).into(),
-            Err(e) => report("hb-watch", &e).into(),
+            Err(e) => report(&e).into(),
         };
     }
     let run = &args.run;
     hakit::log::init("hb-watch", run.cluster.syslog, run.cluster.verbose, run.cluster.quiet);
     let settings = match WatchSettings::resolve(run) {
         Ok(s) => s,
-        Err(e) => return report("hb-watch", &e).into(),
+        Err(e) => return report(&e).into(),
     };
     match hakit::watcher::run(settings, || WatchSettings::resolve(run)) {
         Ok(()) => ExitStatus::Success.into(),
-        Err(e) => report("hb-watch", &e).into(),
+        Err(e) => report(&e).into(),
     }
 }

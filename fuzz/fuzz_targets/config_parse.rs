@@ -1,0 +1,14 @@
+//! Configuration and keys files on arbitrary text: errors, never panics.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let src = hakit::config::Source { path: "fuzz.yaml".into(), text: text.to_string() };
+        let _ = hakit::config::parse(&src);
+        let _ = hakit::authkeys::AuthKeys::parse(text);
+        let _ = hakit::duration::parse(text);
+        let _ = hakit::config::ChannelSpec::parse(text);
+        let _ = hakit::fifo::split_blocks(data);
+    }
+});
