@@ -21,6 +21,12 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    fn runtime(spec: &ChannelSpec, msg: String) -> Error {
+        Error { channel: spec.name.clone(), msg, missing_device: false }
+    }
+}
+
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
         // A missing interface is a configuration error; anything else failed at run time.
@@ -168,11 +174,7 @@ impl Channel {
     /// group, or each peer (a peer that is this node's own address is skipped).
     pub fn open_sender(spec: &ChannelSpec, port: u16) -> Result<Channel, Error> {
         let (sock, ifindex) = Self::base(spec)?;
-        let err = |msg: String| Error {
-            channel: spec.name.clone(),
-            msg,
-            missing_device: false,
-        };
+        let err = |msg: String| Error::runtime(spec, msg);
         let fd = sock.as_raw_fd();
         let one: libc::c_int = 1;
         let dests = match &spec.mode {
@@ -220,11 +222,7 @@ impl Channel {
     /// A socket to receive on: the port, on this device only.
     pub fn open_receiver(spec: &ChannelSpec, port: u16) -> Result<Channel, Error> {
         let (sock, ifindex) = Self::base(spec)?;
-        let err = |msg: String| Error {
-            channel: spec.name.clone(),
-            msg,
-            missing_device: false,
-        };
+        let err = |msg: String| Error::runtime(spec, msg);
         let fd = sock.as_raw_fd();
         let rcvbuf: libc::c_int = 4 << 20;
         let _ = setopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf);
