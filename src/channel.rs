@@ -23,7 +23,11 @@ impl fmt::Display for Error {
 
 impl Error {
     fn runtime(spec: &ChannelSpec, msg: String) -> Error {
-        Error { channel: spec.name.clone(), msg, missing_device: false }
+        Error {
+            channel: spec.name.clone(),
+            msg,
+            missing_device: false,
+        }
     }
 }
 

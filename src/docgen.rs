@@ -52,6 +52,88 @@ does a writer, which never rewrites a table of another version.
 .BR hb-send (1)
 "#;
 
+const CONFIG_PAGE: &str = r#".TH HAKIT.YAML 5 "" "hakit" "File Formats"
+.SH NAME
+hakit.yaml \- the configuration of a hakit cluster
+.SH DESCRIPTION
+One YAML file (default \fI/etc/hakit/hakit.yaml\fR, or \fB--config\fR, or
+\fBHAKIT_CONFIG\fR) describes the cluster; each tool reads the shared \fBcluster\fR
+section and its own. Every setting is also a command-line flag, and flags win.
+An unknown key, a bad value or a missing file is a one-line error naming the file,
+line and column, and exit status 2.
+.PP
+Times are written \fB250ms\fR, \fB2s\fR, \fB1m\fR, \fB500us\fR; a bare number is
+seconds (decimals allowed), as in Heartbeat's ha.cf.
+.SH SECTIONS
+.TP
+.B cluster
+\fBnode\fR (this node's name, default \fBuname -n\fR), \fBnodes\fR (the members;
+messages from anyone else are refused; default: any node that signs correctly),
+\fBkeys\fR (default /etc/hakit/authkeys, see \fBhakit-authkeys\fR(5)), \fBport\fR
+(694), \fBtable\fR (/run/hakit/ast, see \fBhakit-table\fR(5)), \fBchannels\fR: a
+list of maps with \fBname\fR (default the device), \fBdev\fR, \fBmode\fR
+(\fBbcast\fR, \fBmcast\fR with \fBgroup\fR and \fBttl\fR, \fBucast\fR with
+\fBpeers\fR). Every node lists the same channels in the same order.
+.TP
+.B hb-send
+\fBkeepalive\fR (1s), \fBdeadtime\fR (30s; announced to receivers, must exceed
+twice keepalive), \fBredundancy\fR (0), \fBfifo\fR (/run/hakit/fifo),
+\fBgeneration-file\fR (/var/lib/hakit/generation), \fBstatus\fR (active),
+\fBrealtime\fR (false).
+.TP
+.B hb-watch
+\fBdeadtime\fR (30s), \fBwarntime\fR (deadtime/2), \fBinitdead\fR (2 x deadtime),
+\fBmax-nodes\fR (256), \fBexec\fR, \fBnotify\fR (a list of PIDs or pid files,
+each optionally \fB:SIGNAL\fR), \fBjson\fR, \fBrealtime\fR.
+.PP
+Sections of the other tools (\fBarp-announce\fR, \fBipfake\fR, \fBchan-switch\fR,
+\fBlvs-ctl\fR, \fBmon-check\fR) are accepted and left to them.
+.SH EXAMPLE
+.nf
+cluster:
+  nodes: [n1, n2, n3]
+  channels:
+    - {name: a, dev: eth0, mode: bcast}
+    - {name: b, dev: eth1, mode: mcast, group: 225.0.0.1, ttl: 1}
+hb-send:
+  keepalive: 200ms
+  deadtime: 1s
+hb-watch:
+  deadtime: 1s
+  exec: /etc/hakit/on-event
+.fi
+.SH SEE ALSO
+.BR hb-send (1),
+.BR hb-watch (1),
+.BR hakit-authkeys (5)
+"#;
+
+const AUTHKEYS_PAGE: &str = r#".TH HAKIT-AUTHKEYS 5 "" "hakit" "File Formats"
+.SH NAME
+hakit-authkeys \- the keys that sign and verify cluster messages
+.SH DESCRIPTION
+Heartbeat's \fBauthkeys\fR format. The file is refused (exit status 2) unless only
+its owner can read it (\fBchmod 600\fR).
+.PP
+.nf
+auth 1
+1 sha256 a long random secret
+2 sha1 the secret Heartbeat nodes use
+3 crc
+.fi
+.PP
+\fBauth N\fR selects the key that signs; every listed key verifies. Indexes 0 to 15.
+Methods: \fBsha256\fR (HMAC-SHA256, hakit's default and the one to use),
+\fBsha1\fR and \fBmd5\fR (HMACs, as Heartbeat computes them, for clusters mixing
+hakit and Heartbeat 3 nodes), \fBcrc\fR (CRC-32, no key: integrity only, no
+authentication). The key is the rest of the line. To change keys without a gap, add
+the new key under a new index everywhere, reload (SIGHUP), then select it with
+\fBauth\fR and reload again.
+.SH SEE ALSO
+.BR hb-send (1),
+.BR hb-watch (1)
+"#;
+
 /// Every generated file: its path under the package root and its contents.
 pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -62,6 +144,15 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
             .render(&mut page)
             .expect("render to memory");
         out.push((PathBuf::from(format!("man/{name}.1")), page));
+        // The page of each subcommand, which the tool's page lists as NAME-SUB(1).
+        for sub in cmd.get_subcommands() {
+            let full = format!("{name}-{}", sub.get_name());
+            let mut page = Vec::new();
+            clap_mangen::Man::new(sub.clone().name(full.clone()))
+                .render(&mut page)
+                .expect("render to memory");
+            out.push((PathBuf::from(format!("man/{full}.1")), page));
+        }
         for (shell, file) in [
             (Shell::Bash, format!("completions/{name}.bash")),
             (Shell::Zsh, format!("completions/_{name}")),
@@ -74,5 +165,7 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     out.push((PathBuf::from("man/hakit-table.5"), TABLE_PAGE.as_bytes().to_vec()));
+    out.push((PathBuf::from("man/hakit.yaml.5"), CONFIG_PAGE.as_bytes().to_vec()));
+    out.push((PathBuf::from("man/hakit-authkeys.5"), AUTHKEYS_PAGE.as_bytes().to_vec()));
     out
 }

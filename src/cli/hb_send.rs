@@ -23,8 +23,6 @@ use std::time::Duration;
 #[command(
     name = "hb-send",
     version,
-    about,
-    long_about,
     after_help = "Example: hb-send --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --keepalive 200ms"
 )]
 pub struct HbSendArgs {

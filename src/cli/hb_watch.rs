@@ -30,8 +30,6 @@ use std::time::Duration;
 #[command(
     name = "hb-watch",
     version,
-    about,
-    long_about,
     args_conflicts_with_subcommands = true,
     after_help = "Example: hb-watch --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --deadtime 2s --exec /etc/hakit/hook | while read ev node rest; do ...; done"
 )]
