@@ -218,6 +218,27 @@ def rss_kb(pid):
                 return int(line.split()[1])
 
 
+FLOOR_C = r"""
+#define _GNU_SOURCE
+#include <poll.h>
+#include <time.h>
+int main(void) { struct timespec ts = {0, 10000000}; for (;;) ppoll(0, 0, &ts, 0); }
+"""
+
+
+def floor_process():
+    """The cheapest possible 100 Hz waker (a C loop around ppoll), run beside the
+    tools: what any process woken every 10 ms costs on this machine."""
+    src, exe = WORK + "/floor.c", WORK + "/floor"
+    with open(src, "w") as f:
+        f.write(FLOOR_C)
+    if subprocess.run(["cc", "-O2", "-o", exe, src]).returncode != 0:
+        return None
+    p = subprocess.Popen([exe])
+    procs.append(p)
+    return p
+
+
 def cost(seconds):
     topology(2)
     s1 = hb_send(1, "10ms", "30ms")
@@ -233,12 +254,19 @@ def cost(seconds):
         for _ in range(os.cpu_count()):
             procs.append(subprocess.Popen(["chrt", "-i", "0", "sh", "-c", "while :; do :; done"]))
     time.sleep(2)
+    fl = floor_process()
+    time.sleep(0.5)
     a0, b0, t0 = cpu_ns(child_pid(s1)), cpu_ns(child_pid(w1)), mono()
+    f0 = cpu_ns(fl.pid) if fl else 0
     wa0, wb0 = wakeups(s1.pid), wakeups(w1.pid)
     time.sleep(seconds)
     a1, b1, t1 = cpu_ns(child_pid(s1)), cpu_ns(child_pid(w1)), mono()
+    f1 = cpu_ns(fl.pid) if fl else 0
     wa1, wb1 = wakeups(s1.pid), wakeups(w1.pid)
     print("wake-ups per second: hb-send %.0f, hb-watch %.0f" % ((wa1 - wa0) / (t1 - t0), (wb1 - wb0) / (t1 - t0)))
+    if fl:
+        print("floor: an empty C loop woken every 10 ms, measured alongside: %.3f %% of one core"
+              % ((f1 - f0) / 1e9 / (t1 - t0) * 100))
     el = t1 - t0
     send_pct = (a1 - a0) / 1e9 / el * 100
     watch_pct = (b1 - b0) / 1e9 / el * 100
@@ -304,6 +332,9 @@ def soak(seconds):
         lines = [l for _, l in e.drain()]
         res[k] = (sum(l.startswith("node-dead") for l in lines), sum(l.startswith("link-dead") for l in lines),
                   sum(l.startswith("link-late") for l in lines))
+        for l in lines:
+            if l.startswith("node-dead") or (k == (3, 4) and l.startswith("link-dead")):
+                print("  n%d saw: %s" % (k[0], l))
     # Loss really happened: ask n1's table.
     st = sh("ip", "netns", "exec", PFX + "n1", BIN + "/hb-watch", "status", "n2", "--json", "--table", WORK + "/n1.ast")
     return res, st.stdout.strip()

@@ -458,10 +458,10 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Count a packet on `channel` that was rejected before a node could be named.
-    pub fn count_reject(&self, channel: usize) {
-        if channel < MAX_CHANNELS {
-            self.mapped.header()[H_CHAN_REJECTS + channel].fetch_add(1, Ordering::Relaxed);
+    /// Count `n` packets on `channel` rejected before a node could be named.
+    pub fn count_rejects(&self, channel: usize, n: u64) {
+        if channel < MAX_CHANNELS && n > 0 {
+            self.mapped.header()[H_CHAN_REJECTS + channel].fetch_add(n, Ordering::Relaxed);
         }
     }
 }

@@ -340,9 +340,7 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
             .zip(reported_unattributed.iter_mut())
             .enumerate()
         {
-            for _ in *r..u {
-                tw.count_reject(i);
-            }
+            tw.count_rejects(i, u - *r);
             *r = u;
         }
         if signals.take_child() || hooks.busy() {
