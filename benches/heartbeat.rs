@@ -108,14 +108,21 @@ fn table(c: &mut Criterion) {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
+    let started = Arc::new(AtomicBool::new(false));
+    let st2 = started.clone();
     let writer = std::thread::spawn(move || {
         let mut n = 0u64;
         while !s2.load(Ordering::Relaxed) {
             n += 1;
             tw.write((n % 4) as usize, &rec(n)).unwrap();
+            st2.store(true, Ordering::Relaxed);
         }
         n
     });
+    // Measure only while the writer is really writing.
+    while !started.load(Ordering::Relaxed) {
+        std::thread::yield_now();
+    }
     let reader = TableReader::open(&path).unwrap();
     let mut g = c.benchmark_group("table");
     g.bench_function("consistent copy of one record, writer at full rate", |b| {
