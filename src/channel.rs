@@ -263,10 +263,6 @@ impl Channel {
         failed
     }
 
-    /// Receive one datagram without blocking.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.sock.recv_from(buf)
-    }
 
     /// Receive up to `bufs.len()` datagrams in one system call (never blocks), with
     /// their kernel arrival times. Datagrams longer than their buffer come back

@@ -160,10 +160,6 @@ impl Detector {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
     /// Change timing on a configuration reload.
     pub fn set_timing(&mut self, deadtime_ns: u64, warntime_ns: u64, now: u64) {
         self.cfg.deadtime_ns = deadtime_ns;
@@ -173,10 +169,6 @@ impl Detector {
 
     pub fn records(&self) -> impl Iterator<Item = &NodeRecord> {
         self.nodes.iter().map(|n| &n.rec)
-    }
-
-    pub fn slot_of(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
     }
 
     /// Records changed since the last call, with their slots.
@@ -190,10 +182,6 @@ impl Detector {
 
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.events.drain(..)
-    }
-
-    pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
     }
 
     /// When `tick` next has something to do (CLOCK_MONOTONIC ns).

@@ -320,7 +320,6 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
 
 /// The one writer of a table.
 pub struct TableWriter {
-    path: PathBuf,
     _file: File,
     mapped: Mapped,
     count: usize,
@@ -374,7 +373,6 @@ impl TableWriter {
             0
         };
         let w = TableWriter {
-            path: path.into(),
             _file: file,
             mapped,
             count,
@@ -410,10 +408,6 @@ impl TableWriter {
         }
         h[0].store(u64::from_le_bytes(*MAGIC), Ordering::Relaxed);
         h[H_SEQ].store((seq | 1) + 1, Ordering::Release);
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn capacity(&self) -> usize {
@@ -635,9 +629,6 @@ impl TableReader {
         (0..self.count()).map(|s| read_record(&self.mapped, s)).collect()
     }
 
-    pub fn find(&self, name: &str) -> Option<NodeRecord> {
-        self.records().into_iter().find(|r| r.name == name)
-    }
 }
 
 /// Decode raw words read with [`TableReader::read_raw`].
