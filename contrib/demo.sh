@@ -12,11 +12,13 @@ fi
 bin=${HAKIT_BIN:-$here/../target/release}
 . "$here/netns-lib.sh"
 work=$(mktemp -d /tmp/hakit-demo.XXXXXX)
-pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Stop the tools (all of them run inside our namespaces), then remove the namespaces.
+  local ns
+  for ns in "${NODES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  sleep 0.3
   net_down
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -29,7 +31,7 @@ common=(--keys "$work/authkeys" --nodes n1,n2,n3 --channel a=bcast:eth0 --channe
 start_send() { # start_send I
   ip netns exec "${PFX}n$1" "$bin/hb-send" --node "n$1" "${common[@]}" --keepalive 100ms --deadtime 500ms \
     --table "$work/n$1.ast" --fifo "$work/n$1.fifo" --generation-file "$work/n$1.gen" -q &
-  eval "send$1=$!"; pids+=($!)
+  eval "send$1=$!"
 }
 for i in 1 2 3; do
   if [ "$i" = 1 ]; then
@@ -38,7 +40,6 @@ for i in 1 2 3; do
   else
     ip netns exec "${PFX}n$i" "$bin/hb-watch" --node "n$i" "${common[@]}" --deadtime 500ms --table "$work/n$i.ast" -q >/dev/null &
   fi
-  pids+=($!)
   start_send "$i"
 done
 
