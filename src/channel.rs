@@ -263,7 +263,6 @@ impl Channel {
         failed
     }
 
-
     /// Receive up to `bufs.len()` datagrams in one system call (never blocks), with
     /// their kernel arrival times. Datagrams longer than their buffer come back
     /// marked truncated.

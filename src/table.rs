@@ -628,7 +628,6 @@ impl TableReader {
     pub fn records(&self) -> Vec<NodeRecord> {
         (0..self.count()).map(|s| read_record(&self.mapped, s)).collect()
     }
-
 }
 
 /// Decode raw words read with [`TableReader::read_raw`].

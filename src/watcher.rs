@@ -187,12 +187,13 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
     let mut bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::msg::MAX_MSG + 1]).collect();
     let mut got = vec![channel::Received::default(); bufs.len()];
     refresh_filters(&channels);
-    // After a wake-up for packets, leave the sockets alone this long so that a burst
-    // (a heartbeat's copies on every channel, many nodes at once) costs one wake-up.
+    // After a wake-up that found several datagrams, leave the sockets alone this long
+    // so that the rest of a burst (many nodes at once) costs one wake-up, not one each.
     // Arrival times come from the kernel, and every deadline drains the sockets
     // first, so the batching delays no detection.
     let window = (s.deadtime.as_nanos() as u64 / 16).min(2_000_000);
     let mut quiet_until = 0u64;
+    let mut last_drain = vec![crate::time::mono_ns(); channels.len()];
     let mut changes = Vec::new();
     let mut reported_unattributed = [0u64; table::MAX_CHANNELS];
     let nfixed = 2;
@@ -270,7 +271,7 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         }
         // At a deadline, drain every socket first: what already arrived counts.
         let at_deadline = now >= intake.detector.next_deadline();
-        let mut had_packets = false;
+        let mut drained = 0usize;
         for (i, c) in channels.iter().enumerate() {
             if fds[nfixed + i].revents == 0 && !at_deadline && !(quiet && now >= quiet_until) {
                 continue;
@@ -285,7 +286,7 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                         break;
                     }
                 };
-                had_packets |= n > 0;
+                drained += n;
                 for (k, g) in got[..n].iter().enumerate() {
                     let res = if g.truncated {
                         intake.unattributed[i] += 1;
@@ -294,9 +295,10 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                         let arrived = if g.stamp_real_ns == 0 {
                             now
                         } else {
-                            g.stamp_real_ns
-                                .wrapping_sub(real_minus_mono)
-                                .clamp(now.saturating_sub(1_000_000_000), now)
+                            // Whatever the stamp says (the wall clock may have been
+                            // stepped), the datagram came after this socket was last
+                            // emptied and before now.
+                            g.stamp_real_ns.wrapping_sub(real_minus_mono).clamp(last_drain[i], now)
                         };
                         intake.packet(arrived, i, &bufs[k][..g.len])
                     };
@@ -310,8 +312,11 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
                     break;
                 }
             }
+            last_drain[i] = now;
         }
-        if had_packets {
+        // Only a wake-up that found a burst waiting is worth a window: a lone
+        // datagram (a small cluster) would pay a timer wake-up for nothing.
+        if drained >= 2 {
             quiet_until = now + window;
         }
         intake.detector.tick(now);
