@@ -150,8 +150,32 @@ fn detector_config(s: &WatchSettings) -> detector::Config {
     }
 }
 
+/// Everything hb-watch holds while it runs.
+struct Watcher {
+    s: WatchSettings,
+    names: Vec<String>,
+    channels: Vec<Channel>,
+    links: LinkWatch,
+    signals: Signals,
+    table: TableWriter,
+    intake: Intake,
+    hooks: HookRunner,
+    out: Output,
+    bufs: Vec<Vec<u8>>,
+    got: Vec<channel::Received>,
+    /// When each channel's socket was last emptied (CLOCK_MONOTONIC ns).
+    last_drain: Vec<u64>,
+    /// Sockets are left alone until then (see `window`).
+    quiet_until: u64,
+    window: u64,
+    reported_unattributed: [u64; table::MAX_CHANNELS],
+}
+
+/// The fixed entries at the head of the poll set: signals, then netlink.
+const NFIXED: usize = 2;
+
 /// Run hb-watch until stopped. `reload` re-reads the settings on SIGHUP.
-pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::Error>) -> Result<(), Error> {
+pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::Error>) -> Result<(), Error> {
     let keys = AuthKeys::load(&s.cluster.keys).map_err(Error::Keys)?;
     let channels = s
         .cluster
@@ -160,14 +184,15 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         .map(|c| Channel::open_receiver(c, s.cluster.port))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Channel)?;
-    let mut links = LinkWatch::open().map_err(|e| Error::Io(format!("netlink: {e}")))?;
+    let links = LinkWatch::open().map_err(|e| Error::Io(format!("netlink: {e}")))?;
     let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
     let names: Vec<String> = s.cluster.channels.iter().map(|c| c.name.clone()).collect();
-    let mut tw = TableWriter::create(&s.cluster.table, s.max_nodes, &names, &s.cluster.node).map_err(Error::Table)?;
-    let seed = tw.existing();
-    tw.clear();
+    let mut table =
+        TableWriter::create(&s.cluster.table, s.max_nodes, &names, &s.cluster.node).map_err(Error::Table)?;
+    let seed = table.existing();
+    table.clear();
     let now = mono_ns();
-    let mut intake = Intake::new(keys, Detector::new(detector_config(&s), now, &seed));
+    let intake = Intake::new(keys, Detector::new(detector_config(&s), now, &seed));
     if s.realtime {
         crate::sender::go_realtime();
     }
@@ -178,208 +203,235 @@ pub fn run(mut s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, conf
         crate::duration::format(s.deadtime),
         s.cluster.table.display()
     ));
-    let mut hooks = HookRunner::new(s.exec.clone());
-    let mut out = Output {
-        json: s.json,
-        broken: false,
-        out: std::io::BufWriter::new(std::io::stdout()),
-    };
-    let mut bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::msg::MAX_MSG + 1]).collect();
-    let mut got = vec![channel::Received::default(); bufs.len()];
     refresh_filters(&channels);
-    // After a wake-up that found several datagrams, leave the sockets alone this long
-    // so that the rest of a burst (many nodes at once) costs one wake-up, not one each.
-    // Arrival times come from the kernel, and every deadline drains the sockets
-    // first, so the batching delays no detection.
-    let window = (s.deadtime.as_nanos() as u64 / 16).min(2_000_000);
-    let mut quiet_until = 0u64;
-    let mut last_drain = vec![crate::time::mono_ns(); channels.len()];
-    let mut changes = Vec::new();
-    let mut reported_unattributed = [0u64; table::MAX_CHANNELS];
-    let nfixed = 2;
-    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(channels.len() + nfixed);
-    fds.push(libc::pollfd {
-        fd: signals.fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    fds.push(libc::pollfd {
-        fd: links.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    for c in &channels {
-        fds.push(libc::pollfd {
-            fd: c.as_raw_fd(),
+    let bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::msg::MAX_MSG + 1]).collect();
+    let mut w = Watcher {
+        hooks: HookRunner::new(s.exec.clone()),
+        out: Output {
+            json: s.json,
+            broken: false,
+            out: std::io::BufWriter::new(std::io::stdout()),
+        },
+        got: vec![channel::Received::default(); bufs.len()],
+        bufs,
+        last_drain: vec![now; channels.len()],
+        quiet_until: 0,
+        // After a wake-up that found several datagrams, leave the sockets alone this
+        // long so that the rest of a burst (many nodes at once) costs one wake-up, not
+        // one each. Arrival times come from the kernel, and every deadline drains the
+        // sockets first, so the batching delays no detection.
+        window: (s.deadtime.as_nanos() as u64 / 16).min(2_000_000),
+        reported_unattributed: [0; table::MAX_CHANNELS],
+        s,
+        names,
+        channels,
+        links,
+        signals,
+        table,
+        intake,
+    };
+    let mut fds: Vec<libc::pollfd> = [w.signals.fd(), w.links.as_raw_fd()]
+        .into_iter()
+        .chain(w.channels.iter().map(|c| c.as_raw_fd()))
+        .map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        });
-    }
+        })
+        .collect();
     loop {
         let before = mono_ns();
-        let quiet = before < quiet_until;
+        let quiet = before < w.quiet_until;
         for (i, f) in fds.iter_mut().enumerate() {
             f.revents = 0;
-            if i >= nfixed {
+            if i >= NFIXED {
                 f.events = if quiet { 0 } else { libc::POLLIN };
             }
         }
-        // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
-        let mut deadline = intake.detector.next_deadline();
-        if hooks.busy() {
+        let mut deadline = w.intake.detector.next_deadline();
+        if w.hooks.busy() {
+            // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
             deadline = deadline.min(before + 50_000_000);
         }
         if quiet {
-            deadline = deadline.min(quiet_until);
+            deadline = deadline.min(w.quiet_until);
         }
         crate::sender::wait(&mut fds, deadline);
         let now = mono_ns();
-        // Kernel stamps are CLOCK_REALTIME: carry them over to the monotonic clock.
-        let real_minus_mono = crate::time::real_ns().wrapping_sub(now);
         if fds[0].revents != 0 {
-            signals.drain();
+            w.signals.drain();
         }
-        if signals.stop() {
-            out.flush();
-            hooks.finish(std::time::Duration::from_secs(2));
+        if w.signals.stop() {
+            w.out.flush();
+            w.hooks.finish(std::time::Duration::from_secs(2));
             crate::log::info("stopping");
             return Ok(());
         }
         if fds[1].revents != 0 {
-            changes.clear();
-            if let Err(e) = links.read(&mut changes) {
-                crate::log::warn(&format!("netlink: {e}"));
-            }
-            let mut addrs = false;
-            for ch in &changes {
-                match *ch {
-                    crate::netlink::LinkChange::Carrier { ifindex, carrier } => {
-                        for (i, c) in channels.iter().enumerate() {
-                            if c.ifindex == ifindex && intake.detector.carrier_down(i) == carrier {
-                                let word = if carrier { "up" } else { "lost" };
-                                crate::log::info(&format!("channel {}: carrier {word}", c.spec.name));
-                                intake.detector.carrier(now, i, carrier);
-                            }
-                        }
-                    }
-                    crate::netlink::LinkChange::Addresses => addrs = true,
-                }
-            }
-            if addrs {
-                refresh_filters(&channels);
-            }
+            w.netlink(now);
         }
         // At a deadline, drain every socket first: what already arrived counts.
-        let at_deadline = now >= intake.detector.next_deadline();
-        let mut drained = 0usize;
-        for (i, c) in channels.iter().enumerate() {
-            if fds[nfixed + i].revents == 0 && !at_deadline && !(quiet && now >= quiet_until) {
-                continue;
+        let drain_all = now >= w.intake.detector.next_deadline() || (quiet && now >= w.quiet_until);
+        let mut drained = 0;
+        for i in 0..w.channels.len() {
+            if drain_all || fds[NFIXED + i].revents != 0 {
+                drained += w.drain(i, now);
             }
-            loop {
-                let n = match c.recv_many(&mut bufs, &mut got) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        crate::log::warn(&format!("channel {}: {e}", c.spec.name));
-                        break;
-                    }
-                };
-                drained += n;
-                for (k, g) in got[..n].iter().enumerate() {
-                    let res = if g.truncated {
-                        intake.unattributed[i] += 1;
-                        Err("too-large")
-                    } else {
-                        let arrived = if g.stamp_real_ns == 0 {
-                            now
-                        } else {
-                            // Whatever the stamp says (the wall clock may have been
-                            // stepped), the datagram came after this socket was last
-                            // emptied and before now.
-                            g.stamp_real_ns.wrapping_sub(real_minus_mono).clamp(last_drain[i], now)
-                        };
-                        intake.packet(arrived, i, &bufs[k][..g.len])
-                    };
-                    if let Err(why) = res {
-                        if crate::log::enabled(crate::log::Level::Debug) {
-                            crate::log::debug(&format!("channel {}: rejected a packet: {why}", c.spec.name));
-                        }
-                    }
-                }
-                if n < bufs.len() {
-                    break;
-                }
-            }
-            last_drain[i] = now;
         }
         // Only a wake-up that found a burst waiting is worth a window: a lone
         // datagram (a small cluster) would pay a timer wake-up for nothing.
         if drained >= 2 {
-            quiet_until = now + window;
+            w.quiet_until = now + w.window;
         }
-        intake.detector.tick(now);
+        w.intake.detector.tick(now);
+        w.publish();
+        if w.signals.take_child() || w.hooks.busy() {
+            w.hooks.pump();
+        }
+        if w.signals.take_reload() {
+            w.reload(&reload, now);
+        }
+        if w.signals.take_dump() {
+            for r in w.intake.detector.records() {
+                crate::log::info(&crate::status::one_line(r, &w.names, now));
+            }
+        }
+    }
+}
+
+impl Watcher {
+    /// Carrier and address changes.
+    fn netlink(&mut self, now: u64) {
+        let mut changes = Vec::new();
+        if let Err(e) = self.links.read(&mut changes) {
+            crate::log::warn(&format!("netlink: {e}"));
+        }
+        let mut addrs = false;
+        for ch in changes {
+            match ch {
+                crate::netlink::LinkChange::Carrier { ifindex, carrier } => {
+                    for (i, c) in self.channels.iter().enumerate() {
+                        if c.ifindex == ifindex && self.intake.detector.carrier_down(i) == carrier {
+                            let word = if carrier { "up" } else { "lost" };
+                            crate::log::info(&format!("channel {}: carrier {word}", c.spec.name));
+                            self.intake.detector.carrier(now, i, carrier);
+                        }
+                    }
+                }
+                crate::netlink::LinkChange::Addresses => addrs = true,
+            }
+        }
+        if addrs {
+            refresh_filters(&self.channels);
+        }
+    }
+
+    /// Take everything waiting on channel `i`; returns how many datagrams.
+    fn drain(&mut self, i: usize, now: u64) -> usize {
+        // Kernel stamps are CLOCK_REALTIME: carry them over to the monotonic clock.
+        let real_minus_mono = crate::time::real_ns().wrapping_sub(now);
+        let mut drained = 0;
+        loop {
+            let n = match self.channels[i].recv_many(&mut self.bufs, &mut self.got) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::log::warn(&format!("channel {}: {e}", self.channels[i].spec.name));
+                    break;
+                }
+            };
+            drained += n;
+            for (k, g) in self.got[..n].iter().enumerate() {
+                let res = if g.truncated {
+                    self.intake.unattributed[i] += 1;
+                    Err("too-large")
+                } else {
+                    let arrived = if g.stamp_real_ns == 0 {
+                        now
+                    } else {
+                        // Whatever the stamp says (the wall clock may have been stepped),
+                        // the datagram came after this socket was last emptied and
+                        // before now.
+                        g.stamp_real_ns
+                            .wrapping_sub(real_minus_mono)
+                            .clamp(self.last_drain[i], now)
+                    };
+                    self.intake.packet(arrived, i, &self.bufs[k][..g.len])
+                };
+                if let Err(why) = res {
+                    if crate::log::enabled(crate::log::Level::Debug) {
+                        crate::log::debug(&format!(
+                            "channel {}: rejected a packet: {why}",
+                            self.channels[i].spec.name
+                        ));
+                    }
+                }
+            }
+            if n < self.bufs.len() {
+                break;
+            }
+        }
+        self.last_drain[i] = now;
+        drained
+    }
+
+    /// Events out (stdout, hook, signals) and changed records into the table.
+    fn publish(&mut self) {
         let mut any = false;
-        for ev in intake.detector.drain_events() {
+        for ev in self.intake.detector.drain_events() {
             any = true;
-            out.emit(&ev);
-            hooks.push(&ev);
-            for t in &s.notify {
+            self.out.emit(&ev);
+            self.hooks.push(&ev);
+            for t in &self.s.notify {
                 if let Err(e) = t.send() {
                     crate::log::warn(&format!("notify: {e}"));
                 }
             }
         }
         if any {
-            out.flush();
+            self.out.flush();
         }
-        intake.detector.take_dirty(|slot, rec| {
-            if let Err(e) = tw.write(slot, rec) {
+        let table = &mut self.table;
+        self.intake.detector.take_dirty(|slot, rec| {
+            if let Err(e) = table.write(slot, rec) {
                 crate::log::error(&format!("table: {e}"));
             }
         });
-        for (i, (&u, r)) in intake
+        for (i, (&u, r)) in self
+            .intake
             .unattributed
             .iter()
-            .zip(reported_unattributed.iter_mut())
+            .zip(self.reported_unattributed.iter_mut())
             .enumerate()
         {
-            tw.count_rejects(i, u - *r);
+            self.table.count_rejects(i, u - *r);
             *r = u;
         }
-        if signals.take_child() || hooks.busy() {
-            hooks.pump();
+    }
+
+    /// SIGHUP: timing, keys, hook, notify targets and output form change at once; a
+    /// configuration that does not load keeps the running one.
+    fn reload(&mut self, reload: &impl Fn() -> Result<WatchSettings, config::Error>, now: u64) {
+        let ns = match reload() {
+            Ok(ns) => ns,
+            Err(e) => return crate::log::error(&format!("reload: {e}; keeping the running configuration")),
+        };
+        let c = &self.s.cluster;
+        if ns.cluster.channels != c.channels || ns.cluster.port != c.port || ns.cluster.table != c.table {
+            crate::log::warn("reload: channel and table changes take effect at the next start");
         }
-        if signals.take_reload() {
-            match reload() {
-                Ok(ns) => {
-                    if ns.cluster.channels != s.cluster.channels
-                        || ns.cluster.port != s.cluster.port
-                        || ns.cluster.table != s.cluster.table
-                    {
-                        crate::log::warn("reload: channel and table changes take effect at the next start");
-                    }
-                    match AuthKeys::load(&ns.cluster.keys) {
-                        Ok(k) => intake.keys = k,
-                        Err(e) => crate::log::error(&format!("reload: {e}; keeping the old keys")),
-                    }
-                    intake
-                        .detector
-                        .set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
-                    hooks.set_program(ns.exec.clone());
-                    out.json = ns.json;
-                    s.notify = ns.notify.clone();
-                    s.exec = ns.exec.clone();
-                    crate::log::info("configuration reloaded");
-                }
-                Err(e) => crate::log::error(&format!("reload: {e}; keeping the running configuration")),
-            }
+        match AuthKeys::load(&ns.cluster.keys) {
+            Ok(k) => self.intake.keys = k,
+            Err(e) => crate::log::error(&format!("reload: {e}; keeping the old keys")),
         }
-        if signals.take_dump() {
-            for r in intake.detector.records() {
-                crate::log::info(&crate::status::one_line(r, &names, now));
-            }
-        }
+        self.intake
+            .detector
+            .set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
+        self.hooks.set_program(ns.exec.clone());
+        self.out.json = ns.json;
+        self.s.notify = ns.notify.clone();
+        self.s.exec = ns.exec.clone();
+        crate::log::info("configuration reloaded");
     }
 }
