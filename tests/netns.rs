@@ -496,3 +496,31 @@ fn sighup_reloads_and_sigusr1_dumps() {
         "the USR1 dump lists nodes: {err}"
     );
 }
+
+#[test]
+fn three_nodes_a_killed_node_is_dead_not_unreachable() {
+    // Every survivor's view of the dead node ages like ours: no live node vouches for
+    // it, so the cross-check must not delay or soften the verdict.
+    let mut net = Net::new(3, 2);
+    let mut ev = net.watch(1, &["--deadtime", DT]);
+    net.watch(2, &["--deadtime", DT]);
+    net.watch(3, &["--deadtime", DT]);
+    start(&mut net, &[1, 2]);
+    let p3 = net.send(3, &["--keepalive", KA, "--deadtime", DT]);
+    ev.expect("node-up n3", 3 * S);
+    ev.expect("node-up n2", 3 * S);
+    std::thread::sleep(Duration::from_millis(500));
+    ev.clear();
+    net.kill(p3, Signal::SIGKILL);
+    ev.expect("node-dead n3", 3 * S);
+    ev.gather(Duration::from_millis(300));
+    assert_eq!(ev.count("node-unreachable"), 0, "{:?}", ev.seen);
+    // A stopped hb-watch leaves a stale table: `status` says so through exit 1.
+    let pid = ev.pid;
+    net.kill(pid, Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let ns = net.ns(1).to_string();
+    let out = net.run(&ns, &bin("hb-watch"), &["status", "n2", "--table", &net.path("n1.ast").display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stale"), "{}", String::from_utf8_lossy(&out.stderr));
+}
