@@ -4,6 +4,7 @@
 //! holds one thing and, where it can fail, one error type that maps to an exit status
 //! through [`exit::ExitStatus`].
 
+pub mod arp;
 pub mod authkeys;
 pub mod channel;
 pub mod cli;

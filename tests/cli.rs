@@ -23,7 +23,7 @@ fn keys(dir: &std::path::Path, mode: u32) -> String {
 
 #[test]
 fn help_and_version() {
-    for b in ["hb-send", "hb-watch"] {
+    for b in ["hb-send", "hb-watch", "arp-announce"] {
         let (code, out, _) = run(b, &["--help"]);
         assert_eq!(code, 0);
         assert!(out.contains("Exit status"), "{b} --help documents exit status");
@@ -37,6 +37,12 @@ fn wrong_flag_is_usage_error() {
     assert_eq!(code, 2);
     assert!(err.contains("fast"), "{err}");
     assert_eq!(run("hb-watch", &["--no-such-flag"]).0, 2);
+    let (code, _, err) = run("arp-announce", &["-i", "lo", "--to", "not-a-mac", "192.0.2.1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not-a-mac"), "{err}");
+    let (code, _, err) = run("arp-announce", &["-i", "lo", "2001:db8::1"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(run("arp-announce", &[]).0, 2);
 }
 
 #[test]

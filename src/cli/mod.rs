@@ -1,6 +1,7 @@
 //! The command-line definitions of every tool, kept in the library so that the man
 //! pages and completions can be generated from them (see [`crate::docgen`]).
 
+pub mod arp_announce;
 pub mod hb_send;
 pub mod hb_watch;
 

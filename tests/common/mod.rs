@@ -17,6 +17,7 @@ pub fn bin(name: &str) -> PathBuf {
     match name {
         "hb-send" => PathBuf::from(env!("CARGO_BIN_EXE_hb-send")),
         "hb-watch" => PathBuf::from(env!("CARGO_BIN_EXE_hb-watch")),
+        "arp-announce" => PathBuf::from(env!("CARGO_BIN_EXE_arp-announce")),
         _ => panic!("no binary {name}"),
     }
 }
