@@ -11,6 +11,7 @@ pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::cli::hb_send::HbSendArgs::command(),
         crate::cli::hb_watch::HbWatchArgs::command(),
+        crate::cli::ipfake::IpfakeArgs::command(),
     ]
 }
 

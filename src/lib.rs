@@ -4,6 +4,7 @@
 //! holds one thing and, where it can fail, one error type that maps to an exit status
 //! through [`exit::ExitStatus`].
 
+pub mod addr;
 pub mod arp;
 pub mod authkeys;
 pub mod channel;
@@ -24,6 +25,7 @@ pub mod sender;
 pub mod signals;
 pub mod status;
 pub mod table;
+pub mod takeover;
 pub mod time;
 pub mod view;
 pub mod watcher;

@@ -23,7 +23,7 @@ fn keys(dir: &std::path::Path, mode: u32) -> String {
 
 #[test]
 fn help_and_version() {
-    for b in ["hb-send", "hb-watch", "arp-announce"] {
+    for b in ["hb-send", "hb-watch", "arp-announce", "ipfake"] {
         let (code, out, _) = run(b, &["--help"]);
         assert_eq!(code, 0);
         assert!(out.contains("Exit status"), "{b} --help documents exit status");

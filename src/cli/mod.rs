@@ -4,6 +4,7 @@
 pub mod arp_announce;
 pub mod hb_send;
 pub mod hb_watch;
+pub mod ipfake;
 
 use clap::Args;
 use std::path::PathBuf;

@@ -18,6 +18,7 @@ pub fn bin(name: &str) -> PathBuf {
         "hb-send" => PathBuf::from(env!("CARGO_BIN_EXE_hb-send")),
         "hb-watch" => PathBuf::from(env!("CARGO_BIN_EXE_hb-watch")),
         "arp-announce" => PathBuf::from(env!("CARGO_BIN_EXE_arp-announce")),
+        "ipfake" => PathBuf::from(env!("CARGO_BIN_EXE_ipfake")),
         _ => panic!("no binary {name}"),
     }
 }

@@ -1,0 +1,56 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_ipfake_global_optspecs
+    string join \n pid-dir= q/quiet h/help V/version
+end
+
+function __fish_ipfake_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_ipfake_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_ipfake_using_subcommand
+    set -l cmd (__fish_ipfake_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c ipfake -n "__fish_ipfake_needs_command" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
+complete -c ipfake -n "__fish_ipfake_needs_command" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ipfake -n "__fish_ipfake_needs_command" -s V -l version -d 'Print version'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "up" -d 'Take the address over and hold it until stopped'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "down" -d 'Stop the holder of the address and remove it'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 label for the address (`eth0:vip`), as Fake\'s TARGET_INTERFACE' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcements in the first burst' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l interval -d 'Time between the burst\'s announcements' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l refresh -d 'Re-announce this often while holding the address (0 = never)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l probe -d 'First ask whether another host answers for the address; refuse (exit 1) if so'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l force -d 'With --probe: take the address even if another host answers'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l once -d 'Announce the burst, then exit leaving the address up'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l owner-mac -d 'Announce the address at this MAC (the original owner\'s) after releasing it' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand status" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "up" -d 'Take the address over and hold it until stopped'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "down" -d 'Stop the holder of the address and remove it'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

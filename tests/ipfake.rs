@@ -1,0 +1,185 @@
+//! ipfake in network namespaces: the address moves and a client follows it, the probe
+//! refuses a taken address, SIGTERM releases, `down` cleans up after SIGKILL.
+
+mod common;
+use common::*;
+use nix::sys::signal::Signal;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const VIP: &str = "10.77.1.100";
+
+fn neigh(net: &Net, node: usize) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-n", net.ns(node), "neigh", "show", VIP, "dev", "eth0"])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut w = t.split_whitespace();
+    while let Some(x) = w.next() {
+        if x == "lladdr" {
+            return w.next().map(str::to_string);
+        }
+    }
+    None
+}
+
+fn mac(net: &Net, node: usize) -> String {
+    let out = Command::new("ip")
+        .args(["-n", net.ns(node), "-br", "link", "show", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string()
+}
+
+fn has_vip(net: &Net, node: usize) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", net.ns(node), "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/24"))
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, within: Duration) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+#[test]
+fn the_address_moves_and_a_client_follows() {
+    let mut net = Net::new(3, 1);
+    let piddir = |n: usize| net.path(&format!("pids{n}")).display().to_string();
+    let (p1, p2) = (piddir(1), piddir(2));
+    let vip = format!("{VIP}/24");
+    let ns1 = net.ns(1).to_string();
+    let up1: Vec<String> = [
+        "--pid-dir",
+        &p1,
+        "up",
+        &vip,
+        "dev",
+        "eth0",
+        "--refresh",
+        "200ms",
+        "--label",
+        "eth0:vip",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let h1 = net.spawn(&ns1, &bin("ipfake"), &up1, Stdio::null());
+    assert!(
+        wait_for(|| has_vip(&net, 1), Duration::from_secs(2)),
+        "n1 holds the address"
+    );
+    let st = net.run(&ns1, &bin("ipfake"), &["--pid-dir", &p1, "status", VIP]);
+    assert_eq!(st.status.code(), Some(0), "{}", String::from_utf8_lossy(&st.stdout));
+    // The client talks to it.
+    let ping = Command::new("ip")
+        .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ping.success());
+    assert_eq!(neigh(&net, 3), Some(mac(&net, 1)));
+    // Another host probing finds it taken, and ipfake refuses it.
+    let ns2 = net.ns(2).to_string();
+    let out = net.run(
+        &ns2,
+        &bin("ipfake"),
+        &["--pid-dir", &p2, "up", &vip, "dev", "eth0", "--probe", "--once"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&mac(&net, 1)));
+    assert!(!has_vip(&net, 2), "nothing was added");
+    // n1 dies (its cable is pulled); n2 takes over. Past the neighbour locktime (1 s)
+    // the client's cache follows the announcement at once, without waiting for expiry.
+    std::thread::sleep(Duration::from_millis(1100));
+    net.cut(1, 0);
+    let out = net.run(
+        &ns2,
+        &bin("ipfake"),
+        &[
+            "--pid-dir",
+            &p2,
+            "up",
+            &vip,
+            "dev",
+            "eth0",
+            "--probe",
+            "--once",
+            "--count",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        wait_for(|| neigh(&net, 3) == Some(mac(&net, 2)), Duration::from_millis(200)),
+        "the client follows"
+    );
+    let ping = Command::new("ip")
+        .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ping.success(), "the client reaches the new holder");
+    // SIGTERM releases: the address and the pid file go.
+    net.kill(h1, Signal::SIGTERM);
+    assert!(
+        wait_for(|| !has_vip(&net, 1), Duration::from_secs(2)),
+        "released on SIGTERM"
+    );
+    assert!(!std::path::Path::new(&p1).join(format!("ipfake.{VIP}.pid")).exists());
+}
+
+#[test]
+fn down_cleans_up_after_sigkill_and_bad_input_is_refused() {
+    let mut net = Net::new(1, 1);
+    let p = net.path("pids").display().to_string();
+    let vip = format!("{VIP}/24");
+    let ns = net.ns(1).to_string();
+    let args: Vec<String> = ["--pid-dir", &p, "up", &vip, "dev", "eth0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
+    assert!(wait_for(|| has_vip(&net, 1), Duration::from_secs(2)));
+    net.kill(h, Signal::SIGKILL);
+    // SIGKILL leaves the address and a stale pid file: status says so, down cleans up.
+    let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &p, "status", VIP]);
+    assert_eq!(st.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&st.stdout).contains("stale"),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    assert!(has_vip(&net, 1));
+    let out = net.run(&ns, &bin("ipfake"), &["--pid-dir", &p, "down", VIP]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!has_vip(&net, 1));
+    // Bad input: one line, exit 2, nothing added.
+    for (args, what) in [
+        (vec!["up", &vip as &str, "dev", "nosuch0"], "no interface `nosuch0`"),
+        (vec!["up", "2001:db8::1/64", "dev", "eth0"], "IPv6"),
+        (vec!["up", VIP, "dev", "eth0"], "no prefix length"),
+        (vec!["up", "10.77.1.100/33", "dev", "eth0"], "prefix length"),
+    ] {
+        let mut a = vec!["--pid-dir", &p];
+        a.extend(args);
+        let out = net.run(&ns, &bin("ipfake"), &a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(what), "{a:?}: {err}");
+    }
+    assert!(!has_vip(&net, 1));
+}
