@@ -181,6 +181,11 @@ impl Net {
         pid
     }
 
+    /// Take a child started elsewhere under the Net's care (killed on drop).
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
+    }
+
     pub fn take_stdout(&mut self, pid: u32) -> Option<std::process::ChildStdout> {
         self.children
             .iter_mut()
