@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Client-observed failover, hakit's pair against keepalived, in namespaces made here.
+
+  sudo contrib/bench-takeover.py [TRIALS]
+
+Nodes n1 (primary) and n2 (standby) on two bridges (channels a and b), a client n3.
+Both nodes run a UDP echo service that answers with its own name. The client sends a
+datagram to the service address every 2 ms. A trial cuts both of n1's switch ports
+with one rtnetlink datagram (the instant is known on CLOCK_MONOTONIC) and times the
+client's first answer from n2. Then the ports are mended, the address goes back to n1
+(failback, or keepalived's preemption), and the next trial starts.
+
+Setups: contrib/pair.sh at keepalive 10 ms / deadtime 30 ms and 2 ms / 8 ms, and
+keepalived (VRRPv3, advert_int 0.01, its fastest) on channel a.
+"""
+import ctypes, os, random, socket, statistics, subprocess, sys, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("HAKIT_BIN", os.path.join(ROOT, "target", "release"))
+PFX = "hkt%d" % os.getpid()
+SW = PFX + "sw"
+WORK = "/tmp/" + PFX
+VIP = "10.77.1.100"
+namespaces, procs = [], []
+LOG = open(os.environ.get("BENCH_LOG", "/dev/null"), "a")
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def sh(*a, check=True):
+    return subprocess.run(a, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def mono():
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def ns(i):
+    return "%sn%d" % (PFX, i)
+
+
+def topology():
+    sh("ip", "netns", "add", SW); namespaces.append(SW)
+    for c in range(2):
+        sh("ip", "-n", SW, "link", "add", "br%d" % c, "type", "bridge", "forward_delay", "0")
+        sh("ip", "-n", SW, "link", "set", "br%d" % c, "up")
+    for i in (1, 2, 3):
+        sh("ip", "netns", "add", ns(i)); namespaces.append(ns(i))
+        sh("ip", "-n", ns(i), "link", "set", "lo", "up")
+        for c in range(2):
+            sh("ip", "-n", SW, "link", "add", "n%dc%d" % (i, c), "type", "veth", "peer", "name", "eth%d" % c, "netns", ns(i))
+            sh("ip", "-n", SW, "link", "set", "n%dc%d" % (i, c), "master", "br%d" % c, "up")
+            sh("ip", "-n", ns(i), "addr", "add", "10.77.%d.%d/24" % (c + 1, i), "brd", "+", "dev", "eth%d" % c)
+            sh("ip", "-n", ns(i), "link", "set", "eth%d" % c, "up")
+
+
+def setns(name):
+    fd = os.open("/run/netns/" + name, os.O_RDONLY)
+    if libc.setns(fd, 0x40000000) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+
+
+def set_ports(names, up):
+    """Set switch ports up or down from a thread inside the switch namespace (the main
+    thread stays home: cleanup ends every process whose namespace it deletes)."""
+    out = []
+    t = threading.Thread(target=lambda: (setns(SW), out.append(_set_ports(names, up))))
+    t.start()
+    t.join()
+    return out[0]
+
+
+def _set_ports(names, up):
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    msgs = b""
+    for seq, name in enumerate(names):
+        body = __import__("struct").pack("=BxHiII", 0, 0, socket.if_nametoindex(name), 1 if up else 0, 1)
+        msgs += __import__("struct").pack("=IHHII", 16 + len(body), 16, 0x5, seq + 1, 0) + body
+    t = mono()
+    s.sendto(msgs, (0, 0))
+    for _ in names:
+        s.recv(65536)
+    s.close()
+    return t
+
+
+def spawn(node, args, **kw):
+    p = subprocess.Popen(["ip", "netns", "exec", ns(node)] + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=LOG)
+    procs.append(p)
+    return p
+
+
+ECHO = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',7007))\n"
+        "n=sys.argv[1].encode()\nwhile True:\n d,a=s.recvfrom(64)\n s.sendto(n+b' '+d,a)\n")
+
+
+class Client(threading.Thread):
+    """In n3: a datagram to the address every 2 ms; answers recorded with their time."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.answers = []  # (mono, node)
+        self.stop = False
+
+    def run(self):
+        setns(ns(3))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        seq = 0
+        nxt = mono()
+        while not self.stop:
+            now = mono()
+            if now >= nxt:
+                seq += 1
+                try:
+                    s.sendto(str(seq).encode(), (VIP, 7007))
+                except OSError:
+                    pass
+                nxt += 0.002
+            try:
+                while True:
+                    d = s.recv(64)
+                    self.answers.append((mono(), d.split()[0].decode()))
+            except BlockingIOError:
+                pass
+            time.sleep(0.0002)
+
+    def first_from(self, node, after, timeout):
+        end = mono() + timeout
+        while mono() < end:
+            for t, n in list(self.answers[-2000:]):
+                if n == node and t > after:
+                    return t
+            time.sleep(0.001)
+        return None
+
+
+def run_pair(ka, dt):
+    keys = WORK + "/authkeys"
+    for i, peer in ((1, 2), (2, 1)):
+        args = ["env", "PATH=%s:%s" % (BIN, os.environ.get("PATH", "")), "bash", ROOT + "/contrib/pair.sh", "run",
+                "--node", "n%d" % i, "--peer", "n%d" % peer, "--vip", VIP + "/24", "--dev", "eth0", "--failback",
+                "--keepalive", ka, "--deadtime", dt, "--state-dir", "%s/pair%d" % (WORK, i)]
+        if i == 1:
+            args.append("--preferred")
+        args += ["--", "--keys", keys, "--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1", "-q", "--realtime"]
+        spawn(i, args)
+
+
+def run_keepalived():
+    for i, prio in ((1, 150), (2, 100)):
+        conf = "%s/ka%d.conf" % (WORK, i)
+        with open(conf, "w") as f:
+            f.write("global_defs {\n router_id n%d\n}\nvrrp_instance VI_1 {\n interface eth0\n state BACKUP\n"
+                    " virtual_router_id 51\n priority %d\n advert_int 0.01\n version 3\n"
+                    " virtual_ipaddress {\n  %s/24\n }\n}\n" % (i, prio, VIP))
+        spawn(i, ["keepalived", "-n", "-l", "-D", "-f", conf, "-p", "%s/ka%d.pid" % (WORK, i),
+                  "-r", "%s/ka%d.vrrp.pid" % (WORK, i), "--vrrp"])
+
+
+def trials(name, n, client):
+    lat = []
+    for k in range(n):
+        if client.first_from("n1", mono(), 15) is None:
+            raise RuntimeError("%s: the client never got answers from n1" % name)
+        time.sleep(1.2 + random.random() * 0.01)  # past the neighbour locktime
+        t0 = set_ports(["n1c0", "n1c1"], False)
+        t = client.first_from("n2", t0, 5)
+        set_ports(["n1c0", "n1c1"], True)
+        if t is None:
+            print("  %s trial %d: no answer from n2 within 5 s" % (name, k), flush=True)
+            continue
+        lat.append((t - t0) * 1000)
+    return lat
+
+
+def cleanup():
+    for p in procs:
+        try:
+            p.terminate()
+        except Exception:
+            pass
+    time.sleep(0.3)
+    for n in namespaces:
+        for pid in sh("ip", "netns", "pids", n, check=False).stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except OSError:
+                pass
+        subprocess.run(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
+    subprocess.run(["rm", "-rf", WORK])
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench-takeover: needs root")
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    os.makedirs(WORK, exist_ok=True)
+    with open(WORK + "/authkeys", "w") as f:
+        f.write("auth 1\n1 sha256 bench-%d\n" % random.getrandbits(64))
+    os.chmod(WORK + "/authkeys", 0o600)
+    results = {}
+    try:
+        for name in ("hakit keepalive 10ms", "keepalived advert_int 0.01", "hakit keepalive 2ms"):
+            topology()
+            for i in (1, 2):
+                spawn(i, ["python3", "-c", ECHO, "n%d" % i])
+            if name.startswith("keepalived"):
+                run_keepalived()
+            else:
+                run_pair(*(("10ms", "30ms") if "10ms" in name else ("2ms", "8ms")))
+            c = Client()
+            c.start()
+            results[name] = trials(name, n, c)
+            c.stop = True
+            cleanup(); namespaces.clear(); procs.clear(); os.makedirs(WORK, exist_ok=True)
+            with open(WORK + "/authkeys", "w") as f:
+                f.write("auth 1\n1 sha256 bench\n")
+            os.chmod(WORK + "/authkeys", 0o600)
+            lat = results[name]
+            if lat:
+                print("%s: client's first answer from the standby after the cut: median %.1f ms, min %.1f, max %.1f, %d trials"
+                      % (name, statistics.median(lat), min(lat), max(lat), len(lat)), flush=True)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()
