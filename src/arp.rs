@@ -138,6 +138,38 @@ pub fn claims(data: &[u8], ip: Ipv4Addr, own: MacAddr) -> Option<MacAddr> {
     (spa == ip || conflicting_probe).then_some(sha)
 }
 
+/// The interface's Ethernet address (SIOCGIFHWADDR; right in any network namespace,
+/// where /sys may show another one's).
+fn hardware_address(name: &str) -> Option<MacAddr> {
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a plain datagram socket used only for the ioctl, closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ifreq is plain data; we fill the name, the kernel fills the address.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: fd is open and req is a valid ifreq.
+    let r = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req) };
+    // SAFETY: closing the descriptor we opened.
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: after SIOCGIFHWADDR the union holds a sockaddr with the address.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    if sa.sa_family != libc::ARPHRD_ETHER {
+        return None;
+    }
+    let b: Vec<u8> = sa.sa_data[..6].iter().map(|&c| c as u8).collect();
+    Some(MacAddr(b[0], b[1], b[2], b[3], b[4], b[5]))
+}
+
 /// An open AF_PACKET channel on one interface.
 pub struct Link {
     pub iface: NetworkInterface,
@@ -148,14 +180,20 @@ pub struct Link {
 
 impl Link {
     pub fn open(name: &str, read_timeout: Duration) -> Result<Link, Error> {
-        let iface = datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| Error::NoInterface(name.into()))?;
-        let mac = iface
-            .mac
+        // Two cheap questions to the kernel, rather than pnet's enumeration of every
+        // interface and address: a takeover is timed from here.
+        let index = nix::net::if_::if_nametoindex(name).map_err(|_| Error::NoInterface(name.into()))?;
+        let mac = hardware_address(name)
             .filter(|m| !m.is_zero())
             .ok_or_else(|| Error::NoMac(name.into()))?;
+        let iface = NetworkInterface {
+            name: name.into(),
+            description: String::new(),
+            index,
+            mac: Some(mac),
+            ips: Vec::new(),
+            flags: 0,
+        };
         let cfg = datalink::Config {
             read_timeout: Some(read_timeout),
             promiscuous: false,
