@@ -175,7 +175,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-q -h --label --count --interval --refresh --router --probe --force --once --pid-dir --quiet --help dev"
+            opts="-q -h --label --count --interval --refresh --router --probe --force --once --armed --pid-dir --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

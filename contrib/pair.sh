@@ -54,13 +54,23 @@ tools=(--node "$me" --nodes "$me,$peer" --table "$state/ast" "${extra[@]}")
 log() { echo "pair[$me]: $*" >&2; }
 tell() { printf '>>>\n%s\n<<<\n' "$1" > "$fifo"; }   # a message to the cluster
 
-holder=
+# An armed ipfake waits, link open, for SIGUSR1: taking over starts no process.
+holder= armed=
+arm() {
+  ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s &
+  armed=$!
+}
 take() {
   [ "$standby" = 0 ] || return 0
   if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then return 0; fi
   log "taking $vip: $1"
-  ipfake --pid-dir "$state" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s &
-  holder=$!
+  if [ -n "$armed" ] && kill -USR1 "$armed" 2>/dev/null; then
+    holder=$armed
+  else
+    ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s &
+    holder=$!
+  fi
+  armed=
 }
 release() {
   [ -n "$holder" ] || return 0
@@ -68,6 +78,7 @@ release() {
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
   holder=
+  arm
 }
 
 standby=0
@@ -78,7 +89,7 @@ on_active() {
 }
 trap on_standby USR1
 trap on_active USR2
-trap 'release "stopping"; kill "$sender" "$watcher" 2>/dev/null; exit 0' TERM INT
+trap 'release "stopping"; kill "$sender" "$watcher" "$armed" 2>/dev/null; exit 0' TERM INT
 
 hb-send --fifo "$fifo" --generation-file "$state/generation" --keepalive "$keepalive" \
   --deadtime "$deadtime" "${tools[@]}" &
@@ -87,6 +98,7 @@ coproc WATCH { exec hb-watch --deadtime "$deadtime" "${tools[@]}"; }
 watcher=$WATCH_PID
 
 peer_state=unknown
+arm
 if [ "$preferred" = 1 ]; then
   if arp-announce probe -i "$dev" "${vip%/*}" >/dev/null; then
     take "preferred node, the address is free"

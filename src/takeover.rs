@@ -141,6 +141,25 @@ pub fn up(a: &UpArgs, pid_dir: &Path) -> Result<(), Error> {
         }
     }
     let signals = crate::signals::Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    if a.armed {
+        // SIGUSR1 (what the other tools call "dump") is the go signal here.
+        crate::log::info(&format!("armed for {addr}/{prefix} on {}; SIGUSR1 takes it", a.iface));
+        loop {
+            let mut fds = [libc::pollfd {
+                fd: signals.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            crate::sender::wait(&mut fds, u64::MAX);
+            signals.drain();
+            if signals.stop() {
+                return Ok(());
+            }
+            if signals.take_dump() {
+                break;
+            }
+        }
+    }
     let pidfile = pid_path(pid_dir, addr);
     if let Some(old) = read_holder(&pidfile) {
         // Fake's rule: a new instance for the same address replaces the running one.

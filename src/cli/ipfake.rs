@@ -83,6 +83,11 @@ pub struct UpArgs {
     /// Announce the burst, then exit leaving the address up.
     #[arg(long)]
     pub once: bool,
+    /// Get everything ready (the link open, the pid file written), then wait for
+    /// SIGUSR1 before taking the address: a hot standby that takes over without
+    /// starting a process. SIGTERM before then exits without touching the address.
+    #[arg(long, conflicts_with = "probe")]
+    pub armed: bool,
 }
 
 #[derive(Debug, Clone, Args)]
