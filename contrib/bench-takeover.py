@@ -2,6 +2,7 @@
 """Client-observed failover, hakit's pair against keepalived, in namespaces made here.
 
   sudo contrib/bench-takeover.py [TRIALS]
+  sudo contrib/bench-takeover.py soak [SECONDS]   # no false failover under load
 
 Nodes n1 (primary) and n2 (standby) on two bridges (channels a and b), a client n3.
 Both nodes run a UDP echo service that answers with its own name. The client sends a
@@ -192,9 +193,41 @@ def cleanup():
     subprocess.run(["rm", "-rf", WORK])
 
 
+def soak(seconds):
+    """No false failover: the pair at keepalive 10 ms with both CPUs saturated by busy
+    loops; any takeover by the standby, or release by the primary, is a false one."""
+    global LOG
+    LOG = open(WORK + "/pair.log", "a")
+    topology()
+    run_pair("10ms", "30ms")
+    time.sleep(2)
+    burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2 * os.cpu_count())]
+    procs.extend(burners)
+    start = os.path.getsize(WORK + "/pair.log")
+    time.sleep(seconds)
+    for b in burners:
+        b.kill()
+    with open(WORK + "/pair.log") as f:
+        f.seek(start)
+        lines = [l.strip() for l in f if l.startswith("pair[")]
+    false = [l for l in lines if "pair[n2]: taking" in l or "pair[n1]: releasing" in l]
+    print("soak %ds, keepalive 10 ms, both CPUs saturated: %d false takeovers/releases%s"
+          % (seconds, len(false), "".join("\n  " + l for l in lines)), flush=True)
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench-takeover: needs root")
+    if len(sys.argv) > 1 and sys.argv[1] == "soak":
+        os.makedirs(WORK, exist_ok=True)
+        with open(WORK + "/authkeys", "w") as f:
+            f.write("auth 1\n1 sha256 soak\n")
+        os.chmod(WORK + "/authkeys", 0o600)
+        try:
+            soak(int(sys.argv[2]) if len(sys.argv) > 2 else 600)
+        finally:
+            cleanup()
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     os.makedirs(WORK, exist_ok=True)
     with open(WORK + "/authkeys", "w") as f:
