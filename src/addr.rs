@@ -4,7 +4,7 @@
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::io;
@@ -38,6 +38,10 @@ fn message(ifindex: u32, addr: IpAddr, prefix: u8, label: Option<&str>) -> Addre
         if let Some(l) = label {
             m.attributes.push(AddressAttribute::Label(l.to_string()));
         }
+    } else {
+        // A takeover cannot wait a second for duplicate address detection; ipfake
+        // --probe runs its own DAD first when asked.
+        m.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     m
 }

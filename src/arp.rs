@@ -14,7 +14,7 @@ use pnet_packet::arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket,
 use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
 use pnet_packet::Packet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// Ethernet header + ARP for IPv4 over Ethernet.
@@ -217,12 +217,17 @@ impl Link {
         }
     }
 
-    /// Wait until `until` for a frame in which another host claims `ip`.
-    pub fn watch_claims(&mut self, ip: Ipv4Addr, until: Instant) -> Result<Option<MacAddr>, Error> {
+    /// Wait until `until` for a frame in which another host claims `ip` (ARP, or for
+    /// IPv6 a neighbour advertisement or DAD probe).
+    pub fn watch_claims(&mut self, ip: IpAddr, until: Instant) -> Result<Option<MacAddr>, Error> {
         while Instant::now() < until {
             match self.rx.next() {
                 Ok(data) => {
-                    if let Some(mac) = claims(data, ip, self.mac) {
+                    let found = match ip {
+                        IpAddr::V4(v4) => claims(data, v4, self.mac),
+                        IpAddr::V6(v6) => crate::ndp::claims(data, v6, self.mac),
+                    };
+                    if let Some(mac) = found {
                         return Ok(Some(mac));
                     }
                 }
@@ -231,6 +236,24 @@ impl Link {
             }
         }
         Ok(None)
+    }
+}
+
+/// The frames announcing `ip` at `mac`: an ARP pair (or one form) for IPv4, an
+/// unsolicited neighbour advertisement for IPv6 (to all nodes unless aimed).
+pub fn frames_for(ip: IpAddr, form: Form, eth_src: MacAddr, dst: MacAddr, mac: MacAddr) -> Vec<Vec<u8>> {
+    match ip {
+        IpAddr::V4(v4) => announcement(form, eth_src, dst, mac, v4)
+            .iter()
+            .map(|f| f.to_vec())
+            .collect(),
+        IpAddr::V6(v6) => {
+            let mut f = crate::ndp::advertisement(eth_src, mac, v6);
+            if dst != MacAddr::broadcast() {
+                f[..6].copy_from_slice(&[dst.0, dst.1, dst.2, dst.3, dst.4, dst.5]);
+            }
+            vec![f]
+        }
     }
 }
 
@@ -246,10 +269,10 @@ pub fn announce(a: &crate::cli::arp_announce::AnnounceArgs) -> Result<u64, Error
     };
     let mac = a.mac.unwrap_or(link.mac);
     let dst = a.to.unwrap_or(MacAddr::broadcast());
-    let frames: Vec<[u8; FRAME_LEN]> = a
+    let frames: Vec<Vec<u8>> = a
         .addrs
         .iter()
-        .flat_map(|ip| announcement(form, link.mac, dst, mac, *ip))
+        .flat_map(|ip| frames_for(*ip, form, link.mac, dst, mac))
         .collect();
     let mut sent = 0;
     for round in 0..a.count {
@@ -267,7 +290,10 @@ pub fn announce(a: &crate::cli::arp_announce::AnnounceArgs) -> Result<u64, Error
 /// `arp-announce probe`: the MAC of a host that claims the address, if any.
 pub fn run_probe(p: &crate::cli::arp_announce::ProbeArgs) -> Result<Option<MacAddr>, Error> {
     let mut link = Link::open(&p.interface, Duration::from_millis(10))?;
-    let frame = probe(link.mac, p.addr);
+    let frame = match p.addr {
+        IpAddr::V4(v4) => probe(link.mac, v4).to_vec(),
+        IpAddr::V6(v6) => crate::ndp::dad_probe(link.mac, v6),
+    };
     for i in 0..p.count.max(1) {
         link.send(&frame)?;
         let until = Instant::now() + if i + 1 == p.count.max(1) { p.wait } else { p.interval };

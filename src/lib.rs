@@ -20,6 +20,7 @@ pub mod generation;
 pub mod hooks;
 pub mod log;
 pub mod msg;
+pub mod ndp;
 pub mod netlink;
 pub mod sender;
 pub mod signals;

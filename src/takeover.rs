@@ -12,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use pnet_base::MacAddr;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ pub enum Error {
     Usage(String),
     Privilege,
     Arp(arp::Error),
-    InUse(Ipv4Addr, MacAddr),
+    InUse(IpAddr, MacAddr),
     Io(String),
 }
 
@@ -87,24 +87,16 @@ fn stop_holder(h: &Holder) {
     }
 }
 
-fn v4(a: IpAddr) -> Result<Ipv4Addr, Error> {
-    match a {
-        IpAddr::V4(v) => Ok(v),
-        IpAddr::V6(_) => Err(Error::Usage(format!(
-            "{a}: IPv6 takeover (unsolicited neighbour advertisements) is not implemented yet"
-        ))),
-    }
-}
-
 fn ifindex(name: &str) -> Result<u32, Error> {
     nix::net::if_::if_nametoindex(name).map_err(|_| Error::Usage(format!("no interface `{name}`")))
 }
 
-/// Broadcast and aimed announcements of `ip` at our MAC.
-fn announce(link: &mut Link, ip: Ipv4Addr, routers: &[MacAddr]) -> Result<(), Error> {
-    let mut frames = arp::announcement(Form::Both, link.mac, MacAddr::broadcast(), link.mac, ip);
+/// Broadcast and aimed announcements of `ip` at our MAC (ARP pairs, or IPv6
+/// unsolicited neighbour advertisements).
+fn announce(link: &mut Link, ip: IpAddr, routers: &[MacAddr]) -> Result<(), Error> {
+    let mut frames = arp::frames_for(ip, Form::Both, link.mac, MacAddr::broadcast(), link.mac);
     for r in routers {
-        frames.extend(arp::announcement(Form::Both, link.mac, *r, link.mac, ip));
+        frames.extend(arp::frames_for(ip, Form::Both, link.mac, *r, link.mac));
     }
     for f in &frames {
         link.send(f).map_err(Error::Arp)?;
@@ -115,14 +107,17 @@ fn announce(link: &mut Link, ip: Ipv4Addr, routers: &[MacAddr]) -> Result<(), Er
 /// `ipfake up`: returns when released (SIGTERM/SIGINT) or, with --once, after the burst.
 pub fn up(a: &UpArgs, pid_dir: &Path) -> Result<(), Error> {
     let (addr, prefix) = a.addr;
-    let ip = v4(addr)?;
+    let ip = addr;
     if !nix::unistd::Uid::effective().is_root() {
         return Err(Error::Privilege);
     }
     let index = ifindex(&a.iface)?;
     let mut link = Link::open(&a.iface, Duration::from_millis(10)).map_err(Error::Arp)?;
     if a.probe {
-        let probe = arp::probe(link.mac, ip);
+        let probe = match ip {
+            IpAddr::V4(v4) => arp::probe(link.mac, v4).to_vec(),
+            IpAddr::V6(v6) => crate::ndp::dad_probe(link.mac, v6),
+        };
         let mut taken = None;
         for _ in 0..2 {
             link.send(&probe).map_err(Error::Arp)?;
@@ -226,7 +221,7 @@ pub fn up(a: &UpArgs, pid_dir: &Path) -> Result<(), Error> {
 /// `ipfake down`: stop the holder, make sure the address is gone, optionally hand it
 /// back to its owner's MAC.
 pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
-    let ip = v4(a.addr)?;
+    let ip = a.addr;
     if !nix::unistd::Uid::effective().is_root() {
         return Err(Error::Privilege);
     }
@@ -257,7 +252,7 @@ pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
             )));
         };
         let mut link = Link::open(&iface, Duration::from_millis(10)).map_err(Error::Arp)?;
-        for f in arp::announcement(Form::Both, link.mac, MacAddr::broadcast(), mac, ip) {
+        for f in arp::frames_for(ip, Form::Both, link.mac, MacAddr::broadcast(), mac) {
             link.send(&f).map_err(Error::Arp)?;
         }
     }

@@ -42,6 +42,7 @@ fn wrong_flag_is_usage_error() {
     assert!(err.contains("not-a-mac"), "{err}");
     let (code, _, err) = run("arp-announce", &["-i", "lo", "2001:db8::1"]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no Ethernet address"), "{err}");
     assert_eq!(run("arp-announce", &[]).0, 2);
 }
 

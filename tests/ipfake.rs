@@ -170,7 +170,7 @@ fn down_cleans_up_after_sigkill_and_bad_input_is_refused() {
     // Bad input: one line, exit 2, nothing added.
     for (args, what) in [
         (vec!["up", &vip as &str, "dev", "nosuch0"], "no interface `nosuch0`"),
-        (vec!["up", "2001:db8::1/64", "dev", "eth0"], "IPv6"),
+        (vec!["up", "2001:db8::1/129", "dev", "eth0"], "prefix length"),
         (vec!["up", VIP, "dev", "eth0"], "no prefix length"),
         (vec!["up", "10.77.1.100/33", "dev", "eth0"], "prefix length"),
     ] {
@@ -182,4 +182,74 @@ fn down_cleans_up_after_sigkill_and_bad_input_is_refused() {
         assert!(err.contains(what), "{a:?}: {err}");
     }
     assert!(!has_vip(&net, 1));
+}
+
+#[test]
+fn ipv6_moves_the_same_way() {
+    let net = Net::new(3, 1);
+    const V6: &str = "2001:db8:77::100";
+    for i in 1..=3 {
+        net.ip(
+            net.ns(i),
+            &[
+                "-6",
+                "addr",
+                "add",
+                &format!("2001:db8:77::{i}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ],
+        );
+    }
+    let vip = format!("{V6}/64");
+    let neigh6 = |net: &Net| {
+        let out = Command::new("ip")
+            .args(["-n", net.ns(3), "-6", "neigh", "show", V6, "dev", "eth0"])
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string();
+        t.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_string)
+    };
+    let p = net.path("pids").display().to_string();
+    let out = net.run(
+        net.ns(1),
+        &bin("ipfake"),
+        &["--pid-dir", &p, "up", &vip, "dev", "eth0", "--once", "--count", "1"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ping = |net: &Net| {
+        Command::new("ip")
+            .args(["netns", "exec", net.ns(3), "ping6", "-c", "1", "-w", "1", V6])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(ping(&net), "the client reaches n1");
+    assert_eq!(neigh6(&net), Some(mac(&net, 1)));
+    // DAD from n2 finds the address taken.
+    let out = net.run(
+        net.ns(2),
+        &bin("ipfake"),
+        &["--pid-dir", &p, "up", &vip, "dev", "eth0", "--probe", "--once"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // n1 goes away; n2 takes over; the unsolicited advertisement moves the client.
+    net.cut(1, 0);
+    let out = net.run(
+        net.ns(2),
+        &bin("ipfake"),
+        &["--pid-dir", &p, "up", &vip, "dev", "eth0", "--once", "--count", "1"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        wait_for(|| neigh6(&net) == Some(mac(&net, 2)), Duration::from_millis(500)),
+        "the client follows: {:?}",
+        neigh6(&net)
+    );
+    assert!(ping(&net), "the client reaches n2");
 }

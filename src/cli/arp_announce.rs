@@ -1,5 +1,5 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Send gratuitous ARP for addresses on an interface, or probe whether one is in use.
@@ -11,7 +11,11 @@ use std::time::Duration;
 /// `--mac` announces another MAC than the interface's (to hand an address back to its
 /// owner, as Fake's FOREIGN_ARP did).
 ///
-/// `arp-announce probe` asks (RFC 5227) whether another host answers for the address.
+/// IPv6 addresses are announced with unsolicited neighbour advertisements (override flag
+/// set, to all nodes); `--form` does not apply to them.
+///
+/// `arp-announce probe` asks (RFC 5227; for IPv6, duplicate address detection) whether
+/// another host answers for the address.
 ///
 /// Exit status: 0 sent (probe: the address is free); 1 a send failed (probe: the
 /// address is in use, and the MAC that answered is printed); 2 a usage error (no such
@@ -42,9 +46,9 @@ pub struct AnnounceArgs {
     /// The interface to announce on.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Option<String>,
-    /// The addresses to announce.
+    /// The addresses to announce (IPv6 ones by unsolicited neighbour advertisements).
     #[arg(value_name = "ADDR")]
-    pub addrs: Vec<Ipv4Addr>,
+    pub addrs: Vec<IpAddr>,
     /// How many announcements (each a request/reply pair with --form both).
     #[arg(short = 'c', long, value_name = "N", default_value_t = 5)]
     pub count: u32,
@@ -77,9 +81,9 @@ pub struct ProbeArgs {
     /// The interface to probe on.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: String,
-    /// The address to probe.
+    /// The address to probe (IPv6: duplicate address detection).
     #[arg(value_name = "ADDR")]
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// How many probes. (RFC 5227 sends 3, 1 to 2 s apart; a takeover cannot wait that long.)
     #[arg(short = 'c', long, value_name = "N", default_value_t = 2)]
     pub count: u32,
