@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: three nodes, two channels, in network namespaces made here and removed on
-# exit. Shows the events node n1 sees and its Active Stations Table while a link is cut
-# and a node is killed and restarted.
+# exit. Act one shows the events node n1 sees and its Active Stations Table while a link
+# is cut and a node is killed and restarted. Act two runs the active/standby pair with a
+# client, pulls the primary's cables and prints how long the client went unanswered.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,13 +13,16 @@ fi
 bin=${HAKIT_BIN:-$here/../target/release}
 . "$here/netns-lib.sh"
 work=$(mktemp -d /tmp/hakit-demo.XXXXXX)
-cleanup() {
+stop_all() {
   # Stop the tools (all of them run inside our namespaces), then remove the namespaces.
   local ns
   for ns in "${NODES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
   sleep 0.3
   net_down
   wait 2>/dev/null || true
+}
+cleanup() {
+  stop_all
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -61,3 +65,8 @@ ip netns exec "${PFX}n1" "$bin/hb-watch" status --table "$work/n1.ast"
 echo
 echo "== is n2 up? (hb-watch status n2; exit 0 = up)"
 ip netns exec "${PFX}n1" "$bin/hb-watch" status n2 --table "$work/n1.ast" && echo "yes, exit status $?"
+
+echo
+echo "== act two: an address that moves (contrib/pair.sh with ipfake), a client following"
+stop_all
+python3 -u "$here/bench-takeover.py" demo
