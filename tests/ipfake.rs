@@ -253,3 +253,52 @@ fn ipv6_moves_the_same_way() {
     );
     assert!(ping(&net), "the client reaches n2");
 }
+
+#[test]
+fn release_hands_the_address_back_to_its_owner() {
+    // Fake's FOREIGN_ARP: n1 owns the address, n2 holds it for a while, then gives it
+    // back and tells the LAN that it is at n1's MAC again.
+    let mut net = Net::new(3, 1);
+    let vip = format!("{VIP}/24");
+    net.ip(net.ns(1), &["addr", "add", &vip, "dev", "eth0"]);
+    let ping = |net: &Net| {
+        Command::new("ip")
+            .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(ping(&net));
+    assert_eq!(neigh(&net, 3), Some(mac(&net, 1)));
+    std::thread::sleep(Duration::from_millis(1100));
+    // n1 steps aside (its address taken down); n2 takes over.
+    net.ip(net.ns(1), &["addr", "del", &vip, "dev", "eth0"]);
+    let p = net.path("pids").display().to_string();
+    let ns2 = net.ns(2).to_string();
+    let args: Vec<String> = ["--pid-dir", &p, "up", &vip, "dev", "eth0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    net.spawn(&ns2, &bin("ipfake"), &args, Stdio::null());
+    assert!(
+        wait_for(|| neigh(&net, 3) == Some(mac(&net, 2)), Duration::from_secs(2)),
+        "the client follows n2"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    // n1 is back: n2 releases and hands the address back to n1's MAC.
+    net.ip(net.ns(1), &["addr", "add", &vip, "dev", "eth0"]);
+    let owner = mac(&net, 1);
+    let out = net.run(
+        &ns2,
+        &bin("ipfake"),
+        &["--pid-dir", &p, "down", VIP, "--owner-mac", &owner],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!has_vip(&net, 2));
+    assert!(
+        wait_for(|| neigh(&net, 3) == Some(owner.clone()), Duration::from_millis(300)),
+        "the client is back at n1 at once"
+    );
+    assert!(ping(&net));
+}
