@@ -19,6 +19,9 @@ _ipfake() {
             ipfake,down)
                 cmd="ipfake__subcmd__down"
                 ;;
+            ipfake,fake)
+                cmd="ipfake__subcmd__fake"
+                ;;
             ipfake,help)
                 cmd="ipfake__subcmd__help"
                 ;;
@@ -30,6 +33,9 @@ _ipfake() {
                 ;;
             ipfake__subcmd__help,down)
                 cmd="ipfake__subcmd__help__subcmd__down"
+                ;;
+            ipfake__subcmd__help,fake)
+                cmd="ipfake__subcmd__help__subcmd__fake"
                 ;;
             ipfake__subcmd__help,help)
                 cmd="ipfake__subcmd__help__subcmd__help"
@@ -47,7 +53,7 @@ _ipfake() {
 
     case "${cmd}" in
         ipfake)
-            opts="-q -h -V --pid-dir --quiet --help --version up down status help"
+            opts="-q -h -V --pid-dir --quiet --help --version up down status fake help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,8 +92,30 @@ _ipfake() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipfake__subcmd__fake)
+            opts="-q -h --rc --remove --pid-dir --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --rc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipfake__subcmd__help)
-            opts="up down status help"
+            opts="up down status fake help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +129,20 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__help__subcmd__down)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__help__subcmd__fake)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -31,6 +31,7 @@ complete -c ipfake -n "__fish_ipfake_needs_command" -s V -l version -d 'Print ve
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "up" -d 'Take the address over and hold it until stopped'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "down" -d 'Stop the holder of the address and remove it'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 label for the address (`eth0:vip`), as Fake\'s TARGET_INTERFACE' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcements in the first burst' -r
@@ -51,7 +52,13 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s h -l help -d 'Pri
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s h -l help -d 'Print help'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "up" -d 'Take the address over and hold it until stopped'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "down" -d 'Stop the holder of the address and remove it'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l rc -d 'Fake\'s `.fakerc`. [default: /etc/fake/.fakerc, then ~/.fakerc]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`)' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l remove -d 'Release the address instead (Fake\'s `fake remove IP`), announcing FOREIGN_MACADDR if the instance file sets it'
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "up" -d 'Take the address over and hold it until stopped'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "down" -d 'Stop the holder of the address and remove it'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

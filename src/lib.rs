@@ -15,6 +15,7 @@ pub mod docgen;
 pub mod duration;
 pub mod events;
 pub mod exit;
+pub mod fakecfg;
 pub mod fifo;
 pub mod generation;
 pub mod hooks;

@@ -6,7 +6,7 @@
 
 use crate::addr::{self, Added};
 use crate::arp::{self, Form, Link};
-use crate::cli::ipfake::{DownArgs, StatusArgs, UpArgs};
+use crate::cli::ipfake::{DownArgs, FakeArgs, StatusArgs, UpArgs};
 use crate::exit::{ExitStatus, HasExitStatus};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -298,4 +298,35 @@ pub fn status(a: &StatusArgs, pid_dir: &Path) -> ExitStatus {
         Some(_) if !held_asked => ExitStatus::Failure,
         _ => ExitStatus::Success,
     }
+}
+
+/// `ipfake fake`: Fake's files, turned into `up` (Fake's loop: one announcement every
+/// ARP_DELAY) or `down`.
+pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
+    let i = crate::fakecfg::load(a.rc.as_deref(), &a.ip).map_err(Error::Usage)?;
+    let dir = i.pid_dir.clone().unwrap_or_else(|| pid_dir.to_path_buf());
+    if a.remove {
+        return down(
+            &DownArgs {
+                addr: i.addr,
+                owner_mac: i.foreign_mac,
+            },
+            &dir,
+        );
+    }
+    let up_args = UpArgs {
+        addr: (i.addr, i.prefix),
+        dev_word: "dev".into(),
+        iface: i.dev.clone(),
+        label: i.label.clone(),
+        count: 1,
+        interval: i.arp_delay,
+        refresh: i.arp_delay,
+        routers: Vec::new(),
+        probe: false,
+        force: false,
+        once: false,
+        armed: false,
+    };
+    up(&up_args, &dir)
 }

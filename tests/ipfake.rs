@@ -302,3 +302,41 @@ fn release_hands_the_address_back_to_its_owner() {
     );
     assert!(ping(&net));
 }
+
+#[test]
+fn a_fake_setup_moves_over_unchanged() {
+    let mut net = Net::new(1, 1);
+    let dir = net.path("fake");
+    std::fs::create_dir_all(dir.join("instance_config")).unwrap();
+    std::fs::write(
+        dir.join(".fakerc"),
+        format!("ARP_DELAY=1\nPID_DIR={}\n", dir.join("run").display()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("instance_config/{VIP}.cfg")),
+        format!("SPOOF_IP={VIP}\nTARGET_INTERFACE=eth0:2\nSPOOF_NETMASK=255.255.255.0\nSPOOF_BROADCAST=10.77.1.255\n"),
+    )
+    .unwrap();
+    let rc = dir.join(".fakerc").display().to_string();
+    let ns = net.ns(1).to_string();
+    let args: Vec<String> = ["fake", "--rc", &rc, VIP].iter().map(|s| s.to_string()).collect();
+    net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
+    assert!(wait_for(|| has_vip(&net, 1), Duration::from_secs(2)));
+    let out = Command::new("ip")
+        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("eth0:2"),
+        "Fake's label is kept"
+    );
+    let out = net.run(&ns, &bin("ipfake"), &["fake", "--rc", &rc, "--remove", VIP]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!has_vip(&net, 1));
+    // A Fake config with a variable missing: one line naming the file, exit 2.
+    std::fs::write(dir.join("instance_config/10.77.1.101.cfg"), "SPOOF_IP=10.77.1.101\n").unwrap();
+    let out = net.run(&ns, &bin("ipfake"), &["fake", "--rc", &rc, "10.77.1.101"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TARGET_INTERFACE is not set"));
+}

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Command::Up(a) => hakit::takeover::up(a, &args.pid_dir),
         Command::Down(a) => hakit::takeover::down(a, &args.pid_dir),
         Command::Status(a) => return hakit::takeover::status(a, &args.pid_dir).into(),
+        Command::Fake(a) => hakit::takeover::fake(a, &args.pid_dir),
     };
     match res {
         Ok(()) => ExitStatus::Success.into(),

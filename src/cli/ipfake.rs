@@ -46,6 +46,23 @@ pub enum Command {
     Down(DownArgs),
     /// Which addresses this node holds; exit 0 if the one asked about is held.
     Status(StatusArgs),
+    /// Do what Fake's `fake IP` (or `fake remove IP`) does, from Fake's own `.fakerc` and
+    /// `instance_config/IP.cfg`.
+    Fake(FakeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FakeArgs {
+    /// Fake's `.fakerc`. [default: /etc/fake/.fakerc, then ~/.fakerc]
+    #[arg(long, value_name = "FILE")]
+    pub rc: Option<PathBuf>,
+    /// Release the address instead (Fake's `fake remove IP`), announcing
+    /// FOREIGN_MACADDR if the instance file sets it.
+    #[arg(long)]
+    pub remove: bool,
+    /// The address, as named in `instance_config/<IP>.cfg`.
+    #[arg(value_name = "IP")]
+    pub ip: String,
 }
 
 #[derive(Debug, Clone, Args)]
