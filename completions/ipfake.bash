@@ -53,13 +53,21 @@ _ipfake() {
 
     case "${cmd}" in
         ipfake)
-            opts="-q -h -V --pid-dir --quiet --help --version up down status fake help"
+            opts="-c -q -h -V --pid-dir --config --quiet --help --version up down status fake help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -71,7 +79,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__down)
-            opts="-q -h --owner-mac --pid-dir --quiet --help"
+            opts="-c -q -h --owner-mac --pid-dir --config --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,6 +93,14 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -93,7 +109,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__fake)
-            opts="-q -h --rc --remove --pid-dir --quiet --help"
+            opts="-c -q -h --rc --remove --pid-dir --config --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -104,6 +120,14 @@ _ipfake() {
                     return 0
                     ;;
                 --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -199,13 +223,21 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__status)
-            opts="-q -h --pid-dir --quiet --help"
+            opts="-c -q -h --pid-dir --config --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -217,7 +249,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-q -h --label --count --interval --refresh --router --probe --force --once --armed --pid-dir --quiet --help dev"
+            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --pid-dir --config --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,6 +276,14 @@ _ipfake() {
                     return 0
                     ;;
                 --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -75,7 +75,7 @@ pub struct File {
     #[serde(default, rename = "arp-announce")]
     pub arp_announce: Option<serde_yaml::Value>,
     #[serde(default)]
-    pub ipfake: Option<serde_yaml::Value>,
+    pub ipfake: IpfakeSection,
     #[serde(default, rename = "chan-switch")]
     pub chan_switch: Option<serde_yaml::Value>,
     #[serde(default, rename = "lvs-ctl")]
@@ -114,6 +114,47 @@ pub enum ModeName {
     Bcast,
     Mcast,
     Ucast,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IpfakeSection {
+    pub pid_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub addresses: Vec<AddressEntry>,
+}
+
+/// One address ipfake may take over, as the configuration describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AddressEntry {
+    /// `192.0.2.10/24`
+    pub addr: String,
+    pub dev: String,
+    pub label: Option<String>,
+    pub count: Option<u32>,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_opt")]
+    pub interval: Option<Duration>,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_opt")]
+    pub refresh: Option<Duration>,
+    #[serde(default)]
+    pub routers: Vec<String>,
+    pub probe: Option<bool>,
+}
+
+/// The `ipfake` section of the configuration named (or the default one when it
+/// exists), with the file's text for error positions.
+pub fn ipfake_section(config: &Option<PathBuf>) -> Result<(IpfakeSection, Option<Source>), Error> {
+    let (f, src) = load_for(config)?;
+    Ok((f.ipfake, src))
+}
+
+/// An error about the `ipfake` section, pointing at `key` in the file when there is one.
+pub fn ipfake_error(src: &Option<Source>, key: &str, msg: String) -> Error {
+    match src {
+        Some(s) => Error::at(s, s.locate("ipfake", key), msg),
+        None => Error::new(msg),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -86,9 +86,16 @@ twice keepalive), \fBredundancy\fR (0), \fBfifo\fR (/run/hakit/fifo),
 \fBdeadtime\fR (30s), \fBwarntime\fR (deadtime/2), \fBinitdead\fR (2 x deadtime),
 \fBmax-nodes\fR (256), \fBexec\fR, \fBnotify\fR (a list of PIDs or pid files,
 each optionally \fB:SIGNAL\fR), \fBjson\fR, \fBrealtime\fR.
+.TP
+.B ipfake
+\fBpid-dir\fR (/run/hakit), \fBaddresses\fR: a list of maps with \fBaddr\fR
+(\fB192.0.2.10/24\fR, or an IPv6 address with its prefix), \fBdev\fR, \fBlabel\fR,
+\fBcount\fR (5), \fBinterval\fR (200ms), \fBrefresh\fR (10s), \fBrouters\fR (MACs
+to announce to directly), \fBprobe\fR; \fBipfake up ADDR\fR takes from the entry for
+ADDR what the flags do not give.
 .PP
-Sections of the other tools (\fBarp-announce\fR, \fBipfake\fR, \fBchan-switch\fR,
-\fBlvs-ctl\fR, \fBmon-check\fR) are accepted and left to them.
+Sections of the other tools (\fBarp-announce\fR, \fBchan-switch\fR, \fBlvs-ctl\fR,
+\fBmon-check\fR) are accepted and left to them.
 .SH EXAMPLE
 .nf
 cluster:

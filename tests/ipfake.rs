@@ -223,7 +223,7 @@ fn ipv6_moves_the_same_way() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ping = |net: &Net| {
         Command::new("ip")
-            .args(["netns", "exec", net.ns(3), "ping6", "-c", "1", "-w", "1", V6])
+            .args(["netns", "exec", net.ns(3), "ping6", "-n", "-c", "1", "-w", "1", V6])
             .stdout(Stdio::null())
             .status()
             .unwrap()
@@ -339,4 +339,46 @@ fn a_fake_setup_moves_over_unchanged() {
     let out = net.run(&ns, &bin("ipfake"), &["fake", "--rc", &rc, "10.77.1.101"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TARGET_INTERFACE is not set"));
+}
+
+#[test]
+fn addresses_from_the_configuration() {
+    let net = Net::new(1, 1);
+    let cfg = net.path("hakit.yaml");
+    let pids = net.path("pids");
+    std::fs::write(
+        &cfg,
+        format!(
+            "ipfake:\n  pid-dir: {}\n  addresses:\n    - {{addr: {VIP}/24, dev: eth0, label: 'eth0:web', count: 2, interval: 10ms}}\n    - {{addr: 10.77.1.101/24, dev: eth0}}\n",
+            pids.display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let ns = net.ns(1).to_string();
+    for a in [VIP, "10.77.1.101"] {
+        let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", a, "--once"]);
+        assert!(out.status.success(), "{a}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new("ip")
+        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("10.77.1.100/24") && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
+        "{text}"
+    );
+    // An address without an entry and without a prefix; a bad entry: file, line, column.
+    let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", "10.77.1.102", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(
+        &cfg,
+        "ipfake:\n  addresses:\n    - {addr: 10.77.1.100/24, dev: eth0, burst: 3}\n",
+    )
+    .unwrap();
+    let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", VIP, "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{c}:3:")) && err.contains("burst"), "{err}");
 }

@@ -6,11 +6,22 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = IpfakeArgs::parse();
     hakit::log::init("ipfake", false, false, args.quiet);
+    let (section, src) = match hakit::config::ipfake_section(&args.config) {
+        Ok(x) => x,
+        Err(e) => return report(&e).into(),
+    };
+    let pid_dir = args
+        .pid_dir
+        .clone()
+        .or_else(|| section.pid_dir.clone())
+        .unwrap_or_else(|| "/run/hakit".into());
     let res = match &args.command {
-        Command::Up(a) => hakit::takeover::up(a, &args.pid_dir),
-        Command::Down(a) => hakit::takeover::down(a, &args.pid_dir),
-        Command::Status(a) => return hakit::takeover::status(a, &args.pid_dir).into(),
-        Command::Fake(a) => hakit::takeover::fake(a, &args.pid_dir),
+        Command::Up(a) => {
+            hakit::takeover::Takeover::resolve(a, &section, &src).and_then(|t| hakit::takeover::up(&t, &pid_dir))
+        }
+        Command::Down(a) => hakit::takeover::down(a, &pid_dir),
+        Command::Status(a) => return hakit::takeover::status(a, &pid_dir).into(),
+        Command::Fake(a) => hakit::takeover::fake(a, &pid_dir),
     };
     match res {
         Ok(()) => ExitStatus::Success.into(),

@@ -30,9 +30,14 @@ use std::time::Duration;
 pub struct IpfakeArgs {
     #[command(subcommand)]
     pub command: Command,
-    /// Where pid files live (`ipfake.<ADDR>.pid`).
-    #[arg(long, global = true, value_name = "DIR", default_value = "/run/hakit")]
-    pub pid_dir: PathBuf,
+    /// Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the
+    /// configuration, else /run/hakit]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pid_dir: Option<PathBuf>,
+    /// The configuration file (YAML; its `ipfake.addresses` describe addresses by
+    /// name). [default: /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, global = true, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Log only warnings and errors.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
@@ -67,27 +72,28 @@ pub struct FakeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    /// The address with its prefix length, e.g. 192.0.2.10/24.
-    #[arg(value_name = "ADDR/PREFIX", value_parser = parse_prefixed)]
-    pub addr: (IpAddr, u8),
+    /// The address with its prefix length, e.g. 192.0.2.10/24; the prefix and the
+    /// interface may be left to the configuration's `ipfake.addresses` entry.
+    #[arg(value_name = "ADDR[/PREFIX]")]
+    pub addr: String,
     /// The word `dev`, as in `ip addr add`.
-    #[arg(value_name = "dev", value_parser = ["dev"])]
-    pub dev_word: String,
+    #[arg(value_name = "dev", value_parser = ["dev"], requires = "iface")]
+    pub dev_word: Option<String>,
     /// The interface.
     #[arg(value_name = "IFACE")]
-    pub iface: String,
+    pub iface: Option<String>,
     /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE.
     #[arg(long, value_name = "LABEL")]
     pub label: Option<String>,
-    /// Announcements in the first burst.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub count: u32,
-    /// Time between the burst's announcements.
-    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::duration::clap_parse)]
-    pub interval: Duration,
-    /// Re-announce this often while holding the address (0 = never).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::clap_parse)]
-    pub refresh: Duration,
+    /// Announcements in the first burst. [default: 5]
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// Time between the burst's announcements. [default: 200ms]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::clap_parse)]
+    pub interval: Option<Duration>,
+    /// Re-announce this often while holding the address (0 = never). [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::clap_parse)]
+    pub refresh: Option<Duration>,
     /// Also announce straight to this router's MAC (repeatable).
     #[arg(long = "router", value_name = "MAC", value_parser = crate::cli::arp_announce::parse_mac)]
     pub routers: Vec<pnet_base::MacAddr>,
