@@ -99,6 +99,11 @@ fn frames_match_arping_field_by_field() {
     let answer = capture(&net, 2, "arping-A.pcap", || {
         run(&["arping", "-A", "-I", "eth0", "-c", "1", vip])
     });
+    // Heartbeat's own send_arp (resource-agents), as IPaddr2 calls it.
+    let send_arp = "/usr/libexec/heartbeat/send_arp";
+    assert!(std::path::Path::new(send_arp).exists(), "send_arp comes with resource-agents, which heartbeat pulls in");
+    let theirs =
+        capture(&net, 2, "send_arp.pcap", || run(&[send_arp, "-i", "10", "-r", "1", "eth0", vip, "auto", "not_used", "not_used"]));
     assert_eq!(ours.len(), 2, "one pair: {ours:?}");
     assert!(!unsolicited.is_empty() && !answer.is_empty());
     let (req, rep) = (&ours[0][..42], &ours[1][..42]);
@@ -112,6 +117,10 @@ fn frames_match_arping_field_by_field() {
     assert_eq!(&req[38..42], &u[38..42], "target IP");
     // Reply vs arping -A: identical.
     assert_eq!(rep, a, "reply frames");
+    // Against Heartbeat's send_arp pair: identical, request and reply.
+    assert_eq!(theirs.len(), 2, "send_arp sends a pair");
+    assert_eq!(&theirs[0][..42], req, "request frames vs send_arp");
+    assert_eq!(&theirs[1][..42], rep, "reply frames vs send_arp");
     assert_eq!(&rep[6..12], &mac_of(&net, 1));
 }
 

@@ -143,3 +143,18 @@ fn bad_channel_spec_and_notify_target() {
     assert_eq!(code, 2);
     assert!(err.contains("pid 1"), "{err}");
 }
+
+#[test]
+fn ipfake_without_privilege_is_refused_cleanly() {
+    // As nobody: one line, exit 2, before anything is touched.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin("ipfake"))
+        .args(["--pid-dir", "/tmp", "up", "192.0.2.10/24", "dev", "lo", "--once"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
