@@ -206,6 +206,20 @@ impl Link {
         }
     }
 
+    /// Hand the socket's teardown to a child process so that this one can exit at
+    /// once: closing an AF_PACKET socket waits for an RCU grace period (~16 ms here),
+    /// which a one-shot command has no reason to make its caller wait for. The child
+    /// holds the last reference, closes it, and exits; ours then closes in no time.
+    pub fn detach_teardown(&self) {
+        // SAFETY: this process is single-threaded here; the child does nothing but
+        // _exit, which closes its copies of the descriptors.
+        unsafe {
+            if libc::fork() == 0 {
+                libc::_exit(0);
+            }
+        }
+    }
+
     pub fn send(&mut self, frame: &[u8]) -> Result<(), Error> {
         match self.tx.send_to(frame, None) {
             Some(Ok(())) => Ok(()),
@@ -284,6 +298,7 @@ pub fn announce(a: &crate::cli::arp_announce::AnnounceArgs) -> Result<u64, Error
             sent += 1;
         }
     }
+    link.detach_teardown();
     Ok(sent)
 }
 

@@ -284,6 +284,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     }
     crate::log::info(&format!("holding {addr}/{prefix} on {}", a.iface));
     if a.once {
+        link.detach_teardown();
         return Ok(());
     }
     let refresh = a.refresh.as_nanos() as u64;

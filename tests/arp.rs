@@ -101,9 +101,15 @@ fn frames_match_arping_field_by_field() {
     });
     // Heartbeat's own send_arp (resource-agents), as IPaddr2 calls it.
     let send_arp = "/usr/libexec/heartbeat/send_arp";
-    assert!(std::path::Path::new(send_arp).exists(), "send_arp comes with resource-agents, which heartbeat pulls in");
-    let theirs =
-        capture(&net, 2, "send_arp.pcap", || run(&[send_arp, "-i", "10", "-r", "1", "eth0", vip, "auto", "not_used", "not_used"]));
+    assert!(
+        std::path::Path::new(send_arp).exists(),
+        "send_arp comes with resource-agents, which heartbeat pulls in"
+    );
+    let theirs = capture(&net, 2, "send_arp.pcap", || {
+        run(&[
+            send_arp, "-i", "10", "-r", "1", "eth0", vip, "auto", "not_used", "not_used",
+        ])
+    });
     assert_eq!(ours.len(), 2, "one pair: {ours:?}");
     assert!(!unsolicited.is_empty() && !answer.is_empty());
     let (req, rep) = (&ours[0][..42], &ours[1][..42]);
