@@ -1,7 +1,8 @@
 //! Fake's own configuration, so that a Fake setup moves over unchanged: `.fakerc`
 //! (ARP_DELAY, PID_DIR, INSTANCE_CONFIG_DIR, CLEAR_ROUTERS_FILE) and
 //! `instance_config/<IP>.cfg` (SPOOF_IP, TARGET_INTERFACE, SPOOF_NETMASK,
-//! SPOOF_BROADCAST, FOREIGN_MACADDR). Both are shell fragments of `NAME=value` lines.
+//! SPOOF_BROADCAST, FOREIGN_MACADDR). Fake cleared its routers' ARP caches over rsh;
+//! ipfake announces to each router of CLEAR_ROUTERS_FILE directly instead. Both are shell fragments of `NAME=value` lines.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -18,6 +19,46 @@ pub struct Instance {
     pub arp_delay: Duration,
     pub pid_dir: Option<PathBuf>,
     pub foreign_mac: Option<pnet_base::MacAddr>,
+    /// Routers from CLEAR_ROUTERS_FILE whose MAC could be found: Fake ran
+    /// `rsh ROUTER clear arp-cache` on them; ipfake announces to them directly.
+    pub routers: Vec<pnet_base::MacAddr>,
+}
+
+/// The MAC of `ip` in this namespace's ARP table, if it is there.
+fn arp_table_mac(ip: Ipv4Addr) -> Option<pnet_base::MacAddr> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 4 && w[0].parse::<Ipv4Addr>().ok()? == ip)
+            .then(|| w[3].parse().ok())
+            .flatten()
+    })
+}
+
+/// Each line of a clear_routers file: a MAC, or an IPv4 address looked up in the ARP
+/// table. What cannot be resolved is reported and left to the broadcast.
+fn routers(path: &Path) -> Result<Vec<pnet_base::MacAddr>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, l) in text.lines().enumerate() {
+        let w = l.split('#').next().unwrap_or("").trim();
+        if w.is_empty() {
+            continue;
+        }
+        let mac = match w.parse::<pnet_base::MacAddr>() {
+            Ok(m) => Some(m),
+            Err(_) => w.parse::<Ipv4Addr>().ok().and_then(arp_table_mac),
+        };
+        match mac {
+            Some(m) => out.push(m),
+            None => crate::log::warn(&format!(
+                "{}:{}: no MAC known for router `{w}`; it gets the broadcast announcements only",
+                path.display(),
+                n + 1
+            )),
+        }
+    }
+    Ok(out)
 }
 
 type Vars = HashMap<String, (String, usize)>;
@@ -106,6 +147,10 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
         ),
         None => None,
     };
+    let routers = match get(&rcv, "CLEAR_ROUTERS_FILE").filter(|s| !s.is_empty()) {
+        Some(f) => routers(Path::new(&f))?,
+        None => Vec::new(),
+    };
     Ok(Instance {
         addr,
         prefix,
@@ -114,6 +159,7 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
         arp_delay,
         pid_dir: get(&rcv, "PID_DIR").map(PathBuf::from),
         foreign_mac,
+        routers,
     })
 }
 
@@ -125,7 +171,15 @@ mod tests {
     fn reads_a_fake_setup() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("instance_config")).unwrap();
-        std::fs::write(d.path().join(".fakerc"), "# fake\nARP_DELAY=2\nPID_DIR=/var/run\n").unwrap();
+        std::fs::write(d.path().join("routers"), "# routers\n02:00:00:00:00:fe\n").unwrap();
+        std::fs::write(
+            d.path().join(".fakerc"),
+            format!(
+                "# fake\nARP_DELAY=2\nPID_DIR=/var/run\nCLEAR_ROUTERS_FILE={}\n",
+                d.path().join("routers").display()
+            ),
+        )
+        .unwrap();
         std::fs::write(
             d.path().join("instance_config/192.0.2.10.cfg"),
             "SPOOF_IP=192.0.2.10\nTARGET_INTERFACE=\"eth0:2\"\nSPOOF_NETMASK=255.255.255.0\nSPOOF_BROADCAST=192.0.2.255\nFOREIGN_MACADDR=02:00:00:00:00:01\n",
@@ -138,6 +192,7 @@ mod tests {
         assert_eq!(i.arp_delay, Duration::from_secs(2));
         assert_eq!(i.pid_dir, Some(PathBuf::from("/var/run")));
         assert!(i.foreign_mac.is_some());
+        assert_eq!(i.routers, vec![pnet_base::MacAddr(2, 0, 0, 0, 0, 0xfe)]);
         // A missing variable is one clear error naming the file.
         std::fs::write(d.path().join("instance_config/192.0.2.11.cfg"), "SPOOF_IP=192.0.2.11\n").unwrap();
         let e = load(Some(&d.path().join(".fakerc")), "192.0.2.11").unwrap_err();

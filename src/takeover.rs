@@ -414,7 +414,7 @@ pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
         count: 1,
         interval: i.arp_delay,
         refresh: i.arp_delay,
-        routers: Vec::new(),
+        routers: i.routers.clone(),
         probe: false,
         force: false,
         once: false,
