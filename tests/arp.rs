@@ -59,13 +59,11 @@ fn capture(net: &Net, node: usize, name: &str, f: impl FnOnce()) -> Vec<Vec<u8>>
 }
 
 fn mac_of(net: &Net, node: usize) -> [u8; 6] {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "-br", "link", "show", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mac = text.split_whitespace().nth(2).unwrap();
-    let v: Vec<u8> = mac.split(':').map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+    let v: Vec<u8> = net
+        .mac(node)
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
     v.try_into().unwrap()
 }
 
@@ -131,18 +129,7 @@ fn frames_match_arping_field_by_field() {
 }
 
 fn neigh_mac(net: &Net, node: usize, ip: &str) -> Option<String> {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "neigh", "show", ip, "dev", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut w = text.split_whitespace();
-    while let Some(x) = w.next() {
-        if x == "lladdr" {
-            return w.next().map(str::to_string);
-        }
-    }
-    None
+    net.neigh(node, ip)
 }
 
 #[test]

@@ -10,49 +10,15 @@ use std::time::Duration;
 const VIP: &str = "10.77.1.100";
 
 fn neigh(net: &Net, node: usize) -> Option<String> {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "neigh", "show", VIP, "dev", "eth0"])
-        .output()
-        .unwrap();
-    let t = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut w = t.split_whitespace();
-    while let Some(x) = w.next() {
-        if x == "lladdr" {
-            return w.next().map(str::to_string);
-        }
-    }
-    None
+    net.neigh(node, VIP)
 }
 
 fn mac(net: &Net, node: usize) -> String {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "-br", "link", "show", "eth0"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
+    net.mac(node)
 }
 
 fn has_vip(net: &Net, node: usize) -> bool {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/24"))
-}
-
-fn wait_for(mut f: impl FnMut() -> bool, within: Duration) -> bool {
-    let end = std::time::Instant::now() + within;
-    while std::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
+    net.has_addr(node, &format!("{VIP}/24"))
 }
 
 #[test]
@@ -85,12 +51,7 @@ fn the_address_moves_and_a_client_follows() {
     let st = net.run(&ns1, &bin("ipfake"), &["--pid-dir", &p1, "status", VIP]);
     assert_eq!(st.status.code(), Some(0), "{}", String::from_utf8_lossy(&st.stdout));
     // The client talks to it.
-    let ping = Command::new("ip")
-        .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ping.success());
+    assert!(net.pings(3, VIP));
     assert_eq!(neigh(&net, 3), Some(mac(&net, 1)));
     // Another host probing finds it taken, and ipfake refuses it.
     let ns2 = net.ns(2).to_string();
@@ -127,12 +88,7 @@ fn the_address_moves_and_a_client_follows() {
         wait_for(|| neigh(&net, 3) == Some(mac(&net, 2)), Duration::from_millis(200)),
         "the client follows"
     );
-    let ping = Command::new("ip")
-        .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ping.success(), "the client reaches the new holder");
+    assert!(net.pings(3, VIP), "the client reaches the new holder");
     // SIGTERM releases: the address and the pid file go.
     net.kill(h1, Signal::SIGTERM);
     assert!(
@@ -221,14 +177,7 @@ fn ipv6_moves_the_same_way() {
         &["--pid-dir", &p, "up", &vip, "dev", "eth0", "--once", "--count", "1"],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ping = |net: &Net| {
-        Command::new("ip")
-            .args(["netns", "exec", net.ns(3), "ping6", "-n", "-c", "1", "-w", "1", V6])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    };
+    let ping = |net: &Net| net.pings(3, V6);
     assert!(ping(&net), "the client reaches n1");
     assert_eq!(neigh6(&net), Some(mac(&net, 1)));
     // DAD from n2 finds the address taken.
@@ -261,14 +210,7 @@ fn release_hands_the_address_back_to_its_owner() {
     let mut net = Net::new(3, 1);
     let vip = format!("{VIP}/24");
     net.ip(net.ns(1), &["addr", "add", &vip, "dev", "eth0"]);
-    let ping = |net: &Net| {
-        Command::new("ip")
-            .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    };
+    let ping = |net: &Net| net.pings(3, VIP);
     assert!(ping(&net));
     assert_eq!(neigh(&net, 3), Some(mac(&net, 1)));
     std::thread::sleep(Duration::from_millis(1100));

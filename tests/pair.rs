@@ -5,36 +5,20 @@
 mod common;
 use common::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const VIP: &str = "10.77.1.100";
 
 fn holds(net: &Net, node: usize) -> bool {
-    let out = Command::new("ip")
-        .args(["-n", net.ns(node), "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/24"))
+    net.has_addr(node, &format!("{VIP}/24"))
 }
 
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what}: not within {within:?}");
+fn wait_until(what: &str, within: Duration, f: impl FnMut() -> bool) {
+    assert!(wait_for(f, within), "{what}: not within {within:?}");
 }
 
 fn client_reaches(net: &Net) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", net.ns(3), "ping", "-c", "1", "-W", "1", VIP])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
+    net.pings(3, VIP)
 }
 
 #[test]

@@ -249,6 +249,78 @@ impl Net {
     }
 }
 
+/// Looking at a node from outside: its MAC, its neighbour table, its addresses, and
+/// whether it reaches an address.
+impl Net {
+    /// eth0's MAC, as `ip` prints it (aa:bb:...).
+    pub fn mac(&self, node: usize) -> String {
+        let out = Command::new("ip")
+            .args(["-n", self.ns(node), "-br", "link", "show", "eth0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    }
+
+    /// The MAC node's eth0 neighbour table has for `ip` (IPv4 or IPv6).
+    pub fn neigh(&self, node: usize, ip: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["-n", self.ns(node), "neigh", "show", ip, "dev", "eth0"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_string)
+    }
+
+    /// Whether `cidr` (e.g. `10.77.1.100/24`) is configured on node's eth0.
+    pub fn has_addr(&self, node: usize, cidr: &str) -> bool {
+        let out = Command::new("ip")
+            .args(["-n", self.ns(node), "addr", "show", "dev", "eth0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|w| w == cidr)
+    }
+
+    /// One ping from node to `ip` answered within a second (Debian's inetutils ping;
+    /// ping6 for IPv6).
+    pub fn pings(&self, node: usize, ip: &str) -> bool {
+        let args: &[&str] = if ip.contains(':') {
+            &["ping6", "-n", "-c", "1", "-w", "1"]
+        } else {
+            &["ping", "-c", "1", "-W", "1"]
+        };
+        Command::new("ip")
+            .args(["netns", "exec", self.ns(node)])
+            .args(args)
+            .arg(ip)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+/// Poll `f` until it holds or `within` passes; its last answer.
+pub fn wait_for(mut f: impl FnMut() -> bool, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
 impl Drop for Net {
     fn drop(&mut self) {
         for c in &mut self.children {
