@@ -23,6 +23,7 @@ pub mod log;
 pub mod msg;
 pub mod ndp;
 pub mod netlink;
+pub mod sched;
 pub mod sender;
 pub mod signals;
 pub mod status;

@@ -59,40 +59,6 @@ pub fn node_uuid(name: &str) -> [u8; 16] {
     u
 }
 
-/// Ask for SCHED_FIFO and locked memory, as Heartbeat does; warn if refused.
-pub fn go_realtime() {
-    let param = libc::sched_param { sched_priority: 50 };
-    // SAFETY: plain system calls on this process with valid arguments.
-    unsafe {
-        if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
-            crate::log::warn(&format!("cannot run SCHED_FIFO: {}", std::io::Error::last_os_error()));
-        }
-        if libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) != 0 {
-            crate::log::warn(&format!("cannot lock memory: {}", std::io::Error::last_os_error()));
-        }
-    }
-}
-
-/// Wait for any of `fds` to be readable, at most until `deadline` (CLOCK_MONOTONIC
-/// ns; `u64::MAX` for ever), with nanosecond precision.
-pub fn wait(fds: &mut [libc::pollfd], deadline: u64) -> usize {
-    let now = mono_ns();
-    let ts;
-    let tsp = if deadline == u64::MAX {
-        std::ptr::null()
-    } else {
-        let left = deadline.saturating_sub(now);
-        ts = libc::timespec {
-            tv_sec: (left / 1_000_000_000) as libc::time_t,
-            tv_nsec: (left % 1_000_000_000) as libc::c_long,
-        };
-        &ts as *const libc::timespec
-    };
-    // SAFETY: fds is a valid slice of pollfd; tsp is null or points at ts.
-    let r = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, std::ptr::null()) };
-    r.max(0) as usize
-}
-
 struct Sender {
     s: SendSettings,
     keys: AuthKeys,
@@ -245,7 +211,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
     // The generation is bumped last: a start that fails above does not use one up.
     let gen = crate::generation::bump(&s.generation_file).map_err(Error::Generation)?;
     if s.realtime {
-        go_realtime();
+        crate::sched::go_realtime();
     }
     crate::log::info(&format!(
         "node {} generation {gen}: heartbeat every {} on {} channel(s), deadtime {}, {} signed",
@@ -287,7 +253,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
                 revents: 0,
             });
         }
-        wait(&mut fds, next);
+        crate::sched::wait(&mut fds, next);
         let now = mono_ns();
         if fds[0].revents != 0 {
             signals.drain();

@@ -237,7 +237,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            crate::sender::wait(&mut fds, u64::MAX);
+            crate::sched::wait(&mut fds, u64::MAX);
             signals.drain();
             if signals.stop() {
                 return Ok(());
@@ -295,7 +295,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             events: libc::POLLIN,
             revents: 0,
         }];
-        crate::sender::wait(&mut fds, next);
+        crate::sched::wait(&mut fds, next);
         signals.drain();
         if signals.stop() {
             release("stopped");

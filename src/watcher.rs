@@ -194,7 +194,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
     let now = mono_ns();
     let intake = Intake::new(keys, Detector::new(detector_config(&s), now, &seed));
     if s.realtime {
-        crate::sender::go_realtime();
+        crate::sched::go_realtime();
     }
     crate::log::info(&format!(
         "node {}: watching {} channel(s), deadtime {}, table {}",
@@ -256,7 +256,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         if quiet {
             deadline = deadline.min(w.quiet_until);
         }
-        crate::sender::wait(&mut fds, deadline);
+        crate::sched::wait(&mut fds, deadline);
         let now = mono_ns();
         if fds[0].revents != 0 {
             w.signals.drain();
