@@ -12,7 +12,11 @@ cut instant is known to within microseconds (CLOCK_MONOTONIC, the clock hb-watch
 events carry). Latency is measured to the moment the event line is read from
 hb-watch's stdout. Results go to stdout as plain lines; BENCHMARKS.md keeps them.
 """
-import ctypes, os, queue, random, signal, socket, statistics, struct, subprocess, sys, threading, time
+import os, queue, random, signal, statistics, subprocess, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nslab  # noqa: E402
+from nslab import mono, sh  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("HAKIT_BIN", os.path.join(ROOT, "target", "release"))
@@ -24,30 +28,8 @@ procs = []
 namespaces = []
 
 
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def mono():
-    return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
 def topology(nodes, chans=2):
-    sh("ip", "netns", "add", SW); namespaces.append(SW)
-    sh("ip", "-n", SW, "link", "set", "lo", "up")
-    for c in range(chans):
-        sh("ip", "-n", SW, "link", "add", "br%d" % c, "type", "bridge", "forward_delay", "0")
-        sh("ip", "-n", SW, "link", "set", "br%d" % c, "up")
-    for i in range(1, nodes + 1):
-        ns = "%sn%d" % (PFX, i)
-        sh("ip", "netns", "add", ns); namespaces.append(ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        for c in range(chans):
-            port = "n%dc%d" % (i, c)
-            sh("ip", "-n", SW, "link", "add", port, "type", "veth", "peer", "name", "eth%d" % c, "netns", ns)
-            sh("ip", "-n", SW, "link", "set", port, "master", "br%d" % c, "up")
-            sh("ip", "-n", ns, "addr", "add", "10.77.%d.%d/24" % (c + 1, i), "brd", "+", "dev", "eth%d" % c)
-            sh("ip", "-n", ns, "link", "set", "eth%d" % c, "up")
+    namespaces.extend(nslab.topology(PFX, nodes, chans))
 
 
 def cleanup(*_):
@@ -56,8 +38,7 @@ def cleanup(*_):
             p.kill(); p.wait(timeout=2)
         except Exception:
             pass
-    for ns in namespaces:
-        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+    nslab.remove(namespaces)
     subprocess.run(["rm", "-rf", WORK])
 
 
@@ -119,37 +100,12 @@ def hb_watch(i, dt, extra=(), port=694):
     return spawn("%sn%d" % (PFX, i), [BIN + "/hb-watch"] + common(i, port) + ["--deadtime", dt] + list(extra), out=True)
 
 
-# --- rtnetlink from inside the switch namespace: set ports up or down in one datagram.
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def enter_switch():
-    fd = os.open("/run/netns/" + SW, os.O_RDONLY)
-    if libc.setns(fd, 0x40000000) != 0:
-        raise OSError(ctypes.get_errno(), "setns")
-    os.close(fd)
-
-
 def set_links(names, up):
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-    msgs = b""
-    for seq, name in enumerate(names):
-        idx = socket.if_nametoindex(name)
-        IFF_UP = 1
-        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, idx, IFF_UP if up else 0, IFF_UP)
-        hdr = struct.pack("=IHHII", 16 + len(body), 16, 0x1 | 0x4, seq + 1, 0)  # RTM_NEWLINK, REQUEST|ACK
-        msgs += hdr + body
-    t = mono()
-    s.sendto(msgs, (0, 0))
-    for _ in names:
-        s.recv(65536)
-    s.close()
-    return t
+    return nslab.set_ports(SW, names, up)
 
 
 def detect(ka, dt, trials):
     topology(2)
-    enter_switch()
     hb_send(1, ka, dt, ["--realtime"])
     w = hb_watch(1, dt, ["--realtime"])
     ev = Events(w)
@@ -173,7 +129,6 @@ def detect(ka, dt, trials):
 
 def carrier(trials):
     topology(2)
-    enter_switch()
     hb_send(1, "10ms", "10s")
     w = hb_watch(1, "10s")
     ev = Events(w)

@@ -15,7 +15,11 @@ client's first answer from n2. Then the ports are mended, the address goes back 
 Setups: contrib/pair.sh at keepalive 10 ms / deadtime 30 ms and 2 ms / 8 ms, and
 keepalived (VRRPv3, advert_int 0.01, its fastest) on channel a.
 """
-import ctypes, os, random, socket, statistics, subprocess, sys, threading, time
+import os, random, socket, statistics, subprocess, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nslab  # noqa: E402
+from nslab import mono, setns, sh  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("HAKIT_BIN", os.path.join(ROOT, "target", "release"))
@@ -25,15 +29,6 @@ WORK = "/tmp/" + PFX
 VIP = "10.77.1.100"
 namespaces, procs = [], []
 LOG = open(os.environ.get("BENCH_LOG", "/dev/null"), "a")
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def sh(*a, check=True):
-    return subprocess.run(a, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def mono():
-    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
 def ns(i):
@@ -41,49 +36,11 @@ def ns(i):
 
 
 def topology():
-    sh("ip", "netns", "add", SW); namespaces.append(SW)
-    for c in range(2):
-        sh("ip", "-n", SW, "link", "add", "br%d" % c, "type", "bridge", "forward_delay", "0")
-        sh("ip", "-n", SW, "link", "set", "br%d" % c, "up")
-    for i in (1, 2, 3):
-        sh("ip", "netns", "add", ns(i)); namespaces.append(ns(i))
-        sh("ip", "-n", ns(i), "link", "set", "lo", "up")
-        for c in range(2):
-            sh("ip", "-n", SW, "link", "add", "n%dc%d" % (i, c), "type", "veth", "peer", "name", "eth%d" % c, "netns", ns(i))
-            sh("ip", "-n", SW, "link", "set", "n%dc%d" % (i, c), "master", "br%d" % c, "up")
-            sh("ip", "-n", ns(i), "addr", "add", "10.77.%d.%d/24" % (c + 1, i), "brd", "+", "dev", "eth%d" % c)
-            sh("ip", "-n", ns(i), "link", "set", "eth%d" % c, "up")
-
-
-def setns(name):
-    fd = os.open("/run/netns/" + name, os.O_RDONLY)
-    if libc.setns(fd, 0x40000000) != 0:
-        raise OSError(ctypes.get_errno(), "setns")
-    os.close(fd)
+    namespaces.extend(nslab.topology(PFX, 3))
 
 
 def set_ports(names, up):
-    """Set switch ports up or down from a thread inside the switch namespace (the main
-    thread stays home: cleanup ends every process whose namespace it deletes)."""
-    out = []
-    t = threading.Thread(target=lambda: (setns(SW), out.append(_set_ports(names, up))))
-    t.start()
-    t.join()
-    return out[0]
-
-
-def _set_ports(names, up):
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-    msgs = b""
-    for seq, name in enumerate(names):
-        body = __import__("struct").pack("=BxHiII", 0, 0, socket.if_nametoindex(name), 1 if up else 0, 1)
-        msgs += __import__("struct").pack("=IHHII", 16 + len(body), 16, 0x5, seq + 1, 0) + body
-    t = mono()
-    s.sendto(msgs, (0, 0))
-    for _ in names:
-        s.recv(65536)
-    s.close()
-    return t
+    return nslab.set_ports(SW, names, up)
 
 
 def spawn(node, args, **kw):
@@ -184,13 +141,7 @@ def cleanup():
         except Exception:
             pass
     time.sleep(0.3)
-    for n in namespaces:
-        for pid in sh("ip", "netns", "pids", n, check=False).stdout.split():
-            try:
-                os.kill(int(pid), 9)
-            except OSError:
-                pass
-        subprocess.run(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
+    nslab.remove(namespaces)
     subprocess.run(["rm", "-rf", WORK])
 
 
