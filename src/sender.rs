@@ -282,7 +282,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
                 Err(e) => crate::log::error(&format!("reload: {e}; keeping the running configuration")),
             }
         }
-        if signals.take_dump() {
+        if signals.take_usr1() {
             crate::log::info(&format!(
                 "status {} generation {} seq {} datagrams sent {} failed {}",
                 me.status, me.gen, me.seq, me.sent, me.failed

@@ -1,5 +1,6 @@
 //! Signal handling shared by the long-running tools: TERM/INT stop cleanly, HUP
-//! reloads, USR1 dumps status, CHLD reaps hooks. Handlers only set flags and wake the
+//! reloads, USR1 is the tool's own (a status dump, or an armed ipfake's go), CHLD
+//! reaps hooks. Handlers only set flags and wake the
 //! poll loop through a self-pipe; the loop does the work.
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 pub struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
-    dump: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
     child: Arc<AtomicBool>,
     wake_rx: UnixStream,
 }
@@ -24,7 +25,7 @@ impl Signals {
         let s = Signals {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
-            dump: Arc::new(AtomicBool::new(false)),
+            usr1: Arc::new(AtomicBool::new(false)),
             child: Arc::new(AtomicBool::new(false)),
             wake_rx: rx,
         };
@@ -32,7 +33,7 @@ impl Signals {
             (SIGTERM, &s.stop),
             (SIGINT, &s.stop),
             (SIGHUP, &s.reload),
-            (SIGUSR1, &s.dump),
+            (SIGUSR1, &s.usr1),
             (SIGCHLD, &s.child),
         ] {
             signal_hook::flag::register(sig, flag.clone())?;
@@ -63,8 +64,9 @@ impl Signals {
     pub fn take_reload(&self) -> bool {
         self.reload.swap(false, Ordering::Relaxed)
     }
-    pub fn take_dump(&self) -> bool {
-        self.dump.swap(false, Ordering::Relaxed)
+    /// SIGUSR1 arrived: a status dump for the daemons, "take it now" for an armed ipfake.
+    pub fn take_usr1(&self) -> bool {
+        self.usr1.swap(false, Ordering::Relaxed)
     }
     pub fn take_child(&self) -> bool {
         self.child.swap(false, Ordering::Relaxed)

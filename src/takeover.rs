@@ -229,7 +229,6 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     }
     let signals = crate::signals::Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
     if a.armed {
-        // SIGUSR1 (what the other tools call "dump") is the go signal here.
         crate::log::info(&format!("armed for {addr}/{prefix} on {}; SIGUSR1 takes it", a.iface));
         loop {
             let mut fds = [libc::pollfd {
@@ -242,7 +241,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             if signals.stop() {
                 return Ok(());
             }
-            if signals.take_dump() {
+            if signals.take_usr1() {
                 break;
             }
         }

@@ -291,7 +291,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         if w.signals.take_reload() {
             w.reload(&reload, now);
         }
-        if w.signals.take_dump() {
+        if w.signals.take_usr1() {
             for r in w.intake.detector.records() {
                 crate::log::info(&crate::status::one_line(r, &w.names, now));
             }
