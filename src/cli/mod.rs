@@ -5,6 +5,7 @@ pub mod arp_announce;
 pub mod hb_send;
 pub mod hb_watch;
 pub mod ipfake;
+pub mod mon_check;
 
 use clap::Args;
 use std::path::PathBuf;

@@ -1,0 +1,263 @@
+//! One place where a check's command-line arguments become checked settings — for a
+//! one-shot run, for `--mon`, and for the scheduler's built-in monitors, which are
+//! written with the same flags.
+
+use super::net::Family;
+use super::{dns, exec, http, icmp, smtp, tcp, Outcome, Status, Thresholds};
+use crate::cli::mon_check::{Command, MonCheckArgs, RedirectArg, StateArg, StyleArg, TimeThresholds};
+use clap::Parser;
+use std::time::Duration;
+
+/// A check ready to run against a host.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Tcp(tcp::Settings),
+    Udp(tcp::Settings),
+    Http(http::Settings),
+    Icmp(icmp::Settings),
+    Dns(dns::Settings),
+    Smtp(smtp::Settings),
+    Exec(exec::Settings),
+}
+
+/// The names of the built-in checks, as a scheduler's `monitor` may start with them.
+pub const BUILT_IN: &[&str] = &["tcp", "udp", "http", "https", "icmp", "ping", "dns", "smtp"];
+
+fn state(s: StateArg) -> Status {
+    match s {
+        StateArg::Ok => Status::Ok,
+        StateArg::Warn => Status::Warning,
+        StateArg::Crit => Status::Critical,
+    }
+}
+
+fn thresholds(t: &TimeThresholds) -> Thresholds {
+    Thresholds {
+        warn: t.warning.clone(),
+        crit: t.critical.clone(),
+    }
+}
+
+impl Check {
+    /// The settings of a check subcommand, and the hosts it names; None for the
+    /// subcommands that are not checks.
+    pub fn from_command(c: &Command) -> Result<Option<(Check, Vec<String>)>, String> {
+        Ok(Some(match c {
+            Command::Tcp(a) | Command::Udp(a) => {
+                let esc = |s: &String| if a.escape { super::net::unescape(s) } else { s.clone() };
+                let s = tcp::Settings {
+                    port: a.port,
+                    send: a.send.as_ref().map(esc),
+                    expect: a.expect.iter().map(esc).collect(),
+                    refuse: state(a.refuse),
+                    mismatch: state(a.mismatch),
+                    max_bytes: a.maxbytes.max(1),
+                    thresholds: thresholds(&a.thresholds),
+                    timeout: a.target.timeout,
+                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                };
+                let hosts = hosts(&a.target.host, &a.target.hosts);
+                if matches!(c, Command::Udp(_)) {
+                    if s.send.is_none() {
+                        return Err("udp needs a string to send (-s)".into());
+                    }
+                    (Check::Udp(s), hosts)
+                } else {
+                    (Check::Tcp(s), hosts)
+                }
+            }
+            Command::Http(a) | Command::Https(a) => {
+                let cert_days = match &a.certificate {
+                    None => None,
+                    Some(t) => Some(cert_days(t)?),
+                };
+                let regex = match &a.regex {
+                    None => None,
+                    Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("bad regex `{r}`: {e}"))?),
+                };
+                for h in &a.header {
+                    if !h.contains(':') || h.contains(['\r', '\n']) {
+                        return Err(format!("`{h}` is not a header (write `Name: value`)"));
+                    }
+                }
+                if !a.url.starts_with('/') || a.url.contains([' ', '\r', '\n']) {
+                    return Err(format!("`{}` is not a path (it starts with /)", a.url));
+                }
+                if !a.method.bytes().all(|b| b.is_ascii_uppercase()) || a.method.is_empty() {
+                    return Err(format!("`{}` is not an HTTP method", a.method));
+                }
+                let s = http::Settings {
+                    tls: a.ssl || matches!(c, Command::Https(_)),
+                    port: a.port,
+                    ip: a.ip.clone(),
+                    vhost: a.vhost.clone(),
+                    path: a.url.clone(),
+                    method: a.method.clone(),
+                    expect: a.expect.clone(),
+                    string: a.string.clone(),
+                    regex,
+                    invert_regex: a.invert_regex,
+                    cert_days,
+                    continue_after_cert: a.continue_after_certificate,
+                    onredirect: match a.onredirect {
+                        RedirectArg::Ok => http::OnRedirect::Ok,
+                        RedirectArg::Warning => http::OnRedirect::Warning,
+                        RedirectArg::Critical => http::OnRedirect::Critical,
+                        RedirectArg::Follow => http::OnRedirect::Follow,
+                    },
+                    headers: a.header.clone(),
+                    auth: a.authorization.clone(),
+                    max_body: a.max_body.max(1),
+                    thresholds: thresholds(&a.thresholds),
+                    timeout: a.target.timeout,
+                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                };
+                if s.cert_days.is_some() && !s.tls {
+                    return Err("-C needs TLS (use https or -S)".into());
+                }
+                (Check::Http(s), hosts(&a.target.host, &a.target.hosts))
+            }
+            Command::Icmp(a) => (
+                Check::Icmp(icmp::Settings {
+                    packets: a.packets,
+                    interval: a.interval,
+                    warn: a.warning,
+                    crit: a.critical,
+                    timeout: a.target.timeout,
+                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                }),
+                hosts(&a.target.host, &a.target.hosts),
+            ),
+            Command::Dns(a) => {
+                let mut servers = hosts(&a.server, &a.servers);
+                if servers.is_empty() {
+                    servers.extend(dns::default_server());
+                }
+                (
+                    Check::Dns(dns::Settings {
+                        name: a.name.clone(),
+                        qtype: dns::QType::parse(&a.querytype)?,
+                        expect: a.expect.clone(),
+                        port: a.port,
+                        thresholds: thresholds(&a.thresholds),
+                        timeout: a.timeout,
+                        family: Family::from_flags(a.ipv4, a.ipv6),
+                    }),
+                    servers,
+                )
+            }
+            Command::Smtp(a) => (
+                Check::Smtp(smtp::Settings {
+                    port: a.port,
+                    expect: a.expect.clone(),
+                    helo: a.helo.clone().unwrap_or_else(|| {
+                        nix::unistd::gethostname()
+                            .ok()
+                            .and_then(|h| h.into_string().ok())
+                            .unwrap_or_else(|| "localhost".into())
+                    }),
+                    thresholds: thresholds(&a.thresholds),
+                    timeout: a.target.timeout,
+                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                }),
+                hosts(&a.target.host, &a.target.hosts),
+            ),
+            Command::Exec(a) => (
+                Check::Exec(exec::Settings {
+                    argv: a.command.clone(),
+                    style: match a.style {
+                        StyleArg::Plugin => exec::Style::Plugin,
+                        StyleArg::Mon => exec::Style::Mon,
+                    },
+                    timeout: a.timeout,
+                    max_output: a.max_output,
+                }),
+                a.host.clone(),
+            ),
+            Command::Run(_) | Command::Ctl(_) | Command::Import(_) => return Ok(None),
+        }))
+    }
+
+    /// A built-in monitor as a scheduler configuration writes it: `tcp -p 80 -t 5`.
+    pub fn from_words(words: &[String]) -> Result<Check, String> {
+        let argv = std::iter::once("mon-check".to_string()).chain(words.iter().cloned());
+        let args = MonCheckArgs::try_parse_from(argv).map_err(|e| {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            format!("monitor `{}`: {line}", words.join(" "))
+        })?;
+        match Check::from_command(&args.command)? {
+            Some((c, hosts)) if hosts.is_empty() => Ok(c),
+            Some(_) => Err(format!(
+                "monitor `{}`: the hosts come from the watch's host group, not the monitor",
+                words.join(" ")
+            )),
+            None => Err(format!("monitor `{}` is not a check", words.join(" "))),
+        }
+    }
+
+    /// The label and separator of its plugin line (`TCP OK - ...`, `HTTP OK: ...`).
+    pub fn label(&self) -> (&'static str, &'static str) {
+        match self {
+            Check::Tcp(_) => ("TCP", " - "),
+            Check::Udp(_) => ("UDP", " - "),
+            Check::Http(h) if h.cert_days.is_some() => ("SSL", " - "),
+            Check::Http(_) => ("HTTP", ": "),
+            Check::Icmp(_) => ("PING", " - "),
+            Check::Dns(_) => ("DNS", ": "),
+            Check::Smtp(_) => ("SMTP", " - "),
+            Check::Exec(_) => ("EXEC", " - "),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Check::Tcp(s) | Check::Udp(s) => s.timeout,
+            Check::Http(s) => s.timeout,
+            Check::Icmp(s) => s.timeout,
+            Check::Dns(s) => s.timeout,
+            Check::Smtp(s) => s.timeout,
+            Check::Exec(s) => s.timeout,
+        }
+    }
+
+    /// Run against one host (for exec: with `{host}` replaced, or the host appended
+    /// when there is one).
+    pub fn run(&self, host: &str) -> Outcome {
+        match self {
+            Check::Tcp(s) => tcp::run_tcp(s, host),
+            Check::Udp(s) => tcp::run_udp(s, host),
+            Check::Http(s) => http::run(s, host),
+            Check::Icmp(s) => icmp::run(s, host),
+            Check::Dns(s) => dns::run(s, host),
+            Check::Smtp(s) => smtp::run(s, host),
+            Check::Exec(s) => {
+                let mut s = s.clone();
+                if !host.is_empty() {
+                    if s.argv.iter().any(|a| a.contains("{host}")) {
+                        s.argv = s.argv.iter().map(|a| a.replace("{host}", host)).collect();
+                    } else {
+                        s.argv.push(host.to_string());
+                    }
+                }
+                exec::run(&s)
+            }
+        }
+    }
+}
+
+fn hosts(a: &[String], b: &[String]) -> Vec<String> {
+    a.iter().chain(b.iter()).cloned().collect()
+}
+
+/// `30,14` or `30`.
+fn cert_days(t: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{t}` is not DAYS[,DAYS]");
+    let mut it = t.split(',').map(|d| d.trim().parse::<u32>().map_err(|_| bad()));
+    let warn = it.next().ok_or_else(bad)??;
+    let crit = it.next().transpose()?.unwrap_or(warn);
+    if it.next().is_some() {
+        return Err(bad());
+    }
+    Ok((warn, crit))
+}

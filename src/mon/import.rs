@@ -1,0 +1,354 @@
+//! `mon-check import`: read a mon.cf and write the equivalent `mon-check` section.
+//! Monitors and alerts stay mon's own programs (found in mon's mondir and alertdir),
+//! so a site moves over without rewriting a script; what hakit does not do (traps,
+//! mon's network server settings) is kept as a comment and reported.
+
+use super::config::split_words;
+use crate::check::Status;
+use crate::cli::mon_check::ImportArgs;
+use std::fmt::Write as _;
+
+#[derive(Debug, Default)]
+struct PeriodIn {
+    label: Option<String>,
+    when: String,
+    lines: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct ServiceIn {
+    name: String,
+    keys: Vec<(String, String)>,
+    periods: Vec<PeriodIn>,
+    unsupported: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct WatchIn {
+    group: String,
+    services: Vec<ServiceIn>,
+}
+
+#[derive(Debug, Default)]
+pub struct MonCf {
+    globals: Vec<(String, String)>,
+    hostgroups: Vec<(String, Vec<String>)>,
+    watches: Vec<WatchIn>,
+    /// Things not carried over, with their line numbers.
+    pub notes: Vec<String>,
+}
+
+const SERVICE_KEYS: &[&str] = &[
+    "description",
+    "interval",
+    "failure_interval",
+    "randskew",
+    "monitor",
+    "exclude_hosts",
+    "exclude_period",
+    "depend",
+    "dep_behavior",
+];
+const PERIOD_KEYS: &[&str] = &[
+    "alert",
+    "upalert",
+    "startupalert",
+    "alertevery",
+    "alertafter",
+    "numalerts",
+    "no_comp_alerts",
+];
+
+/// Lines with comments dropped and `\` continuations joined, with their numbers.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut acc = String::new();
+    let mut start = 0;
+    for (i, raw) in text.lines().enumerate() {
+        if acc.is_empty() {
+            start = i + 1;
+        }
+        let t = raw.trim_end();
+        if t.trim_start().starts_with('#') && acc.is_empty() {
+            continue;
+        }
+        if let Some(x) = t.strip_suffix('\\') {
+            acc.push_str(x);
+            acc.push(' ');
+            continue;
+        }
+        acc.push_str(t);
+        out.push((start, std::mem::take(&mut acc)));
+    }
+    if !acc.is_empty() {
+        out.push((start, acc));
+    }
+    out
+}
+
+pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
+    let mut cf = MonCf::default();
+    let mut in_hostgroup = false;
+    for (n, line) in logical_lines(text) {
+        let t = line.trim();
+        if t.is_empty() {
+            in_hostgroup = false;
+            continue;
+        }
+        let (word, rest) = match t.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim()),
+            None => (t, ""),
+        };
+        let at = |m: String| format!("{name}:{n}: {m}");
+        match word {
+            "hostgroup" => {
+                let mut w = rest.split_whitespace();
+                let g = w.next().ok_or_else(|| at("hostgroup without a name".into()))?;
+                cf.hostgroups.push((g.to_string(), w.map(str::to_string).collect()));
+                in_hostgroup = true;
+            }
+            "watch" => {
+                in_hostgroup = false;
+                let g = rest.split_whitespace().next().ok_or_else(|| at("watch without a group".into()))?;
+                cf.watches.push(WatchIn {
+                    group: g.into(),
+                    services: Vec::new(),
+                });
+            }
+            "service" => {
+                let w = cf.watches.last_mut().ok_or_else(|| at("service outside a watch".into()))?;
+                w.services.push(ServiceIn {
+                    name: rest.split_whitespace().next().ok_or_else(|| at("service without a name".into()))?.into(),
+                    ..Default::default()
+                });
+            }
+            "period" => {
+                let s = cf
+                    .watches
+                    .last_mut()
+                    .and_then(|w| w.services.last_mut())
+                    .ok_or_else(|| at("period outside a service".into()))?;
+                let (label, when) = match rest.split_once(':') {
+                    Some((l, w)) if !l.contains(char::is_whitespace) && !l.contains('{') => {
+                        (Some(l.to_string()), w.trim().to_string())
+                    }
+                    _ => (None, rest.to_string()),
+                };
+                s.periods.push(PeriodIn {
+                    label,
+                    when,
+                    lines: Vec::new(),
+                });
+            }
+            _ if in_hostgroup && !t.contains('=') => {
+                if let Some(g) = cf.hostgroups.last_mut() {
+                    g.1.extend(t.split_whitespace().map(str::to_string));
+                }
+            }
+            _ if cf.watches.is_empty() => {
+                // A global: `key = value`.
+                match t.split_once('=') {
+                    Some((k, v)) => cf.globals.push((k.trim().into(), v.trim().into())),
+                    None => cf.notes.push(at(format!("`{t}` not understood; left out"))),
+                }
+            }
+            _ => {
+                let Some(s) = cf.watches.last_mut().and_then(|w| w.services.last_mut()) else {
+                    cf.notes.push(at(format!("`{t}` outside a service; left out")));
+                    continue;
+                };
+                if let Some(p) = s.periods.last_mut() {
+                    if PERIOD_KEYS.contains(&word) {
+                        p.lines.push((word.into(), rest.into()));
+                        continue;
+                    }
+                }
+                if SERVICE_KEYS.contains(&word) {
+                    s.keys.push((word.into(), rest.into()));
+                } else if word == "allow_empty_group" {
+                    // an empty group is allowed anyway
+                } else {
+                    s.unsupported.push(at(format!("service {}: `{word}` is not supported", s.name)));
+                }
+            }
+        }
+    }
+    Ok(cf)
+}
+
+fn q(s: &str) -> String {
+    // Quote like YAML would need it; always single-quoted when anything looks special.
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/@-+ ".contains(c))
+        && !s.starts_with(['-', ' '])
+        && !s.ends_with(' ')
+        && !matches!(s, "yes" | "no" | "true" | "false" | "null" | "on" | "off" | "y" | "n");
+    if plain && s.parse::<f64>().is_err() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// The `mon-check` section for a parsed mon.cf.
+pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
+    let mut y = format!("# Imported from {source} by mon-check import.\n");
+    let dirs = |v: &str| -> String {
+        let list: Vec<String> = v.split(':').filter(|d| !d.is_empty()).map(q).collect();
+        format!("[{}]", list.join(", "))
+    };
+    y.push_str("mon-check:\n");
+    for (k, v) in &cf.globals {
+        match k.as_str() {
+            "mondir" => {
+                let _ = writeln!(y, "  mondir: {}", dirs(v));
+            }
+            "alertdir" => {
+                let _ = writeln!(y, "  alertdir: {}", dirs(v));
+            }
+            "maxprocs" => {
+                let _ = writeln!(y, "  # mon's maxprocs {v}: mon-check runs up to max-parallel checks at once");
+            }
+            _ => {
+                let _ = writeln!(y, "  # mon's `{k} = {v}` has no equivalent here");
+            }
+        }
+    }
+    y.push_str("  hostgroups:\n");
+    for (g, hosts) in &cf.hostgroups {
+        let hs: Vec<String> = hosts.iter().map(|h| q(h)).collect();
+        let _ = writeln!(y, "    {}: [{}]", q(g), hs.join(", "));
+    }
+    y.push_str("  watches:\n");
+    let groups: Vec<String> = cf.hostgroups.iter().map(|g| g.0.clone()).collect();
+    let mut notes = Vec::new();
+    for w in &cf.watches {
+        if !groups.contains(&w.group) {
+            notes.push(format!("watch {}: no hostgroup of that name; left out", w.group));
+            let _ = writeln!(y, "    # watch {} left out: no hostgroup of that name", w.group);
+            continue;
+        }
+        let _ = writeln!(y, "    {}:", q(&w.group));
+        for s in &w.services {
+            notes.extend(s.unsupported.iter().cloned());
+            if !s.keys.iter().any(|(k, _)| k == "monitor") {
+                notes.push(format!(
+                    "service {}/{}: no monitor (a trap service?); left out",
+                    w.group, s.name
+                ));
+                let _ = writeln!(y, "      # service {} left out: it has no monitor", s.name);
+                continue;
+            }
+            let _ = writeln!(y, "      {}:", q(&s.name));
+            for (k, v) in &s.keys {
+                let key = k.replace('_', "-");
+                match k.as_str() {
+                    "exclude_hosts" => {
+                        let hs: Vec<String> = v.split_whitespace().map(q).collect();
+                        let _ = writeln!(y, "        {key}: [{}]", hs.join(", "));
+                    }
+                    _ => {
+                        let _ = writeln!(y, "        {key}: {}", q(v));
+                    }
+                }
+            }
+            if s.periods.is_empty() {
+                continue;
+            }
+            y.push_str("        periods:\n");
+            for p in &s.periods {
+                let mut first = true;
+                let mut item = |y: &mut String, line: String| {
+                    let _ = writeln!(y, "          {} {line}", if first { "-" } else { " " });
+                    first = false;
+                };
+                if let Some(l) = &p.label {
+                    let _ = writeln!(y, "          # period {l}");
+                }
+                item(&mut y, format!("when: {}", q(&p.when)));
+                for kind in ["alert", "upalert", "startupalert"] {
+                    let cmds: Vec<String> = p.lines.iter().filter(|(k, _)| k == kind).map(|(_, v)| q(v)).collect();
+                    if !cmds.is_empty() {
+                        item(&mut y, format!("{kind}: [{}]", cmds.join(", ")));
+                    }
+                }
+                for (k, v) in &p.lines {
+                    match k.as_str() {
+                        "alert" | "upalert" | "startupalert" => {}
+                        // `alertevery 1h summary`: the option word is mon's default here.
+                        "alertevery" => item(&mut y, format!("alertevery: {}", q(v.split_whitespace().next().unwrap_or("")))),
+                        "no_comp_alerts" => item(&mut y, "no-comp-alerts: true".into()),
+                        _ => item(&mut y, format!("{k}: {}", q(v))),
+                    }
+                }
+            }
+        }
+    }
+    cf.notes.extend(notes);
+    y
+}
+
+/// `mon-check import`: 0 written, 3 unreadable or not a mon.cf.
+pub fn main(a: &ImportArgs) -> Status {
+    let name = a.file.display().to_string();
+    let text = match std::fs::read_to_string(&a.file) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::log::error(&format!("{name}: {e}"));
+            return Status::Unknown;
+        }
+    };
+    let mut cf = match parse(&text, &name) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::log::error(&e);
+            return Status::Unknown;
+        }
+    };
+    let yaml = to_yaml(&mut cf, &name);
+    for n in &cf.notes {
+        crate::log::warn(n);
+    }
+    // Monitor arguments are carried word for word; check they still split.
+    for w in &cf.watches {
+        for s in &w.services {
+            for (k, v) in &s.keys {
+                if k == "monitor" {
+                    if let Err(e) = split_words(v) {
+                        crate::log::warn(&format!("{name}: service {}/{}: {e}", w.group, s.name));
+                    }
+                }
+            }
+        }
+    }
+    match &a.output {
+        None => print!("{yaml}"),
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, &yaml) {
+                crate::log::error(&format!("{}: {e}", p.display()));
+                return Status::Unknown;
+            }
+        }
+    }
+    Status::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_mon_cf() {
+        let text = "alertdir = /a\nmondir = /m1:/m2\n\nhostgroup web w1 w2\n  w3\n\nwatch web\n    service http\n\tinterval 5m\n\tmonitor http.monitor -p 8080\n\tdepend web:ping\n\tperiod wd {Mon-Fri} hr {7am-10pm}\n\t    alert mail.alert ops@x\n\t    alertevery 1h summary\n\t    alertafter 2 30m\n\tperiod OFF: wd {Sat-Sun}\n\t    alert file.alert /tmp/x\n\t    upalert file.alert /tmp/x\n    service trap\n\ttraptimeout 10m\n";
+        let mut cf = parse(text, "mon.cf").unwrap();
+        assert_eq!(cf.hostgroups[0].1, vec!["w1", "w2", "w3"]);
+        let y = to_yaml(&mut cf, "mon.cf");
+        assert!(y.contains("mondir: [/m1, /m2]"), "{y}");
+        assert!(y.contains("monitor: http.monitor -p 8080"), "{y}");
+        assert!(y.contains("- when: 'wd {Mon-Fri} hr {7am-10pm}'"), "{y}");
+        assert!(y.contains("alertevery: 1h\n"), "{y}");
+        assert!(y.contains("# service trap left out"), "{y}");
+        assert!(cf.notes.iter().any(|n| n.contains("traptimeout")), "{:?}", cf.notes);
+        assert!(serde_yaml::from_str::<serde_yaml::Value>(&y).is_ok(), "{y}");
+    }
+}

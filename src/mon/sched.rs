@@ -1,0 +1,774 @@
+//! The scheduler: mon's model — services run on their interval (with skew), every
+//! check in parallel and bounded by its timeout, alerts run without holding up the
+//! schedule, state saved so that a restart forgets nothing — in one thread that only
+//! decides, and waits on one channel fed by the checks, the alerts, the control
+//! socket and the signals. Between rounds it sleeps until the next service is due.
+
+use super::alert::{self, Context, Kind};
+use super::config::{self, find_program, Config, DepBehavior, Monitor, Service};
+use super::ctl::{self, Reply, Request};
+use super::period::Tm;
+use super::state::{self, Ack, Disable, HostResult, ServiceState, State};
+use crate::check::exec::{spawn_bounded, MAX_OUTPUT};
+use crate::check::many::{self, Limit};
+use crate::check::{Outcome, Status};
+use crate::cli::mon_check::{Kind as CtlKind, RunArgs};
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a service's run found.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub failed: bool,
+    pub status: Status,
+    /// mon's summary: the failed hosts, or the monitor's first line.
+    pub summary: String,
+    pub output: String,
+    pub retval: Option<i32>,
+    pub hosts: Vec<(String, HostResult)>,
+}
+
+pub enum Msg {
+    Done { key: String, result: RunResult },
+    Ctl { req: Request, reply: Sender<Reply> },
+    Signal(i32),
+    AlertDone,
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `mon-check run`.
+pub fn main(args: &RunArgs) -> Status {
+    let cfg = match config::load(&args.config, &args.state_dir, &args.socket) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::log::error(&e.to_string());
+            return Status::Unknown;
+        }
+    };
+    let st = match state::load(&cfg.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::log::error(&e);
+            return Status::Unknown;
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    let _listener = if args.once {
+        None
+    } else {
+        match ctl::serve(&cfg.socket, cfg.socket_group, tx.clone()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                crate::log::error(&e);
+                return Status::Unknown;
+            }
+        }
+    };
+    if let Err(e) = forward_signals(tx.clone()) {
+        crate::log::error(&format!("cannot set up signals: {e}"));
+        return Status::Unknown;
+    }
+    let mut s = Scheduler::new(cfg, args.clone(), st, tx, rx);
+    s.run()
+}
+
+fn forward_signals(tx: Sender<Msg>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            if tx.send(Msg::Signal(sig)).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+pub struct Scheduler {
+    cfg: Arc<Config>,
+    args: RunArgs,
+    state: State,
+    next: HashMap<String, Instant>,
+    running: HashSet<String>,
+    /// In --once mode: the services already started.
+    started: HashSet<String>,
+    limit: Arc<Limit>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    dirty: bool,
+    last_save: Instant,
+    alerts_in_flight: usize,
+    rng: u64,
+    worst: Status,
+}
+
+impl Scheduler {
+    pub fn new(cfg: Config, args: RunArgs, state: State, tx: Sender<Msg>, rx: Receiver<Msg>) -> Scheduler {
+        let now = Instant::now();
+        let limit = Limit::new(cfg.max_parallel);
+        let mut s = Scheduler {
+            cfg: Arc::new(cfg),
+            args,
+            state,
+            next: HashMap::new(),
+            running: HashSet::new(),
+            started: HashSet::new(),
+            limit,
+            tx,
+            rx,
+            dirty: false,
+            last_save: now,
+            alerts_in_flight: 0,
+            rng: crate::time::mono_ns() ^ (u64::from(std::process::id()) << 32) | 1,
+            worst: Status::Ok,
+        };
+        for svc in s.cfg.clone().services.iter() {
+            // Every service runs at start, spread over its skew.
+            let skew = s.skew(svc.randskew);
+            s.next.insert(svc.key(), now + skew);
+        }
+        s
+    }
+
+    fn skew(&mut self, max: Duration) -> Duration {
+        if max.is_zero() {
+            return Duration::ZERO;
+        }
+        // xorshift64: a skew needs spread, not cryptography.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Duration::from_nanos(self.rng % max.as_nanos().max(1) as u64)
+    }
+
+    fn run(&mut self) -> Status {
+        crate::log::info(&format!(
+            "{} services in {} host groups; state in {}",
+            self.cfg.services.len(),
+            self.cfg.hostgroups.len(),
+            self.cfg.state_dir.display()
+        ));
+        if !self.args.once {
+            self.startup_alerts();
+        }
+        loop {
+            let now = Instant::now();
+            let unix = unix_now();
+            if self.state.disabled.expire(unix) {
+                self.dirty = true;
+            }
+            let cfg = self.cfg.clone();
+            for svc in &cfg.services {
+                let key = svc.key();
+                if self.running.contains(&key) || (self.args.once && self.started.contains(&key)) {
+                    continue;
+                }
+                if self.next.get(&key).is_some_and(|&t| t <= now) {
+                    self.start(svc, unix);
+                }
+            }
+            if self.dirty && (now - self.last_save >= Duration::from_secs(1) || self.args.once) {
+                self.save();
+            }
+            if self.args.once
+                && self.running.is_empty()
+                && self.alerts_in_flight == 0
+                && self.started.len() >= cfg.services.len()
+            {
+                self.save();
+                return self.worst;
+            }
+            let wait = self.wait_time(now, unix);
+            match self.rx.recv_timeout(wait) {
+                Ok(Msg::Done { key, result }) => self.done(&key, result),
+                Ok(Msg::AlertDone) => self.alerts_in_flight = self.alerts_in_flight.saturating_sub(1),
+                Ok(Msg::Ctl { req, reply }) => {
+                    let r = self.control(req);
+                    let _ = reply.send(r);
+                }
+                Ok(Msg::Signal(sig)) => match sig {
+                    signal_hook::consts::SIGHUP => {
+                        let _ = self.reload();
+                    }
+                    signal_hook::consts::SIGUSR1 => {
+                        crate::log::info(&serde_json::to_string(&ctl::status(&self.cfg, &self.state)).unwrap_or_default())
+                    }
+                    _ => {
+                        self.save();
+                        crate::log::info("stopping");
+                        return Status::Ok;
+                    }
+                },
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Status::Unknown,
+            }
+        }
+    }
+
+    /// Until the next service is due, a disable expires, or a pending save.
+    fn wait_time(&self, now: Instant, unix: i64) -> Duration {
+        let mut wait = Duration::from_secs(3600);
+        for (k, t) in &self.next {
+            if !self.running.contains(k) && !(self.args.once && self.started.contains(k)) {
+                wait = wait.min(t.saturating_duration_since(now));
+            }
+        }
+        if let Some(u) = self.state.disabled.next_expiry() {
+            wait = wait.min(Duration::from_secs((u - unix).max(0) as u64));
+        }
+        if self.dirty {
+            wait = wait.min(Duration::from_secs(1));
+        }
+        wait
+    }
+
+    fn save(&mut self) {
+        if let Err(e) = state::save(&self.cfg.state_dir, &self.state) {
+            crate::log::error(&e);
+        }
+        self.dirty = false;
+        self.last_save = Instant::now();
+    }
+
+    fn disabled(&self, svc: &Service) -> bool {
+        self.state.disabled.services.contains_key(&svc.key()) || self.state.disabled.watches.contains_key(&svc.group)
+    }
+
+    fn deps_ok(&self, svc: &Service) -> bool {
+        svc.depend.as_ref().is_none_or(|d| {
+            d.holds(&|g, s| {
+                !self
+                    .state
+                    .services
+                    .get(&config::key(g, s))
+                    .is_some_and(|x| x.failing)
+            })
+        })
+    }
+
+    fn hosts_of(&self, svc: &Service) -> Vec<String> {
+        self.cfg
+            .hostgroups
+            .get(&svc.group)
+            .map(|hs| {
+                hs.iter()
+                    .filter(|h| !svc.exclude_hosts.contains(h) && !self.state.disabled.hosts.contains_key(*h))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn reschedule(&mut self, svc: &Service) {
+        let failing = self.state.services.get(&svc.key()).is_some_and(|s| s.failing);
+        let every = if failing {
+            svc.failure_interval.unwrap_or(svc.interval)
+        } else {
+            svc.interval
+        };
+        let skew = self.skew(svc.randskew);
+        self.next.insert(svc.key(), Instant::now() + every + skew);
+    }
+
+    /// Start a service's monitor, unless something says it must not run now.
+    fn start(&mut self, svc: &Service, unix: i64) {
+        let key = svc.key();
+        self.started.insert(key.clone());
+        let skip = if self.disabled(svc) {
+            Some("disabled")
+        } else if svc.exclude_period.as_ref().is_some_and(|p| p.contains_unix(unix)) {
+            Some("in its exclude_period")
+        } else if svc.dep_behavior == DepBehavior::Monitor && !self.deps_ok(svc) {
+            Some("a dependency is failing")
+        } else {
+            None
+        };
+        let hosts = self.hosts_of(svc);
+        if skip.is_some() || hosts.is_empty() {
+            crate::log::debug(&format!("{key}: not run ({})", skip.unwrap_or("no hosts left to check")));
+            self.reschedule(svc);
+            return;
+        }
+        self.running.insert(key.clone());
+        let env = monitor_env(svc, self.state.services.get(&key), &self.cfg);
+        let self_key = key.clone();
+        let (svc, tx, limit, max) = (svc.clone(), self.tx.clone(), self.limit.clone(), self.cfg.max_parallel);
+        let spawned = std::thread::Builder::new()
+            .name("service".into())
+            .stack_size(many::STACK)
+            .spawn(move || {
+                let result = execute(&svc, &hosts, &env, limit, max);
+                let _ = tx.send(Msg::Done { key, result });
+            });
+        if let Err(e) = spawned {
+            crate::log::error(&format!("{}: cannot start its monitor: {e}", self_key));
+            self.running.remove(&self_key);
+        }
+    }
+
+    fn done(&mut self, key: &str, r: RunResult) {
+        self.running.remove(key);
+        let cfg = self.cfg.clone();
+        let Some(svc) = cfg.services.iter().find(|s| s.key() == key) else {
+            return; // removed by a reload while it ran
+        };
+        let unix = unix_now();
+        let cx = Context {
+            now: unix,
+            tm: Tm::local(unix),
+            disabled: self.disabled(svc),
+            deps_ok: self.deps_ok(svc),
+        };
+        let st = self.state.services.entry(key.to_string()).or_default();
+        let was_failing = st.failing;
+        let was_untested = st.last_check.is_none();
+        st.summary = r.summary.clone();
+        st.output = r.output.clone();
+        st.retval = r.retval;
+        st.hosts = r.hosts.iter().cloned().collect();
+        let due = alert::on_result(svc, st, r.failed, &r.summary, cx);
+        if r.failed && (!was_failing || was_untested) {
+            crate::log::warn(&format!("{key} failing: {}", one_line(&r.summary, &r.output)));
+        } else if !r.failed && was_failing {
+            crate::log::info(&format!("{key} up again"));
+        }
+        self.worst = self.worst.worst(r.status);
+        let snapshot = st.clone();
+        for (i, kind) in due {
+            self.run_alerts(svc, i, kind, &snapshot, unix);
+        }
+        self.dirty = true;
+        if !self.args.once {
+            self.reschedule(svc);
+        }
+    }
+
+    fn startup_alerts(&mut self) {
+        let cfg = self.cfg.clone();
+        let unix = unix_now();
+        for svc in &cfg.services {
+            for (i, p) in svc.periods.iter().enumerate() {
+                if !p.startupalert.is_empty() {
+                    let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
+                    self.run_alerts(svc, i, Kind::Startup, &st, unix);
+                }
+            }
+        }
+    }
+
+    /// Run a period's alerts, each in a thread of its own: a slow alert never holds up
+    /// the schedule, a missing or failing one is logged and the others still run.
+    fn run_alerts(&mut self, svc: &Service, period: usize, kind: Kind, st: &ServiceState, unix: i64) {
+        let Some(p) = svc.periods.get(period) else { return };
+        let list = match kind {
+            Kind::Up => &p.upalert,
+            Kind::Startup => &p.startupalert,
+            Kind::Failure | Kind::Test => &p.alert,
+        };
+        let hosts = if st.failing || kind == Kind::Up {
+            failed_hosts(st)
+        } else {
+            self.hosts_of(svc).join(" ")
+        };
+        for cmd in list {
+            let Some(prog) = find_program(&cmd[0], &self.cfg.alertdir) else {
+                crate::log::error(&format!(
+                    "{}: alert `{}` not found in {}; the others still run",
+                    svc.key(),
+                    cmd[0],
+                    self.cfg
+                        .alertdir
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            };
+            let mut argv = vec![
+                prog.display().to_string(),
+                "-s".into(),
+                svc.name.clone(),
+                "-g".into(),
+                svc.group.clone(),
+                "-h".into(),
+                hosts.clone(),
+                "-t".into(),
+                unix.to_string(),
+            ];
+            if kind == Kind::Up {
+                argv.push("-u".into());
+            }
+            argv.extend(cmd[1..].iter().cloned());
+            let mut env = monitor_env(svc, Some(st), &self.cfg);
+            env.push(("MON_ALERTTYPE".into(), kind.name().into()));
+            env.push(("MON_RETVAL".into(), st.retval.unwrap_or(0).to_string()));
+            env.push(("MON_OPSTATUS".into(), if st.failing { "0" } else { "1" }.into()));
+            let stdin = if st.output.is_empty() {
+                format!("{}\n", st.summary)
+            } else {
+                st.output.clone()
+            };
+            let (tx, timeout, key, name) = (self.tx.clone(), self.cfg.alert_timeout, svc.key(), cmd[0].clone());
+            self.alerts_in_flight += 1;
+            crate::log::info(&format!("{key}: {} alert {name}", kind.name()));
+            let spawned = std::thread::Builder::new()
+                .name("alert".into())
+                .stack_size(many::STACK)
+                .spawn(move || {
+                    match spawn_bounded(&argv, &env, Some(stdin.into_bytes()), timeout, MAX_OUTPUT) {
+                        Ok(r) if r.code == Some(0) => {}
+                        Ok(r) => crate::log::error(&format!(
+                            "{key}: alert {name} failed ({}): {}",
+                            r.how(),
+                            r.output.lines().next().unwrap_or("")
+                        )),
+                        Err(e) => crate::log::error(&format!("{key}: cannot run alert {name}: {e}")),
+                    }
+                    let _ = tx.send(Msg::AlertDone);
+                });
+            if spawned.is_err() {
+                self.alerts_in_flight -= 1;
+                crate::log::error(&format!("{}: cannot start alert {}", svc.key(), cmd[0]));
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<(), String> {
+        match config::load(&self.cfg.path, &self.args.state_dir, &self.args.socket) {
+            Err(e) => {
+                crate::log::error(&format!("{e}; keeping the running configuration"));
+                Err(e.to_string())
+            }
+            Ok(cfg) => {
+                let now = Instant::now();
+                let keys: HashSet<String> = cfg.services.iter().map(|s| s.key()).collect();
+                self.next.retain(|k, _| keys.contains(k));
+                self.state.services.retain(|k, _| keys.contains(k));
+                for s in &cfg.services {
+                    self.next.entry(s.key()).or_insert(now);
+                }
+                crate::log::info(&format!("reloaded: {} services", cfg.services.len()));
+                self.cfg = Arc::new(cfg);
+                self.dirty = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn control(&mut self, req: Request) -> Reply {
+        let unix = unix_now();
+        match req {
+            Request::List => Reply::status(ctl::status(&self.cfg, &self.state)),
+            Request::Disable {
+                kind,
+                names,
+                for_secs,
+                reason,
+            } => {
+                let key = match self.target(kind, &names) {
+                    Ok(k) => k,
+                    Err(e) => return Reply::err(e),
+                };
+                let d = Disable {
+                    since: unix,
+                    until: for_secs.map(|s| unix + s as i64),
+                    reason,
+                };
+                match kind {
+                    CtlKind::Host => self.state.disabled.hosts.insert(key.clone(), d),
+                    CtlKind::Service => self.state.disabled.services.insert(key.clone(), d),
+                    CtlKind::Watch => self.state.disabled.watches.insert(key.clone(), d),
+                };
+                self.save();
+                crate::log::info(&format!("disabled {} {key}", kind_name(kind)));
+                Reply::ok(format!("disabled {} {key}", kind_name(kind)))
+            }
+            Request::Enable { kind, names } => {
+                let key = match self.target(kind, &names) {
+                    Ok(k) => k,
+                    Err(e) => return Reply::err(e),
+                };
+                let was = match kind {
+                    CtlKind::Host => self.state.disabled.hosts.remove(&key),
+                    CtlKind::Service => self.state.disabled.services.remove(&key),
+                    CtlKind::Watch => self.state.disabled.watches.remove(&key),
+                };
+                if was.is_none() {
+                    return Reply::err(format!("{} {key} is not disabled", kind_name(kind)));
+                }
+                self.save();
+                crate::log::info(&format!("enabled {} {key}", kind_name(kind)));
+                Reply::ok(format!("enabled {} {key}", kind_name(kind)))
+            }
+            Request::Ack {
+                group,
+                service,
+                comment,
+            } => {
+                if self.cfg.service(&group, &service).is_none() {
+                    return Reply::err(format!("no service {group}/{service}"));
+                }
+                let key = config::key(&group, &service);
+                match self.state.services.get_mut(&key) {
+                    Some(st) if st.failing => {
+                        st.ack = Some(Ack { at: unix, comment });
+                        self.save();
+                        crate::log::info(&format!("{key} acknowledged"));
+                        Reply::ok(format!("acknowledged {key}"))
+                    }
+                    _ => Reply::err(format!("{key} is not failing")),
+                }
+            }
+            Request::Test { group, service, up } => {
+                let cfg = self.cfg.clone();
+                let Some(svc) = cfg.service(&group, &service) else {
+                    return Reply::err(format!("no service {group}/{service}"));
+                };
+                let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
+                let before = self.alerts_in_flight;
+                for i in 0..svc.periods.len() {
+                    self.run_alerts(svc, i, if up { Kind::Up } else { Kind::Test }, &st, unix);
+                }
+                Reply::ok(format!("{} alerts started", self.alerts_in_flight - before))
+            }
+            Request::Check { group, service } => {
+                if self.cfg.service(&group, &service).is_none() {
+                    return Reply::err(format!("no service {group}/{service}"));
+                }
+                self.next.insert(config::key(&group, &service), Instant::now());
+                Reply::ok(format!("{group}/{service} will run now"))
+            }
+            Request::Reload => match self.reload() {
+                Ok(()) => Reply::ok(format!("reloaded: {} services", self.cfg.services.len())),
+                Err(e) => Reply::err(format!("{e}; keeping the running configuration")),
+            },
+        }
+    }
+
+    /// The key of what a disable or enable names, checked against the configuration.
+    fn target(&self, kind: CtlKind, names: &[String]) -> Result<String, String> {
+        match (kind, names) {
+            (CtlKind::Host, [h]) if self.cfg.has_host(h) => Ok(h.clone()),
+            (CtlKind::Host, [h]) => Err(format!("no host {h} in any host group")),
+            (CtlKind::Watch, [g]) if self.cfg.services.iter().any(|s| &s.group == g) => Ok(g.clone()),
+            (CtlKind::Watch, [g]) => Err(format!("no watch {g}")),
+            (CtlKind::Service, [g, s]) if self.cfg.service(g, s).is_some() => Ok(config::key(g, s)),
+            (CtlKind::Service, [g, s]) => Err(format!("no service {g}/{s}")),
+            (CtlKind::Service, _) => Err("a service is named GROUP SERVICE".into()),
+            _ => Err("a host or a watch is named by one word".into()),
+        }
+    }
+}
+
+fn kind_name(k: CtlKind) -> &'static str {
+    match k {
+        CtlKind::Host => "host",
+        CtlKind::Service => "service",
+        CtlKind::Watch => "watch",
+    }
+}
+
+fn failed_hosts(st: &ServiceState) -> String {
+    let failed: Vec<&str> = st
+        .hosts
+        .iter()
+        .filter(|(_, r)| r.status != Status::Ok)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    if failed.is_empty() {
+        st.summary.clone()
+    } else {
+        failed.join(" ")
+    }
+}
+
+fn one_line(summary: &str, output: &str) -> String {
+    let s = if summary.trim().is_empty() {
+        output.lines().next().unwrap_or("")
+    } else {
+        summary
+    };
+    s.chars().take(200).collect()
+}
+
+/// The environment mon gives a monitor (and, with a few more, an alert).
+fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(String, String)> {
+    let t = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "0".into());
+    let mut env = vec![
+        ("MON_GROUP".to_string(), svc.group.clone()),
+        ("MON_SERVICE".into(), svc.name.clone()),
+        ("MON_DESCRIPTION".into(), svc.description.clone()),
+        ("MON_STATEDIR".into(), cfg.state_dir.display().to_string()),
+        ("MON_CFBASEDIR".into(), cfg.path.parent().map(|p| p.display().to_string()).unwrap_or_default()),
+    ];
+    if let Some(st) = st {
+        env.push(("MON_LAST_SUMMARY".into(), st.summary.clone()));
+        env.push(("MON_LAST_OUTPUT".into(), st.output.chars().take(4096).collect()));
+        env.push(("MON_LAST_FAILURE".into(), t(st.last_failure)));
+        env.push(("MON_FIRST_FAILURE".into(), t(st.first_failure)));
+        env.push(("MON_LAST_SUCCESS".into(), t(st.last_success)));
+    }
+    env
+}
+
+/// Run one service's monitor on its hosts.
+pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit: Arc<Limit>, max: usize) -> RunResult {
+    match &svc.monitor {
+        Monitor::BuiltIn(check) => {
+            let outcomes = if hosts.len() == 1 {
+                limit.acquire();
+                let o = check.run(&hosts[0]);
+                limit.release();
+                vec![o]
+            } else {
+                many::run_all_with(check.clone(), hosts, limit, max)
+            };
+            let (label, sep) = check.label();
+            summarize(hosts, &outcomes, |o| o.plugin_line(label, sep))
+        }
+        Monitor::Program {
+            argv,
+            append_hosts,
+            per_host,
+        } => {
+            if *per_host {
+                let outcomes: Vec<Outcome> = std::thread::scope(|sc| {
+                    let handles: Vec<_> = hosts
+                        .iter()
+                        .map(|h| {
+                            let argv: Vec<String> = argv.iter().map(|a| a.replace("{host}", h)).collect();
+                            let limit = limit.clone();
+                            sc.spawn(move || {
+                                limit.acquire();
+                                let r = spawn_bounded(&argv, env, None, svc.timeout, MAX_OUTPUT);
+                                limit.release();
+                                program_outcome(r, &argv[0], svc.timeout, crate::check::exec::Style::Plugin)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or_else(|_| Outcome::new(Status::Unknown, "the check could not run"))
+                        })
+                        .collect()
+                });
+                return summarize(hosts, &outcomes, |o| o.plugin_line("EXEC", " - "));
+            }
+            let mut argv = argv.clone();
+            if *append_hosts {
+                argv.extend(hosts.iter().cloned());
+            }
+            limit.acquire();
+            let r = spawn_bounded(&argv, env, None, svc.timeout, MAX_OUTPUT);
+            limit.release();
+            match r {
+                Err(e) => {
+                    let text = format!("cannot run {}: {e}", argv[0]);
+                    RunResult {
+                        failed: true,
+                        status: Status::Unknown,
+                        summary: text.clone(),
+                        output: text,
+                        retval: None,
+                        hosts: Vec::new(),
+                    }
+                }
+                Ok(ran) => {
+                    let failed = ran.code != Some(0);
+                    let mut summary = ran.output.lines().next().unwrap_or("").to_string();
+                    let mut output = ran.output.clone();
+                    if ran.timed_out {
+                        summary = format!("{} timed out after {} s and was killed", argv[0], svc.timeout.as_secs_f64());
+                        output = format!("{summary}\n{output}");
+                    } else if ran.code.is_none() {
+                        summary = format!("{} {}", argv[0], ran.how());
+                    }
+                    if ran.truncated {
+                        output.push_str(&format!("\n(output cut at {MAX_OUTPUT} bytes)\n"));
+                    }
+                    // mon's monitors name the failed hosts in the summary.
+                    let named: HashSet<&str> = summary.split_whitespace().collect();
+                    let hosts = hosts
+                        .iter()
+                        .map(|h| {
+                            let bad = failed && (ran.timed_out || named.contains(h.as_str()) || named.is_empty());
+                            (
+                                h.clone(),
+                                HostResult {
+                                    status: if bad { Status::Critical } else { Status::Ok },
+                                    line: if bad { summary.clone() } else { String::new() },
+                                },
+                            )
+                        })
+                        .collect();
+                    RunResult {
+                        failed,
+                        status: if failed { Status::Critical } else { Status::Ok },
+                        summary,
+                        output,
+                        retval: ran.code.or(ran.signal.map(|s| 128 + s)),
+                        hosts,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn program_outcome(
+    r: std::io::Result<crate::check::exec::Ran>,
+    name: &str,
+    timeout: Duration,
+    style: crate::check::exec::Style,
+) -> Outcome {
+    match r {
+        Ok(ran) => crate::check::exec::outcome(&ran, style, name, timeout),
+        Err(e) => Outcome::new(Status::Unknown, format!("cannot run {name}: {e}")),
+    }
+}
+
+fn summarize(hosts: &[String], outcomes: &[Outcome], line: impl Fn(&Outcome) -> String) -> RunResult {
+    let status = many::worst(outcomes);
+    let failed: Vec<&str> = hosts
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.status != Status::Ok)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    let summary = failed.join(" ");
+    let mut output = format!("{summary}\n");
+    let mut results = Vec::new();
+    for (h, o) in hosts.iter().zip(outcomes) {
+        let l = line(o);
+        if o.status != Status::Ok {
+            output.push_str(&format!("{h}: {l}\n"));
+        }
+        results.push((
+            h.clone(),
+            HostResult {
+                status: o.status,
+                line: l,
+            },
+        ));
+    }
+    RunResult {
+        failed: !failed.is_empty(),
+        status,
+        summary,
+        output,
+        retval: Some(status.code()),
+        hosts: results,
+    }
+}
