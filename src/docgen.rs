@@ -12,6 +12,8 @@ pub fn commands() -> Vec<clap::Command> {
         crate::cli::hb_send::HbSendArgs::command(),
         crate::cli::hb_watch::HbWatchArgs::command(),
         crate::cli::ipfake::IpfakeArgs::command(),
+        crate::cli::arp_announce::ArpAnnounceArgs::command(),
+        crate::cli::mon_check::MonCheckArgs::command(),
     ]
 }
 

@@ -23,3 +23,12 @@ fn man_pages_and_completions_are_up_to_date() {
         "out of date: {stale:?}; run HAKIT_REGENERATE=1 cargo test --test generated"
     );
 }
+
+#[test]
+fn every_command_definition_is_consistent() {
+    // clap checks its own rules (conflicting flags, positional order) only when a
+    // command is built; do it for every tool and subcommand here, not in the field.
+    for cmd in hakit::docgen::commands() {
+        cmd.debug_assert();
+    }
+}

@@ -12,7 +12,6 @@ use std::time::Duration;
 struct JsonResult<'a> {
     check: &'a str,
     host: &'a str,
-    status: Status,
     code: i32,
     line: String,
     #[serde(flatten)]
@@ -24,7 +23,6 @@ fn json(check: &Check, host: &str, o: &Outcome) -> String {
     serde_json::to_string(&JsonResult {
         check: label,
         host,
-        status: o.status,
         code: o.status.code(),
         line: o.plugin_line(label, sep),
         outcome: o,

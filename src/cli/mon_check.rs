@@ -304,7 +304,7 @@ pub struct ExecArgs {
     #[arg(short = 'H', long = "hostname", value_name = "HOST")]
     pub host: Vec<String>,
     /// The program and its arguments (after `--`).
-    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true, allow_hyphen_values = true, last = true)]
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
@@ -323,6 +323,10 @@ pub struct RunArgs {
     /// the worst status.
     #[arg(long)]
     pub once: bool,
+    /// Only check the configuration: print what it describes and exit 0, or the
+    /// error and exit 3.
+    #[arg(long, conflicts_with = "once")]
+    pub check: bool,
     /// Log to syslog instead of stderr.
     #[arg(long)]
     pub syslog: bool,

@@ -53,6 +53,18 @@ pub fn main(args: &RunArgs) -> Status {
             return Status::Unknown;
         }
     };
+    if args.check {
+        println!(
+            "{}: {} host groups, {} services",
+            cfg.path.display(),
+            cfg.hostgroups.len(),
+            cfg.services.len()
+        );
+        for s in &cfg.services {
+            println!("  {} every {}: {}", s.key(), crate::duration::format(s.interval), s.monitor_text);
+        }
+        return Status::Ok;
+    }
     let st = match state::load(&cfg.state_dir) {
         Ok(s) => s,
         Err(e) => {
@@ -310,8 +322,11 @@ impl Scheduler {
                 let _ = tx.send(Msg::Done { key, result });
             });
         if let Err(e) = spawned {
-            crate::log::error(&format!("{}: cannot start its monitor: {e}", self_key));
+            crate::log::error(&format!("{self_key}: cannot start its monitor: {e}"));
             self.running.remove(&self_key);
+            if let Some(svc) = self.cfg.clone().services.iter().find(|s| s.key() == self_key) {
+                self.reschedule(svc);
+            }
         }
     }
 
@@ -331,6 +346,8 @@ impl Scheduler {
         let st = self.state.services.entry(key.to_string()).or_default();
         let was_failing = st.failing;
         let was_untested = st.last_check.is_none();
+        // An up alert names the hosts that were down.
+        let were_down = failed_hosts(st);
         st.summary = r.summary.clone();
         st.output = r.output.clone();
         st.retval = r.retval;
@@ -344,7 +361,8 @@ impl Scheduler {
         self.worst = self.worst.worst(r.status);
         let snapshot = st.clone();
         for (i, kind) in due {
-            self.run_alerts(svc, i, kind, &snapshot, unix);
+            let hosts = if kind == Kind::Up { were_down.clone() } else { failed_hosts(&snapshot) };
+            self.run_alerts(svc, i, kind, &snapshot, &hosts, unix);
         }
         self.dirty = true;
         if !self.args.once {
@@ -359,7 +377,8 @@ impl Scheduler {
             for (i, p) in svc.periods.iter().enumerate() {
                 if !p.startupalert.is_empty() {
                     let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
-                    self.run_alerts(svc, i, Kind::Startup, &st, unix);
+                    let hosts = self.hosts_of(svc).join(" ");
+                    self.run_alerts(svc, i, Kind::Startup, &st, &hosts, unix);
                 }
             }
         }
@@ -367,17 +386,12 @@ impl Scheduler {
 
     /// Run a period's alerts, each in a thread of its own: a slow alert never holds up
     /// the schedule, a missing or failing one is logged and the others still run.
-    fn run_alerts(&mut self, svc: &Service, period: usize, kind: Kind, st: &ServiceState, unix: i64) {
+    fn run_alerts(&mut self, svc: &Service, period: usize, kind: Kind, st: &ServiceState, hosts: &str, unix: i64) {
         let Some(p) = svc.periods.get(period) else { return };
         let list = match kind {
             Kind::Up => &p.upalert,
             Kind::Startup => &p.startupalert,
             Kind::Failure | Kind::Test => &p.alert,
-        };
-        let hosts = if st.failing || kind == Kind::Up {
-            failed_hosts(st)
-        } else {
-            self.hosts_of(svc).join(" ")
         };
         for cmd in list {
             let Some(prog) = find_program(&cmd[0], &self.cfg.alertdir) else {
@@ -401,7 +415,7 @@ impl Scheduler {
                 "-g".into(),
                 svc.group.clone(),
                 "-h".into(),
-                hosts.clone(),
+                hosts.to_string(),
                 "-t".into(),
                 unix.to_string(),
             ];
@@ -536,8 +550,9 @@ impl Scheduler {
                 };
                 let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
                 let before = self.alerts_in_flight;
+                let hosts = if st.failing { failed_hosts(&st) } else { self.hosts_of(svc).join(" ") };
                 for i in 0..svc.periods.len() {
-                    self.run_alerts(svc, i, if up { Kind::Up } else { Kind::Test }, &st, unix);
+                    self.run_alerts(svc, i, if up { Kind::Up } else { Kind::Test }, &st, &hosts, unix);
                 }
                 Reply::ok(format!("{} alerts started", self.alerts_in_flight - before))
             }
