@@ -265,7 +265,9 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                 if let Some(l) = &p.label {
                     let _ = writeln!(y, "          # period {l}");
                 }
-                item(&mut y, format!("when: {}", q(&p.when)));
+                if !p.when.trim().is_empty() {
+                    item(&mut y, format!("when: {}", q(&p.when)));
+                }
                 for kind in ["alert", "upalert", "startupalert"] {
                     let cmds: Vec<String> = p.lines.iter().filter(|(k, _)| k == kind).map(|(_, v)| q(v)).collect();
                     if !cmds.is_empty() {
@@ -278,6 +280,7 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                         // `alertevery 1h summary`: the option word is mon's default here.
                         "alertevery" => item(&mut y, format!("alertevery: {}", q(v.split_whitespace().next().unwrap_or("")))),
                         "no_comp_alerts" => item(&mut y, "no-comp-alerts: true".into()),
+                        "numalerts" if v.trim().parse::<u32>().is_ok() => item(&mut y, format!("numalerts: {}", v.trim())),
                         _ => item(&mut y, format!("{k}: {}", q(v))),
                     }
                 }
@@ -309,13 +312,31 @@ pub fn main(a: &ImportArgs) -> Status {
     for n in &cf.notes {
         crate::log::warn(n);
     }
-    // Monitor arguments are carried word for word; check they still split.
+    // Monitors are carried word for word; say which of them this machine lacks.
+    let mondir: Vec<std::path::PathBuf> = cf
+        .globals
+        .iter()
+        .filter(|(k, _)| k == "mondir")
+        .flat_map(|(_, v)| v.split(':').map(std::path::PathBuf::from).collect::<Vec<_>>())
+        .collect();
     for w in &cf.watches {
         for s in &w.services {
             for (k, v) in &s.keys {
-                if k == "monitor" {
-                    if let Err(e) = split_words(v) {
-                        crate::log::warn(&format!("{name}: service {}/{}: {e}", w.group, s.name));
+                if k != "monitor" {
+                    continue;
+                }
+                match split_words(v) {
+                    Err(e) => crate::log::warn(&format!("{name}: service {}/{}: {e}", w.group, s.name)),
+                    Ok(words) => {
+                        let prog = words.first().map(String::as_str).unwrap_or("");
+                        if !crate::check::spec::BUILT_IN.contains(&prog)
+                            && super::config::find_program(prog, &mondir).is_none()
+                        {
+                            crate::log::warn(&format!(
+                                "{name}: service {}/{}: monitor `{prog}` is not installed here; install it or change the monitor",
+                                w.group, s.name
+                            ));
+                        }
                     }
                 }
             }

@@ -19,6 +19,7 @@ pub fn bin(name: &str) -> PathBuf {
         "hb-watch" => PathBuf::from(env!("CARGO_BIN_EXE_hb-watch")),
         "arp-announce" => PathBuf::from(env!("CARGO_BIN_EXE_arp-announce")),
         "ipfake" => PathBuf::from(env!("CARGO_BIN_EXE_ipfake")),
+        "mon-check" => PathBuf::from(env!("CARGO_BIN_EXE_mon-check")),
         _ => panic!("no binary {name}"),
     }
 }
