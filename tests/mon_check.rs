@@ -70,26 +70,85 @@ fn tcp_plugin_output_and_exit_codes() {
             }
         }
     });
-    let o = run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-w", "0.5", "-c", "1", "-t", "5", "-s", "x"]);
+    let o = run(&[
+        "tcp",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-w",
+        "0.5",
+        "-c",
+        "1",
+        "-t",
+        "5",
+        "-s",
+        "x",
+    ]);
     let line = text(&o);
     assert_eq!(code(&o), 0, "{line}");
     assert!(
-        line.starts_with(&format!("TCP OK - 0.0")) && line.contains(&format!("second response time on 127.0.0.1 port {port}|time=")),
+        line.starts_with("TCP OK - 0.0")
+            && line.contains(&format!("second response time on 127.0.0.1 port {port}|time=")),
         "{line}"
     );
-    assert!(line.trim_end().ends_with("s;0.5;1;0;5"), "perfdata with thresholds and bounds: {line}");
+    assert!(
+        line.trim_end().ends_with("s;0.5;1;0;5"),
+        "perfdata with thresholds and bounds: {line}"
+    );
     // Ranges: `@0:100` alerts inside, so any response time raises it.
     assert_eq!(code(&run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-w", "@0:100"])), 1);
-    assert_eq!(code(&run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-w", "@0:100", "-c", "@0:100"])), 2);
+    assert_eq!(
+        code(&run(&[
+            "tcp",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-w",
+            "@0:100",
+            "-c",
+            "@0:100"
+        ])),
+        2
+    );
     assert_eq!(code(&run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-c", "10:"])), 2);
     // send and expect
-    let o = run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-E", "-s", "hello\\n", "-e", "hello"]);
+    let o = run(&[
+        "tcp",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-E",
+        "-s",
+        "hello\\n",
+        "-e",
+        "hello",
+    ]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = run(&["tcp", "-H", "127.0.0.1", "-p", &port, "-s", "hello", "-e", "nope", "-t", "1"]);
+    let o = run(&[
+        "tcp",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-s",
+        "hello",
+        "-e",
+        "nope",
+        "-t",
+        "1",
+    ]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("Unexpected response"), "{}", text(&o));
     // refused: CRITICAL, or what -r says
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let o = run(&["tcp", "-H", "127.0.0.1", "-p", &closed]);
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("Connection refused"), "{}", text(&o));
@@ -108,7 +167,13 @@ fn tcp_plugin_output_and_exit_codes() {
         vec!["udp", "-H", "x", "-p", "1"],
     ] {
         let o = run(&bad);
-        assert_eq!(code(&o), 3, "{bad:?}: {}{}", text(&o), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            code(&o),
+            3,
+            "{bad:?}: {}{}",
+            text(&o),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     // --json: one object with the same line and the perfdata split out
     let o = run(&["--json", "tcp", "-H", "127.0.0.1", "-p", &port]);
@@ -125,30 +190,57 @@ fn side_by_side_with_check_tcp() {
     assert!(plugin.exists(), "monitoring-plugins-basic is not installed");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     for p in [&port, &closed] {
-        let theirs = Command::new(plugin).args(["-H", "127.0.0.1", "-p", p]).output().unwrap();
+        let theirs = Command::new(plugin)
+            .args(["-H", "127.0.0.1", "-p", p])
+            .output()
+            .unwrap();
         let ours = run(&["tcp", "-H", "127.0.0.1", "-p", p]);
         assert_eq!(code(&ours), code(&theirs), "{} vs {}", text(&ours), text(&theirs));
         // Same shape: `TCP OK - N second response time on H port P|time=...`
         let (t, o) = (text(&theirs), text(&ours));
         if code(&ours) == 0 {
-            let strip = |s: &str| s.split('|').next().unwrap().split(" second").nth(1).unwrap().to_string();
+            let strip = |s: &str| {
+                s.split('|')
+                    .next()
+                    .unwrap()
+                    .split(" second")
+                    .nth(1)
+                    .unwrap()
+                    .to_string()
+            };
             assert_eq!(strip(&o), strip(&t), "{o} vs {t}");
         } else {
-            assert!(o.contains("Connection refused") && t.contains("Connection refused"), "{o} vs {t}");
+            assert!(
+                o.contains("Connection refused") && t.contains("Connection refused"),
+                "{o} vs {t}"
+            );
         }
     }
     drop(l);
     // and mon-check exec runs the plugin and takes its result
-    let o = run(&["exec", "--", "/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", &closed]);
+    let o = run(&[
+        "exec",
+        "--",
+        "/usr/lib/nagios/plugins/check_tcp",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &closed,
+    ]);
     assert_eq!(code(&o), 2);
     assert!(text(&o).contains("Connection refused"), "{}", text(&o));
 }
 
 #[test]
 fn timeouts_are_critical_and_bounded_and_output_is_cut() {
-    let mut net = Net::new(2, 1);
+    let net = Net::new(2, 1);
     // A port whose packets vanish: the connection neither opens nor is refused.
     let ns2 = net.ns(2).to_string();
     net.nft(
@@ -169,7 +261,16 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
     assert!(text(&o).contains("timed out after 1 seconds"), "{}", text(&o));
     assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
     // A plugin that prints megabytes is cut at the bound.
-    let o = run(&["-v", "exec", "--max-output", "1000", "--", "sh", "-c", "yes | head -c 5000000; exit 1"]);
+    let o = run(&[
+        "-v",
+        "exec",
+        "--max-output",
+        "1000",
+        "--",
+        "sh",
+        "-c",
+        "yes | head -c 5000000; exit 1",
+    ]);
     assert_eq!(code(&o), 1);
     assert!(o.stdout.len() < 1200, "{} bytes", o.stdout.len());
 }
@@ -226,19 +327,56 @@ fn http_and_https_against_real_servers() {
     let h = |args: &[&str]| run_in(&net, 1, args);
     let (c, out, _) = h(&["http", "-H", "10.77.1.2", "-p", "8080", "-s", "hakit-ok"]);
     assert_eq!(c, 0, "{out}");
-    assert!(out.starts_with("HTTP OK: HTTP/1.0 200 OK - ") && out.contains("|time="), "{out}");
+    assert!(
+        out.starts_with("HTTP OK: HTTP/1.0 200 OK - ") && out.contains("|time="),
+        "{out}"
+    );
     assert!(out.contains(" size="), "{out}");
     let (c, out, _) = h(&["http", "-H", "10.77.1.2", "-p", "8080", "-s", "absent"]);
     assert_eq!(c, 2, "{out}");
     assert!(out.contains("string 'absent' not found"), "{out}");
-    assert_eq!(h(&["http", "-H", "10.77.1.2", "-p", "8080", "-r", "hakit-ok [0-9]+"]).0, 0);
-    assert_eq!(h(&["http", "-H", "10.77.1.2", "-p", "8080", "-r", "hakit-ok", "--invert-regex"]).0, 2);
+    assert_eq!(
+        h(&["http", "-H", "10.77.1.2", "-p", "8080", "-r", "hakit-ok [0-9]+"]).0,
+        0
+    );
+    assert_eq!(
+        h(&[
+            "http",
+            "-H",
+            "10.77.1.2",
+            "-p",
+            "8080",
+            "-r",
+            "hakit-ok",
+            "--invert-regex"
+        ])
+        .0,
+        2
+    );
     let (c, out, _) = h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/missing"]);
     assert_eq!(c, 1, "a 404 is a WARNING: {out}");
-    assert_eq!(h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/missing", "-e", "404"]).0, 0);
+    assert_eq!(
+        h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/missing", "-e", "404"]).0,
+        0
+    );
     // /sub redirects to /sub/
-    assert_eq!(h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/sub", "-f", "critical"]).0, 2);
-    let (c, out, _) = h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/sub", "-f", "follow", "-s", "inner"]);
+    assert_eq!(
+        h(&["http", "-H", "10.77.1.2", "-p", "8080", "-u", "/sub", "-f", "critical"]).0,
+        2
+    );
+    let (c, out, _) = h(&[
+        "http",
+        "-H",
+        "10.77.1.2",
+        "-p",
+        "8080",
+        "-u",
+        "/sub",
+        "-f",
+        "follow",
+        "-s",
+        "inner",
+    ]);
     assert_eq!(c, 0, "{out}");
     // IPv6
     let (c, out, _) = h(&["http", "-6", "-H", "fd77::2", "-p", "8080", "-s", "hakit-ok"]);
@@ -249,13 +387,39 @@ fn http_and_https_against_real_servers() {
     // HTTPS: the page over TLS, and the certificate's days (it was made for 10).
     let (c, out, _) = h(&["https", "-H", "10.77.1.2", "-p", "8443", "-s", "hakit-ok"]);
     assert_eq!(c, 0, "{out}");
-    let (c, out, _) = h(&["https", "-H", "10.77.1.2", "-p", "8443", "--vhost", "www.hakit.test", "-C", "30,5"]);
+    let (c, out, _) = h(&[
+        "https",
+        "-H",
+        "10.77.1.2",
+        "-p",
+        "8443",
+        "--vhost",
+        "www.hakit.test",
+        "-C",
+        "30,5",
+    ]);
     assert_eq!(c, 1, "{out}");
-    assert!(out.starts_with("SSL WARNING - Certificate 'www.hakit.test' will expire in 9 days") || out.contains("in 10 days"), "{out}");
+    assert!(
+        out.starts_with("SSL WARNING - Certificate 'www.hakit.test' will expire in 9 days")
+            || out.contains("in 10 days"),
+        "{out}"
+    );
     assert_eq!(h(&["https", "-H", "10.77.1.2", "-p", "8443", "-C", "5"]).0, 0);
     assert_eq!(h(&["https", "-H", "10.77.1.2", "-p", "8443", "-C", "30,20"]).0, 2);
     assert_eq!(
-        h(&["https", "-H", "10.77.1.2", "-p", "8443", "-C", "5", "--continue-after-certificate", "-s", "absent"]).0,
+        h(&[
+            "https",
+            "-H",
+            "10.77.1.2",
+            "-p",
+            "8443",
+            "-C",
+            "5",
+            "--continue-after-certificate",
+            "-s",
+            "absent"
+        ])
+        .0,
         2
     );
     // TLS against a plain HTTP port fails cleanly, CRITICAL.
@@ -277,20 +441,69 @@ fn dns_against_dnsmasq() {
     let ok = || run_in(&net, 1, &["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-t", "1"]);
     assert!(wait_for(|| ok().0 == 0, Duration::from_secs(10)), "{:?}", ok());
     let (_, out, _) = ok();
-    assert!(out.starts_with("DNS OK: ") && out.contains("www.hakit.test returns 10.77.1.80|time="), "{out}");
+    assert!(
+        out.starts_with("DNS OK: ") && out.contains("www.hakit.test returns 10.77.1.80|time="),
+        "{out}"
+    );
     let d = |args: &[&str]| run_in(&net, 1, args).0;
-    assert_eq!(d(&["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-a", "10.77.1.80"]), 0);
-    assert_eq!(d(&["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-a", "10.77.1.81"]), 2);
-    assert_eq!(d(&["dns", "-H", "v6.hakit.test", "-s", "10.77.1.2", "-q", "AAAA", "-a", "fd77:0::80"]), 0);
+    assert_eq!(
+        d(&["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-a", "10.77.1.80"]),
+        0
+    );
+    assert_eq!(
+        d(&["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-a", "10.77.1.81"]),
+        2
+    );
+    assert_eq!(
+        d(&[
+            "dns",
+            "-H",
+            "v6.hakit.test",
+            "-s",
+            "10.77.1.2",
+            "-q",
+            "AAAA",
+            "-a",
+            "fd77:0::80"
+        ]),
+        0
+    );
     let (c, out, _) = run_in(&net, 1, &["dns", "-H", "nx.hakit.test", "-s", "10.77.1.2"]);
     assert_eq!(c, 2, "{out}");
     assert!(out.contains("was not found"), "{out}");
     // No server there: a timeout, CRITICAL, on time.
-    let (c, _, took) = run_in(&net, 1, &["dns", "-H", "www.hakit.test", "-s", "10.77.1.2", "-p", "5353", "-t", "1"]);
+    let (c, _, took) = run_in(
+        &net,
+        1,
+        &[
+            "dns",
+            "-H",
+            "www.hakit.test",
+            "-s",
+            "10.77.1.2",
+            "-p",
+            "5353",
+            "-t",
+            "1",
+        ],
+    );
     assert_eq!(c, 2);
     assert!(took < Duration::from_millis(1500), "{took:?}");
     // As a mon monitor over servers: the dead one is named.
-    let (c, out, _) = run_in(&net, 1, &["--mon", "dns", "-H", "www.hakit.test", "-t", "1", "10.77.1.2", "10.77.1.3"]);
+    let (c, out, _) = run_in(
+        &net,
+        1,
+        &[
+            "--mon",
+            "dns",
+            "-H",
+            "www.hakit.test",
+            "-t",
+            "1",
+            "10.77.1.2",
+            "10.77.1.3",
+        ],
+    );
     assert_eq!(c, 2, "{out}");
     assert_eq!(out.lines().next(), Some("10.77.1.3"), "{out}");
 }
@@ -300,7 +513,11 @@ fn smtp_udp_and_icmp_in_namespaces() {
     let mut net = Net::new(2, 1);
     net.ip(net.ns(1), &["addr", "add", "fd77::1/64", "dev", "eth0", "nodad"]);
     net.ip(net.ns(2), &["addr", "add", "fd77::2/64", "dev", "eth0", "nodad"]);
-    serve(&mut net, 2, "python3 -W ignore -m smtpd -n -c DebuggingServer 10.77.1.2:2525");
+    serve(
+        &mut net,
+        2,
+        "python3 -W ignore -m smtpd -n -c DebuggingServer 10.77.1.2:2525",
+    );
     let udp = net.dir.path().join("udp.py");
     std::fs::write(
         &udp,
@@ -309,41 +526,96 @@ fn smtp_udp_and_icmp_in_namespaces() {
     .unwrap();
     serve(&mut net, 2, &format!("python3 {}", udp.display()));
     wait_port(&net, 2, "10.77.1.2", 2525);
-    let (c, out, _) = run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2525", "--helo", "client.hakit.test"]);
+    let (c, out, _) = run_in(
+        &net,
+        1,
+        &["smtp", "-H", "10.77.1.2", "-p", "2525", "--helo", "client.hakit.test"],
+    );
     assert_eq!(c, 0, "{out}");
     assert!(out.starts_with("SMTP OK - ") && out.contains(", 220 "), "{out}");
-    assert_eq!(run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2525", "-e", "250"]).0, 1);
+    assert_eq!(
+        run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2525", "-e", "250"]).0,
+        1
+    );
     assert_eq!(run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2526"]).0, 2);
 
     let u = |args: &[&str]| run_in(&net, 1, args);
     assert!(wait_for(
-        || u(&["udp", "-H", "10.77.1.2", "-p", "7007", "-s", "ping", "-e", "pong ping", "-t", "1"]).0 == 0,
+        || u(&[
+            "udp",
+            "-H",
+            "10.77.1.2",
+            "-p",
+            "7007",
+            "-s",
+            "ping",
+            "-e",
+            "pong ping",
+            "-t",
+            "1"
+        ])
+        .0 == 0,
         Duration::from_secs(5)
     ));
     let (c, out, _) = u(&["udp", "-H", "10.77.1.2", "-p", "7008", "-s", "ping", "-t", "2"]);
     assert_eq!(c, 2, "{out}");
-    assert!(out.contains("Connection refused"), "the port unreachable is heard: {out}");
+    assert!(
+        out.contains("Connection refused"),
+        "the port unreachable is heard: {out}"
+    );
 
     // ICMP: as root over a raw socket, v4 and v6; a silent address loses everything.
     let (c, out, _) = u(&["icmp", "-H", "10.77.1.2", "-n", "3", "-i", "20ms"]);
     assert_eq!(c, 0, "{out}");
-    assert!(out.starts_with("PING OK - 10.77.1.2 rta ") && out.contains("lost 0%|rta="), "{out}");
+    assert!(
+        out.starts_with("PING OK - 10.77.1.2 rta ") && out.contains("lost 0%|rta="),
+        "{out}"
+    );
     assert_eq!(u(&["icmp", "-6", "-H", "fd77::2", "-n", "3", "-i", "20ms"]).0, 0);
     let (c, out, took) = u(&["icmp", "-H", "10.77.1.99", "-n", "3", "-i", "20ms", "-c", "200,80%"]);
     assert_eq!(c, 2, "{out}");
     assert!(out.contains("lost 100%"), "{out}");
     assert!(took < Duration::from_secs(2), "{took:?}");
     // Unprivileged, where the namespace allows ICMP datagram sockets.
-    sh(&["ip", "netns", "exec", net.ns(1), "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        net.ns(1),
+        "sysctl",
+        "-qw",
+        "net.ipv4.ping_group_range=0 2147483647",
+    ]);
     let o = Command::new("ip")
-        .args(["netns", "exec", net.ns(1), "setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+        .args([
+            "netns",
+            "exec",
+            net.ns(1),
+            "setpriv",
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+        ])
         .arg(mc())
         .args(["icmp", "-H", "10.77.1.2", "-n", "2", "-i", "20ms"])
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
     // --mon over hosts: the failed one first, with its detail.
-    let (c, out, _) = u(&["--mon", "icmp", "-n", "2", "-i", "20ms", "-c", "200,80%", "10.77.1.2", "10.77.1.98"]);
+    let (c, out, _) = u(&[
+        "--mon",
+        "icmp",
+        "-n",
+        "2",
+        "-i",
+        "20ms",
+        "-c",
+        "200,80%",
+        "10.77.1.2",
+        "10.77.1.98",
+    ]);
     assert_eq!(c, 2, "{out}");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("10.77.1.98"));
@@ -382,7 +654,14 @@ fn mon_check_is_a_monitor_under_debians_mon() {
     recorder(&d.join("alert.d"), "record.alert", &log);
     let site = d.join("site");
     std::fs::create_dir_all(&site).unwrap();
-    serve(&mut net, 2, &format!("python3 -m http.server 8080 --bind 10.77.1.2 --directory {}", site.display()));
+    serve(
+        &mut net,
+        2,
+        &format!(
+            "python3 -m http.server 8080 --bind 10.77.1.2 --directory {}",
+            site.display()
+        ),
+    );
     wait_port(&net, 2, "10.77.1.2", 8080);
     // 10.77.1.1 is the mon node itself, where nothing listens on 8080.
     std::fs::write(
@@ -409,8 +688,14 @@ fn mon_check_is_a_monitor_under_debians_mon() {
     // mon gives its alerts the whole group in -h; the summary (our first line) names
     // the failed host.
     assert!(got.contains("-s http -g web -h 10.77.1.2 10.77.1.1 -t "), "{got}");
-    assert!(got.contains("TYPE=failure GROUP=web SERVICE=http RETVAL=2\n10.77.1.1\n"), "{got}");
-    assert!(got.contains("10.77.1.1: TCP CRITICAL - connect to address 10.77.1.1 and port 8080: Connection refused"), "{got}");
+    assert!(
+        got.contains("TYPE=failure GROUP=web SERVICE=http RETVAL=2\n10.77.1.1\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("10.77.1.1: TCP CRITICAL - connect to address 10.77.1.1 and port 8080: Connection refused"),
+        "{got}"
+    );
     assert!(!got.contains("10.77.1.2:"), "the answering host is not reported: {got}");
 }
 
@@ -422,7 +707,14 @@ fn mons_tcp_monitor_runs_under_mon_check() {
     recorder(&d, "record.alert", &log);
     let site = d.join("site");
     std::fs::create_dir_all(&site).unwrap();
-    serve(&mut net, 2, &format!("python3 -m http.server 8080 --bind 10.77.1.2 --directory {}", site.display()));
+    serve(
+        &mut net,
+        2,
+        &format!(
+            "python3 -m http.server 8080 --bind 10.77.1.2 --directory {}",
+            site.display()
+        ),
+    );
     wait_port(&net, 2, "10.77.1.2", 8080);
     let cfg = d.join("hakit.yaml");
     std::fs::write(
@@ -437,8 +729,14 @@ fn mons_tcp_monitor_runs_under_mon_check() {
     assert_eq!(c, 2);
     let got = read(&log);
     assert!(got.contains("-s http -g web -h 10.77.1.1 "), "{got}");
-    assert!(got.contains("TYPE=failure GROUP=web SERVICE=http RETVAL=1"), "mon's monitor exits 1: {got}");
-    assert!(got.contains("10.77.1.1 could not connect"), "tcp.monitor's own detail: {got}");
+    assert!(
+        got.contains("TYPE=failure GROUP=web SERVICE=http RETVAL=1"),
+        "mon's monitor exits 1: {got}"
+    );
+    assert!(
+        got.contains("10.77.1.1 could not connect"),
+        "tcp.monitor's own detail: {got}"
+    );
     let st: serde_json::Value = serde_json::from_str(&read(&d.join("state/state.json"))).unwrap();
     let hosts = &st["services"]["web/http"]["hosts"];
     assert_eq!(hosts["10.77.1.1"]["status"], "CRITICAL", "{st}");
@@ -474,7 +772,10 @@ impl Sched {
     }
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let st = c.wait().unwrap();
             assert_eq!(st.code(), Some(0), "SIGTERM stops it cleanly");
         }
@@ -529,7 +830,11 @@ fn alerts_are_suppressed_over_time_and_state_survives_a_restart() {
     std::thread::sleep(Duration::from_millis(1500));
     let later = s.list();
     assert_eq!(s.alerts().len(), 1, "{:?}", s.alerts());
-    assert!(s.alerts()[0].contains("-s svc -g local -h 127.0.0.1 "), "{:?}", s.alerts());
+    assert!(
+        s.alerts()[0].contains("-s svc -g local -h 127.0.0.1 "),
+        "{:?}",
+        s.alerts()
+    );
     // A slow alert (20 s) did not hold the schedule: `slow` kept being checked.
     let last = |v: &serde_json::Value| v["services"][0]["last_check"].as_i64().unwrap_or(0);
     assert!(last(&later) > last(&first), "{first}\n{later}");
@@ -542,8 +847,16 @@ fn alerts_are_suppressed_over_time_and_state_survives_a_restart() {
     assert_eq!(since(&s.list()), since(&first), "the episode's start survives");
     // Recovery: one up alert, with -u, naming the host that was down.
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    assert!(wait_for(|| s.alerts().len() == 2, Duration::from_secs(5)), "{:?}", s.alerts());
-    assert!(s.alerts()[1].contains("-h 127.0.0.1 -t ") && s.alerts()[1].ends_with(" -u"), "{:?}", s.alerts());
+    assert!(
+        wait_for(|| s.alerts().len() == 2, Duration::from_secs(5)),
+        "{:?}",
+        s.alerts()
+    );
+    assert!(
+        s.alerts()[1].contains("-h 127.0.0.1 -t ") && s.alerts()[1].ends_with(" -u"),
+        "{:?}",
+        s.alerts()
+    );
     assert_eq!(s.list()["services"][1]["state"], "ok");
     drop(l);
     s.stop();
@@ -558,20 +871,35 @@ fn the_control_commands() {
     recorder(s.dir.path(), "record.alert", &s.p("alerts.log"));
     s.start();
     // A missing alert is logged; the next one in the list still runs.
-    assert!(wait_for(|| s.alerts().len() == 1, Duration::from_secs(5)), "{}", read(&s.p("sched.log")));
+    assert!(
+        wait_for(|| s.alerts().len() == 1, Duration::from_secs(5)),
+        "{}",
+        read(&s.p("sched.log"))
+    );
     assert!(read(&s.p("sched.log")).contains("alert `missing.alert` not found"));
     let o = s.ctl(&["list"]);
     assert_eq!(code(&o), 0);
-    assert!(text(&o).contains("local/svc") && text(&o).contains("failing"), "{}", text(&o));
+    assert!(
+        text(&o).contains("local/svc") && text(&o).contains("failing"),
+        "{}",
+        text(&o)
+    );
 
     // disable a host for a while, with a reason; it leaves the next run
-    assert_eq!(code(&s.ctl(&["disable", "host", "127.0.0.2", "--for", "1h", "--reason", "disk swap"])), 0);
+    assert_eq!(
+        code(&s.ctl(&["disable", "host", "127.0.0.2", "--for", "1h", "--reason", "disk swap"])),
+        0
+    );
     let l = s.list();
     assert_eq!(l["disabled"]["hosts"]["127.0.0.2"]["reason"], "disk swap");
     assert!(l["services"][0]["hosts"][1]["disabled"].as_bool().unwrap());
     assert_eq!(code(&s.ctl(&["disable", "host", "nosuch"])), 2);
     assert_eq!(code(&s.ctl(&["enable", "host", "127.0.0.2"])), 0);
-    assert_eq!(code(&s.ctl(&["enable", "host", "127.0.0.2"])), 2, "not disabled any more");
+    assert_eq!(
+        code(&s.ctl(&["enable", "host", "127.0.0.2"])),
+        2,
+        "not disabled any more"
+    );
     assert_eq!(code(&s.ctl(&["disable", "service", "local", "svc"])), 0);
     assert_eq!(s.list()["services"][0]["state"], "disabled");
     assert_eq!(code(&s.ctl(&["enable", "service", "local", "svc"])), 0);
@@ -585,13 +913,19 @@ fn the_control_commands() {
 
     // test an alert: it runs now, as a test
     assert_eq!(code(&s.ctl(&["test", "local", "svc"])), 0);
-    assert!(wait_for(|| read(&s.p("alerts.log")).contains("TYPE=test"), Duration::from_secs(5)));
+    assert!(wait_for(
+        || read(&s.p("alerts.log")).contains("TYPE=test"),
+        Duration::from_secs(5)
+    ));
 
     // run the monitor now: it recovers, which clears the ack
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let l2 = TcpListener::bind(("127.0.0.2", port)).unwrap();
     assert_eq!(code(&s.ctl(&["check", "local", "svc"])), 0);
-    assert!(wait_for(|| s.list()["services"][0]["state"] == "ok", Duration::from_secs(5)));
+    assert!(wait_for(
+        || s.list()["services"][0]["state"] == "ok",
+        Duration::from_secs(5)
+    ));
     assert!(s.list()["services"][0]["ack"].is_null());
     drop((l, l2));
 
@@ -600,7 +934,11 @@ fn the_control_commands() {
     std::fs::write(s.p("hakit.yaml"), good.replace("interval: 1h", "interval: soon")).unwrap();
     let o = s.ctl(&["reload"]);
     assert_eq!(code(&o), 2);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("hakit.yaml:10:"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("hakit.yaml:10:"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::write(s.p("hakit.yaml"), good.replace("svc:", "svc2:")).unwrap();
     assert_eq!(code(&s.ctl(&["reload"])), 0);
     assert_eq!(s.list()["services"][0]["service"], "svc2");
@@ -655,15 +993,25 @@ fn import_debians_mon_cf() {
     // The result is a configuration the scheduler accepts as it is.
     let o = run(&["run", "--check", "-c", &out.display().to_string()]);
     assert_eq!(code(&o), 0, "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
-    assert!(text(&o).contains("localhost/ping every 300s: fping.monitor"), "{}", text(&o));
+    assert!(
+        text(&o).contains("localhost/ping every 300s: fping.monitor"),
+        "{}",
+        text(&o)
+    );
     // mon's larger example imports too; what is not installed here is named.
     let ex = d.path().join("example.cf");
-    let gz = Command::new("zcat").arg("/usr/share/doc/mon/examples/example.cf.gz").output().unwrap();
+    let gz = Command::new("zcat")
+        .arg("/usr/share/doc/mon/examples/example.cf.gz")
+        .output()
+        .unwrap();
     std::fs::write(&ex, &gz.stdout).unwrap();
     let o = run(&["import", &ex.display().to_string()]);
     assert_eq!(code(&o), 0);
     let y: serde_yaml::Value = serde_yaml::from_str(&text(&o)).unwrap();
     let watches = &y["mon-check"]["watches"];
-    assert_eq!(watches["serversbd2"]["telnet"]["depend"], "routers:ping serversbd2:ping", "{y:?}");
+    assert_eq!(
+        watches["serversbd2"]["telnet"]["depend"], "routers:ping serversbd2:ping",
+        "{y:?}"
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("watch mailhost: no hostgroup of that name"));
 }

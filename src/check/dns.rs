@@ -149,8 +149,8 @@ fn normalise(s: &str) -> String {
 fn ask(s: &Settings, server: &str, deadline: Instant) -> Result<Reply, Fail> {
     let addr = net::resolve(server, s.port, s.family, deadline)?[0];
     let id = (crate::time::mono_ns() as u16) ^ (std::process::id() as u16);
-    let q = query(id, &s.name, s.qtype)
-        .map_err(|e| Fail::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let q =
+        query(id, &s.name, s.qtype).map_err(|e| Fail::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
     let bind: SocketAddr = if addr.is_ipv4() {
         SocketAddr::from(([0u8; 4], 0))
     } else {

@@ -85,11 +85,9 @@ pub fn spawn_bounded(
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A program that does not read its stdin must not block us: write from a
         // thread that ends when the pipe closes.
-        let _ = std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let _ = pipe.write_all(&data);
-            });
+        let _ = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
     }
     let mut ran = Ran::default();
     let mut buf = Vec::new();
@@ -160,7 +158,10 @@ fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize, deadline: Instant, truncat
 pub fn run(s: &Settings) -> Outcome {
     let name = s.argv.first().cloned().unwrap_or_default();
     match spawn_bounded(&s.argv, &[], None, s.timeout, s.max_output) {
-        Err(e) => Outcome::new(Status::Unknown, format!("cannot run {name}: {}", super::net::io_text(&e))),
+        Err(e) => Outcome::new(
+            Status::Unknown,
+            format!("cannot run {name}: {}", super::net::io_text(&e)),
+        ),
         Ok(ran) => outcome(&ran, s.style, &name, s.timeout),
     }
 }
@@ -170,7 +171,10 @@ pub fn outcome(ran: &Ran, style: Style, name: &str, timeout: Duration) -> Outcom
     let mut o = if ran.timed_out {
         Outcome::new(
             Status::Critical,
-            format!("{name} timed out after {} seconds and was killed", super::fmt_secs(timeout)),
+            format!(
+                "{name} timed out after {} seconds and was killed",
+                super::fmt_secs(timeout)
+            ),
         )
     } else {
         let status = match style {

@@ -148,7 +148,10 @@ fn judge(s: &Settings, r: &Response, t: f64) -> Outcome {
     let body = String::from_utf8_lossy(&r.body);
     let mut status = if !s.expect.is_empty() {
         let code = r.code.to_string();
-        if s.expect.iter().any(|e| code.starts_with(e.as_str()) || r.status_line.contains(e.as_str())) {
+        if s.expect
+            .iter()
+            .any(|e| code.starts_with(e.as_str()) || r.status_line.contains(e.as_str()))
+        {
             Status::Ok
         } else {
             Status::Critical
@@ -178,10 +181,7 @@ fn judge(s: &Settings, r: &Response, t: f64) -> Outcome {
         if let Some(re) = &s.regex {
             if re.is_match(&body) == s.invert_regex {
                 status = Status::Critical;
-                why = format!(
-                    "pattern {}found - ",
-                    if s.invert_regex { "" } else { "not " }
-                );
+                why = format!("pattern {}found - ", if s.invert_regex { "" } else { "not " });
             }
         }
     }
@@ -209,7 +209,10 @@ fn cert_outcome(name: &str, not_after: i64, warn: u32, crit: u32) -> Outcome {
     let left = not_after - now;
     let days = left.div_euclid(86_400);
     let (status, text) = if left < 0 {
-        (Status::Critical, format!("Certificate '{name}' expired on {}.", date(not_after)))
+        (
+            Status::Critical,
+            format!("Certificate '{name}' expired on {}.", date(not_after)),
+        )
     } else {
         let status = if days < crit as i64 {
             Status::Critical
@@ -220,7 +223,10 @@ fn cert_outcome(name: &str, not_after: i64, warn: u32, crit: u32) -> Outcome {
         };
         (
             status,
-            format!("Certificate '{name}' will expire in {days} days, on {}.", date(not_after)),
+            format!(
+                "Certificate '{name}' will expire in {days} days, on {}.",
+                date(not_after)
+            ),
         )
     };
     Outcome::new(status, text).with_perf(Perf::new("days", days as f64, "").bounds(Some(0.0), None))
@@ -244,7 +250,9 @@ fn date(unix: i64) -> String {
 }
 
 fn header(h: &[(String, String)], name: &str) -> Option<String> {
-    h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    h.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
 }
 
 /// A socket whose every read and write ends by the check's deadline.
@@ -327,8 +335,8 @@ fn fetch(
                 .map_err(|_| Fail::Io(io::Error::new(io::ErrorKind::InvalidInput, "bad TLS server name")))?,
         };
         let config = tls_config().map_err(|e| Fail::Io(io::Error::other(e)))?;
-        let conn = rustls::ClientConnection::new(config, name)
-            .map_err(|e| Fail::Io(io::Error::other(format!("TLS: {e}"))))?;
+        let conn =
+            rustls::ClientConnection::new(config, name).map_err(|e| Fail::Io(io::Error::other(format!("TLS: {e}"))))?;
         let mut stream = rustls::StreamOwned::new(conn, sock);
         stream.write_all(req.as_bytes()).map_err(tls_err)?;
         stream.flush().map_err(tls_err)?;
@@ -496,9 +504,11 @@ mod tests {
 
     #[test]
     fn responses_parse() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-            .ok()
-            .unwrap();
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .ok()
+        .unwrap();
         assert_eq!(r.code, 200);
         assert_eq!(r.body, b"hello world");
         assert!(parse_response(b"garbage\r\n\r\n").is_err());

@@ -79,7 +79,11 @@ fn judge(s: &Settings, host: &str, rtts: &[f64]) -> Outcome {
     } else {
         Status::Ok
     };
-    let rta_text = if rta.is_nan() { "nan".to_string() } else { format!("{rta:.3}ms") };
+    let rta_text = if rta.is_nan() {
+        "nan".to_string()
+    } else {
+        format!("{rta:.3}ms")
+    };
     let mut o = Outcome::new(status, format!("{host} rta {rta_text} lost {pl}%"));
     if !rta.is_nan() {
         let mut p = Perf::new("rta", rta, "ms").bounds(Some(0.0), None);

@@ -55,7 +55,9 @@ impl<T> Reply<T> {
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         if let Some(t) = self.tag.take() {
-            let _ = self.tx.send((t, Outcome::new(Status::Unknown, "the check could not run")));
+            let _ = self
+                .tx
+                .send((t, Outcome::new(Status::Unknown, "the check could not run")));
         }
     }
 }

@@ -76,7 +76,9 @@ pub fn resolve(host: &str, port: u16, family: Family, deadline: Instant) -> Resu
         return if family.allows(&ip) {
             Ok(vec![SocketAddr::new(ip, port)])
         } else {
-            Err(Fail::Resolve(format!("{host} is not an address of the family asked for")))
+            Err(Fail::Resolve(format!(
+                "{host} is not an address of the family asked for"
+            )))
         };
     }
     if host.is_empty() || host.len() > 253 {
@@ -105,7 +107,9 @@ pub fn resolve(host: &str, port: u16, family: Family, deadline: Instant) -> Resu
 fn resolve_reason(e: &io::Error) -> String {
     // std wraps gai_strerror's text as "failed to lookup address information: ..."
     let s = e.to_string();
-    s.strip_prefix("failed to lookup address information: ").unwrap_or(&s).to_string()
+    s.strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&s)
+        .to_string()
 }
 
 /// Connect to the first address that answers before the deadline.

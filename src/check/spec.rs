@@ -183,7 +183,12 @@ impl Check {
         let argv = std::iter::once("mon-check".to_string()).chain(words.iter().cloned());
         let args = MonCheckArgs::try_parse_from(argv).map_err(|e| {
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
             format!("monitor `{}`: {line}", words.join(" "))
         })?;
         match Check::from_command(&args.command)? {

@@ -304,14 +304,25 @@ pub struct ExecArgs {
     #[arg(short = 'H', long = "hostname", value_name = "HOST")]
     pub host: Vec<String>,
     /// The program and its arguments (after `--`).
-    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The configuration file (YAML), with its `mon-check` section.
-    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG", default_value = "/etc/hakit/hakit.yaml")]
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        env = "HAKIT_CONFIG",
+        default_value = "/etc/hakit/hakit.yaml"
+    )]
     pub config: PathBuf,
     /// Where the state is saved. [default: mon-check.state-dir, else /var/lib/hakit/mon]
     #[arg(long, value_name = "DIR")]

@@ -188,7 +188,10 @@ mod tests {
     #[test]
     fn every_failure_alerts_without_alertevery() {
         let s = svc(period());
-        assert_eq!(run(&s, &[(true, "h"), (true, "h"), (false, "")]), vec![vec![F], vec![F], vec![U]]);
+        assert_eq!(
+            run(&s, &[(true, "h"), (true, "h"), (false, "")]),
+            vec![vec![F], vec![F], vec![U]]
+        );
     }
 
     #[test]
@@ -196,7 +199,16 @@ mod tests {
         let mut p = period();
         p.alertevery = Some(Duration::from_secs(150));
         let s = svc(p);
-        let r = run(&s, &[(true, "h1"), (true, "h1"), (true, "h1"), (true, "h1 h2"), (true, "h1 h2")]);
+        let r = run(
+            &s,
+            &[
+                (true, "h1"),
+                (true, "h1"),
+                (true, "h1"),
+                (true, "h1 h2"),
+                (true, "h1 h2"),
+            ],
+        );
         assert_eq!(r, vec![vec![F], vec![], vec![], vec![F], vec![]]);
         // 150 s after the last alert, the same summary alerts again
         let r = run(&s, &[(true, "h"), (true, "h"), (true, "h"), (true, "h")]);
@@ -209,7 +221,10 @@ mod tests {
         p.alertafter = Some(AlertAfter::Count(3));
         p.numalerts = Some(2);
         let s = svc(p);
-        let r = run(&s, &[(true, ""), (true, ""), (true, ""), (true, ""), (true, ""), (false, "")]);
+        let r = run(
+            &s,
+            &[(true, ""), (true, ""), (true, ""), (true, ""), (true, ""), (false, "")],
+        );
         assert_eq!(r, vec![vec![], vec![], vec![F], vec![F], vec![], vec![U]]);
         let mut p = period();
         p.alertafter = Some(AlertAfter::For(Duration::from_secs(120)));

@@ -150,7 +150,9 @@ pub fn parse_monitor(s: &str) -> Result<MonitorText, String> {
     let first = words.first().ok_or("an empty monitor")?;
     let built_in = if BUILT_IN.contains(&first.as_str()) {
         if no_hosts {
-            return Err(format!("monitor `{s}`: `;;` is for programs; a built-in check takes the hosts"));
+            return Err(format!(
+                "monitor `{s}`: `;;` is for programs; a built-in check takes the hosts"
+            ));
         }
         Some(Arc::new(Check::from_words(&words)?))
     } else {
@@ -256,7 +258,11 @@ pub enum Monitor {
     BuiltIn(Arc<Check>),
     /// A program: mon's monitors get the hosts appended (unless `;;`); with `{host}`
     /// in its arguments it runs once per host, as a plugin would.
-    Program { argv: Vec<String>, append_hosts: bool, per_host: bool },
+    Program {
+        argv: Vec<String>,
+        append_hosts: bool,
+        per_host: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -422,7 +428,11 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
             let at = format!("{name}:");
             let interval = e.interval.unwrap_or(Duration::from_secs(60));
             if interval.is_zero() {
-                return Err(err_at(src, &at, format!("service {group}/{name}: the interval is zero")));
+                return Err(err_at(
+                    src,
+                    &at,
+                    format!("service {group}/{name}: the interval is zero"),
+                ));
             }
             let monitor = match &e.monitor.built_in {
                 Some(c) => Monitor::BuiltIn(c.clone()),
@@ -435,7 +445,11 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
                             format!(
                                 "monitor `{prog}` is neither a built-in check ({}) nor a program in {}",
                                 BUILT_IN.join(", "),
-                                mondir.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                                mondir
+                                    .iter()
+                                    .map(|d| d.display().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         )
                     })?;
@@ -471,7 +485,11 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
                             "{}: service {group}/{name}: alert `{}` is not in {}; it will fail when run",
                             src.path.display(),
                             cmd[0],
-                            alertdir.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                            alertdir
+                                .iter()
+                                .map(|d| d.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                     }
                 }
@@ -558,7 +576,10 @@ mod tests {
         assert_eq!(c.services.len(), 2);
         let http = c.service("web", "http").unwrap();
         assert_eq!(http.interval, Duration::from_secs(30));
-        assert_eq!(http.periods[0].alertafter, Some(AlertAfter::CountWithin(2, Duration::from_secs(1800))));
+        assert_eq!(
+            http.periods[0].alertafter,
+            Some(AlertAfter::CountWithin(2, Duration::from_secs(1800)))
+        );
         assert_eq!(http.periods[0].alert[0], vec!["mail.alert", "ops@example.org"]);
         assert!(matches!(http.monitor, Monitor::BuiltIn(_)));
     }
@@ -568,7 +589,10 @@ mod tests {
         let e = load_text("mon-check:\n  hostgroups:\n    web: [w1]\n  watches:\n    web:\n      http:\n        monitor: http --bogus\n").unwrap_err();
         assert_eq!(e.pos.map(|p| p.0), Some(7), "{e}");
         assert!(e.to_string().contains("--bogus"), "{e}");
-        let e = load_text("mon-check:\n  hostgroups:\n    web: [w1]\n  watches:\n    db:\n      x:\n        monitor: tcp -p 1\n").unwrap_err();
+        let e = load_text(
+            "mon-check:\n  hostgroups:\n    web: [w1]\n  watches:\n    db:\n      x:\n        monitor: tcp -p 1\n",
+        )
+        .unwrap_err();
         assert_eq!(e.pos, Some((5, 5)), "{e}");
         let e = load_text("mon-check:\n  hostgroups:\n    web: [w1]\n  watches:\n    web:\n      x:\n        monitor: tcp -p 1\n        depend: web:y\n").unwrap_err();
         assert_eq!(e.pos.map(|p| p.0), Some(8), "{e}");
@@ -582,7 +606,10 @@ mod tests {
 
     #[test]
     fn words_split_like_a_shell() {
-        assert_eq!(split_words("a 'b c' \"d\\\"e\" f\\ g").unwrap(), vec!["a", "b c", "d\"e", "f g"]);
+        assert_eq!(
+            split_words("a 'b c' \"d\\\"e\" f\\ g").unwrap(),
+            vec!["a", "b c", "d\"e", "f g"]
+        );
         assert!(split_words("'open").is_err());
     }
 }

@@ -63,7 +63,12 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                     _ => return Err(format!("depend `{s}`: `{w}` is not group:service")),
                 }
             }
-            _ => return Err(format!("depend `{s}`: unexpected `{}`", &s[i..].chars().next().unwrap_or(' '))),
+            _ => {
+                return Err(format!(
+                    "depend `{s}`: unexpected `{}`",
+                    &s[i..].chars().next().unwrap_or(' ')
+                ))
+            }
         }
     }
     Ok(out)

@@ -109,16 +109,26 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
             }
             "watch" => {
                 in_hostgroup = false;
-                let g = rest.split_whitespace().next().ok_or_else(|| at("watch without a group".into()))?;
+                let g = rest
+                    .split_whitespace()
+                    .next()
+                    .ok_or_else(|| at("watch without a group".into()))?;
                 cf.watches.push(WatchIn {
                     group: g.into(),
                     services: Vec::new(),
                 });
             }
             "service" => {
-                let w = cf.watches.last_mut().ok_or_else(|| at("service outside a watch".into()))?;
+                let w = cf
+                    .watches
+                    .last_mut()
+                    .ok_or_else(|| at("service outside a watch".into()))?;
                 w.services.push(ServiceIn {
-                    name: rest.split_whitespace().next().ok_or_else(|| at("service without a name".into()))?.into(),
+                    name: rest
+                        .split_whitespace()
+                        .next()
+                        .ok_or_else(|| at("service without a name".into()))?
+                        .into(),
                     ..Default::default()
                 });
             }
@@ -168,7 +178,8 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
                 } else if word == "allow_empty_group" {
                     // an empty group is allowed anyway
                 } else {
-                    s.unsupported.push(at(format!("service {}: `{word}` is not supported", s.name)));
+                    s.unsupported
+                        .push(at(format!("service {}: `{word}` is not supported", s.name)));
                 }
             }
         }
@@ -207,7 +218,10 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                 let _ = writeln!(y, "  alertdir: {}", dirs(v));
             }
             "maxprocs" => {
-                let _ = writeln!(y, "  # mon's maxprocs {v}: mon-check runs up to max-parallel checks at once");
+                let _ = writeln!(
+                    y,
+                    "  # mon's maxprocs {v}: mon-check runs up to max-parallel checks at once"
+                );
             }
             _ => {
                 let _ = writeln!(y, "  # mon's `{k} = {v}` has no equivalent here");
@@ -278,9 +292,14 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                     match k.as_str() {
                         "alert" | "upalert" | "startupalert" => {}
                         // `alertevery 1h summary`: the option word is mon's default here.
-                        "alertevery" => item(&mut y, format!("alertevery: {}", q(v.split_whitespace().next().unwrap_or("")))),
+                        "alertevery" => item(
+                            &mut y,
+                            format!("alertevery: {}", q(v.split_whitespace().next().unwrap_or(""))),
+                        ),
                         "no_comp_alerts" => item(&mut y, "no-comp-alerts: true".into()),
-                        "numalerts" if v.trim().parse::<u32>().is_ok() => item(&mut y, format!("numalerts: {}", v.trim())),
+                        "numalerts" if v.trim().parse::<u32>().is_ok() => {
+                            item(&mut y, format!("numalerts: {}", v.trim()))
+                        }
                         _ => item(&mut y, format!("{k}: {}", q(v))),
                     }
                 }

@@ -80,9 +80,27 @@ impl Tm {
     }
 }
 
-const DAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+const DAYS: [&str; 7] = [
+    "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+];
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
     "december",
 ];
 
@@ -157,8 +175,12 @@ impl Period {
                 return Err(format!("period `{t}`: an empty sub-period"));
             }
             while !rest.is_empty() {
-                let open = rest.find('{').ok_or_else(|| format!("period `{t}`: `{rest}` lacks `{{`"))?;
-                let close = rest.find('}').ok_or_else(|| format!("period `{t}`: a `{{` is not closed"))?;
+                let open = rest
+                    .find('{')
+                    .ok_or_else(|| format!("period `{t}`: `{rest}` lacks `{{`"))?;
+                let close = rest
+                    .find('}')
+                    .ok_or_else(|| format!("period `{t}`: a `{{` is not closed"))?;
                 if close < open {
                     return Err(format!("period `{t}`: `}}` before `{{`"));
                 }
@@ -171,7 +193,11 @@ impl Period {
                     "hr" | "hour" => Scale::Hour,
                     "min" | "minute" => Scale::Minute,
                     "sec" | "second" => Scale::Second,
-                    s => return Err(format!("period `{t}`: `{s}` is not a scale (yr mo yd md wd hr min sec)")),
+                    s => {
+                        return Err(format!(
+                            "period `{t}`: `{s}` is not a scale (yr mo yd md wd hr min sec)"
+                        ))
+                    }
                 };
                 let mut ranges = Vec::new();
                 for r in rest[open + 1..close].split_whitespace() {
@@ -202,9 +228,13 @@ impl Period {
         self.subs.iter().any(|s| {
             s.parts.iter().all(|(scale, ranges)| {
                 let v = tm.get(*scale);
-                ranges
-                    .iter()
-                    .any(|&(lo, hi)| if lo <= hi { lo <= v && v <= hi } else { v >= lo || v <= hi })
+                ranges.iter().any(|&(lo, hi)| {
+                    if lo <= hi {
+                        lo <= v && v <= hi
+                    } else {
+                        v >= lo || v <= hi
+                    }
+                })
             })
         })
     }
@@ -255,7 +285,16 @@ mod tests {
 
     #[test]
     fn bad_periods() {
-        for b in ["wd Mon-Fri", "xx {1}", "hr {25}", "wd {Mon-Fri", "hr {13pm}", "wd {}", ",", "md {0}"] {
+        for b in [
+            "wd Mon-Fri",
+            "xx {1}",
+            "hr {25}",
+            "wd {Mon-Fri",
+            "hr {13pm}",
+            "wd {}",
+            ",",
+            "md {0}",
+        ] {
             assert!(Period::parse(b).is_err(), "{b}");
         }
     }

@@ -61,7 +61,12 @@ pub fn main(args: &RunArgs) -> Status {
             cfg.services.len()
         );
         for s in &cfg.services {
-            println!("  {} every {}: {}", s.key(), crate::duration::format(s.interval), s.monitor_text);
+            println!(
+                "  {} every {}: {}",
+                s.key(),
+                crate::duration::format(s.interval),
+                s.monitor_text
+            );
         }
         return Status::Ok;
     }
@@ -211,9 +216,9 @@ impl Scheduler {
                     signal_hook::consts::SIGHUP => {
                         let _ = self.reload();
                     }
-                    signal_hook::consts::SIGUSR1 => {
-                        crate::log::info(&serde_json::to_string(&ctl::status(&self.cfg, &self.state)).unwrap_or_default())
-                    }
+                    signal_hook::consts::SIGUSR1 => crate::log::info(
+                        &serde_json::to_string(&ctl::status(&self.cfg, &self.state)).unwrap_or_default(),
+                    ),
                     _ => {
                         self.save();
                         crate::log::info("stopping");
@@ -230,7 +235,7 @@ impl Scheduler {
     fn wait_time(&self, now: Instant, unix: i64) -> Duration {
         let mut wait = Duration::from_secs(3600);
         for (k, t) in &self.next {
-            if !self.running.contains(k) && !(self.args.once && self.started.contains(k)) {
+            if !(self.running.contains(k) || self.args.once && self.started.contains(k)) {
                 wait = wait.min(t.saturating_duration_since(now));
             }
         }
@@ -256,15 +261,9 @@ impl Scheduler {
     }
 
     fn deps_ok(&self, svc: &Service) -> bool {
-        svc.depend.as_ref().is_none_or(|d| {
-            d.holds(&|g, s| {
-                !self
-                    .state
-                    .services
-                    .get(&config::key(g, s))
-                    .is_some_and(|x| x.failing)
-            })
-        })
+        svc.depend
+            .as_ref()
+            .is_none_or(|d| d.holds(&|g, s| !self.state.services.get(&config::key(g, s)).is_some_and(|x| x.failing)))
     }
 
     fn hosts_of(&self, svc: &Service) -> Vec<String> {
@@ -306,7 +305,10 @@ impl Scheduler {
         };
         let hosts = self.hosts_of(svc);
         if skip.is_some() || hosts.is_empty() {
-            crate::log::debug(&format!("{key}: not run ({})", skip.unwrap_or("no hosts left to check")));
+            crate::log::debug(&format!(
+                "{key}: not run ({})",
+                skip.unwrap_or("no hosts left to check")
+            ));
             self.reschedule(svc);
             return;
         }
@@ -361,7 +363,11 @@ impl Scheduler {
         self.worst = self.worst.worst(r.status);
         let snapshot = st.clone();
         for (i, kind) in due {
-            let hosts = if kind == Kind::Up { were_down.clone() } else { failed_hosts(&snapshot) };
+            let hosts = if kind == Kind::Up {
+                were_down.clone()
+            } else {
+                failed_hosts(&snapshot)
+            };
             self.run_alerts(svc, i, kind, &snapshot, &hosts, unix);
         }
         self.dirty = true;
@@ -550,7 +556,11 @@ impl Scheduler {
                 };
                 let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
                 let before = self.alerts_in_flight;
-                let hosts = if st.failing { failed_hosts(&st) } else { self.hosts_of(svc).join(" ") };
+                let hosts = if st.failing {
+                    failed_hosts(&st)
+                } else {
+                    self.hosts_of(svc).join(" ")
+                };
                 for i in 0..svc.periods.len() {
                     self.run_alerts(svc, i, if up { Kind::Up } else { Kind::Test }, &st, &hosts, unix);
                 }
@@ -624,7 +634,10 @@ fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(S
         ("MON_SERVICE".into(), svc.name.clone()),
         ("MON_DESCRIPTION".into(), svc.description.clone()),
         ("MON_STATEDIR".into(), cfg.state_dir.display().to_string()),
-        ("MON_CFBASEDIR".into(), cfg.path.parent().map(|p| p.display().to_string()).unwrap_or_default()),
+        (
+            "MON_CFBASEDIR".into(),
+            cfg.path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        ),
     ];
     if let Some(st) = st {
         env.push(("MON_LAST_SUMMARY".into(), st.summary.clone()));
@@ -705,7 +718,11 @@ pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit:
                     let mut summary = ran.output.lines().next().unwrap_or("").to_string();
                     let mut output = ran.output.clone();
                     if ran.timed_out {
-                        summary = format!("{} timed out after {} s and was killed", argv[0], svc.timeout.as_secs_f64());
+                        summary = format!(
+                            "{} timed out after {} s and was killed",
+                            argv[0],
+                            svc.timeout.as_secs_f64()
+                        );
                         output = format!("{summary}\n{output}");
                     } else if ran.code.is_none() {
                         summary = format!("{} {}", argv[0], ran.how());
