@@ -676,7 +676,7 @@ fn mon_check_is_a_monitor_under_debians_mon() {
     net.spawn(
         &ns1,
         Path::new("/usr/sbin/mon"),
-        &["-f".into(), "-c".into(), d.join("mon.cf").display().to_string()],
+        &["-c".into(), d.join("mon.cf").display().to_string()],
         Stdio::null(),
     );
     assert!(

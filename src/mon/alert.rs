@@ -129,6 +129,7 @@ mod tests {
     fn svc(p: PeriodCfg) -> Service {
         let m = parse_monitor("tcp -p 1").unwrap();
         Service {
+            key: "g/s".into(),
             group: "g".into(),
             name: "s".into(),
             description: String::new(),

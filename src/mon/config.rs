@@ -279,6 +279,8 @@ pub struct PeriodCfg {
 
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// `group/service`, the key of its state.
+    pub key: String,
     pub group: String,
     pub name: String,
     pub description: String,
@@ -296,9 +298,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// `group/service`, the key of its state.
     pub fn key(&self) -> String {
-        key(&self.group, &self.name)
+        self.key.clone()
     }
 }
 
@@ -507,6 +508,7 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
                 depend: e.depend,
                 dep_behavior: e.dep_behavior.unwrap_or(DepBehavior::Alerts),
                 periods,
+                key: key(&group, &name),
                 group: group.clone(),
                 name,
             });

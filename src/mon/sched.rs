@@ -126,6 +126,8 @@ pub struct Scheduler {
     alerts_in_flight: usize,
     rng: u64,
     worst: Status,
+    /// Service key to its index in the configuration.
+    index: HashMap<String, usize>,
 }
 
 impl Scheduler {
@@ -147,7 +149,9 @@ impl Scheduler {
             alerts_in_flight: 0,
             rng: crate::time::mono_ns() ^ (u64::from(std::process::id()) << 32) | 1,
             worst: Status::Ok,
+            index: HashMap::new(),
         };
+        s.index = index_of(&s.cfg);
         for svc in s.cfg.clone().services.iter() {
             // Every service runs at start, spread over its skew.
             let skew = s.skew(svc.randskew);
@@ -185,15 +189,16 @@ impl Scheduler {
             }
             let cfg = self.cfg.clone();
             for svc in &cfg.services {
-                let key = svc.key();
-                if self.running.contains(&key) || (self.args.once && self.started.contains(&key)) {
-                    continue;
-                }
-                if self.next.get(&key).is_some_and(|&t| t <= now) {
+                if self.next.get(&svc.key).is_some_and(|&t| t <= now)
+                    && !self.running.contains(&svc.key)
+                    && !(self.args.once && self.started.contains(&svc.key))
+                {
                     self.start(svc, unix);
                 }
             }
-            if self.dirty && (now - self.last_save >= Duration::from_secs(1) || self.args.once) {
+            // Saved at most once a second (and at once after an alert or a control
+            // request); --once saves at the end.
+            if self.dirty && !self.args.once && now - self.last_save >= Duration::from_secs(1) {
                 self.save();
             }
             if self.args.once
@@ -335,7 +340,7 @@ impl Scheduler {
     fn done(&mut self, key: &str, r: RunResult) {
         self.running.remove(key);
         let cfg = self.cfg.clone();
-        let Some(svc) = cfg.services.iter().find(|s| s.key() == key) else {
+        let Some(svc) = self.index.get(key).and_then(|&i| cfg.services.get(i)) else {
             return; // removed by a reload while it ran
         };
         let unix = unix_now();
@@ -362,6 +367,7 @@ impl Scheduler {
         }
         self.worst = self.worst.worst(r.status);
         let snapshot = st.clone();
+        let alerted = !due.is_empty();
         for (i, kind) in due {
             let hosts = if kind == Kind::Up {
                 were_down.clone()
@@ -372,6 +378,10 @@ impl Scheduler {
         }
         self.dirty = true;
         if !self.args.once {
+            if alerted {
+                // What was alerted must survive a crash, or it would be alerted again.
+                self.save();
+            }
             self.reschedule(svc);
         }
     }
@@ -479,6 +489,7 @@ impl Scheduler {
                 }
                 crate::log::info(&format!("reloaded: {} services", cfg.services.len()));
                 self.cfg = Arc::new(cfg);
+                self.index = index_of(&self.cfg);
                 self.dirty = true;
                 Ok(())
             }
@@ -593,6 +604,14 @@ impl Scheduler {
             _ => Err("a host or a watch is named by one word".into()),
         }
     }
+}
+
+fn index_of(cfg: &Config) -> HashMap<String, usize> {
+    cfg.services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.key.clone(), i))
+        .collect()
 }
 
 fn kind_name(k: CtlKind) -> &'static str {
