@@ -95,9 +95,34 @@ each optionally \fB:SIGNAL\fR), \fBjson\fR, \fBrealtime\fR.
 \fBcount\fR (5), \fBinterval\fR (200ms), \fBrefresh\fR (10s), \fBrouters\fR (MACs
 to announce to directly), \fBprobe\fR; \fBipfake up ADDR\fR takes from the entry for
 ADDR what the flags do not give.
+.TP
+.B mon-check
+Read by \fBmon-check run\fR (mon's model; \fBmon-check import\fR writes it from a
+mon.cf). \fBstate-dir\fR (/var/lib/hakit/mon), \fBsocket\fR (/run/hakit/mon.sock,
+mode 0600), \fBsocket-group\fR (a group that may use \fBmon-check ctl\fR; the socket
+becomes 0660), \fBmondir\fR and \fBalertdir\fR (lists of directories where monitor and
+alert programs named without a slash are found; default mon's, /usr/lib/mon/mon.d and
+/usr/lib/mon/alert.d, then /usr/local/lib/mon/...), \fBmax-parallel\fR (checks running
+at once, 4096), \fBalert-timeout\fR (60s), \fBhostgroups\fR (a map of group name to
+its hosts), \fBwatches\fR: a map of group name to its services, each a map of
+service name to:
+\fBmonitor\fR (required: a built-in check with its flags, e.g. \fBtcp -p 80 -t 5\fR,
+\fBhttp -u /health -s ok\fR, \fBicmp -n 3\fR; or a program with its arguments, run
+as mon runs monitors with the hosts appended \(em unless it ends in \fB;;\fR \(em
+or once per host where an argument holds \fB{host}\fR),
+\fBdescription\fR, \fBinterval\fR (1m), \fBfailure-interval\fR, \fBrandskew\fR,
+\fBtimeout\fR (a program monitor's, 30s; a built-in takes its \fB-t\fR),
+\fBexclude-hosts\fR, \fBexclude-period\fR, \fBdepend\fR (\fBgroup:service\fR
+terms with \fB&&\fR, \fB||\fR, \fB!\fR and parentheses; terms side by side must all
+hold), \fBdep-behavior\fR (\fBa\fR: a failing dependency suppresses alerts, the
+default; \fBm\fR: it suppresses the monitor), \fBperiods\fR: a list of maps with
+\fBwhen\fR (a Time::Period as in mon.cf, \fBwd {Mon-Fri} hr {7am-10pm}\fR; default
+always), \fBalert\fR, \fBupalert\fR, \fBstartupalert\fR (a command or a list of
+them, found in \fBalertdir\fR), \fBalertevery\fR, \fBalertafter\fR (\fBN\fR,
+\fB"N T"\fR or \fBT\fR), \fBnumalerts\fR, \fBno-comp-alerts\fR.
 .PP
-Sections of the other tools (\fBarp-announce\fR, \fBchan-switch\fR, \fBlvs-ctl\fR,
-\fBmon-check\fR) are accepted and left to them.
+Sections of the other tools (\fBarp-announce\fR, \fBchan-switch\fR, \fBlvs-ctl\fR)
+are accepted and left to them.
 .SH EXAMPLE
 .nf
 cluster:
@@ -115,6 +140,8 @@ hb-watch:
 .SH SEE ALSO
 .BR hb-send (1),
 .BR hb-watch (1),
+.BR ipfake (1),
+.BR mon-check (1),
 .BR hakit-authkeys (5)
 "#;
 

@@ -390,6 +390,12 @@ fn read_all(r: &mut impl Read, max: usize) -> Result<Vec<u8>, Fail> {
     Ok(buf)
 }
 
+/// For the fuzzer: whether an answer parses (it must never panic).
+#[doc(hidden)]
+pub fn parses(raw: &[u8]) -> bool {
+    parse_response(raw).is_ok()
+}
+
 fn parse_response(raw: &[u8]) -> Result<Response, Fail> {
     let bad = |m: &str| Fail::Io(io::Error::new(io::ErrorKind::InvalidData, m.to_string()));
     let end = find(raw, b"\r\n\r\n").ok_or_else(|| bad("Invalid HTTP response received from host"))?;

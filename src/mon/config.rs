@@ -369,6 +369,12 @@ pub fn load(path: &Path, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) 
         path: path.into(),
         text,
     };
+    from_source(&src, state_dir, socket)
+}
+
+/// Check the configuration in a file's text (what [`load`] does once it has read it).
+pub fn from_source(src: &Source, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) -> Result<Config, Error> {
+    let path = &src.path;
     let view: FileView = serde_yaml::from_str(&src.text).map_err(|e| {
         let pos = e.location().map(|l| (l.line(), l.column()));
         let msg = e.to_string();
@@ -377,17 +383,17 @@ pub fn load(path: &Path, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) 
             None => msg,
         };
         Error {
-            file: Some(path.into()),
+            file: Some(path.clone()),
             pos,
             msg,
         }
     })?;
     let sec = view.mon_check.ok_or_else(|| Error {
-        file: Some(path.into()),
+        file: Some(path.clone()),
         pos: None,
         msg: "no `mon-check` section".into(),
     })?;
-    resolve(sec, &src, state_dir, socket)
+    resolve(sec, src, state_dir, socket)
 }
 
 fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) -> Result<Config, Error> {

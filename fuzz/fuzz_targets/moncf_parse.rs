@@ -1,0 +1,21 @@
+//! mon-check's configuration, a mon.cf to import, and the small languages inside them
+//! (periods, dependencies, ranges, alertafter, words): errors, never panics.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(mut cf) = hakit::mon::import::parse(text, "fuzz.cf") {
+            let _ = hakit::mon::import::to_yaml(&mut cf, "fuzz.cf");
+        }
+        let src = hakit::config::Source { path: "fuzz.yaml".into(), text: text.to_string() };
+        let _ = hakit::mon::config::from_source(&src, &None, &None);
+        let _ = hakit::mon::period::Period::parse(text).map(|p| p.contains_unix(1_795_000_000));
+        let _ = hakit::mon::depend::Expr::parse(text);
+        let _ = hakit::mon::config::AlertAfter::parse(text);
+        let _ = hakit::mon::config::split_words(text);
+        let _ = hakit::check::range::Range::parse(text);
+        let _ = hakit::check::icmp::Limit::parse(text);
+        let _ = hakit::check::dns::query(1, text, hakit::check::dns::QType::A);
+    }
+});
