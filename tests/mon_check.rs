@@ -1015,3 +1015,48 @@ fn import_debians_mon_cf() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("watch mailhost: no hostgroup of that name"));
 }
+
+#[test]
+fn a_hung_monitor_is_killed_and_a_failing_dependency_holds_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let log = dir.join("alerts.log");
+    recorder(dir, "record.alert", &log);
+    for (name, body) in [
+        ("hang.monitor", "sleep 30 & sleep 30"),
+        ("late.monitor", "sleep 1.5; echo \"$@\"; exit 1"),
+    ] {
+        std::fs::write(dir.join(name), format!("#!/bin/sh\n{body}\n")).unwrap();
+        set_mode(&dir.join(name), 0o755);
+    }
+    let cfg = dir.join("hakit.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "mon-check:\n  state-dir: {d}/state\n  mondir: [{d}]\n  alertdir: [{d}]\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      hang:\n        monitor: hang.monitor\n        timeout: 1s\n        periods:\n          - alert: record.alert\n      app:\n        monitor: late.monitor\n        timeout: 5s\n        depend: local:hang\n        periods:\n          - alert: record.alert\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let o = run(&["run", "--once", "-c", &cfg.display().to_string()]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    let st: serde_json::Value = serde_json::from_str(&read(&dir.join("state/state.json"))).unwrap();
+    let hang = &st["services"]["local/hang"];
+    assert_eq!(hang["failing"], true);
+    assert!(
+        hang["summary"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1 s and was killed"),
+        "{hang}"
+    );
+    assert_eq!(st["services"]["local/app"]["failing"], true, "{st}");
+    let alerts = read(&log);
+    assert!(alerts.contains("-s hang -g local"), "{alerts}");
+    assert!(
+        !alerts.contains("-s app "),
+        "app depends on a failing service: {alerts}"
+    );
+}

@@ -184,7 +184,8 @@ pub fn outcome(ran: &Ran, style: Style, name: &str, timeout: Duration) -> Outcom
         };
         let mut o = Outcome::new(status, ran.output.lines().next().unwrap_or("").to_string());
         o.verbatim = Some(ran.output.clone());
-        if ran.code.is_none() {
+        if ran.code.is_none() || ran.output.trim().is_empty() {
+            // Killed, or said nothing: say what happened instead of an empty line.
             o.text = format!("{name} {}", ran.how());
             o.verbatim = None;
         }

@@ -21,16 +21,25 @@ impl Limit {
             cv: Condvar::new(),
         })
     }
-    pub fn acquire(&self) {
+    /// Wait for a slot; it is given back when the permit drops (also if the check
+    /// panics).
+    pub fn acquire(&self) -> Permit<'_> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {
             free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
         }
         *free -= 1;
+        Permit(self)
     }
-    pub fn release(&self) {
-        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.cv.notify_one();
+}
+
+/// A slot of a [`Limit`], held while a check runs.
+pub struct Permit<'a>(&'a Limit);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cv.notify_one();
     }
 }
 
@@ -75,9 +84,9 @@ pub fn spawn<T: Send + 'static>(
         .name("check".into())
         .stack_size(STACK)
         .spawn(move || {
-            limit.acquire();
+            let permit = limit.acquire();
             let o = check.run(&host);
-            limit.release();
+            drop(permit);
             reply.send(o);
         });
 }

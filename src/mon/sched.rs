@@ -673,10 +673,8 @@ pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit:
     match &svc.monitor {
         Monitor::BuiltIn(check) => {
             let outcomes = if hosts.len() == 1 {
-                limit.acquire();
-                let o = check.run(&hosts[0]);
-                limit.release();
-                vec![o]
+                let _permit = limit.acquire();
+                vec![check.run(&hosts[0])]
             } else {
                 many::run_all_with(check.clone(), hosts, limit, max)
             };
@@ -696,9 +694,9 @@ pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit:
                             let argv: Vec<String> = argv.iter().map(|a| a.replace("{host}", h)).collect();
                             let limit = limit.clone();
                             sc.spawn(move || {
-                                limit.acquire();
+                                let permit = limit.acquire();
                                 let r = spawn_bounded(&argv, env, None, svc.timeout, MAX_OUTPUT);
-                                limit.release();
+                                drop(permit);
                                 program_outcome(r, &argv[0], svc.timeout, crate::check::exec::Style::Plugin)
                             })
                         })
@@ -717,9 +715,9 @@ pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit:
             if *append_hosts {
                 argv.extend(hosts.iter().cloned());
             }
-            limit.acquire();
+            let permit = limit.acquire();
             let r = spawn_bounded(&argv, env, None, svc.timeout, MAX_OUTPUT);
-            limit.release();
+            drop(permit);
             match r {
                 Err(e) => {
                     let text = format!("cannot run {}: {e}", argv[0]);
