@@ -3,6 +3,8 @@
 # exit. Act one shows the events node n1 sees and its Active Stations Table while a link
 # is cut and a node is killed and restarted. Act two runs the active/standby pair with a
 # client, pulls the primary's cables and prints how long the client went unanswered.
+# Act three watches two web servers with mon-check: one-shot checks, then the
+# scheduler, an alert when a server dies, an acknowledgement, an up alert.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,3 +72,64 @@ echo
 echo "== act two: an address that moves (contrib/pair.sh with ipfake), a client following"
 stop_all
 python3 -u "$here/bench-takeover.py" demo
+
+echo
+echo "== act three: service checks (mon-check), node n3 watching web servers on n1 and n2"
+net_up 3 1
+mkdir -p "$work/site" "$work/alert.d"
+echo "hello from the demo" > "$work/site/index.html"
+web() { # web I: a web server on node I, its PID in web$I
+  ip netns exec "${PFX}n$1" python3 -m http.server 8080 --bind "10.77.1.$1" --directory "$work/site" >/dev/null 2>&1 &
+  eval "web$1=$!"
+}
+web 1; web 2
+cat > "$work/alert.d/say.alert" <<'ALERT'
+#!/bin/sh
+# A mon-style alert: -s SERVICE -g GROUP -h HOSTS -t TIME [-u], the output on stdin.
+up=""; for a in "$@"; do [ "$a" = -u ] && up=" (recovered)"; done
+echo "  ALERT$up: $MON_GROUP/$MON_SERVICE type=$MON_ALERTTYPE hosts: $6"
+sed 's/^/    | /'
+ALERT
+chmod +x "$work/alert.d/say.alert"
+cat > "$work/mon.yaml" <<YAML
+mon-check:
+  state-dir: $work/mon-state
+  socket: $work/mon.sock
+  alertdir: [$work/alert.d]
+  hostgroups:
+    web: [10.77.1.1, 10.77.1.2]
+  watches:
+    web:
+      http:
+        interval: 1s
+        monitor: http -p 8080 -s hello -t 2
+        periods:
+          - alert: say.alert
+            upalert: say.alert
+            alertevery: 1h
+YAML
+in3() { ip netns exec "${PFX}n3" "$bin/mon-check" "$@"; }
+sleep 0.5
+step "one-shot, as a monitoring plugin (exit status in brackets)" 0
+in3 http -H 10.77.1.1 -p 8080 -s hello; echo "  [$?]"
+in3 tcp -H 10.77.1.3 -p 8080; echo "  [$?]"
+in3 icmp -H 10.77.1.2 -n 3 -i 20ms; echo "  [$?]"
+step "as a mon monitor over both servers: nothing to say, exit 0" 0
+in3 --mon http -p 8080 10.77.1.1 10.77.1.2; echo "  [$?]"
+step "the scheduler on n3 (mon-check run), every second" 0
+in3 run -q -c "$work/mon.yaml" &
+sleep 1.5
+in3 ctl --socket "$work/mon.sock" list
+step "n2's web server dies: one alert (alertevery 1h holds the next ones)" 0
+kill "$web2"; wait "$web2" 2>/dev/null || true
+sleep 2.5
+in3 ctl --socket "$work/mon.sock" list
+step "acknowledge it, as the operator on call" 0
+in3 ctl --socket "$work/mon.sock" ack web http restarting it
+step "it comes back: an up alert" 0
+web 2
+sleep 2
+in3 ctl --socket "$work/mon.sock" list
+stop_all
+echo
+echo "demo done; the namespaces are gone."

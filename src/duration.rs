@@ -39,7 +39,11 @@ pub fn parse(s: &str) -> Result<Duration, String> {
 /// Print a duration back in the shortest exact unit.
 pub fn format(d: Duration) -> String {
     let us = d.as_micros();
-    if us % 1_000_000 == 0 {
+    if us % 3_600_000_000 == 0 && us > 0 {
+        format!("{}h", us / 3_600_000_000)
+    } else if us % 60_000_000 == 0 && us > 0 {
+        format!("{}m", us / 60_000_000)
+    } else if us % 1_000_000 == 0 {
         format!("{}s", us / 1_000_000)
     } else if us % 1000 == 0 {
         format!("{}ms", us / 1000)
@@ -104,5 +108,8 @@ mod tests {
         assert!(parse("-1s").is_err());
         assert_eq!(format(Duration::from_millis(250)), "250ms");
         assert_eq!(format(Duration::from_secs(3)), "3s");
+        assert_eq!(format(Duration::from_secs(600)), "10m");
+        assert_eq!(format(Duration::from_secs(7200)), "2h");
+        assert_eq!(format(Duration::from_secs(90)), "90s");
     }
 }

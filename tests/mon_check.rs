@@ -381,6 +381,14 @@ fn http_and_https_against_real_servers() {
     // IPv6
     let (c, out, _) = h(&["http", "-6", "-H", "fd77::2", "-p", "8080", "-s", "hakit-ok"]);
     assert_eq!(c, 0, "{out}");
+    let (c, out, _) = h(&["tcp", "-H", "fd77::2", "-p", "8080"]);
+    assert_eq!(c, 0, "{out}");
+    assert!(out.contains("on fd77::2 port 8080"), "{out}");
+    assert_eq!(
+        h(&["tcp", "-4", "-H", "fd77::2", "-p", "8080"]).0,
+        2,
+        "-4 refuses a v6 address"
+    );
     // Nothing listening: CRITICAL
     assert_eq!(h(&["http", "-H", "10.77.1.2", "-p", "8081", "-t", "2"]).0, 2);
 
@@ -866,7 +874,7 @@ fn alerts_are_suppressed_over_time_and_state_survives_a_restart() {
 fn the_control_commands() {
     let port = free_port();
     let mut s = Sched::new(&format!(
-        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  alertdir: [DIR]\n  hostgroups:\n    local: [127.0.0.1, 127.0.0.2]\n  watches:\n    local:\n      svc:\n        interval: 1h\n        monitor: tcp -p {port} -t 1\n        periods:\n          - alert: [missing.alert, record.alert]\n            alertevery: 1h\n"
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  alertdir: [DIR]\n  hostgroups:\n    local: [127.0.0.1, 127.0.0.2]\n  watches:\n    local:\n      svc:\n        interval: 1h\n        failure-interval: 200ms\n        monitor: tcp -p {port} -t 1\n        periods:\n          - alert: [missing.alert, record.alert]\n            alertevery: 1h\n"
     ));
     recorder(s.dir.path(), "record.alert", &s.p("alerts.log"));
     s.start();
@@ -877,6 +885,13 @@ fn the_control_commands() {
         read(&s.p("sched.log"))
     );
     assert!(read(&s.p("sched.log")).contains("alert `missing.alert` not found"));
+    // A failing service is checked at its failure-interval, not its interval (1 h).
+    let last = |s: &Sched| s.list()["services"][0]["last_check"].as_i64().unwrap_or(0);
+    let first = last(&s);
+    assert!(
+        wait_for(|| last(&s) > first, Duration::from_secs(3)),
+        "re-checked while failing"
+    );
     let o = s.ctl(&["list"]);
     assert_eq!(code(&o), 0);
     assert!(
@@ -994,7 +1009,7 @@ fn import_debians_mon_cf() {
     let o = run(&["run", "--check", "-c", &out.display().to_string()]);
     assert_eq!(code(&o), 0, "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
     assert!(
-        text(&o).contains("localhost/ping every 300s: fping.monitor"),
+        text(&o).contains("localhost/ping every 5m: fping.monitor"),
         "{}",
         text(&o)
     );

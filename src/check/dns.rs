@@ -176,16 +176,14 @@ fn ask(s: &Settings, server: &str, deadline: Instant) -> Result<Reply, Fail> {
     if !reply.truncated {
         return Ok(reply);
     }
-    let (mut tcp, _) = net::connect(&[addr], deadline)?;
-    tcp.set_write_timeout(Some(net::remaining(deadline)?))?;
+    let (s, _) = net::connect(&[addr], deadline)?;
+    let mut tcp = net::Bounded { s, deadline };
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&q);
     tcp.write_all(&framed)?;
-    tcp.set_read_timeout(Some(net::remaining(deadline)?))?;
     let mut len = [0u8; 2];
     tcp.read_exact(&mut len)?;
     let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-    tcp.set_read_timeout(Some(net::remaining(deadline)?))?;
     tcp.read_exact(&mut body)?;
     parse(&body).map_err(|e| Fail::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }

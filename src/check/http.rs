@@ -4,13 +4,12 @@
 //! rustls. The certificate is read, not verified, as check_http does: a monitor must
 //! be able to watch a self-signed service.
 
-use super::net::{self, Fail, Family};
+use super::net::{self, Bounded, Fail, Family};
 use super::x509;
 use super::{timed_out, Outcome, Perf, Status, Thresholds};
 use regex::Regex;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -253,37 +252,6 @@ fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.clone())
-}
-
-/// A socket whose every read and write ends by the check's deadline.
-struct Bounded {
-    s: TcpStream,
-    deadline: Instant,
-}
-
-impl Bounded {
-    fn left(&self) -> io::Result<Duration> {
-        net::remaining(self.deadline).map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout"))
-    }
-}
-
-impl Read for Bounded {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.s.set_read_timeout(Some(left))?;
-        self.s.read(buf)
-    }
-}
-
-impl Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.s.set_write_timeout(Some(left))?;
-        self.s.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.s.flush()
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

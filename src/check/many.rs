@@ -4,8 +4,9 @@
 
 use super::spec::Check;
 use super::{Outcome, Status};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A counting semaphore bounding the checks running at once across the process.
 #[derive(Debug)]
@@ -72,12 +73,14 @@ impl<T> Drop for Reply<T> {
 }
 
 /// Start `check` on `host` in a thread of its own; the outcome comes on `tx` with `tag`.
+/// `started` gets the CLOCK_MONOTONIC time (ns) at which it got its slot and began.
 pub fn spawn<T: Send + 'static>(
     check: Arc<Check>,
     host: String,
     limit: Arc<Limit>,
     tag: T,
     tx: mpsc::Sender<(T, Outcome)>,
+    started: Arc<AtomicU64>,
 ) {
     let reply = Reply { tag: Some(tag), tx };
     let _ = std::thread::Builder::new()
@@ -85,6 +88,7 @@ pub fn spawn<T: Send + 'static>(
         .stack_size(STACK)
         .spawn(move || {
             let permit = limit.acquire();
+            started.store(crate::time::mono_ns().max(1), Ordering::Relaxed);
             let o = check.run(&host);
             drop(permit);
             reply.send(o);
@@ -92,39 +96,65 @@ pub fn spawn<T: Send + 'static>(
 }
 
 /// Run `check` on every host at once and return the outcomes in the hosts' order.
-/// A check that has not answered by its timeout (and a grace second) is reported as
-/// timed out; its thread ends on its own.
+/// A check that has not answered by its timeout (and a grace second) after it began is
+/// reported as timed out; its thread ends on its own. Time spent waiting for a slot
+/// does not count against it.
 pub fn run_all(check: &Check, hosts: &[String], max_parallel: usize) -> Vec<Outcome> {
-    run_all_with(Arc::new(check.clone()), hosts, Limit::new(max_parallel), max_parallel)
+    run_all_with(Arc::new(check.clone()), hosts, Limit::new(max_parallel))
 }
 
 /// [`run_all`] under a limit shared with other runs (the scheduler's).
-pub fn run_all_with(check: Arc<Check>, hosts: &[String], limit: Arc<Limit>, max_parallel: usize) -> Vec<Outcome> {
+pub fn run_all_with(check: Arc<Check>, hosts: &[String], limit: Arc<Limit>) -> Vec<Outcome> {
     let (tx, rx) = mpsc::channel();
+    let started: Vec<Arc<AtomicU64>> = hosts.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
     for (i, h) in hosts.iter().enumerate() {
-        spawn(check.clone(), h.clone(), limit.clone(), i, tx.clone());
+        spawn(
+            check.clone(),
+            h.clone(),
+            limit.clone(),
+            i,
+            tx.clone(),
+            started[i].clone(),
+        );
     }
     drop(tx);
+    let grace = (check.timeout() + Duration::from_secs(1)).as_nanos() as u64;
     let mut out: Vec<Option<Outcome>> = vec![None; hosts.len()];
-    // Waiting for a free slot counts: a round of N over a limit of L lasts N/L timeouts.
-    let rounds = hosts.len().div_ceil(max_parallel.max(1)) as u32;
-    let deadline = Instant::now() + (check.timeout() + Duration::from_secs(1)) * rounds.max(1);
     let mut left = hosts.len();
     while left > 0 {
-        let now = Instant::now();
-        if now >= deadline {
+        // Give up on the checks that began more than their timeout ago; wait for the
+        // next one to answer or to reach that point.
+        let now = crate::time::mono_ns();
+        let mut wait = grace;
+        for (i, o) in out.iter_mut().enumerate() {
+            let s = started[i].load(Ordering::Relaxed);
+            if o.is_some() || s == 0 {
+                continue;
+            }
+            if now >= s + grace {
+                *o = Some(super::timed_out(check.timeout()));
+                left -= 1;
+            } else {
+                wait = wait.min(s + grace - now);
+            }
+        }
+        if left == 0 {
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        match rx.recv_timeout(Duration::from_nanos(wait)) {
             Ok((i, o)) => {
-                out[i] = Some(o);
-                left -= 1;
+                if out[i].is_none() {
+                    out[i] = Some(o);
+                    left -= 1;
+                }
             }
-            Err(_) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Every sender is gone: whatever has not answered never will.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     out.into_iter()
-        .map(|o| o.unwrap_or_else(|| super::timed_out(check.timeout())))
+        .map(|o| o.unwrap_or_else(|| Outcome::new(Status::Unknown, "the check could not run")))
         .collect()
 }
 

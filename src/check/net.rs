@@ -178,3 +178,35 @@ pub fn io_text(e: &io::Error) -> String {
         None => s,
     }
 }
+
+/// A socket whose every read and write ends by a deadline, for protocols read through
+/// layers that loop on their own (TLS, `read_exact`).
+pub struct Bounded {
+    pub s: TcpStream,
+    pub deadline: Instant,
+}
+
+impl Bounded {
+    fn left(&self) -> io::Result<Duration> {
+        remaining(self.deadline).map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout"))
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.s.set_read_timeout(Some(left))?;
+        self.s.read(buf)
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.s.set_write_timeout(Some(left))?;
+        self.s.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.s.flush()
+    }
+}

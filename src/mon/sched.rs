@@ -320,12 +320,12 @@ impl Scheduler {
         self.running.insert(key.clone());
         let env = monitor_env(svc, self.state.services.get(&key), &self.cfg);
         let self_key = key.clone();
-        let (svc, tx, limit, max) = (svc.clone(), self.tx.clone(), self.limit.clone(), self.cfg.max_parallel);
+        let (svc, tx, limit) = (svc.clone(), self.tx.clone(), self.limit.clone());
         let spawned = std::thread::Builder::new()
             .name("service".into())
             .stack_size(many::STACK)
             .spawn(move || {
-                let result = execute(&svc, &hosts, &env, limit, max);
+                let result = execute(&svc, &hosts, &env, limit);
                 let _ = tx.send(Msg::Done { key, result });
             });
         if let Err(e) = spawned {
@@ -669,15 +669,10 @@ fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(S
 }
 
 /// Run one service's monitor on its hosts.
-pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit: Arc<Limit>, max: usize) -> RunResult {
+pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit: Arc<Limit>) -> RunResult {
     match &svc.monitor {
         Monitor::BuiltIn(check) => {
-            let outcomes = if hosts.len() == 1 {
-                let _permit = limit.acquire();
-                vec![check.run(&hosts[0])]
-            } else {
-                many::run_all_with(check.clone(), hosts, limit, max)
-            };
+            let outcomes = many::run_all_with(check.clone(), hosts, limit);
             let (label, sep) = check.label();
             summarize(hosts, &outcomes, |o| o.plugin_line(label, sep))
         }
