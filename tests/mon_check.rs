@@ -1075,3 +1075,28 @@ fn a_hung_monitor_is_killed_and_a_failing_dependency_holds_alerts() {
         "app depends on a failing service: {alerts}"
     );
 }
+
+#[test]
+fn the_socket_group_may_use_ctl_and_nobody_else() {
+    let mut s = Sched::new(
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  socket-group: nogroup\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      svc:\n        interval: 1h\n        monitor: tcp -p 1 -t 1\n",
+    );
+    // The test's temporary directory must be reachable by the other users.
+    set_mode(s.dir.path(), 0o755);
+    s.start();
+    let sock = s.p("mon.sock").display().to_string();
+    let as_user = |group: &str| {
+        Command::new("setpriv")
+            .args(["--reuid", "nobody", "--regid", group, "--clear-groups"])
+            .arg(mc())
+            .args(["ctl", "--socket", &sock, "list"])
+            .output()
+            .unwrap()
+    };
+    let o = as_user("nogroup");
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text(&o).contains("local/svc"));
+    let o = as_user("daemon");
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    s.stop();
+}

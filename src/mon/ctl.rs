@@ -220,7 +220,7 @@ fn answer(mut conn: UnixStream, tx: Sender<Msg>, me: u32, group: Option<u32>) {
         let _ = conn.write_all(line.as_bytes());
     };
     let allowed = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials)
-        .map(|c| c.uid() == 0 || c.uid() == me || group.is_some_and(|g| c.gid() == g))
+        .map(|c| c.uid() == 0 || c.uid() == me || group.is_some_and(|g| member(c.uid(), c.gid(), g)))
         .unwrap_or(false);
     if !allowed {
         crate::log::warn("control request refused: the peer has no access");
@@ -245,6 +245,22 @@ fn answer(mut conn: UnixStream, tx: Sender<Msg>, me: u32, group: Option<u32>) {
         Ok(r) => reply(&mut conn, &r),
         Err(_) => reply(&mut conn, &Reply::err("the scheduler did not answer".into())),
     }
+}
+
+/// Whether the user is in group `g`, as its primary group or a supplementary one.
+fn member(uid: u32, gid: u32, g: u32) -> bool {
+    if gid == g {
+        return true;
+    }
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else {
+        return false;
+    };
+    nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
+        .map(|gs| gs.iter().any(|x| x.as_raw() == g))
+        .unwrap_or(false)
 }
 
 fn request_of(r: &CtlRequest) -> Request {
