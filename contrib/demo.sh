@@ -18,12 +18,13 @@ work=$(mktemp -d /tmp/hakit-demo.XXXXXX)
 stop_all() {
   # Stop the tools (all of them run inside our namespaces), then remove the namespaces.
   local ns
-  for ns in "${NODES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  for ns in "${NODES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; done
   sleep 0.3
   net_down
   wait 2>/dev/null || true
 }
 cleanup() {
+  [ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null || true
   stop_all
   rm -rf "$work"
 }
@@ -87,8 +88,8 @@ cat > "$work/alert.d/say.alert" <<'ALERT'
 #!/bin/sh
 # A mon-style alert: -s SERVICE -g GROUP -h HOSTS -t TIME [-u], the output on stdin.
 up=""; for a in "$@"; do [ "$a" = -u ] && up=" (recovered)"; done
-echo "  ALERT$up: $MON_GROUP/$MON_SERVICE type=$MON_ALERTTYPE hosts: $6"
-sed 's/^/    | /'
+{ echo "  ALERT$up: $MON_GROUP/$MON_SERVICE type=$MON_ALERTTYPE hosts: $6"
+  sed 's/^/    | /'; } >> "$(dirname "$0")/../alerts.log"
 ALERT
 chmod +x "$work/alert.d/say.alert"
 cat > "$work/mon.yaml" <<YAML
@@ -108,14 +109,17 @@ mon-check:
             upalert: say.alert
             alertevery: 1h
 YAML
+: > "$work/alerts.log"
+tail -f "$work/alerts.log" & tailpid=$!
 in3() { ip netns exec "${PFX}n3" "$bin/mon-check" "$@"; }
+show() { local rc=0; "$@" || rc=$?; echo "  [exit $rc]"; }
 sleep 0.5
 step "one-shot, as a monitoring plugin (exit status in brackets)" 0
-in3 http -H 10.77.1.1 -p 8080 -s hello; echo "  [$?]"
-in3 tcp -H 10.77.1.3 -p 8080; echo "  [$?]"
-in3 icmp -H 10.77.1.2 -n 3 -i 20ms; echo "  [$?]"
+show in3 http -H 10.77.1.1 -p 8080 -s hello
+show in3 tcp -H 10.77.1.3 -p 8080
+show in3 icmp -H 10.77.1.2 -n 3 -i 20ms
 step "as a mon monitor over both servers: nothing to say, exit 0" 0
-in3 --mon http -p 8080 10.77.1.1 10.77.1.2; echo "  [$?]"
+show in3 --mon http -p 8080 10.77.1.1 10.77.1.2
 step "the scheduler on n3 (mon-check run), every second" 0
 in3 run -q -c "$work/mon.yaml" &
 sleep 1.5
@@ -130,6 +134,7 @@ step "it comes back: an up alert" 0
 web 2
 sleep 2
 in3 ctl --socket "$work/mon.sock" list
+kill "$tailpid" 2>/dev/null || true
 stop_all
 echo
 echo "demo done; the namespaces are gone."

@@ -33,8 +33,8 @@ net_up() { # net_up NODES CHANNELS
 net_down() {
   local ns
   for ns in "${NODES[@]}" "$SW"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
   done
   NODES=()
 }
