@@ -128,6 +128,8 @@ pub struct Scheduler {
     worst: Status,
     /// Service key to its index in the configuration.
     index: HashMap<String, usize>,
+    /// The earliest time a service not running is due (None: none is).
+    earliest: Option<Instant>,
 }
 
 impl Scheduler {
@@ -150,6 +152,7 @@ impl Scheduler {
             rng: crate::time::mono_ns() ^ (u64::from(std::process::id()) << 32) | 1,
             worst: Status::Ok,
             index: HashMap::new(),
+            earliest: Some(now),
         };
         s.index = index_of(&s.cfg);
         for svc in s.cfg.clone().services.iter() {
@@ -188,12 +191,19 @@ impl Scheduler {
                 self.dirty = true;
             }
             let cfg = self.cfg.clone();
-            for svc in &cfg.services {
-                if self.next.get(&svc.key).is_some_and(|&t| t <= now)
-                    && !self.running.contains(&svc.key)
-                    && !(self.args.once && self.started.contains(&svc.key))
-                {
-                    self.start(svc, unix);
+            // Look through the services only when one is due: a round of thousands
+            // delivers thousands of results, and each must not cost a full scan.
+            if self.earliest.is_some_and(|t| t <= now) {
+                self.earliest = None;
+                for svc in &cfg.services {
+                    if self.running.contains(&svc.key) || (self.args.once && self.started.contains(&svc.key)) {
+                        continue;
+                    }
+                    match self.next.get(&svc.key) {
+                        Some(&t) if t <= now => self.start(svc, unix),
+                        Some(&t) => self.earliest = Some(self.earliest.map_or(t, |e| e.min(t))),
+                        None => {}
+                    }
                 }
             }
             // Saved at most once a second (and at once after an alert or a control
@@ -239,10 +249,8 @@ impl Scheduler {
     /// Until the next service is due, a disable expires, or a pending save.
     fn wait_time(&self, now: Instant, unix: i64) -> Duration {
         let mut wait = Duration::from_secs(3600);
-        for (k, t) in &self.next {
-            if !(self.running.contains(k) || self.args.once && self.started.contains(k)) {
-                wait = wait.min(t.saturating_duration_since(now));
-            }
+        if let Some(t) = self.earliest {
+            wait = wait.min(t.saturating_duration_since(now));
         }
         if let Some(u) = self.state.disabled.next_expiry() {
             wait = wait.min(Duration::from_secs((u - unix).max(0) as u64));
@@ -251,6 +259,11 @@ impl Scheduler {
             wait = wait.min(Duration::from_secs(1));
         }
         wait
+    }
+
+    fn set_next(&mut self, key: &str, t: Instant) {
+        self.next.insert(key.to_string(), t);
+        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
     }
 
     fn save(&mut self) {
@@ -292,7 +305,7 @@ impl Scheduler {
             svc.interval
         };
         let skew = self.skew(svc.randskew);
-        self.next.insert(svc.key(), Instant::now() + every + skew);
+        self.set_next(&svc.key, Instant::now() + every + skew);
     }
 
     /// Start a service's monitor, unless something says it must not run now.
@@ -487,6 +500,7 @@ impl Scheduler {
                 for s in &cfg.services {
                     self.next.entry(s.key()).or_insert(now);
                 }
+                self.earliest = Some(now);
                 crate::log::info(&format!("reloaded: {} services", cfg.services.len()));
                 self.cfg = Arc::new(cfg);
                 self.index = index_of(&self.cfg);
@@ -581,7 +595,7 @@ impl Scheduler {
                 if self.cfg.service(&group, &service).is_none() {
                     return Reply::err(format!("no service {group}/{service}"));
                 }
-                self.next.insert(config::key(&group, &service), Instant::now());
+                self.set_next(&config::key(&group, &service), Instant::now());
                 Reply::ok(format!("{group}/{service} will run now"))
             }
             Request::Reload => match self.reload() {
@@ -672,7 +686,15 @@ fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(S
 pub fn execute(svc: &Service, hosts: &[String], env: &[(String, String)], limit: Arc<Limit>) -> RunResult {
     match &svc.monitor {
         Monitor::BuiltIn(check) => {
-            let outcomes = many::run_all_with(check.clone(), hosts, limit);
+            // One host: run it on this thread (every step of a built-in check is
+            // bounded by its deadline, name resolution included); several: one thread
+            // each, none waited for past its timeout.
+            let outcomes = if let [host] = hosts {
+                let _permit = limit.acquire();
+                vec![check.run(host)]
+            } else {
+                many::run_all_with(check.clone(), hosts, limit)
+            };
             let (label, sep) = check.label();
             summarize(hosts, &outcomes, |o| o.plugin_line(label, sep))
         }
