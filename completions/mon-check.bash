@@ -436,7 +436,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__dns)
-            opts="-H -s -a -q -p -w -c -t -4 -6 -v -h --hostname --server --expect --querytype --port --warning --critical --timeout --mon --json --verbose --help"
+            opts="-H -s -a -q -p -w -c -t -4 -6 -v -h --hostname --server --expect --querytype --port --warning --critical --timeout --timeout-state --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,6 +506,10 @@ _mon__check() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -514,7 +518,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__exec)
-            opts="-t -H -v -h --style --timeout --max-output --hostname --mon --json --verbose --help"
+            opts="-t -H -v -h --style --timeout --max-output --timeout-state --hostname --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +538,10 @@ _mon__check() {
                     ;;
                 --max-output)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --hostname)
@@ -832,7 +840,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__http)
-            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -852,6 +860,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -974,7 +986,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__https)
-            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -994,6 +1006,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -1116,7 +1132,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__icmp)
-            opts="-H -t -4 -6 -w -c -n -i -v -h --hostname --timeout --warning --critical --packets --interval --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -n -i -v -h --hostname --timeout --timeout-state --warning --critical --packets --interval --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1136,6 +1152,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -1230,7 +1250,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__smtp)
-            opts="-H -t -4 -6 -w -c -p -e -v -h --hostname --timeout --warning --critical --port --expect --helo --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -e -v -h --hostname --timeout --timeout-state --warning --critical --port --expect --helo --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1250,6 +1270,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -1296,7 +1320,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__tcp)
-            opts="-H -t -4 -6 -w -c -p -s -e -E -r -M -m -v -h --hostname --timeout --warning --critical --port --send --expect --escape --refuse --mismatch --maxbytes --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -s -e -E -r -M -m -v -h --hostname --timeout --timeout-state --warning --critical --port --send --expect --escape --refuse --mismatch --maxbytes --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1316,6 +1340,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -1390,7 +1418,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__udp)
-            opts="-H -t -4 -6 -w -c -p -s -e -E -r -M -m -v -h --hostname --timeout --warning --critical --port --send --expect --escape --refuse --mismatch --maxbytes --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -s -e -E -r -M -m -v -h --hostname --timeout --timeout-state --warning --critical --port --send --expect --escape --refuse --mismatch --maxbytes --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1410,6 +1438,10 @@ _mon__check() {
                     ;;
                 -t)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
                     return 0
                     ;;
                 --warning)

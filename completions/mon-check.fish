@@ -43,6 +43,10 @@ complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "import" -d 'Rea
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s p -l port -d 'The port' -r
@@ -64,6 +68,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s v -l verbose
 complete -c mon-check -n "__fish_mon_check_using_subcommand tcp" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s p -l port -d 'The port' -r
@@ -85,6 +93,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s v -l verbose
 complete -c mon-check -n "__fish_mon_check_using_subcommand udp" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s p -l port -d 'The port. [default: 80, or 443 with TLS]' -r
@@ -114,6 +126,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s v -l verbos
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s p -l port -d 'The port. [default: 80, or 443 with TLS]' -r
@@ -143,6 +159,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s v -l verbo
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s w -l warning -d 'WARNING at this round-trip average (ms) or loss (%)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s c -l critical -d 'CRITICAL at this round-trip average (ms) or loss (%); a reply later than the RTA counts as lost' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s n -l packets -d 'How many echo requests' -r
@@ -161,6 +181,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s p -l port -d
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 4 -d 'Reach the server over IPv4 only'
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 6 -d 'Reach the server over IPv6 only'
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
@@ -169,6 +193,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s v -l verbose
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s p -l port -d 'The port' -r
@@ -184,6 +212,10 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -l style -d 'H
 mon\t'mon\'s monitors: 0 fine, anything else CRITICAL'"
 complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -s t -l timeout -d 'Kill the program (and its process group) after this long; that is CRITICAL' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -l max-output -d 'Keep at most this many bytes of its output' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
 complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -s H -l hostname -d 'Hosts, with --mon' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand exec" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'

@@ -251,6 +251,23 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
     assert_eq!(c, 2, "{out}");
     assert!(out.contains("Socket timeout after 1 seconds"), "{out}");
     assert!(took < Duration::from_millis(1500), "{took:?}");
+    // ... unless the operator says what a timeout is (the users' wish; the plugins' -t N:STATE)
+    let (c, out, _) = run_in(
+        &net,
+        1,
+        &[
+            "tcp",
+            "-H",
+            "10.77.1.2",
+            "-p",
+            "9",
+            "-t",
+            "1",
+            "--timeout-state",
+            "unknown",
+        ],
+    );
+    assert_eq!(c, 3, "{out}");
     let (c, out, took) = run_in(&net, 1, &["udp", "-H", "10.77.1.2", "-p", "9", "-s", "x", "-t", "1"]);
     assert_eq!(c, 2, "{out}");
     assert!(took < Duration::from_millis(1500), "{took:?}");

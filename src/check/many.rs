@@ -132,7 +132,9 @@ pub fn run_all_with(check: Arc<Check>, hosts: &[String], limit: Arc<Limit>) -> V
                 continue;
             }
             if now >= s + grace {
-                *o = Some(super::timed_out(check.timeout()));
+                let mut t = super::timed_out(check.timeout());
+                t.status = check.on_timeout;
+                *o = Some(t);
                 left -= 1;
             } else {
                 wait = wait.min(s + grace - now);

@@ -186,6 +186,9 @@ pub struct Outcome {
     /// A plugin run by `exec` writes its own line; it is passed on unchanged.
     #[serde(skip)]
     pub verbatim: Option<String>,
+    /// The check ran out of time (its status is then what `--timeout-state` says).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -201,6 +204,7 @@ impl Outcome {
             detail: Vec::new(),
             elapsed: Duration::ZERO,
             verbatim: None,
+            timed_out: false,
         }
     }
     pub fn with_perf(mut self, p: Perf) -> Outcome {
@@ -225,10 +229,12 @@ impl Outcome {
 
 /// A timeout message as the plugins word it; a timeout is CRITICAL.
 pub fn timed_out(timeout: Duration) -> Outcome {
-    Outcome::new(
+    let mut o = Outcome::new(
         Status::Critical,
         format!("Socket timeout after {} seconds", fmt_secs(timeout)),
-    )
+    );
+    o.timed_out = true;
+    o
 }
 
 /// Seconds as the plugins print them: `10`, or `0.5`.

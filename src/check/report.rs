@@ -2,7 +2,7 @@
 //! monitoring plugin, and over many hosts, as a mon monitor.
 
 use super::many;
-use super::spec::Check;
+use super::spec::{Check, Probe};
 use super::{Outcome, Status};
 use serde::Serialize;
 use std::io::Write;
@@ -38,14 +38,14 @@ fn print(s: &str) {
 
 /// A guard for the whole process: whatever happens inside a check, the plugin answers
 /// by its timeout (and a grace second), as plugins do with alarm().
-fn watchdog(label: &'static str, timeout: Duration) {
+fn watchdog(label: &'static str, timeout: Duration, state: Status) {
     let _ = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
         std::thread::sleep(timeout + Duration::from_secs(1));
         print(&format!(
-            "{label} CRITICAL - Plugin timed out after {} seconds\n",
+            "{label} {state} - Plugin timed out after {} seconds\n",
             super::fmt_secs(timeout)
         ));
-        std::process::exit(Status::Critical.code());
+        std::process::exit(state.code());
     });
 }
 
@@ -53,12 +53,17 @@ fn watchdog(label: &'static str, timeout: Duration) {
 pub fn one_shot(check: &Check, hosts: &[String], json_out: bool, verbose: u8) -> Status {
     let (label, sep) = check.label();
     let host = match (check, hosts) {
-        (Check::Exec(_), []) => "",
+        (
+            Check {
+                probe: Probe::Exec(_), ..
+            },
+            [],
+        ) => "",
         (_, [h]) => h.as_str(),
         (_, []) => return usage(label, "no host given (-H HOST)"),
         _ => return usage(label, "more than one host: use --mon to check several"),
     };
-    watchdog(label, check.timeout());
+    watchdog(label, check.timeout(), check.on_timeout);
     let o = check.run(host);
     if json_out {
         print(&format!("{}\n", json(check, host, &o)));

@@ -4,13 +4,21 @@
 
 use super::net::Family;
 use super::{dns, exec, http, icmp, smtp, tcp, Outcome, Status, Thresholds};
-use crate::cli::mon_check::{Command, MonCheckArgs, RedirectArg, StateArg, StyleArg, TimeThresholds};
+use crate::cli::mon_check::{Command, MonCheckArgs, RedirectArg, StateArg, StyleArg, TimeThresholds, TimeoutState};
 use clap::Parser;
 use std::time::Duration;
 
-/// A check ready to run against a host.
+/// A check ready to run against a host, and the state a timeout is reported as.
 #[derive(Debug, Clone)]
-pub enum Check {
+pub struct Check {
+    pub probe: Probe,
+    /// CRITICAL unless `--timeout-state` says otherwise (the plugins' `-t N:STATE`).
+    pub on_timeout: Status,
+}
+
+/// What a check does.
+#[derive(Debug, Clone)]
+pub enum Probe {
     Tcp(tcp::Settings),
     Udp(tcp::Settings),
     Http(http::Settings),
@@ -42,7 +50,22 @@ impl Check {
     /// The settings of a check subcommand, and the hosts it names; None for the
     /// subcommands that are not checks.
     pub fn from_command(c: &Command) -> Result<Option<(Check, Vec<String>)>, String> {
-        Ok(Some(match c {
+        let on_timeout = match c {
+            Command::Tcp(a) | Command::Udp(a) => a.target.timeout_state,
+            Command::Http(a) | Command::Https(a) => a.target.timeout_state,
+            Command::Icmp(a) => a.target.timeout_state,
+            Command::Smtp(a) => a.target.timeout_state,
+            Command::Dns(a) => a.timeout_state,
+            Command::Exec(a) => a.timeout_state,
+            Command::Run(_) | Command::Ctl(_) | Command::Import(_) => return Ok(None),
+        };
+        let on_timeout = match on_timeout {
+            TimeoutState::Ok => Status::Ok,
+            TimeoutState::Warning => Status::Warning,
+            TimeoutState::Critical => Status::Critical,
+            TimeoutState::Unknown => Status::Unknown,
+        };
+        let (probe, hosts) = match c {
             Command::Tcp(a) | Command::Udp(a) => {
                 let esc = |s: &String| if a.escape { super::net::unescape(s) } else { s.clone() };
                 let s = tcp::Settings {
@@ -61,9 +84,9 @@ impl Check {
                     if s.send.is_none() {
                         return Err("udp needs a string to send (-s)".into());
                     }
-                    (Check::Udp(s), hosts)
+                    (Probe::Udp(s), hosts)
                 } else {
-                    (Check::Tcp(s), hosts)
+                    (Probe::Tcp(s), hosts)
                 }
             }
             Command::Http(a) | Command::Https(a) => {
@@ -115,10 +138,10 @@ impl Check {
                 if s.cert_days.is_some() && !s.tls {
                     return Err("-C needs TLS (use https or -S)".into());
                 }
-                (Check::Http(s), hosts(&a.target.host, &a.target.hosts))
+                (Probe::Http(s), hosts(&a.target.host, &a.target.hosts))
             }
             Command::Icmp(a) => (
-                Check::Icmp(icmp::Settings {
+                Probe::Icmp(icmp::Settings {
                     packets: a.packets,
                     interval: a.interval,
                     warn: a.warning,
@@ -134,7 +157,7 @@ impl Check {
                     servers.extend(dns::default_server());
                 }
                 (
-                    Check::Dns(dns::Settings {
+                    Probe::Dns(dns::Settings {
                         name: a.name.clone(),
                         qtype: dns::QType::parse(&a.querytype)?,
                         expect: a.expect.clone(),
@@ -147,7 +170,7 @@ impl Check {
                 )
             }
             Command::Smtp(a) => (
-                Check::Smtp(smtp::Settings {
+                Probe::Smtp(smtp::Settings {
                     port: a.port,
                     expect: a.expect.clone(),
                     helo: a.helo.clone().unwrap_or_else(|| {
@@ -163,7 +186,7 @@ impl Check {
                 hosts(&a.target.host, &a.target.hosts),
             ),
             Command::Exec(a) => (
-                Check::Exec(exec::Settings {
+                Probe::Exec(exec::Settings {
                     argv: a.command.clone(),
                     style: match a.style {
                         StyleArg::Plugin => exec::Style::Plugin,
@@ -175,7 +198,8 @@ impl Check {
                 a.host.clone(),
             ),
             Command::Run(_) | Command::Ctl(_) | Command::Import(_) => return Ok(None),
-        }))
+        };
+        Ok(Some((Check { probe, on_timeout }, hosts)))
     }
 
     /// A built-in monitor as a scheduler configuration writes it: `tcp -p 80 -t 5`.
@@ -203,40 +227,48 @@ impl Check {
 
     /// The label and separator of its plugin line (`TCP OK - ...`, `HTTP OK: ...`).
     pub fn label(&self) -> (&'static str, &'static str) {
-        match self {
-            Check::Tcp(_) => ("TCP", " - "),
-            Check::Udp(_) => ("UDP", " - "),
-            Check::Http(h) if h.cert_days.is_some() => ("SSL", " - "),
-            Check::Http(_) => ("HTTP", ": "),
-            Check::Icmp(_) => ("PING", " - "),
-            Check::Dns(_) => ("DNS", ": "),
-            Check::Smtp(_) => ("SMTP", " - "),
-            Check::Exec(_) => ("EXEC", " - "),
+        match &self.probe {
+            Probe::Tcp(_) => ("TCP", " - "),
+            Probe::Udp(_) => ("UDP", " - "),
+            Probe::Http(h) if h.cert_days.is_some() => ("SSL", " - "),
+            Probe::Http(_) => ("HTTP", ": "),
+            Probe::Icmp(_) => ("PING", " - "),
+            Probe::Dns(_) => ("DNS", ": "),
+            Probe::Smtp(_) => ("SMTP", " - "),
+            Probe::Exec(_) => ("EXEC", " - "),
         }
     }
 
     pub fn timeout(&self) -> Duration {
-        match self {
-            Check::Tcp(s) | Check::Udp(s) => s.timeout,
-            Check::Http(s) => s.timeout,
-            Check::Icmp(s) => s.timeout,
-            Check::Dns(s) => s.timeout,
-            Check::Smtp(s) => s.timeout,
-            Check::Exec(s) => s.timeout,
+        match &self.probe {
+            Probe::Tcp(s) | Probe::Udp(s) => s.timeout,
+            Probe::Http(s) => s.timeout,
+            Probe::Icmp(s) => s.timeout,
+            Probe::Dns(s) => s.timeout,
+            Probe::Smtp(s) => s.timeout,
+            Probe::Exec(s) => s.timeout,
         }
     }
 
     /// Run against one host (for exec: with `{host}` replaced, or the host appended
     /// when there is one).
     pub fn run(&self, host: &str) -> Outcome {
-        match self {
-            Check::Tcp(s) => tcp::run_tcp(s, host),
-            Check::Udp(s) => tcp::run_udp(s, host),
-            Check::Http(s) => http::run(s, host),
-            Check::Icmp(s) => icmp::run(s, host),
-            Check::Dns(s) => dns::run(s, host),
-            Check::Smtp(s) => smtp::run(s, host),
-            Check::Exec(s) => {
+        let mut o = self.probe_run(host);
+        if o.timed_out {
+            o.status = self.on_timeout;
+        }
+        o
+    }
+
+    fn probe_run(&self, host: &str) -> Outcome {
+        match &self.probe {
+            Probe::Tcp(s) => tcp::run_tcp(s, host),
+            Probe::Udp(s) => tcp::run_udp(s, host),
+            Probe::Http(s) => http::run(s, host),
+            Probe::Icmp(s) => icmp::run(s, host),
+            Probe::Dns(s) => dns::run(s, host),
+            Probe::Smtp(s) => smtp::run(s, host),
+            Probe::Exec(s) => {
                 let mut s = s.clone();
                 if !host.is_empty() {
                     if s.argv.iter().any(|a| a.contains("{host}")) {

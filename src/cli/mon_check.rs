@@ -96,6 +96,17 @@ pub struct Target {
     /// Use IPv6 only.
     #[arg(short = '6')]
     pub ipv6: bool,
+    /// The state a timeout is reported as.
+    #[arg(long, value_name = "STATE", default_value = "critical")]
+    pub timeout_state: TimeoutState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimeoutState {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
 }
 
 /// A warning and a critical range on the response time, in seconds.
@@ -262,6 +273,9 @@ pub struct DnsArgs {
     /// Reach the server over IPv6 only.
     #[arg(short = '6')]
     pub ipv6: bool,
+    /// The state a timeout is reported as.
+    #[arg(long, value_name = "STATE", default_value = "critical")]
+    pub timeout_state: TimeoutState,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -300,6 +314,9 @@ pub struct ExecArgs {
     /// Keep at most this many bytes of its output.
     #[arg(long, value_name = "BYTES", default_value_t = crate::check::exec::MAX_OUTPUT)]
     pub max_output: usize,
+    /// The state a timeout is reported as.
+    #[arg(long, value_name = "STATE", default_value = "critical")]
+    pub timeout_state: TimeoutState,
     /// Hosts, with --mon.
     #[arg(short = 'H', long = "hostname", value_name = "HOST")]
     pub host: Vec<String>,
