@@ -180,13 +180,13 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s q -l queryty
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s p -l port -d 'The server\'s port' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
-complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
 warning\t''
 critical\t''
 unknown\t''"
-complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 4 -d 'Reach the server over IPv4 only'
-complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 6 -d 'Reach the server over IPv6 only'
+complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 4 -d 'Use IPv4 only'
+complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s 6 -d 'Use IPv6 only'
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand dns" -s v -l verbose -d 'Print more: the detail lines after the status line'

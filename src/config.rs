@@ -220,33 +220,45 @@ impl Source {
 
 /// Read and parse a configuration file.
 pub fn load(path: &Path) -> Result<(File, Source), Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error {
-        file: Some(path.into()),
-        pos: None,
-        msg: format!("cannot read the configuration: {e}"),
-    })?;
-    let src = Source {
-        path: path.into(),
-        text,
-    };
+    let src = Source::read(path)?;
     let file = parse(&src)?;
     Ok((file, src))
+}
+
+impl Source {
+    /// Read a configuration file.
+    pub fn read(path: &Path) -> Result<Source, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error {
+            file: Some(path.into()),
+            pos: None,
+            msg: format!("cannot read the configuration: {e}"),
+        })?;
+        Ok(Source {
+            path: path.into(),
+            text,
+        })
+    }
+
+    /// Deserialize the file as `T`; an error names the file, line and column.
+    pub fn yaml<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_yaml::from_str::<T>(&self.text).map_err(|e| {
+            let pos = e.location().map(|l| (l.line(), l.column()));
+            // serde_yaml appends " at line L column C"; the position is already in front.
+            let msg = e.to_string();
+            let msg = match msg.find(" at line ") {
+                Some(i) => msg[..i].to_string(),
+                None => msg,
+            };
+            Error::at(self, pos, msg)
+        })
+    }
 }
 
 pub fn parse(src: &Source) -> Result<File, Error> {
     if src.text.trim().is_empty() {
         return Ok(File::default());
     }
-    serde_yaml::from_str::<File>(&src.text).map_err(|e| {
-        let pos = e.location().map(|l| (l.line(), l.column()));
-        // serde_yaml appends " at line L column C"; the position is already in front.
-        let msg = e.to_string();
-        let msg = match msg.find(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        Error::at(src, pos, msg)
-    })
+    src.yaml::<File>()
 }
 
 /// Load the file named by --config, or the default one when it exists.

@@ -647,6 +647,18 @@ fn smtp_udp_and_icmp_in_namespaces() {
     assert!(lines.next().unwrap().starts_with("10.77.1.98: PING CRITICAL"), "{out}");
 }
 
+/// A web server on node 2, port 8080 (node 1, where the checks run, has none).
+fn web_on_n2(net: &mut Net) {
+    let site = net.dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let cmd = format!(
+        "python3 -m http.server 8080 --bind 10.77.1.2 --directory {}",
+        site.display()
+    );
+    serve(net, 2, &cmd);
+    wait_port(net, 2, "10.77.1.2", 8080);
+}
+
 /// An alert script that records how it was called, for both mon and mon-check.
 fn recorder(dir: &Path, name: &str, log: &Path) {
     let p = dir.join(name);
@@ -677,17 +689,7 @@ fn mon_check_is_a_monitor_under_debians_mon() {
     std::fs::copy("/etc/mon/auth.cf", d.join("auth.cf")).unwrap();
     let log = d.join("alerts.log");
     recorder(&d.join("alert.d"), "record.alert", &log);
-    let site = d.join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    serve(
-        &mut net,
-        2,
-        &format!(
-            "python3 -m http.server 8080 --bind 10.77.1.2 --directory {}",
-            site.display()
-        ),
-    );
-    wait_port(&net, 2, "10.77.1.2", 8080);
+    web_on_n2(&mut net);
     // 10.77.1.1 is the mon node itself, where nothing listens on 8080.
     std::fs::write(
         d.join("mon.cf"),
@@ -730,17 +732,7 @@ fn mons_tcp_monitor_runs_under_mon_check() {
     let d = net.dir.path().to_path_buf();
     let log = d.join("alerts.log");
     recorder(&d, "record.alert", &log);
-    let site = d.join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    serve(
-        &mut net,
-        2,
-        &format!(
-            "python3 -m http.server 8080 --bind 10.77.1.2 --directory {}",
-            site.display()
-        ),
-    );
-    wait_port(&net, 2, "10.77.1.2", 8080);
+    web_on_n2(&mut net);
     let cfg = d.join("hakit.yaml");
     std::fs::write(
         &cfg,

@@ -51,11 +51,11 @@ impl Check {
     /// subcommands that are not checks.
     pub fn from_command(c: &Command) -> Result<Option<(Check, Vec<String>)>, String> {
         let on_timeout = match c {
-            Command::Tcp(a) | Command::Udp(a) => a.target.timeout_state,
-            Command::Http(a) | Command::Https(a) => a.target.timeout_state,
-            Command::Icmp(a) => a.target.timeout_state,
-            Command::Smtp(a) => a.target.timeout_state,
-            Command::Dns(a) => a.timeout_state,
+            Command::Tcp(a) | Command::Udp(a) => a.target.bounds.timeout_state,
+            Command::Http(a) | Command::Https(a) => a.target.bounds.timeout_state,
+            Command::Icmp(a) => a.target.bounds.timeout_state,
+            Command::Smtp(a) => a.target.bounds.timeout_state,
+            Command::Dns(a) => a.bounds.timeout_state,
             Command::Exec(a) => a.timeout_state,
             Command::Run(_) | Command::Ctl(_) | Command::Import(_) => return Ok(None),
         };
@@ -76,8 +76,8 @@ impl Check {
                     mismatch: state(a.mismatch),
                     max_bytes: a.maxbytes.max(1),
                     thresholds: thresholds(&a.thresholds),
-                    timeout: a.target.timeout,
-                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                    timeout: a.target.bounds.timeout,
+                    family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),
                 };
                 let hosts = hosts(&a.target.host, &a.target.hosts);
                 if matches!(c, Command::Udp(_)) {
@@ -132,8 +132,8 @@ impl Check {
                     auth: a.authorization.clone(),
                     max_body: a.max_body.max(1),
                     thresholds: thresholds(&a.thresholds),
-                    timeout: a.target.timeout,
-                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                    timeout: a.target.bounds.timeout,
+                    family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),
                 };
                 if s.cert_days.is_some() && !s.tls {
                     return Err("-C needs TLS (use https or -S)".into());
@@ -146,8 +146,8 @@ impl Check {
                     interval: a.interval,
                     warn: a.warning,
                     crit: a.critical,
-                    timeout: a.target.timeout,
-                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                    timeout: a.target.bounds.timeout,
+                    family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),
                 }),
                 hosts(&a.target.host, &a.target.hosts),
             ),
@@ -163,8 +163,8 @@ impl Check {
                         expect: a.expect.clone(),
                         port: a.port,
                         thresholds: thresholds(&a.thresholds),
-                        timeout: a.timeout,
-                        family: Family::from_flags(a.ipv4, a.ipv6),
+                        timeout: a.bounds.timeout,
+                        family: Family::from_flags(a.bounds.ipv4, a.bounds.ipv6),
                     }),
                     servers,
                 )
@@ -180,8 +180,8 @@ impl Check {
                             .unwrap_or_else(|| "localhost".into())
                     }),
                     thresholds: thresholds(&a.thresholds),
-                    timeout: a.target.timeout,
-                    family: Family::from_flags(a.target.ipv4, a.target.ipv6),
+                    timeout: a.target.bounds.timeout,
+                    family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),
                 }),
                 hosts(&a.target.host, &a.target.hosts),
             ),

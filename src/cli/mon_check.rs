@@ -78,7 +78,7 @@ pub enum Command {
     Import(ImportArgs),
 }
 
-/// What every check takes: hosts, a timeout, an address family.
+/// What every check takes: hosts, and its bounds.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// The host to check (a name or an address).
@@ -87,6 +87,13 @@ pub struct Target {
     /// Hosts, as mon gives them to a monitor (with --mon, any number).
     #[arg(value_name = "HOST")]
     pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub bounds: Bounds,
+}
+
+/// How long a check may take, what a timeout is, which address family it uses.
+#[derive(Debug, Clone, Args)]
+pub struct Bounds {
     /// Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`.
     #[arg(short = 't', long, value_name = "TIME", default_value = "10", value_parser = duration)]
     pub timeout: Duration,
@@ -264,18 +271,8 @@ pub struct DnsArgs {
     pub port: u16,
     #[command(flatten)]
     pub thresholds: TimeThresholds,
-    /// Give up after this long; a timeout is CRITICAL.
-    #[arg(short = 't', long, value_name = "TIME", default_value = "10", value_parser = duration)]
-    pub timeout: Duration,
-    /// Reach the server over IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Reach the server over IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
-    /// The state a timeout is reported as.
-    #[arg(long, value_name = "STATE", default_value = "critical")]
-    pub timeout_state: TimeoutState,
+    #[command(flatten)]
+    pub bounds: Bounds,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -360,36 +360,14 @@ fn err_at(src: &Source, needle: &str, msg: String) -> Error {
 /// Read and check the configuration; `state_dir` and `socket` given on the command
 /// line win.
 pub fn load(path: &Path, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error {
-        file: Some(path.into()),
-        pos: None,
-        msg: format!("cannot read the configuration: {e}"),
-    })?;
-    let src = Source {
-        path: path.into(),
-        text,
-    };
-    from_source(&src, state_dir, socket)
+    from_source(&Source::read(path)?, state_dir, socket)
 }
 
 /// Check the configuration in a file's text (what [`load`] does once it has read it).
 pub fn from_source(src: &Source, state_dir: &Option<PathBuf>, socket: &Option<PathBuf>) -> Result<Config, Error> {
-    let path = &src.path;
-    let view: FileView = serde_yaml::from_str(&src.text).map_err(|e| {
-        let pos = e.location().map(|l| (l.line(), l.column()));
-        let msg = e.to_string();
-        let msg = match msg.find(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        Error {
-            file: Some(path.clone()),
-            pos,
-            msg,
-        }
-    })?;
+    let view: FileView = src.yaml()?;
     let sec = view.mon_check.ok_or_else(|| Error {
-        file: Some(path.clone()),
+        file: Some(src.path.clone()),
         pos: None,
         msg: "no `mon-check` section".into(),
     })?;
