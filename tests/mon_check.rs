@@ -41,7 +41,7 @@ fn serve(net: &mut Net, node: usize, cmdline: &str) {
     net.spawn(
         &ns,
         Path::new("/bin/sh"),
-        &["-c".into(), format!("exec {cmdline}")],
+        &["-c".into(), format!("exec {cmdline} 2>/dev/null")],
         Stdio::null(),
     );
 }
@@ -1107,5 +1107,49 @@ fn the_socket_group_may_use_ctl_and_nobody_else() {
     assert!(text(&o).contains("local/svc"));
     let o = as_user("daemon");
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    s.stop();
+}
+
+#[test]
+fn startup_alerts_exclude_periods_and_monitor_dependencies() {
+    let mut s = Sched::new(
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  mondir: [DIR]\n  alertdir: [DIR]\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      never:\n        interval: 200ms\n        monitor: tcp -p 1 -t 1\n        exclude-period: wd {Sun-Sat}\n        periods:\n          - alert: record.alert\n      base:\n        interval: 200ms\n        monitor: tcp -p 1 -t 1\n        periods:\n          - startupalert: record.alert\n      app:\n        interval: 200ms\n        monitor: count.monitor\n        depend: local:base\n        dep-behavior: m\n",
+    );
+    recorder(s.dir.path(), "record.alert", &s.p("alerts.log"));
+    // The monitor counts its runs; it waits so that `base` has failed before its first
+    // run ends, and succeeds.
+    std::fs::write(
+        s.p("count.monitor"),
+        format!("#!/bin/sh\nsleep 0.3\necho run >> {}\n", s.p("runs").display()),
+    )
+    .unwrap();
+    set_mode(&s.p("count.monitor"), 0o755);
+    s.start();
+    assert!(
+        wait_for(
+            || read(&s.p("alerts.log")).contains("TYPE=startup GROUP=local SERVICE=base"),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        read(&s.p("alerts.log"))
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let l = s.list();
+    let svc = |name: &str| {
+        l["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    // Always inside its exclude-period: never run, never alerted.
+    assert_eq!(svc("never")["state"], "untested", "{l}");
+    assert!(!read(&s.p("alerts.log")).contains("SERVICE=never"));
+    assert_eq!(svc("base")["state"], "failing");
+    // `app` ran once at start, then its failing dependency held its monitor.
+    let runs = read(&s.p("runs")).lines().count();
+    assert_eq!(runs, 1, "dep-behavior m: the monitor waits for its dependency");
     s.stop();
 }
