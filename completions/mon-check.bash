@@ -49,6 +49,9 @@ _mon__check() {
             mon__check,tcp)
                 cmd="mon__check__subcmd__tcp"
                 ;;
+            mon__check,tls)
+                cmd="mon__check__subcmd__tls"
+                ;;
             mon__check,udp)
                 cmd="mon__check__subcmd__udp"
                 ;;
@@ -133,6 +136,9 @@ _mon__check() {
             mon__check__subcmd__help,tcp)
                 cmd="mon__check__subcmd__help__subcmd__tcp"
                 ;;
+            mon__check__subcmd__help,tls)
+                cmd="mon__check__subcmd__help__subcmd__tls"
+                ;;
             mon__check__subcmd__help,udp)
                 cmd="mon__check__subcmd__help__subcmd__udp"
                 ;;
@@ -164,7 +170,7 @@ _mon__check() {
 
     case "${cmd}" in
         mon__check)
-            opts="-v -h -V --mon --json --verbose --help --version tcp udp http https icmp dns smtp exec run ctl import help"
+            opts="-v -h -V --mon --json --verbose --help --version tcp udp http https tls icmp dns smtp exec run ctl import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -560,7 +566,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__help)
-            opts="tcp udp http https icmp dns smtp exec run ctl import help"
+            opts="tcp udp http https tls icmp dns smtp exec run ctl import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,6 +831,20 @@ _mon__check() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mon__subcmd__check__subcmd__help__subcmd__tls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mon__subcmd__check__subcmd__help__subcmd__udp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -840,7 +860,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__http)
-            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --verify --ca-file --onredirect --header --authorization --max-body --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -947,6 +967,10 @@ _mon__check() {
                     return 0
                     ;;
                 -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -986,7 +1010,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__https)
-            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --onredirect --header --authorization --max-body --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -I -S -u -j -e -s -r -C -f -k -a -v -h --hostname --timeout --timeout-state --warning --critical --port --IP-address --vhost --ssl --url --method --expect --string --regex --invert-regex --certificate --continue-after-certificate --verify --ca-file --onredirect --header --authorization --max-body --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1093,6 +1117,10 @@ _mon__check() {
                     return 0
                     ;;
                 -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1407,6 +1435,80 @@ _mon__check() {
                     return 0
                     ;;
                 -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mon__subcmd__check__subcmd__tls)
+            opts="-H -t -4 -6 -w -c -p -C -v -h --hostname --timeout --timeout-state --warning --critical --port --sni --certificate --verify --ca-file --mon --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hostname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-state)
+                    COMPREPLY=($(compgen -W "ok warning critical unknown" -- "${cur}"))
+                    return 0
+                    ;;
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sni)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

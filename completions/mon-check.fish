@@ -33,6 +33,7 @@ complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "tcp" -d 'Connec
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "udp" -d 'Send a datagram and expect a reply (check_udp)'
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "http" -d 'Fetch a page over HTTP (check_http)'
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "https" -d 'Fetch a page over HTTPS; `-C` checks the certificate\'s days to expiry'
+complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "tls" -d 'A TLS handshake on any port (IMAPS, LDAPS, ...): time, certificate expiry, optionally the chain'
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "icmp" -d 'Ping: round-trip time and loss (check_icmp)'
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "dns" -d 'Ask a DNS server for a name (check_dns)'
 complete -c mon-check -n "__fish_mon_check_needs_command" -f -a "smtp" -d 'The SMTP banner and EHLO (check_smtp)'
@@ -108,6 +109,7 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s e -l expect
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s s -l string -d 'A string the body must contain' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s r -l regex -d 'A regular expression the body must match' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s C -l certificate -d 'Certificate days to expiry: WARNING below the first, CRITICAL below the second (`30,14`; one number is both). Checks only the certificate unless --continue-after-certificate' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l ca-file -d 'The roots to verify against, PEM (implies --verify). [default: /etc/ssl/certs/ca-certificates.crt]' -r -F
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s f -l onredirect -d 'What a redirect (3xx) is' -r -f -a "ok\t''
 warning\t''
 critical\t''
@@ -120,6 +122,7 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s 6 -d 'Use I
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s S -l ssl -d 'Use TLS (`mon-check https` always does)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l invert-regex -d 'CRITICAL if the regex matches, instead of if it does not'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l continue-after-certificate -d 'With -C, check the page too'
+complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l verify -d 'Verify the certificate chain and name (CRITICAL if they do not verify); by default the certificate is only read, as check_http does'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand http" -s v -l verbose -d 'Print more: the detail lines after the status line'
@@ -141,6 +144,7 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s e -l expec
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s s -l string -d 'A string the body must contain' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s r -l regex -d 'A regular expression the body must match' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s C -l certificate -d 'Certificate days to expiry: WARNING below the first, CRITICAL below the second (`30,14`; one number is both). Checks only the certificate unless --continue-after-certificate' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l ca-file -d 'The roots to verify against, PEM (implies --verify). [default: /etc/ssl/certs/ca-certificates.crt]' -r -F
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s f -l onredirect -d 'What a redirect (3xx) is' -r -f -a "ok\t''
 warning\t''
 critical\t''
@@ -153,10 +157,30 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s 6 -d 'Use 
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s S -l ssl -d 'Use TLS (`mon-check https` always does)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l invert-regex -d 'CRITICAL if the regex matches, instead of if it does not'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l continue-after-certificate -d 'With -C, check the page too'
+complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l verify -d 'Verify the certificate chain and name (CRITICAL if they do not verify); by default the certificate is only read, as check_http does'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s v -l verbose -d 'Print more: the detail lines after the status line'
 complete -c mon-check -n "__fish_mon_check_using_subcommand https" -s h -l help -d 'Print help'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s H -l hostname -d 'The host to check (a name or an address)' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
+warning\t''
+critical\t''
+unknown\t''"
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s w -l warning -d 'Response time (seconds) that is a WARNING, as a plugin range' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s c -l critical -d 'Response time (seconds) that is CRITICAL, as a plugin range' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s p -l port -d 'The port' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l sni -d 'The TLS server name to ask for. [default: the host]' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s C -l certificate -d 'Certificate days to expiry: WARNING below the first, CRITICAL below the second' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l ca-file -d 'The roots to verify against, PEM (implies --verify). [default: /etc/ssl/certs/ca-certificates.crt]' -r -F
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s 4 -d 'Use IPv4 only'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s 6 -d 'Use IPv6 only'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l verify -d 'Verify the certificate chain and name (CRITICAL if they do not verify); by default the certificate is only read, as check_http does'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s v -l verbose -d 'Print more: the detail lines after the status line'
+complete -c mon-check -n "__fish_mon_check_using_subcommand tls" -s h -l help -d 'Print help'
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s H -l hostname -d 'The host to check (a name or an address)' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -s t -l timeout -d 'Give up after this long; a timeout is CRITICAL. Written `5` (seconds), `500ms`' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand icmp" -l timeout-state -d 'The state a timeout is reported as' -r -f -a "ok\t''
@@ -290,18 +314,19 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand import" -l mon -d 'R
 complete -c mon-check -n "__fish_mon_check_using_subcommand import" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand import" -s v -l verbose -d 'Print more: the detail lines after the status line'
 complete -c mon-check -n "__fish_mon_check_using_subcommand import" -s h -l help -d 'Print help'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "tcp" -d 'Connect to a TCP port; optionally send a string and expect a reply (check_tcp)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "udp" -d 'Send a datagram and expect a reply (check_udp)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "http" -d 'Fetch a page over HTTP (check_http)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "https" -d 'Fetch a page over HTTPS; `-C` checks the certificate\'s days to expiry'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "icmp" -d 'Ping: round-trip time and loss (check_icmp)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "dns" -d 'Ask a DNS server for a name (check_dns)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "smtp" -d 'The SMTP banner and EHLO (check_smtp)'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "exec" -d 'Run a monitoring plugin or a mon monitor, bounded by the timeout, and take its result. With --mon, once per host: `{host}` in the arguments is replaced by the host, else the host is appended'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "run" -d 'Run the services of the configuration on their schedule, with alerts'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "ctl" -d 'Ask the running scheduler: status, disable, enable, acknowledge, test, reload'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "import" -d 'Read a mon.cf and write the equivalent `mon-check` configuration section'
-complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https icmp dns smtp exec run ctl import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "tcp" -d 'Connect to a TCP port; optionally send a string and expect a reply (check_tcp)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "udp" -d 'Send a datagram and expect a reply (check_udp)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "http" -d 'Fetch a page over HTTP (check_http)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "https" -d 'Fetch a page over HTTPS; `-C` checks the certificate\'s days to expiry'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "tls" -d 'A TLS handshake on any port (IMAPS, LDAPS, ...): time, certificate expiry, optionally the chain'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "icmp" -d 'Ping: round-trip time and loss (check_icmp)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "dns" -d 'Ask a DNS server for a name (check_dns)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "smtp" -d 'The SMTP banner and EHLO (check_smtp)'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "exec" -d 'Run a monitoring plugin or a mon monitor, bounded by the timeout, and take its result. With --mon, once per host: `{host}` in the arguments is replaced by the host, else the host is appended'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "run" -d 'Run the services of the configuration on their schedule, with alerts'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "ctl" -d 'Ask the running scheduler: status, disable, enable, acknowledge, test, reload'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "import" -d 'Read a mon.cf and write the equivalent `mon-check` configuration section'
+complete -c mon-check -n "__fish_mon_check_using_subcommand help; and not __fish_seen_subcommand_from tcp udp http https tls icmp dns smtp exec run ctl import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "list" -d 'Everything in one answer: every service with its hosts, what is disabled and acknowledged'
 complete -c mon-check -n "__fish_mon_check_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "disable" -d 'Disable a host (everywhere), a service (`GROUP SERVICE`) or a watch (`GROUP`)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "enable" -d 'Enable what was disabled'

@@ -293,24 +293,39 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
 }
 
 fn python_https(dir: &Path) -> String {
+    // A CA of the test's own, and a 10-day server certificate it signs for
+    // www.hakit.test (a name webpki reads from the subjectAltName).
+    let p = |n: &str| dir.join(n).display().to_string();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:www.hakit.test\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    for cmd in [
+        format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=hakit-test-ca -keyout {} -out {}",
+            p("ca.key"),
+            p("ca.pem")
+        ),
+        format!(
+            "openssl req -newkey rsa:2048 -nodes -subj /CN=www.hakit.test -keyout {} -out {}",
+            p("key.pem"),
+            p("leaf.csr")
+        ),
+        format!(
+            "openssl x509 -req -in {} -CA {} -CAkey {} -CAcreateserial -days 10 -extfile {} -out {}",
+            p("leaf.csr"),
+            p("ca.pem"),
+            p("ca.key"),
+            p("ext.cnf"),
+            p("cert.pem")
+        ),
+    ] {
+        let o = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    }
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    sh(&[
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "10",
-        "-subj",
-        "/CN=www.hakit.test",
-        "-keyout",
-        &key.display().to_string(),
-        "-out",
-        &cert.display().to_string(),
-    ]);
     let script = dir.join("https.py");
     std::fs::write(
         &script,
@@ -450,6 +465,54 @@ fn http_and_https_against_real_servers() {
     // TLS against a plain HTTP port fails cleanly, CRITICAL.
     let (c, out, _) = h(&["https", "-H", "10.77.1.2", "-p", "8080", "-t", "3"]);
     assert_eq!(c, 2, "{out}");
+    // --verify: against the test's CA it verifies; against the system's roots, or for
+    // another name, it does not.
+    let ca = net.dir.path().join("ca.pem").display().to_string();
+    let v = |extra: &[&str]| {
+        let mut a = vec!["https", "-H", "10.77.1.2", "-p", "8443", "-s", "hakit-ok"];
+        a.extend_from_slice(extra);
+        run_in(&net, 1, &a)
+    };
+    let (c, out, _) = v(&["--vhost", "www.hakit.test", "--ca-file", &ca]);
+    assert_eq!(c, 0, "{out}");
+    let (c, out, _) = v(&["--vhost", "www.hakit.test", "--verify"]);
+    assert_eq!(c, 2, "{out}");
+    assert!(out.contains("UnknownIssuer"), "{out}");
+    let (c, out, _) = v(&["--vhost", "other.hakit.test", "--ca-file", &ca]);
+    assert_eq!(c, 2, "{out}");
+    assert!(out.contains("not valid for name"), "{out}");
+    // The tls check: any TLS port, the handshake and the certificate.
+    let (c, out, _) = h(&[
+        "tls",
+        "-H",
+        "10.77.1.2",
+        "-p",
+        "8443",
+        "--sni",
+        "www.hakit.test",
+        "-C",
+        "30,5",
+    ]);
+    assert_eq!(c, 1, "{out}");
+    assert!(
+        out.starts_with("TLS WARNING - 0.0") && out.contains("second handshake on 10.77.1.2 port 8443"),
+        "{out}"
+    );
+    let (c, out, _) = h(&[
+        "tls",
+        "-H",
+        "10.77.1.2",
+        "-p",
+        "8443",
+        "--ca-file",
+        &ca,
+        "--sni",
+        "www.hakit.test",
+        "-C",
+        "5",
+    ]);
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(h(&["tls", "-H", "10.77.1.2", "-p", "8080", "-t", "3"]).0, 2);
 }
 
 #[test]

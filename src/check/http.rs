@@ -1,17 +1,14 @@
 //! The http and https checks: a status line, a string or regex in the body, a
 //! certificate's days to expiry, redirects, all within the timeout. HTTP/1.1 is
-//! spoken by hand (a request, `Connection: close`, a body read to its end); TLS is
-//! rustls. The certificate is read, not verified, as check_http does: a monitor must
-//! be able to watch a self-signed service.
+//! spoken by hand (a request, `Connection: close`, a body read to its end); TLS is in
+//! [`super::tls`].
 
 use super::net::{self, Bounded, Fail, Family};
-use super::x509;
+use super::tls;
 use super::{timed_out, Outcome, Perf, Status, Thresholds};
 use regex::Regex;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::io::{self, Read, Write};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// What to do with a 3xx answer (check_http's `-f`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +36,8 @@ pub struct Settings {
     pub invert_regex: bool,
     /// Certificate days to expiry: warning, critical.
     pub cert_days: Option<(u32, u32)>,
+    /// Whether and against what the certificate chain is verified.
+    pub verify: tls::Verify,
     /// With `cert_days`, check the page too (otherwise only the certificate).
     pub continue_after_cert: bool,
     pub onredirect: OnRedirect,
@@ -84,7 +83,7 @@ fn check(s: &Settings, host: &str, deadline: Instant, start: Instant) -> Result<
         let (tls, ref to, ref vh, port, ref path) = target;
         let r = fetch(s, tls, to, vh, port, path, deadline)?;
         if let (Some((warn, crit)), Some(na)) = (s.cert_days, r.not_after) {
-            let cert = cert_outcome(vh, na, warn, crit);
+            let cert = tls::cert_outcome(vh, na, warn, crit);
             if !s.continue_after_cert || cert.status != Status::Ok {
                 return Ok(cert);
             }
@@ -200,54 +199,6 @@ fn judge(s: &Settings, r: &Response, t: f64) -> Outcome {
         .with_perf(Perf::new("size", r.size as f64, "B").bounds(Some(0.0), None))
 }
 
-fn cert_outcome(name: &str, not_after: i64, warn: u32, crit: u32) -> Outcome {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let left = not_after - now;
-    let days = left.div_euclid(86_400);
-    let (status, text) = if left < 0 {
-        (
-            Status::Critical,
-            format!("Certificate '{name}' expired on {}.", date(not_after)),
-        )
-    } else {
-        let status = if days < crit as i64 {
-            Status::Critical
-        } else if days < warn as i64 {
-            Status::Warning
-        } else {
-            Status::Ok
-        };
-        (
-            status,
-            format!(
-                "Certificate '{name}' will expire in {days} days, on {}.",
-                date(not_after)
-            ),
-        )
-    };
-    Outcome::new(status, text).with_perf(Perf::new("days", days as f64, "").bounds(Some(0.0), None))
-}
-
-/// `2026-12-01 12:00 UTC`
-fn date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // civil_from_days (H. Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
-}
-
 fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -297,40 +248,18 @@ fn fetch(
     }
     req.push_str("\r\n");
     if tls {
-        let name = match net::literal(vhost) {
-            Some(ip) => ServerName::IpAddress(ip.into()),
-            None => ServerName::try_from(vhost.to_string())
-                .map_err(|_| Fail::Io(io::Error::new(io::ErrorKind::InvalidInput, "bad TLS server name")))?,
-        };
-        let config = tls_config().map_err(|e| Fail::Io(io::Error::other(e)))?;
-        let conn =
-            rustls::ClientConnection::new(config, name).map_err(|e| Fail::Io(io::Error::other(format!("TLS: {e}"))))?;
-        let mut stream = rustls::StreamOwned::new(conn, sock);
-        stream.write_all(req.as_bytes()).map_err(tls_err)?;
-        stream.flush().map_err(tls_err)?;
+        let mut stream = tls::connect(sock, vhost, &s.verify)?;
+        stream.write_all(req.as_bytes()).map_err(tls::err)?;
+        stream.flush().map_err(tls::err)?;
         let raw = read_all(&mut stream, s.max_body)?;
-        let not_after = stream
-            .conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| x509::validity(c))
-            .map(|v| v.not_after);
         let mut r = parse_response(&raw)?;
-        r.not_after = not_after;
+        r.not_after = tls::not_after(&stream);
         Ok(r)
     } else {
         let mut stream = sock;
         stream.write_all(req.as_bytes())?;
         let raw = read_all(&mut stream, s.max_body)?;
         parse_response(&raw)
-    }
-}
-
-fn tls_err(e: io::Error) -> Fail {
-    if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
-        Fail::Timeout
-    } else {
-        Fail::Io(io::Error::new(e.kind(), format!("TLS: {}", net::io_text(&e))))
     }
 }
 
@@ -352,7 +281,7 @@ fn read_all(r: &mut impl Read, max: usize) -> Result<Vec<u8>, Fail> {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !buf.is_empty() => break,
-            Err(e) => return Err(tls_err(e)),
+            Err(e) => return Err(tls::err(e)),
         }
     }
     Ok(buf)
@@ -415,63 +344,6 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One client configuration for the process: no verification (see the module note).
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    type Config = Result<Arc<rustls::ClientConfig>, String>;
-    static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map(|b| {
-                    Arc::new(
-                        b.dangerous()
-                            .with_custom_certificate_verifier(Arc::new(ReadOnly(provider)))
-                            .with_no_client_auth(),
-                    )
-                })
-                .map_err(|e| format!("TLS configuration: {e}"))
-        })
-        .clone()
-}
-
-/// Accepts any certificate; the signatures of the handshake are still checked.
-#[derive(Debug)]
-struct ReadOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for ReadOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,11 +371,5 @@ mod tests {
         assert_eq!((t.0, t.1.as_str(), t.3, t.4.as_str()), (true, "b.example", 8443, "/p"));
         let t = follow(&cur, "http://[::1]:81");
         assert_eq!((t.1.as_str(), t.3, t.4.as_str()), ("::1", 81, "/"));
-    }
-
-    #[test]
-    fn dates_print() {
-        assert_eq!(date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(date(20_778 * 86_400 + 3661), "2026-11-21 01:01 UTC");
     }
 }

@@ -14,6 +14,7 @@ pub mod report;
 pub mod smtp;
 pub mod spec;
 pub mod tcp;
+pub mod tls;
 pub mod x509;
 
 use range::Range;

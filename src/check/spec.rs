@@ -3,8 +3,10 @@
 //! written with the same flags.
 
 use super::net::Family;
-use super::{dns, exec, http, icmp, smtp, tcp, Outcome, Status, Thresholds};
-use crate::cli::mon_check::{Command, MonCheckArgs, RedirectArg, StateArg, StyleArg, TimeThresholds, TimeoutState};
+use super::{dns, exec, http, icmp, smtp, tcp, tls, Outcome, Status, Thresholds};
+use crate::cli::mon_check::{
+    Command, MonCheckArgs, RedirectArg, StateArg, StyleArg, TimeThresholds, TimeoutState, VerifyArgs,
+};
 use clap::Parser;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ pub enum Probe {
     Tcp(tcp::Settings),
     Udp(tcp::Settings),
     Http(http::Settings),
+    Tls(tls::Settings),
     Icmp(icmp::Settings),
     Dns(dns::Settings),
     Smtp(smtp::Settings),
@@ -29,7 +32,7 @@ pub enum Probe {
 }
 
 /// The names of the built-in checks, as a scheduler's `monitor` may start with them.
-pub const BUILT_IN: &[&str] = &["tcp", "udp", "http", "https", "icmp", "ping", "dns", "smtp"];
+pub const BUILT_IN: &[&str] = &["tcp", "udp", "http", "https", "tls", "icmp", "ping", "dns", "smtp"];
 
 fn state(s: StateArg) -> Status {
     match s {
@@ -53,6 +56,7 @@ impl Check {
         let on_timeout = match c {
             Command::Tcp(a) | Command::Udp(a) => a.target.bounds.timeout_state,
             Command::Http(a) | Command::Https(a) => a.target.bounds.timeout_state,
+            Command::Tls(a) => a.target.bounds.timeout_state,
             Command::Icmp(a) => a.target.bounds.timeout_state,
             Command::Smtp(a) => a.target.bounds.timeout_state,
             Command::Dns(a) => a.bounds.timeout_state,
@@ -122,6 +126,7 @@ impl Check {
                     invert_regex: a.invert_regex,
                     cert_days,
                     continue_after_cert: a.continue_after_certificate,
+                    verify: verify(&a.verify),
                     onredirect: match a.onredirect {
                         RedirectArg::Ok => http::OnRedirect::Ok,
                         RedirectArg::Warning => http::OnRedirect::Warning,
@@ -140,6 +145,18 @@ impl Check {
                 }
                 (Probe::Http(s), hosts(&a.target.host, &a.target.hosts))
             }
+            Command::Tls(a) => (
+                Probe::Tls(tls::Settings {
+                    port: a.port,
+                    sni: a.sni.clone(),
+                    cert_days: a.certificate.as_deref().map(cert_days).transpose()?,
+                    verify: verify(&a.verify),
+                    thresholds: thresholds(&a.thresholds),
+                    timeout: a.target.bounds.timeout,
+                    family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),
+                }),
+                hosts(&a.target.host, &a.target.hosts),
+            ),
             Command::Icmp(a) => (
                 Probe::Icmp(icmp::Settings {
                     packets: a.packets,
@@ -232,6 +249,7 @@ impl Check {
             Probe::Udp(_) => ("UDP", " - "),
             Probe::Http(h) if h.cert_days.is_some() => ("SSL", " - "),
             Probe::Http(_) => ("HTTP", ": "),
+            Probe::Tls(_) => ("TLS", " - "),
             Probe::Icmp(_) => ("PING", " - "),
             Probe::Dns(_) => ("DNS", ": "),
             Probe::Smtp(_) => ("SMTP", " - "),
@@ -243,6 +261,7 @@ impl Check {
         match &self.probe {
             Probe::Tcp(s) | Probe::Udp(s) => s.timeout,
             Probe::Http(s) => s.timeout,
+            Probe::Tls(s) => s.timeout,
             Probe::Icmp(s) => s.timeout,
             Probe::Dns(s) => s.timeout,
             Probe::Smtp(s) => s.timeout,
@@ -265,6 +284,7 @@ impl Check {
             Probe::Tcp(s) => tcp::run_tcp(s, host),
             Probe::Udp(s) => tcp::run_udp(s, host),
             Probe::Http(s) => http::run(s, host),
+            Probe::Tls(s) => tls::run(s, host),
             Probe::Icmp(s) => icmp::run(s, host),
             Probe::Dns(s) => dns::run(s, host),
             Probe::Smtp(s) => smtp::run(s, host),
@@ -280,6 +300,14 @@ impl Check {
                 exec::run(&s)
             }
         }
+    }
+}
+
+fn verify(v: &VerifyArgs) -> tls::Verify {
+    match (&v.ca_file, v.verify) {
+        (Some(f), _) => tls::Verify::Roots(f.clone()),
+        (None, true) => tls::Verify::Roots(tls::SYSTEM_ROOTS.into()),
+        (None, false) => tls::Verify::No,
     }
 }
 

@@ -59,6 +59,9 @@ pub enum Command {
     Http(HttpArgs),
     /// Fetch a page over HTTPS; `-C` checks the certificate's days to expiry.
     Https(HttpArgs),
+    /// A TLS handshake on any port (IMAPS, LDAPS, ...): time, certificate expiry,
+    /// optionally the chain.
+    Tls(TlsArgs),
     /// Ping: round-trip time and loss (check_icmp).
     #[command(alias = "ping")]
     Icmp(IcmpArgs),
@@ -216,6 +219,8 @@ pub struct HttpArgs {
     /// With -C, check the page too.
     #[arg(long)]
     pub continue_after_certificate: bool,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
     /// What a redirect (3xx) is.
     #[arg(short = 'f', long, value_name = "WHAT", default_value = "ok")]
     pub onredirect: RedirectArg,
@@ -228,6 +233,38 @@ pub struct HttpArgs {
     /// Read at most this many bytes of the answer.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub max_body: usize,
+}
+
+/// Whether a TLS certificate chain is verified.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Verify the certificate chain and name (CRITICAL if they do not verify); by
+    /// default the certificate is only read, as check_http does.
+    #[arg(long)]
+    pub verify: bool,
+    /// The roots to verify against, PEM (implies --verify).
+    /// [default: /etc/ssl/certs/ca-certificates.crt]
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub thresholds: TimeThresholds,
+    /// The port.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: u16,
+    /// The TLS server name to ask for. [default: the host]
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Certificate days to expiry: WARNING below the first, CRITICAL below the second.
+    #[arg(short = 'C', long, value_name = "DAYS[,DAYS]")]
+    pub certificate: Option<String>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 #[derive(Debug, Clone, Args)]
