@@ -23,7 +23,7 @@ pub struct Check {
 pub enum Probe {
     Tcp(tcp::Settings),
     Udp(tcp::Settings),
-    Http(http::Settings),
+    Http(Box<http::Settings>),
     Tls(tls::Settings),
     Icmp(icmp::Settings),
     Dns(dns::Settings),
@@ -143,7 +143,7 @@ impl Check {
                 if s.cert_days.is_some() && !s.tls {
                     return Err("-C needs TLS (use https or -S)".into());
                 }
-                (Probe::Http(s), hosts(&a.target.host, &a.target.hosts))
+                (Probe::Http(Box::new(s)), hosts(&a.target.host, &a.target.hosts))
             }
             Command::Tls(a) => (
                 Probe::Tls(tls::Settings {
