@@ -691,6 +691,34 @@ fn smtp_udp_and_icmp_in_namespaces() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
+    // Without the namespace's permission and without CAP_NET_RAW: UNKNOWN, and why.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        net.ns(1),
+        "sysctl",
+        "-qw",
+        "net.ipv4.ping_group_range=1 0",
+    ]);
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            net.ns(1),
+            "setpriv",
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+        ])
+        .arg(mc())
+        .args(["icmp", "-H", "10.77.1.2", "-n", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("ping_group_range"), "{}", text(&o));
     // --mon over hosts: the failed one first, with its detail.
     let (c, out, _) = u(&[
         "--mon",

@@ -55,6 +55,11 @@ pub fn run(s: &Settings, host: &str) -> Outcome {
         Ok(rtts) => judge(s, host, &rtts),
         Err(Fail::Timeout) => super::timed_out(s.timeout),
         Err(Fail::Resolve(why)) => Outcome::new(Status::Critical, format!("cannot resolve {why}")),
+        // No socket to ping with is this machine's problem, not the host's: UNKNOWN.
+        Err(Fail::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Outcome::new(
+            Status::Unknown,
+            "no ICMP socket: run as root, give CAP_NET_RAW, or widen net.ipv4.ping_group_range",
+        ),
         Err(Fail::Io(e)) => Outcome::new(Status::Critical, format!("{host}: {}", net::io_text(&e))),
     };
     o.elapsed = start.elapsed();
