@@ -1244,3 +1244,11 @@ fn startup_alerts_exclude_periods_and_monitor_dependencies() {
     assert_eq!(runs, 1, "dep-behavior m: the monitor waits for its dependency");
     s.stop();
 }
+
+#[test]
+fn the_example_configuration_in_contrib_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/mon-check/hakit.yaml");
+    let o = run(&["run", "--check", "-c", &path.display().to_string()]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text(&o).contains("6 services"), "{}", text(&o));
+}

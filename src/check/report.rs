@@ -52,13 +52,17 @@ fn watchdog(label: &'static str, timeout: Duration, state: Status) {
 /// Run once against one host and print the plugin line (and detail with -v).
 pub fn one_shot(check: &Check, hosts: &[String], json_out: bool, verbose: u8) -> Status {
     let (label, sep) = check.label();
-    let host = match (check, hosts) {
-        (
-            Check {
-                probe: Probe::Exec(_), ..
-            },
-            [],
-        ) => "",
+    let resolver;
+    let host = match (&check.probe, hosts) {
+        (Probe::Exec(_), []) => "",
+        // A DNS check without a server asks the system's first resolver.
+        (Probe::Dns(_), []) => match super::dns::default_server() {
+            Some(s) => {
+                resolver = s;
+                resolver.as_str()
+            }
+            None => return usage(label, "no server given (-s) and none in /etc/resolv.conf"),
+        },
         (_, [h]) => h.as_str(),
         (_, []) => return usage(label, "no host given (-H HOST)"),
         _ => return usage(label, "more than one host: use --mon to check several"),

@@ -169,10 +169,9 @@ impl Check {
                 hosts(&a.target.host, &a.target.hosts),
             ),
             Command::Dns(a) => {
-                let mut servers = hosts(&a.server, &a.servers);
-                if servers.is_empty() {
-                    servers.extend(dns::default_server());
-                }
+                // No server: the one-shot asks resolv.conf's first (see report); in a
+                // scheduler the servers are the watch's hosts.
+                let servers = hosts(&a.server, &a.servers);
                 (
                     Probe::Dns(dns::Settings {
                         name: a.name.clone(),
