@@ -223,7 +223,22 @@ fn side_by_side_with_check_tcp() {
             );
         }
     }
-    drop(l);
+    // Any plugin becomes a mon monitor over many hosts: mon appends them after --hosts.
+    let o = run(&[
+        "--mon",
+        "exec",
+        "--",
+        "/usr/lib/nagios/plugins/check_tcp",
+        "-H",
+        "{host}",
+        "-p",
+        &port,
+        "--hosts",
+        "127.0.0.1",
+        "127.0.0.2",
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(text(&o).lines().next(), Some("127.0.0.2"), "{}", text(&o));
     // and mon-check exec runs the plugin and takes its result
     let o = run(&[
         "exec",

@@ -201,18 +201,29 @@ impl Check {
                 }),
                 hosts(&a.target.host, &a.target.hosts),
             ),
-            Command::Exec(a) => (
-                Probe::Exec(exec::Settings {
-                    argv: a.command.clone(),
-                    style: match a.style {
-                        StyleArg::Plugin => exec::Style::Plugin,
-                        StyleArg::Mon => exec::Style::Mon,
-                    },
-                    timeout: a.timeout,
-                    max_output: a.max_output,
-                }),
-                a.host.clone(),
-            ),
+            Command::Exec(a) => {
+                // mon appends the hosts after everything configured: a `--hosts` word
+                // ends the program's arguments and starts the hosts.
+                let (argv, after) = match a.command.iter().position(|w| w == "--hosts") {
+                    Some(i) => (a.command[..i].to_vec(), a.command[i + 1..].to_vec()),
+                    None => (a.command.clone(), Vec::new()),
+                };
+                if argv.is_empty() {
+                    return Err("exec needs a program to run".into());
+                }
+                (
+                    Probe::Exec(exec::Settings {
+                        argv,
+                        style: match a.style {
+                            StyleArg::Plugin => exec::Style::Plugin,
+                            StyleArg::Mon => exec::Style::Mon,
+                        },
+                        timeout: a.timeout,
+                        max_output: a.max_output,
+                    }),
+                    hosts(&a.host, &after),
+                )
+            }
             Command::Run(_) | Command::Ctl(_) | Command::Import(_) => return Ok(None),
         };
         Ok(Some((Check { probe, on_timeout }, hosts)))

@@ -71,7 +71,8 @@ pub enum Command {
     Smtp(SmtpArgs),
     /// Run a monitoring plugin or a mon monitor, bounded by the timeout, and take its
     /// result. With --mon, once per host: `{host}` in the arguments is replaced by
-    /// the host, else the host is appended.
+    /// the host, else the host is appended; hosts come from -H, or after a `--hosts`
+    /// word (where mon appends them: `exec -- check_ssh -H {host} --hosts`).
     Exec(ExecArgs),
     /// Run the services of the configuration on their schedule, with alerts.
     Run(RunArgs),
