@@ -18,6 +18,22 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How much of a summary, a host's line and a monitor's output the state keeps.
+const KEEP_SUMMARY: usize = 1024;
+const KEEP_OUTPUT: usize = 16 * 1024;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// What a service's run found.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -368,10 +384,19 @@ impl Scheduler {
         let was_untested = st.last_check.is_none();
         // An up alert names the hosts that were down.
         let were_down = failed_hosts(st);
-        st.summary = r.summary.clone();
-        st.output = r.output.clone();
+        // What is kept (and saved, for every service) is bounded; the alerts of this
+        // result still get the whole output on their stdin.
+        st.summary = cut(&r.summary, KEEP_SUMMARY);
+        st.output = cut(&r.output, KEEP_OUTPUT);
         st.retval = r.retval;
-        st.hosts = r.hosts.iter().cloned().collect();
+        st.hosts = r
+            .hosts
+            .iter()
+            .map(|(h, x)| {
+                let line = cut(&x.line, KEEP_SUMMARY);
+                (h.clone(), HostResult { status: x.status, line })
+            })
+            .collect();
         let due = alert::on_result(svc, st, r.failed, &r.summary, cx);
         if r.failed && (!was_failing || was_untested) {
             crate::log::warn(&format!("{key} failing: {}", one_line(&r.summary, &r.output)));
@@ -379,7 +404,8 @@ impl Scheduler {
             crate::log::info(&format!("{key} up again"));
         }
         self.worst = self.worst.worst(r.status);
-        let snapshot = st.clone();
+        let mut snapshot = st.clone();
+        snapshot.output = r.output.clone();
         let alerted = !due.is_empty();
         for (i, kind) in due {
             let hosts = if kind == Kind::Up {
@@ -836,5 +862,30 @@ fn summarize(hosts: &[String], outcomes: &[Outcome], line: impl Fn(&Outcome) -> 
         output,
         retval: Some(status.code()),
         hosts: results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_text_is_cut_on_a_character_boundary() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("héllo", 2), "h…");
+        assert_eq!(cut(&"x".repeat(5000), KEEP_SUMMARY).len(), KEEP_SUMMARY + "…".len());
+    }
+
+    #[test]
+    fn a_monitors_summary_names_its_failed_hosts() {
+        let hosts = vec!["a".to_string(), "b".to_string()];
+        let ok = Outcome::new(Status::Ok, "fine");
+        let bad = Outcome::new(Status::Critical, "refused");
+        let r = summarize(&hosts, &[ok, bad], |o| o.plugin_line("TCP", " - "));
+        assert!(r.failed);
+        assert_eq!(r.summary, "b");
+        assert_eq!(r.output, "b\nb: TCP CRITICAL - refused\n");
+        assert_eq!(r.retval, Some(2));
+        assert_eq!(r.hosts[0].1.status, Status::Ok);
     }
 }
