@@ -35,6 +35,29 @@ fn run_in(net: &Net, node: usize, args: &[&str]) -> (i32, String, Duration) {
     (code(&o), text(&o), t.elapsed())
 }
 
+/// mon-check run as `nobody` (group `group`, no others), inside a namespace or not.
+fn as_nobody(netns: Option<&str>, group: &str, args: &[&str]) -> Output {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "setpriv"]);
+            c
+        }
+        None => Command::new("setpriv"),
+    };
+    cmd.args(["--reuid", "nobody", "--regid", group, "--clear-groups"])
+        .arg(mc())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Who may open ICMP datagram sockets in a node's namespace.
+fn ping_group_range(net: &Net, node: usize, range: &str) {
+    let setting = format!("net.ipv4.ping_group_range={range}");
+    sh(&["ip", "netns", "exec", net.ns(node), "sysctl", "-qw", &setting]);
+}
+
 /// A server inside a namespace, started from a shell command line.
 fn serve(net: &mut Net, node: usize, cmdline: &str) {
     let ns = net.ns(node).to_string();
@@ -680,58 +703,16 @@ fn smtp_udp_and_icmp_in_namespaces() {
     assert!(out.contains("lost 100%"), "{out}");
     assert!(took < Duration::from_secs(2), "{took:?}");
     // Unprivileged, where the namespace allows ICMP datagram sockets.
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        net.ns(1),
-        "sysctl",
-        "-qw",
-        "net.ipv4.ping_group_range=0 2147483647",
-    ]);
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            net.ns(1),
-            "setpriv",
-            "--reuid",
-            "nobody",
-            "--regid",
-            "nogroup",
-            "--clear-groups",
-        ])
-        .arg(mc())
-        .args(["icmp", "-H", "10.77.1.2", "-n", "2", "-i", "20ms"])
-        .output()
-        .unwrap();
+    ping_group_range(&net, 1, "0 2147483647");
+    let o = as_nobody(
+        Some(net.ns(1)),
+        "nogroup",
+        &["icmp", "-H", "10.77.1.2", "-n", "2", "-i", "20ms"],
+    );
     assert_eq!(code(&o), 0, "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
     // Without the namespace's permission and without CAP_NET_RAW: UNKNOWN, and why.
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        net.ns(1),
-        "sysctl",
-        "-qw",
-        "net.ipv4.ping_group_range=1 0",
-    ]);
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            net.ns(1),
-            "setpriv",
-            "--reuid",
-            "nobody",
-            "--regid",
-            "nogroup",
-            "--clear-groups",
-        ])
-        .arg(mc())
-        .args(["icmp", "-H", "10.77.1.2", "-n", "1"])
-        .output()
-        .unwrap();
+    ping_group_range(&net, 1, "1 0");
+    let o = as_nobody(Some(net.ns(1)), "nogroup", &["icmp", "-H", "10.77.1.2", "-n", "1"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("ping_group_range"), "{}", text(&o));
     // --mon over hosts: the failed one first, with its detail.
@@ -1073,14 +1054,11 @@ fn the_control_commands() {
     assert_eq!(code(&s.ctl(&["reload"])), 0);
     assert_eq!(s.list()["services"][0]["service"], "svc2");
 
-    // a user without access is refused
+    // a user without access is refused: the directory lets anyone through, the
+    // socket (0600) does not
+    set_mode(s.dir.path(), 0o755);
     let sock = s.p("mon.sock").display().to_string();
-    let o = Command::new("setpriv")
-        .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
-        .arg(mc())
-        .args(["ctl", "--socket", &sock, "list"])
-        .output()
-        .unwrap();
+    let o = as_nobody(None, "nogroup", &["ctl", "--socket", &sock, "list"]);
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"));
     // and the state file holds what was said
@@ -1200,14 +1178,7 @@ fn the_socket_group_may_use_ctl_and_nobody_else() {
     set_mode(s.dir.path(), 0o755);
     s.start();
     let sock = s.p("mon.sock").display().to_string();
-    let as_user = |group: &str| {
-        Command::new("setpriv")
-            .args(["--reuid", "nobody", "--regid", group, "--clear-groups"])
-            .arg(mc())
-            .args(["ctl", "--socket", &sock, "list"])
-            .output()
-            .unwrap()
-    };
+    let as_user = |group: &str| as_nobody(None, group, &["ctl", "--socket", &sock, "list"]);
     let o = as_user("nogroup");
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text(&o).contains("local/svc"));
