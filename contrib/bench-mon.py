@@ -109,7 +109,7 @@ def round_(runs):
             f.write("  state-dir: %s\n" % lab.path("state"))
         walls, cpus = [], []
         for i in range(runs):
-            wall, cpu, code = spawn_wait(lab.exec([BIN, "run", "--once", "-q", "-c", cfg]))
+            wall, cpu, code = spawn_wait(lab.exec([BIN, "run", "--once", "-q", "-c", cfg]), stdout=subprocess.DEVNULL)
             st = json.load(open(os.path.join(lab.path("state"), "state.json")))
             lines = [s["hosts"]["127.0.0.1"]["line"] for s in st["services"].values()]
             ok = sum(1 for l in lines if l.startswith("TCP OK"))
@@ -194,7 +194,7 @@ def mon_vs():
                 f.write(yaml_services(ports, monitor, "hit.alert"))
                 f.write("  state-dir: %s\n  alertdir: [%s]\n" % (lab.path("mcstate"), alertdir))
             subprocess.run(["rm", "-rf", lab.path("mcstate")])
-            wall, cpu, code = spawn_wait(lab.exec([BIN, "run", "--once", "-q", "-c", cfg]))
+            wall, cpu, code = spawn_wait(lab.exec([BIN, "run", "--once", "-q", "-c", cfg]), stdout=subprocess.DEVNULL)
             n = sum(1 for _ in open(hits))
             assert n == 100, (label, n)
             rows.append((label, wall, cpu))
@@ -210,7 +210,7 @@ def idle(secs):
         with open(cfg, "w") as f:
             f.write(yaml_services(range(23000, 23100), "tcp -p {port} -t 1"))
             f.write("  state-dir: %s\n  socket: %s\n" % (lab.path("state"), lab.path("mon.sock")))
-        p = subprocess.Popen(lab.exec([BIN, "run", "-q", "-c", cfg]))
+        p = subprocess.Popen(lab.exec([BIN, "run", "-q", "-c", cfg]), stdout=subprocess.DEVNULL)
         lab.procs.append(p)
         state = os.path.join(lab.path("state"), "state.json")
         t = time.time()

@@ -1,4 +1,5 @@
-//! Events: one per line on stdout, easy to read in a shell `while read` loop —
+//! Events — hb-watch's node and link events, mon-check's host and service events: one
+//! per line on stdout, easy to read in a shell `while read` loop —
 //! the event name, the subject, then `key=value` fields beginning with the timestamp —
 //! or JSON lines with `--json`. Hooks get the same fields in their environment.
 
@@ -16,6 +17,12 @@ pub enum Kind {
     LinkLate,
     LinkDead,
     Message,
+    /// mon-check: a host of a service stopped answering as it should, or came back.
+    HostDown,
+    HostUp,
+    /// mon-check: a service began failing on some host, or stopped failing.
+    ServiceFailing,
+    ServiceUp,
 }
 
 impl Kind {
@@ -30,6 +37,10 @@ impl Kind {
             Kind::LinkLate => "link-late",
             Kind::LinkDead => "link-dead",
             Kind::Message => "message",
+            Kind::HostDown => "host-down",
+            Kind::HostUp => "host-up",
+            Kind::ServiceFailing => "service-failing",
+            Kind::ServiceUp => "service-up",
         }
     }
 

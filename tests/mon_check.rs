@@ -864,10 +864,18 @@ impl Sched {
         self.dir.path().join(name)
     }
     fn start(&mut self) {
+        let append = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.p(name))
+                .unwrap()
+        };
         let child = Command::new(mc())
             .args(["run", "-c"])
             .arg(self.p("hakit.yaml"))
-            .stderr(std::fs::File::create(self.p("sched.log")).unwrap())
+            .stdout(append("events.log"))
+            .stderr(append("sched.log"))
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -942,11 +950,26 @@ fn alerts_are_suppressed_over_time_and_state_survives_a_restart() {
     // A slow alert (20 s) did not hold the schedule: `slow` kept being checked.
     let last = |v: &serde_json::Value| v["services"][0]["last_check"].as_i64().unwrap_or(0);
     assert!(last(&later) > last(&first), "{first}\n{later}");
+    // Events for scripts on stdout: the host and the service went down, once.
+    let events = |s: &Sched, prefix: &str| {
+        read(&s.p("events.log"))
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains("local/svc"))
+            .count()
+    };
+    let log = read(&s.p("events.log"));
+    assert!(
+        log.lines().any(|l| l.starts_with("host-down 127.0.0.1 ts=")
+            && l.contains(" service=local/svc status=CRITICAL was=untested ")),
+        "{log}"
+    );
+    assert_eq!(events(&s, "service-failing local/svc "), 1, "{log}");
     // Restart: nothing is re-alerted, the failure is remembered.
     s.stop();
     s.start();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(s.alerts().len(), 1, "re-alerted after a restart: {:?}", s.alerts());
+    assert_eq!(events(&s, "host-down 127.0.0.1 "), 1, "no new event after a restart");
     let since = |v: &serde_json::Value| v["services"][1]["since"].as_i64();
     assert_eq!(since(&s.list()), since(&first), "the episode's start survives");
     // Recovery: one up alert, with -u, naming the host that was down.
@@ -962,6 +985,8 @@ fn alerts_are_suppressed_over_time_and_state_survives_a_restart() {
         s.alerts()
     );
     assert_eq!(s.list()["services"][1]["state"], "ok");
+    assert_eq!(events(&s, "host-up 127.0.0.1 "), 1, "{}", read(&s.p("events.log")));
+    assert_eq!(events(&s, "service-up local/svc "), 1);
     drop(l);
     s.stop();
 }

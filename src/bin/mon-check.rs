@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match &args.command {
         Command::Run(r) => {
             hakit::log::init("mon-check", r.syslog, false, r.quiet);
-            hakit::mon::sched::main(r).into()
+            hakit::mon::sched::main(r, args.json).into()
         }
         Command::Ctl(c) => {
             hakit::log::init("mon-check", false, false, false);

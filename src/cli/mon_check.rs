@@ -74,7 +74,10 @@ pub enum Command {
     /// the host, else the host is appended; hosts come from -H, or after a `--hosts`
     /// word (where mon appends them: `exec -- check_ssh -H {host} --hosts`).
     Exec(ExecArgs),
-    /// Run the services of the configuration on their schedule, with alerts.
+    /// Run the services of the configuration on their schedule, with alerts; one event
+    /// per line on stdout when a host goes down or comes up (`host-down HOST ...
+    /// service=GROUP/SERVICE status=...`) and when a service starts or stops failing
+    /// (`service-failing`, `service-up`), JSON lines with --json.
     Run(RunArgs),
     /// Ask the running scheduler: status, disable, enable, acknowledge, test, reload.
     Ctl(CtlArgs),

@@ -13,6 +13,7 @@ use crate::check::exec::{spawn_bounded, MAX_OUTPUT};
 use crate::check::many::{self, Limit};
 use crate::check::{Outcome, Status};
 use crate::cli::mon_check::{Kind as CtlKind, RunArgs};
+use crate::events::{Event, Kind as EventKind};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -60,8 +61,8 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `mon-check run`.
-pub fn main(args: &RunArgs) -> Status {
+/// `mon-check run`; `json`: events as JSON lines.
+pub fn main(args: &RunArgs, json: bool) -> Status {
     let cfg = match config::load(&args.config, &args.state_dir, &args.socket) {
         Ok(c) => c,
         Err(e) => {
@@ -109,7 +110,7 @@ pub fn main(args: &RunArgs) -> Status {
         crate::log::error(&format!("cannot set up signals: {e}"));
         return Status::Unknown;
     }
-    let mut s = Scheduler::new(cfg, args.clone(), st, tx, rx);
+    let mut s = Scheduler::new(cfg, args.clone(), json, st, tx, rx);
     s.run()
 }
 
@@ -146,10 +147,12 @@ pub struct Scheduler {
     index: HashMap<String, usize>,
     /// The earliest time a service not running is due (None: none is).
     earliest: Option<Instant>,
+    /// Events on stdout as JSON lines.
+    json: bool,
 }
 
 impl Scheduler {
-    pub fn new(cfg: Config, args: RunArgs, state: State, tx: Sender<Msg>, rx: Receiver<Msg>) -> Scheduler {
+    pub fn new(cfg: Config, args: RunArgs, json: bool, state: State, tx: Sender<Msg>, rx: Receiver<Msg>) -> Scheduler {
         let now = Instant::now();
         let limit = Limit::new(cfg.max_parallel);
         let mut s = Scheduler {
@@ -169,6 +172,7 @@ impl Scheduler {
             worst: Status::Ok,
             index: HashMap::new(),
             earliest: Some(now),
+            json,
         };
         s.index = index_of(&s.cfg);
         for svc in s.cfg.clone().services.iter() {
@@ -380,6 +384,7 @@ impl Scheduler {
             deps_ok: self.deps_ok(svc),
         };
         let st = self.state.services.entry(key.to_string()).or_default();
+        let before: HashMap<String, Status> = st.hosts.iter().map(|(h, x)| (h.clone(), x.status)).collect();
         let was_failing = st.failing;
         let was_untested = st.last_check.is_none();
         // An up alert names the hosts that were down.
@@ -403,6 +408,7 @@ impl Scheduler {
         } else if !r.failed && was_failing {
             crate::log::info(&format!("{key} up again"));
         }
+        events(self.json, key, &before, &r, was_failing, was_untested);
         self.worst = self.worst.worst(r.status);
         let mut snapshot = st.clone();
         snapshot.output = r.output.clone();
@@ -644,6 +650,63 @@ impl Scheduler {
             _ => Err("a host or a watch is named by one word".into()),
         }
     }
+}
+
+/// The events of a result on stdout, for scripts (`mon-check run | while read ev
+/// subject rest`): each host that changed state (or has its first result), and the
+/// service when it starts or stops failing.
+fn events(
+    json: bool,
+    key: &str,
+    before: &HashMap<String, Status>,
+    r: &RunResult,
+    was_failing: bool,
+    was_untested: bool,
+) {
+    let now = crate::time::mono_ns();
+    let mut out = Vec::new();
+    for (host, x) in &r.hosts {
+        let was = before.get(host).copied();
+        if was.is_some_and(|w| (w == Status::Ok) == (x.status == Status::Ok)) {
+            continue;
+        }
+        let kind = if x.status == Status::Ok {
+            EventKind::HostUp
+        } else {
+            EventKind::HostDown
+        };
+        out.push(
+            Event::new(kind, host, now)
+                .with("service", key)
+                .with("status", x.status)
+                .with("was", was.map(|w| w.name()).unwrap_or("untested"))
+                .with("line", cut(&x.line, 200)),
+        );
+    }
+    if r.failed != was_failing || was_untested {
+        let kind = if r.failed {
+            EventKind::ServiceFailing
+        } else {
+            EventKind::ServiceUp
+        };
+        out.push(
+            Event::new(kind, key, now)
+                .with("status", r.status)
+                .with("summary", cut(&r.summary, 200)),
+        );
+    }
+    if out.is_empty() {
+        return;
+    }
+    let mut text = String::new();
+    for e in out {
+        text.push_str(&if json { e.to_json() } else { e.to_line() });
+        text.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    // A reader that went away costs the events, not the scheduler.
+    let _ = std::io::Write::write_all(&mut stdout, text.as_bytes());
+    let _ = std::io::Write::flush(&mut stdout);
 }
 
 fn index_of(cfg: &Config) -> HashMap<String, usize> {
