@@ -184,14 +184,7 @@ impl Scheduler {
     }
 
     fn skew(&mut self, max: Duration) -> Duration {
-        if max.is_zero() {
-            return Duration::ZERO;
-        }
-        // xorshift64: a skew needs spread, not cryptography.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        Duration::from_nanos(self.rng % max.as_nanos().max(1) as u64)
+        skew(&mut self.rng, max)
     }
 
     fn run(&mut self) -> Status {
@@ -709,6 +702,17 @@ fn events(
     let _ = std::io::Write::flush(&mut stdout);
 }
 
+/// A random delay in [0, max): xorshift64, as a skew needs spread, not cryptography.
+fn skew(rng: &mut u64, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    Duration::from_nanos(*rng % max.as_nanos().clamp(1, u64::MAX as u128) as u64)
+}
+
 fn index_of(cfg: &Config) -> HashMap<String, usize> {
     cfg.services
         .iter()
@@ -931,6 +935,17 @@ fn summarize(hosts: &[String], outcomes: &[Outcome], line: impl Fn(&Outcome) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn randskew_spreads_over_the_whole_skew() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15;
+        let max = Duration::from_secs(10);
+        let draws: Vec<Duration> = (0..1000).map(|_| skew(&mut rng, max)).collect();
+        assert!(draws.iter().all(|d| *d < max));
+        assert!(draws.iter().any(|d| *d < Duration::from_secs(1)));
+        assert!(draws.iter().any(|d| *d > Duration::from_secs(9)));
+        assert_eq!(skew(&mut rng, Duration::ZERO), Duration::ZERO);
+    }
 
     #[test]
     fn kept_text_is_cut_on_a_character_boundary() {
