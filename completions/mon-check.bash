@@ -1278,7 +1278,7 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__smtp)
-            opts="-H -t -4 -6 -w -c -p -e -v -h --hostname --timeout --timeout-state --warning --critical --port --expect --helo --mon --json --verbose --help"
+            opts="-H -t -4 -6 -w -c -p -e -C -v -h --hostname --timeout --timeout-state --warning --critical --port --expect --helo --starttls --certificate --sni --verify --ca-file --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1337,6 +1337,22 @@ _mon__check() {
                     return 0
                     ;;
                 --helo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sni)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -226,8 +226,13 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s c -l critic
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s p -l port -d 'The port' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s e -l expect -d 'What the banner must start with' -r
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l helo -d 'The name to give in EHLO. [default: this host\'s name]' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s C -l certificate -d 'The certificate\'s days to expiry after STARTTLS (implies --starttls): WARNING below the first, CRITICAL below the second' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l sni -d 'The TLS server name. [default: the host]' -r
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l ca-file -d 'The roots to verify against, PEM (implies --verify). [default: /etc/ssl/certs/ca-certificates.crt]' -r -F
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s 4 -d 'Use IPv4 only'
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s 6 -d 'Use IPv6 only'
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l starttls -d 'Upgrade with STARTTLS; CRITICAL if the server does not offer it'
+complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l verify -d 'Verify the certificate chain and name (CRITICAL if they do not verify); by default the certificate is only read, as check_http does'
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand smtp" -s v -l verbose -d 'Print more: the detail lines after the status line'

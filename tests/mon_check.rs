@@ -330,9 +330,10 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
     assert!(o.stdout.len() < 1200, "{} bytes", o.stdout.len());
 }
 
-fn python_https(dir: &Path) -> String {
-    // A CA of the test's own, and a 10-day server certificate it signs for
-    // www.hakit.test (a name webpki reads from the subjectAltName).
+/// A CA of the test's own (`ca.pem`), and a 10-day server certificate it signs for
+/// www.hakit.test (`cert.pem`, `key.pem`; webpki reads the name from the
+/// subjectAltName), in `dir`.
+fn make_certificates(dir: &Path) {
     let p = |n: &str| dir.join(n).display().to_string();
     std::fs::write(
         dir.join("ext.cnf"),
@@ -362,6 +363,11 @@ fn python_https(dir: &Path) -> String {
         let o = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
     }
+}
+
+/// An HTTPS server on node 2, port 8443, serving `dir/site` with those certificates.
+fn python_https(dir: &Path) -> String {
+    make_certificates(dir);
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let script = dir.join("https.py");
@@ -644,6 +650,47 @@ fn smtp_udp_and_icmp_in_namespaces() {
         2,
         "python3 -W ignore -m smtpd -n -c DebuggingServer 10.77.1.2:2525",
     );
+    make_certificates(net.dir.path());
+    let starttls = net.dir.path().join("starttls.py");
+    std::fs::write(
+        &starttls,
+        format!(
+            r#"import socket, ssl, threading
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('{d}/cert.pem', '{d}/key.pem')
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('10.77.1.2', 2587))
+srv.listen(16)
+def handle(c):
+    f = c.makefile('rb')
+    c.sendall(b'220 tls.hakit.test ESMTP\r\n')
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        cmd = line.strip().upper()
+        if cmd.startswith(b'EHLO'):
+            c.sendall(b'250-tls.hakit.test\r\n250 STARTTLS\r\n')
+        elif cmd == b'STARTTLS':
+            c.sendall(b'220 go ahead\r\n')
+            c = ctx.wrap_socket(c, server_side=True)
+            f = c.makefile('rb')
+        elif cmd == b'QUIT':
+            c.sendall(b'221 bye\r\n')
+            c.close()
+            return
+        else:
+            c.sendall(b'250 ok\r\n')
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+"#,
+            d = net.dir.path().display()
+        ),
+    )
+    .unwrap();
+    serve(&mut net, 2, &format!("python3 {}", starttls.display()));
     let udp = net.dir.path().join("udp.py");
     std::fs::write(
         &udp,
@@ -664,6 +711,26 @@ fn smtp_udp_and_icmp_in_namespaces() {
         1
     );
     assert_eq!(run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2526"]).0, 2);
+    // STARTTLS: the certificate of a mail server (10 days left), verified against the
+    // test's CA; a server that does not offer it is CRITICAL.
+    wait_port(&net, 2, "10.77.1.2", 2587);
+    let ca = net.dir.path().join("ca.pem").display().to_string();
+    let smtp_tls = |extra: &[&str]| {
+        let mut a = vec!["smtp", "-H", "10.77.1.2", "-p", "2587", "--sni", "www.hakit.test"];
+        a.extend_from_slice(extra);
+        run_in(&net, 1, &a)
+    };
+    let (c, out, _) = smtp_tls(&["-C", "30,5", "--ca-file", &ca]);
+    assert_eq!(c, 1, "{out}");
+    assert!(
+        out.contains(", 220 tls.hakit.test ESMTP; Certificate 'www.hakit.test' will expire in"),
+        "{out}"
+    );
+    assert_eq!(smtp_tls(&["-C", "5", "--ca-file", &ca]).0, 0);
+    assert_eq!(smtp_tls(&["-C", "5", "--verify"]).0, 2, "not signed by a system root");
+    let (c, out, _) = run_in(&net, 1, &["smtp", "-H", "10.77.1.2", "-p", "2525", "--starttls"]);
+    assert_eq!(c, 2, "{out}");
+    assert!(out.contains("does not offer STARTTLS"), "{out}");
 
     let u = |args: &[&str]| run_in(&net, 1, args);
     assert!(wait_for(

@@ -1,6 +1,8 @@
-//! The smtp check: the banner, then EHLO, then QUIT, as check_smtp does.
+//! The smtp check: the banner, then EHLO, then QUIT, as check_smtp does; with
+//! `--starttls` (or `-C`) it upgrades the session and judges the certificate too.
 
-use super::net::{self, Fail, Family};
+use super::net::{self, Bounded, Fail, Family};
+use super::tls;
 use super::{timed_out, Outcome, Perf, Status, Thresholds};
 use std::io::Write;
 use std::net::TcpStream;
@@ -13,6 +15,14 @@ pub struct Settings {
     pub expect: String,
     /// The name given in EHLO.
     pub helo: String,
+    /// Upgrade with STARTTLS (CRITICAL if the server does not offer it).
+    pub starttls: bool,
+    /// With STARTTLS: the certificate's days to expiry, warning and critical.
+    pub cert_days: Option<(u32, u32)>,
+    /// With STARTTLS: whether the chain is verified.
+    pub verify: tls::Verify,
+    /// The TLS server name. [default: the host]
+    pub sni: Option<String>,
     pub thresholds: Thresholds,
     pub timeout: Duration,
     pub family: Family,
@@ -22,9 +32,9 @@ pub fn run(s: &Settings, host: &str) -> Outcome {
     let start = Instant::now();
     let deadline = start + s.timeout;
     let mut o = match talk(s, host, deadline) {
-        Ok(Ok(banner)) => {
+        Ok(Ok((banner, not_after))) => {
             let t = start.elapsed().as_secs_f64();
-            Outcome::new(
+            let mut o = Outcome::new(
                 s.thresholds.status(t),
                 format!("{t:.3} sec. response time, {}", banner.trim_end()),
             )
@@ -32,7 +42,16 @@ pub fn run(s: &Settings, host: &str) -> Outcome {
                 Perf::new("time", t, "s")
                     .thresholds(&s.thresholds)
                     .bounds(Some(0.0), None),
-            )
+            );
+            if let Some(na) = not_after {
+                let name = s.sni.clone().unwrap_or_else(|| host.to_string());
+                let (warn, crit) = s.cert_days.unwrap_or((0, 0));
+                let cert = tls::cert_outcome(&name, na, warn, crit);
+                o.status = o.status.worst(cert.status);
+                o.text = format!("{}; {}", o.text, cert.text);
+                o.perf.extend(cert.perf);
+            }
+            o
         }
         Ok(Err(o)) => o,
         Err(Fail::Timeout) => timed_out(s.timeout),
@@ -46,9 +65,11 @@ pub fn run(s: &Settings, host: &str) -> Outcome {
     o
 }
 
-/// Ok(Ok(banner)) when the server answered as it should, Ok(Err(outcome)) when it
-/// answered wrongly.
-fn talk(s: &Settings, host: &str, deadline: Instant) -> Result<Result<String, Outcome>, Fail> {
+/// Ok(Ok((banner, certificate's notAfter with STARTTLS))) when the server answered as
+/// it should, Ok(Err(outcome)) when it answered wrongly.
+type Talked = Result<(String, Option<i64>), Outcome>;
+
+fn talk(s: &Settings, host: &str, deadline: Instant) -> Result<Talked, Fail> {
     let addrs = net::resolve(host, s.port, s.family, deadline)?;
     let (mut stream, _) = net::connect(&addrs, deadline)?;
     let banner = reply(&mut stream, deadline)?;
@@ -67,9 +88,41 @@ fn talk(s: &Settings, host: &str, deadline: Instant) -> Result<Result<String, Ou
             format!("EHLO refused: {}", first_line(&ehlo)),
         )));
     }
-    // QUIT is a courtesy: its reply is not waited for.
-    let _ = stream.write_all(b"QUIT\r\n");
-    Ok(Ok(first_line(&banner).to_string()))
+    let banner = first_line(&banner).to_string();
+    if !s.starttls {
+        // QUIT is a courtesy: its reply is not waited for.
+        let _ = stream.write_all(b"QUIT\r\n");
+        return Ok(Ok((banner, None)));
+    }
+    if !ehlo
+        .lines()
+        .any(|l| l.get(4..).is_some_and(|k| k.trim().eq_ignore_ascii_case("STARTTLS")))
+    {
+        return Ok(Err(Outcome::new(
+            Status::Critical,
+            "the server does not offer STARTTLS",
+        )));
+    }
+    stream.write_all(b"STARTTLS\r\n")?;
+    let go = reply(&mut stream, deadline)?;
+    if !go.starts_with("220") {
+        return Ok(Err(Outcome::new(
+            Status::Critical,
+            format!("STARTTLS refused: {}", first_line(&go)),
+        )));
+    }
+    let name = s.sni.clone().unwrap_or_else(|| host.to_string());
+    let mut tls = tls::connect(Bounded { s: stream, deadline }, &name, &s.verify)?;
+    let not_after = tls::not_after(&tls);
+    let _ = tls.write_all(b"QUIT\r\n");
+    let _ = tls.flush();
+    match not_after {
+        Some(na) => Ok(Ok((banner, Some(na)))),
+        None => Ok(Err(Outcome::new(
+            Status::Critical,
+            "Cannot read the server certificate",
+        ))),
+    }
 }
 
 fn first_line(s: &str) -> &str {

@@ -195,6 +195,10 @@ impl Check {
                             .and_then(|h| h.into_string().ok())
                             .unwrap_or_else(|| "localhost".into())
                     }),
+                    starttls: a.starttls || a.certificate.is_some() || a.verify.verify || a.verify.ca_file.is_some(),
+                    cert_days: a.certificate.as_deref().map(cert_days).transpose()?,
+                    verify: verify(&a.verify),
+                    sni: a.sni.clone(),
                     thresholds: thresholds(&a.thresholds),
                     timeout: a.target.bounds.timeout,
                     family: Family::from_flags(a.target.bounds.ipv4, a.target.bounds.ipv6),

@@ -331,6 +331,18 @@ pub struct SmtpArgs {
     /// The name to give in EHLO. [default: this host's name]
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
+    /// Upgrade with STARTTLS; CRITICAL if the server does not offer it.
+    #[arg(long)]
+    pub starttls: bool,
+    /// The certificate's days to expiry after STARTTLS (implies --starttls): WARNING
+    /// below the first, CRITICAL below the second.
+    #[arg(short = 'C', long, value_name = "DAYS[,DAYS]")]
+    pub certificate: Option<String>,
+    /// The TLS server name. [default: the host]
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
