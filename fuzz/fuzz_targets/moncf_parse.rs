@@ -6,7 +6,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(mut cf) = hakit::mon::import::parse(text, "fuzz.cf") {
-            let _ = hakit::mon::import::to_yaml(&mut cf, "fuzz.cf");
+            // Whatever the mon.cf, the YAML written from it must read back.
+            let y = hakit::mon::import::to_yaml(&mut cf, "fuzz.cf");
+            if let Err(e) = hakit::mon::import::reads_back(&y) {
+                panic!("import wrote YAML that does not read back: {e}\n{y}");
+            }
         }
         let src = hakit::config::Source { path: "fuzz.yaml".into(), text: text.to_string() };
         let _ = hakit::mon::config::from_source(&src, &None, &None);

@@ -187,18 +187,33 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
     Ok(cf)
 }
 
+/// A value as YAML reads it back as the same string: plain when YAML itself reads the
+/// plain word back as that string (not a number, a boolean, a null), single-quoted
+/// otherwise, and as a JSON string (valid YAML) when it holds control characters.
 fn q(s: &str) -> String {
-    // Quote like YAML would need it; always single-quoted when anything looks special.
-    let plain = !s.is_empty()
+    let simple = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/@-+ ".contains(c))
-        && !s.starts_with(['-', ' '])
-        && !s.ends_with(' ')
-        && !matches!(s, "yes" | "no" | "true" | "false" | "null" | "on" | "off" | "y" | "n");
-    if plain && s.parse::<f64>().is_err() {
+        && !s.starts_with(['-', ' ', '@'])
+        && !s.ends_with(' ');
+    let reads_as_itself = || {
+        serde_yaml::from_str::<serde_yaml::Value>(&format!("k: {s}"))
+            .ok()
+            .is_some_and(|v| v["k"].as_str() == Some(s))
+    };
+    if simple && reads_as_itself() {
         s.to_string()
+    } else if s.chars().any(char::is_control) {
+        serde_json::to_string(s).unwrap_or_default()
     } else {
         format!("'{}'", s.replace('\'', "''"))
     }
+}
+
+/// Whether generated YAML reads back (what `import` checks before it writes).
+pub fn reads_back(yaml: &str) -> Result<(), String> {
+    serde_yaml::from_str::<serde_yaml::Value>(yaml)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The `mon-check` section for a parsed mon.cf.
@@ -328,6 +343,12 @@ pub fn main(a: &ImportArgs) -> Status {
         }
     };
     let yaml = to_yaml(&mut cf, &name);
+    if let Err(e) = reads_back(&yaml) {
+        crate::log::error(&format!(
+            "{name}: the configuration written from it does not read back ({e}); nothing written"
+        ));
+        return Status::Unknown;
+    }
     for n in &cf.notes {
         crate::log::warn(n);
     }
@@ -390,5 +411,29 @@ mod tests {
         assert!(y.contains("# service trap left out"), "{y}");
         assert!(cf.notes.iter().any(|n| n.contains("traptimeout")), "{:?}", cf.notes);
         assert!(serde_yaml::from_str::<serde_yaml::Value>(&y).is_ok(), "{y}");
+    }
+
+    #[test]
+    fn values_read_back_as_the_same_strings() {
+        for v in [
+            "10.0.0.1",
+            "@home",
+            ".inf",
+            "yes",
+            "No",
+            "0x1F",
+            "a: b",
+            "x #y",
+            "it's",
+            "tab\there",
+            "ctl\u{1}x",
+            "-x",
+            "~",
+            "plain word",
+        ] {
+            let y = format!("k: {}\n", q(v));
+            let back: serde_yaml::Value = serde_yaml::from_str(&y).unwrap_or_else(|e| panic!("{y}: {e}"));
+            assert_eq!(back["k"].as_str(), Some(v), "{y}");
+        }
     }
 }
