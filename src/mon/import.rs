@@ -209,6 +209,11 @@ fn q(s: &str) -> String {
     }
 }
 
+/// Text for a YAML comment: YAML allows no control characters, even there.
+fn c(s: &str) -> String {
+    s.chars().map(|ch| if ch.is_control() { '?' } else { ch }).collect()
+}
+
 /// Whether generated YAML reads back (what `import` checks before it writes).
 pub fn reads_back(yaml: &str) -> Result<(), String> {
     serde_yaml::from_str::<serde_yaml::Value>(yaml)
@@ -218,7 +223,7 @@ pub fn reads_back(yaml: &str) -> Result<(), String> {
 
 /// The `mon-check` section for a parsed mon.cf.
 pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
-    let mut y = format!("# Imported from {source} by mon-check import.\n");
+    let mut y = format!("# Imported from {} by mon-check import.\n", c(source));
     let dirs = |v: &str| -> String {
         let list: Vec<String> = v.split(':').filter(|d| !d.is_empty()).map(q).collect();
         format!("[{}]", list.join(", "))
@@ -235,11 +240,12 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
             "maxprocs" => {
                 let _ = writeln!(
                     y,
-                    "  # mon's maxprocs {v}: mon-check runs up to max-parallel checks at once"
+                    "  # mon's maxprocs {}: mon-check runs up to max-parallel checks at once",
+                    c(v)
                 );
             }
             _ => {
-                let _ = writeln!(y, "  # mon's `{k} = {v}` has no equivalent here");
+                let _ = writeln!(y, "  # mon's `{} = {}` has no equivalent here", c(k), c(v));
             }
         }
     }
@@ -254,7 +260,7 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
     for w in &cf.watches {
         if !groups.contains(&w.group) {
             notes.push(format!("watch {}: no hostgroup of that name; left out", w.group));
-            let _ = writeln!(y, "    # watch {} left out: no hostgroup of that name", w.group);
+            let _ = writeln!(y, "    # watch {} left out: no hostgroup of that name", c(&w.group));
             continue;
         }
         let _ = writeln!(y, "    {}:", q(&w.group));
@@ -265,7 +271,7 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                     "service {}/{}: no monitor (a trap service?); left out",
                     w.group, s.name
                 ));
-                let _ = writeln!(y, "      # service {} left out: it has no monitor", s.name);
+                let _ = writeln!(y, "      # service {} left out: it has no monitor", c(&s.name));
                 continue;
             }
             let _ = writeln!(y, "      {}:", q(&s.name));
@@ -292,7 +298,7 @@ pub fn to_yaml(cf: &mut MonCf, source: &str) -> String {
                     first = false;
                 };
                 if let Some(l) = &p.label {
-                    let _ = writeln!(y, "          # period {l}");
+                    let _ = writeln!(y, "          # period {}", c(l));
                 }
                 if !p.when.trim().is_empty() {
                     item(&mut y, format!("when: {}", q(&p.when)));
@@ -411,6 +417,14 @@ mod tests {
         assert!(y.contains("# service trap left out"), "{y}");
         assert!(cf.notes.iter().any(|n| n.contains("traptimeout")), "{:?}", cf.notes);
         assert!(serde_yaml::from_str::<serde_yaml::Value>(&y).is_ok(), "{y}");
+    }
+
+    #[test]
+    fn control_characters_in_comments_do_not_break_the_yaml() {
+        // found by the fuzzer: a global that becomes a comment
+        let mut cf = parse("#ir = for\u{7f}$Id>\nx\u{1} = y\u{1b}\n", "fuzz.cf").unwrap();
+        let y = to_yaml(&mut cf, "fuzz\u{2}.cf");
+        assert!(reads_back(&y).is_ok(), "{y}");
     }
 
     #[test]
