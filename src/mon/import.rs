@@ -189,7 +189,7 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
 
 /// A value as YAML reads it back as the same string: plain when YAML itself reads the
 /// plain word back as that string (not a number, a boolean, a null), single-quoted
-/// otherwise, and as a JSON string (valid YAML) when it holds control characters.
+/// otherwise, and double-quoted with escapes when it holds control characters.
 fn q(s: &str) -> String {
     let simple = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/@-+ ".contains(c))
@@ -202,16 +202,33 @@ fn q(s: &str) -> String {
     };
     if simple && reads_as_itself() {
         s.to_string()
-    } else if s.chars().any(char::is_control) {
-        serde_json::to_string(s).unwrap_or_default()
+    } else if s.chars().any(unprintable) {
+        // A double-quoted YAML scalar, with what YAML may not hold raw escaped.
+        let mut out = String::from("\"");
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                ch if unprintable(ch) => out.push_str(&format!("\\u{:04x}", ch as u32)),
+                ch => out.push(ch),
+            }
+        }
+        out.push('"');
+        out
     } else {
         format!("'{}'", s.replace('\'', "''"))
     }
 }
 
+/// Characters YAML does not allow unescaped (it takes tab, but not in every place):
+/// the C0 and C1 controls, DEL, and the two non-characters U+FFFE and U+FFFF.
+fn unprintable(ch: char) -> bool {
+    ch.is_control() || ch == '\u{fffe}' || ch == '\u{ffff}'
+}
+
 /// Text for a YAML comment: YAML allows no control characters, even there.
 fn c(s: &str) -> String {
-    s.chars().map(|ch| if ch.is_control() { '?' } else { ch }).collect()
+    s.chars().map(|ch| if unprintable(ch) { '?' } else { ch }).collect()
 }
 
 /// Whether generated YAML reads back (what `import` checks before it writes).
