@@ -184,12 +184,84 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
             }
         }
     }
+    normalize(&mut cf);
     Ok(cf)
 }
 
 /// A value as YAML reads it back as the same string: plain when YAML itself reads the
 /// plain word back as that string (not a number, a boolean, a null), single-quoted
 /// otherwise, and double-quoted with escapes when it holds control characters.
+/// What mon.cf says twice becomes one entry, as YAML maps need: the last of a setting
+/// wins (as mon reads its file top to bottom), two watches of one group are one.
+fn normalize(cf: &mut MonCf) {
+    let mut notes = Vec::new();
+    last_wins(&mut cf.globals, "setting", &mut notes);
+    last_wins(&mut cf.hostgroups, "hostgroup", &mut notes);
+    let mut watches: Vec<WatchIn> = Vec::new();
+    for w in cf.watches.drain(..) {
+        match watches.iter_mut().find(|x| x.group == w.group) {
+            Some(x) => {
+                notes.push(format!("watch {} appears twice; its services are merged", w.group));
+                x.services.extend(w.services);
+            }
+            None => watches.push(w),
+        }
+    }
+    for w in &mut watches {
+        let mut services: Vec<ServiceIn> = Vec::new();
+        for sv in w.services.drain(..) {
+            match services.iter_mut().find(|x| x.name == sv.name) {
+                Some(x) => {
+                    notes.push(format!(
+                        "service {}/{} given twice; the last one is kept",
+                        w.group, sv.name
+                    ));
+                    *x = sv;
+                }
+                None => services.push(sv),
+            }
+        }
+        for sv in &mut services {
+            last_wins(
+                &mut sv.keys,
+                &format!("service {}/{}: setting", w.group, sv.name),
+                &mut notes,
+            );
+            for p in &mut sv.periods {
+                let (mut lists, mut others): (Vec<_>, Vec<_>) = p
+                    .lines
+                    .drain(..)
+                    .partition(|(k, _)| matches!(k.as_str(), "alert" | "upalert" | "startupalert"));
+                last_wins(
+                    &mut others,
+                    &format!("service {}/{}: period setting", w.group, sv.name),
+                    &mut notes,
+                );
+                lists.extend(others);
+                p.lines = lists;
+            }
+        }
+        w.services = services;
+    }
+    cf.watches = watches;
+    cf.notes.extend(notes);
+}
+
+/// Keep one entry per key, the last one's value in the first one's place.
+fn last_wins<T>(items: &mut Vec<(String, T)>, what: &str, notes: &mut Vec<String>) {
+    let mut out: Vec<(String, T)> = Vec::with_capacity(items.len());
+    for (k, v) in items.drain(..) {
+        match out.iter_mut().find(|(x, _)| *x == k) {
+            Some(slot) => {
+                notes.push(format!("{what} `{k}` given twice; the last one is kept"));
+                slot.1 = v;
+            }
+            None => out.push((k, v)),
+        }
+    }
+    *items = out;
+}
+
 fn q(s: &str) -> String {
     let simple = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/@-+ ".contains(c))
@@ -434,6 +506,24 @@ mod tests {
         assert!(y.contains("# service trap left out"), "{y}");
         assert!(cf.notes.iter().any(|n| n.contains("traptimeout")), "{:?}", cf.notes);
         assert!(serde_yaml::from_str::<serde_yaml::Value>(&y).is_ok(), "{y}");
+    }
+
+    #[test]
+    fn what_is_said_twice_is_one_entry() {
+        // found by the fuzzer: `mondir` twice made a YAML map with a duplicate key
+        let text = "mondir = /a\nmondir = /b\nhostgroup g h1\nhostgroup g h2\nwatch g\n service s\n  monitor x.monitor\n  interval 1m\n  interval 2m\n  period\n   alert a.alert\n   alert b.alert\n   alertevery 1h\n   alertevery 2h\nwatch g\n service t\n  monitor y.monitor\n";
+        let mut cf = parse(text, "twice.cf").unwrap();
+        let y = to_yaml(&mut cf, "twice.cf");
+        assert!(reads_back(&y).is_ok(), "{y}");
+        assert!(y.contains("mondir: [/b]") && !y.contains("/a]"), "{y}");
+        assert!(y.contains("g: [h2]"), "{y}");
+        assert!(y.contains("interval: 2m") && y.contains("alertevery: 2h"), "{y}");
+        assert!(y.contains("alert: [a.alert, b.alert]") && y.contains("      t:"), "{y}");
+        assert!(
+            cf.notes.iter().filter(|n| n.contains("twice")).count() >= 4,
+            "{:?}",
+            cf.notes
+        );
     }
 
     #[test]
