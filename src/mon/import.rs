@@ -104,6 +104,7 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
             "hostgroup" => {
                 let mut w = rest.split_whitespace();
                 let g = w.next().ok_or_else(|| at("hostgroup without a name".into()))?;
+                name_ok(g).map_err(at)?;
                 cf.hostgroups.push((g.to_string(), w.map(str::to_string).collect()));
                 in_hostgroup = true;
             }
@@ -113,22 +114,24 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
                     .split_whitespace()
                     .next()
                     .ok_or_else(|| at("watch without a group".into()))?;
+                name_ok(g).map_err(at)?;
                 cf.watches.push(WatchIn {
                     group: g.into(),
                     services: Vec::new(),
                 });
             }
             "service" => {
+                let name = rest
+                    .split_whitespace()
+                    .next()
+                    .ok_or_else(|| at("service without a name".into()))?;
+                name_ok(name).map_err(at)?;
                 let w = cf
                     .watches
                     .last_mut()
                     .ok_or_else(|| at("service outside a watch".into()))?;
                 w.services.push(ServiceIn {
-                    name: rest
-                        .split_whitespace()
-                        .next()
-                        .ok_or_else(|| at("service without a name".into()))?
-                        .into(),
+                    name: name.into(),
                     ..Default::default()
                 });
             }
@@ -191,6 +194,18 @@ pub fn parse(text: &str, name: &str) -> Result<MonCf, String> {
 /// A value as YAML reads it back as the same string: plain when YAML itself reads the
 /// plain word back as that string (not a number, a boolean, a null), single-quoted
 /// otherwise, and double-quoted with escapes when it holds control characters.
+/// A name that becomes a YAML key: YAML takes at most 1024 characters in a simple key
+/// (128 characters stay under it even escaped six to one), and no real group or
+/// service is named with more.
+fn name_ok(n: &str) -> Result<(), String> {
+    let len = n.chars().count();
+    if len > 128 {
+        Err(format!("a name of {len} characters; at most 128"))
+    } else {
+        Ok(())
+    }
+}
+
 /// What mon.cf says twice becomes one entry, as YAML maps need: the last of a setting
 /// wins (as mon reads its file top to bottom), two watches of one group are one.
 fn normalize(cf: &mut MonCf) {
@@ -506,6 +521,15 @@ mod tests {
         assert!(y.contains("# service trap left out"), "{y}");
         assert!(cf.notes.iter().any(|n| n.contains("traptimeout")), "{:?}", cf.notes);
         assert!(serde_yaml::from_str::<serde_yaml::Value>(&y).is_ok(), "{y}");
+    }
+
+    #[test]
+    fn overlong_names_are_refused_with_their_line() {
+        // found by the fuzzer: a key longer than YAML's 1024 characters
+        let e = parse(&format!("\nhostgroup {} h\n", "x".repeat(200)), "long.cf").unwrap_err();
+        assert!(e.starts_with("long.cf:2: a name of 200 characters"), "{e}");
+        let mut cf = parse(&format!("hostgroup {} h\n", "\u{0}".repeat(128)), "n.cf").unwrap();
+        assert!(reads_back(&to_yaml(&mut cf, "n.cf")).is_ok());
     }
 
     #[test]
