@@ -936,6 +936,105 @@ fn summarize(hosts: &[String], outcomes: &[Outcome], line: impl Fn(&Outcome) -> 
 mod tests {
     use super::*;
 
+    /// A scheduler on a configuration of one service, with no thread started: the
+    /// tests feed it results and requests by hand.
+    fn scheduler(dir: &std::path::Path) -> Scheduler {
+        let path = dir.join("hakit.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "mon-check:\n  state-dir: {d}/state\n  hostgroups:\n    g: [h1, h2]\n  watches:\n    g:\n      s:\n        interval: 1h\n        failure-interval: 10s\n        monitor: tcp -p 1\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let cfg = config::load(&path, &None, &None).unwrap();
+        let args = RunArgs {
+            config: path,
+            state_dir: None,
+            socket: None,
+            once: false,
+            check: false,
+            syslog: false,
+            quiet: true,
+        };
+        let (tx, rx) = mpsc::channel();
+        Scheduler::new(cfg, args, false, State::default(), tx, rx)
+    }
+
+    fn result(failed_host: Option<&str>) -> RunResult {
+        let hosts = vec!["h1".to_string(), "h2".to_string()];
+        let outcomes: Vec<Outcome> = hosts
+            .iter()
+            .map(|h| {
+                if Some(h.as_str()) == failed_host {
+                    Outcome::new(Status::Critical, "refused")
+                } else {
+                    Outcome::new(Status::Ok, "fine")
+                }
+            })
+            .collect();
+        summarize(&hosts, &outcomes, |o| o.plugin_line("TCP", " - "))
+    }
+
+    #[test]
+    fn a_failure_brings_the_next_check_forward_and_a_recovery_puts_it_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = scheduler(d.path());
+        s.running.insert("g/s".into());
+        s.done("g/s", result(Some("h2")));
+        let st = &s.state.services["g/s"];
+        assert!(st.failing && st.summary == "h2" && st.hosts["h1"].status == Status::Ok);
+        let due = s.next["g/s"] - Instant::now();
+        assert!(
+            due <= Duration::from_secs(10) && due > Duration::from_secs(9),
+            "{due:?}"
+        );
+        assert!(!s.running.contains("g/s"));
+        s.done("g/s", result(None));
+        assert!(!s.state.services["g/s"].failing);
+        assert!(s.next["g/s"] - Instant::now() > Duration::from_secs(3590));
+        // a result for a service a reload removed is dropped
+        s.done("g/gone", result(Some("h1")));
+        assert!(!s.state.services.contains_key("g/gone"));
+    }
+
+    #[test]
+    fn control_requests_are_checked_against_the_configuration() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = scheduler(d.path());
+        let dis = |kind, names: &[&str]| Request::Disable {
+            kind,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            for_secs: Some(60),
+            reason: None,
+        };
+        assert!(!s.control(dis(CtlKind::Host, &["nosuch"])).ok);
+        assert!(!s.control(dis(CtlKind::Service, &["g"])).ok);
+        assert!(s.control(dis(CtlKind::Host, &["h2"])).ok);
+        assert_eq!(s.hosts_of(&s.cfg.services[0].clone()), vec!["h1".to_string()]);
+        assert!(s.state.disabled.hosts["h2"].until.is_some());
+        assert!(s.control(dis(CtlKind::Watch, &["g"])).ok);
+        assert!(s.disabled(&s.cfg.services[0].clone()));
+        let ack = |s: &mut Scheduler| {
+            s.control(Request::Ack {
+                group: "g".into(),
+                service: "s".into(),
+                comment: "on it".into(),
+            })
+            .ok
+        };
+        assert!(!ack(&mut s), "not failing yet");
+        s.done("g/s", result(Some("h1")));
+        assert!(ack(&mut s));
+        // what was said is saved at once
+        let saved = state::load(&s.cfg.state_dir).unwrap();
+        assert_eq!(
+            saved.services["g/s"].ack.as_ref().map(|a| a.comment.as_str()),
+            Some("on it")
+        );
+    }
+
     #[test]
     fn randskew_spreads_over_the_whole_skew() {
         let mut rng = 0x9e37_79b9_7f4a_7c15;
