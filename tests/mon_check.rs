@@ -308,6 +308,10 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
     assert_eq!(c, 3, "{out}");
     let (c, out, took) = run_in(&net, 1, &["udp", "-H", "10.77.1.2", "-p", "9", "-s", "x", "-t", "1"]);
     assert_eq!(c, 2, "{out}");
+    assert!(
+        out.contains("Socket timeout after 1 seconds"),
+        "a silence, not a refusal: {out}"
+    );
     assert!(took < Duration::from_millis(1500), "{took:?}");
     // A hung plugin is killed with its whole process group.
     let t = Instant::now();

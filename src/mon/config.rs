@@ -297,12 +297,6 @@ pub struct Service {
     pub periods: Vec<PeriodCfg>,
 }
 
-impl Service {
-    pub fn key(&self) -> String {
-        self.key.clone()
-    }
-}
-
 pub fn key(group: &str, service: &str) -> String {
     format!("{group}/{service}")
 }
@@ -505,7 +499,7 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
                     return Err(err_at(
                         src,
                         &format!("{g}:{n}"),
-                        format!("service {}: depends on {g}:{n}, which is not a service", s.key()),
+                        format!("service {}: depends on {g}:{n}, which is not a service", s.key),
                     ));
                 }
             }

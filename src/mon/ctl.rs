@@ -119,9 +119,8 @@ pub fn status(cfg: &Config, st: &State) -> StatusList {
         .services
         .iter()
         .map(|svc| {
-            let s = st.services.get(&svc.key());
-            let disabled =
-                st.disabled.services.contains_key(&svc.key()) || st.disabled.watches.contains_key(&svc.group);
+            let s = st.services.get(&svc.key);
+            let disabled = st.disabled.services.contains_key(&svc.key) || st.disabled.watches.contains_key(&svc.group);
             let state = match s {
                 _ if disabled => "disabled",
                 None => "untested",

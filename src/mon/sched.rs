@@ -80,7 +80,7 @@ pub fn main(args: &RunArgs, json: bool) -> Status {
         for s in &cfg.services {
             println!(
                 "  {} every {}: {}",
-                s.key(),
+                s.key.clone(),
                 crate::duration::format(s.interval),
                 s.monitor_text
             );
@@ -178,7 +178,7 @@ impl Scheduler {
         for svc in s.cfg.clone().services.iter() {
             // Every service runs at start, spread over its skew.
             let skew = s.skew(svc.randskew);
-            s.next.insert(svc.key(), now + skew);
+            s.next.insert(svc.key.clone(), now + skew);
         }
         s
     }
@@ -288,7 +288,7 @@ impl Scheduler {
     }
 
     fn disabled(&self, svc: &Service) -> bool {
-        self.state.disabled.services.contains_key(&svc.key()) || self.state.disabled.watches.contains_key(&svc.group)
+        self.state.disabled.services.contains_key(&svc.key) || self.state.disabled.watches.contains_key(&svc.group)
     }
 
     fn deps_ok(&self, svc: &Service) -> bool {
@@ -311,7 +311,7 @@ impl Scheduler {
     }
 
     fn reschedule(&mut self, svc: &Service) {
-        let failing = self.state.services.get(&svc.key()).is_some_and(|s| s.failing);
+        let failing = self.state.services.get(&svc.key).is_some_and(|s| s.failing);
         let every = if failing {
             svc.failure_interval.unwrap_or(svc.interval)
         } else {
@@ -323,7 +323,7 @@ impl Scheduler {
 
     /// Start a service's monitor, unless something says it must not run now.
     fn start(&mut self, svc: &Service, unix: i64) {
-        let key = svc.key();
+        let key = svc.key.clone();
         self.started.insert(key.clone());
         let skip = if self.disabled(svc) {
             Some("disabled")
@@ -357,7 +357,8 @@ impl Scheduler {
         if let Err(e) = spawned {
             crate::log::error(&format!("{self_key}: cannot start its monitor: {e}"));
             self.running.remove(&self_key);
-            if let Some(svc) = self.cfg.clone().services.iter().find(|s| s.key() == self_key) {
+            let cfg = self.cfg.clone();
+            if let Some(svc) = self.index.get(&self_key).and_then(|&i| cfg.services.get(i)) {
                 self.reschedule(svc);
             }
         }
@@ -430,7 +431,7 @@ impl Scheduler {
         for svc in &cfg.services {
             for (i, p) in svc.periods.iter().enumerate() {
                 if !p.startupalert.is_empty() {
-                    let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
+                    let st = self.state.services.get(&svc.key).cloned().unwrap_or_default();
                     let hosts = self.hosts_of(svc).join(" ");
                     self.run_alerts(svc, i, Kind::Startup, &st, &hosts, unix);
                 }
@@ -451,7 +452,7 @@ impl Scheduler {
             let Some(prog) = find_program(&cmd[0], &self.cfg.alertdir) else {
                 crate::log::error(&format!(
                     "{}: alert `{}` not found in {}; the others still run",
-                    svc.key(),
+                    svc.key.clone(),
                     cmd[0],
                     self.cfg
                         .alertdir
@@ -486,7 +487,7 @@ impl Scheduler {
             } else {
                 st.output.clone()
             };
-            let (tx, timeout, key, name) = (self.tx.clone(), self.cfg.alert_timeout, svc.key(), cmd[0].clone());
+            let (tx, timeout, key, name) = (self.tx.clone(), self.cfg.alert_timeout, svc.key.clone(), cmd[0].clone());
             self.alerts_in_flight += 1;
             crate::log::info(&format!("{key}: {} alert {name}", kind.name()));
             let spawned = std::thread::Builder::new()
@@ -506,7 +507,7 @@ impl Scheduler {
                 });
             if spawned.is_err() {
                 self.alerts_in_flight -= 1;
-                crate::log::error(&format!("{}: cannot start alert {}", svc.key(), cmd[0]));
+                crate::log::error(&format!("{}: cannot start alert {}", svc.key, cmd[0]));
             }
         }
     }
@@ -519,11 +520,11 @@ impl Scheduler {
             }
             Ok(cfg) => {
                 let now = Instant::now();
-                let keys: HashSet<String> = cfg.services.iter().map(|s| s.key()).collect();
+                let keys: HashSet<String> = cfg.services.iter().map(|s| s.key.clone()).collect();
                 self.next.retain(|k, _| keys.contains(k));
                 self.state.services.retain(|k, _| keys.contains(k));
                 for s in &cfg.services {
-                    self.next.entry(s.key()).or_insert(now);
+                    self.next.entry(s.key.clone()).or_insert(now);
                 }
                 self.earliest = Some(now);
                 crate::log::info(&format!("reloaded: {} services", cfg.services.len()));
@@ -604,7 +605,7 @@ impl Scheduler {
                 let Some(svc) = cfg.service(&group, &service) else {
                     return Reply::err(format!("no service {group}/{service}"));
                 };
-                let st = self.state.services.get(&svc.key()).cloned().unwrap_or_default();
+                let st = self.state.services.get(&svc.key).cloned().unwrap_or_default();
                 let before = self.alerts_in_flight;
                 let hosts = if st.failing {
                     failed_hosts(&st)
