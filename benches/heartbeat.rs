@@ -6,11 +6,11 @@
 //! - msg: parsing and verifying one heartbeat in each wire form.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hakit::authkeys::AuthKeys;
-use hakit::detector::{Config, Detector};
-use hakit::msg::{Builder, Msg};
 use hakit::table::{NodeRecord, NodeState, TableReader, TableWriter, RECORD_WORDS};
-use hakit::watcher::Intake;
+use hakit::tools::hb_watch::detector::{Config, Detector};
+use hakit::tools::hb_watch::watch::Intake;
+use hakit::wire::authkeys::AuthKeys;
+use hakit::wire::msg::{Builder, Msg};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,36 +1,22 @@
 //! hakit: small Unix tools for high availability on Linux.
 //!
-//! All the logic lives here, shared by the thin mains in `src/bin/`. Each module
-//! holds one thing and, where it can fail, one error type that maps to an exit status
-//! through [`exit::ExitStatus`].
+//! The thin mains in `src/bin/` parse their flags and call `tools::<tool>`; everything
+//! else is shared. See ARCHITECTURE.md for the rooms and the contracts between them.
+//!
+//! - [`base`]: plumbing every tool uses (exit statuses, logging, clocks, durations,
+//!   the poll loop and signals).
+//! - [`config`]: the one YAML file, its loader and its error positions.
+//! - [`events`]: the events hb-watch (and mon-check) print, and the hooks they run.
+//! - [`wire`]: what travels between nodes and from scripts to hb-send: messages, keys,
+//!   the `hv` field, generations, the FIFO, channels.
+//! - [`table`]: the Active Stations Table in shared memory.
+//! - [`net`]: rtnetlink (addresses, carrier) and packet views (ARP, NDP).
+//! - [`tools`]: one room per tool.
 
-pub mod addr;
-pub mod arp;
-pub mod authkeys;
-pub mod channel;
-pub mod check;
-pub mod cli;
+pub mod base;
 pub mod config;
-pub mod detector;
-pub mod docgen;
-pub mod duration;
 pub mod events;
-pub mod exit;
-pub mod fakecfg;
-pub mod fifo;
-pub mod generation;
-pub mod hooks;
-pub mod log;
-pub mod mon;
-pub mod msg;
-pub mod ndp;
-pub mod netlink;
-pub mod sched;
-pub mod sender;
-pub mod signals;
-pub mod status;
+pub mod net;
 pub mod table;
-pub mod takeover;
-pub mod time;
-pub mod view;
-pub mod watcher;
+pub mod tools;
+pub mod wire;

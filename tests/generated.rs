@@ -9,7 +9,7 @@ fn man_pages_and_completions_are_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let regenerate = std::env::var_os("HAKIT_REGENERATE").is_some();
     let mut stale = Vec::new();
-    for (rel, content) in hakit::docgen::generate() {
+    for (rel, content) in hakit::tools::docgen::generate() {
         let path = root.join(&rel);
         if regenerate {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -28,7 +28,7 @@ fn man_pages_and_completions_are_up_to_date() {
 fn every_command_definition_is_consistent() {
     // clap checks its own rules (conflicting flags, positional order) only when a
     // command is built; do it for every tool and subcommand here, not in the field.
-    for cmd in hakit::docgen::commands() {
+    for cmd in hakit::tools::docgen::commands() {
         cmd.debug_assert();
     }
 }

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = hakit::check::dns::parse(data);
-    let _ = hakit::check::http::parses(data);
-    let _ = hakit::check::x509::validity(data);
+    let _ = hakit::tools::mon_check::check::dns::parse(data);
+    let _ = hakit::tools::mon_check::check::http::parses(data);
+    let _ = hakit::tools::mon_check::check::x509::validity(data);
 });

@@ -6,9 +6,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let src = hakit::config::Source { path: "fuzz.yaml".into(), text: text.to_string() };
         let _ = hakit::config::parse(&src);
-        let _ = hakit::authkeys::AuthKeys::parse(text);
-        let _ = hakit::duration::parse(text);
+        let _ = hakit::wire::authkeys::AuthKeys::parse(text);
+        let _ = hakit::base::duration::parse(text);
         let _ = hakit::config::ChannelSpec::parse(text);
-        let _ = hakit::fifo::split_blocks(data);
+        let _ = hakit::wire::fifo::split_blocks(data);
     }
 });

@@ -1,13 +1,13 @@
 use clap::Parser;
-use hakit::cli::arp_announce::{ArpAnnounceArgs, Command};
-use hakit::exit::{report, ExitStatus};
+use hakit::base::exit::{report, ExitStatus};
+use hakit::tools::arp_announce::cli::{ArpAnnounceArgs, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = ArpAnnounceArgs::parse();
-    hakit::log::init("arp-announce", false, false, args.announce.quiet);
+    hakit::base::log::init("arp-announce", false, false, args.announce.quiet);
     match &args.command {
-        Some(Command::Probe(p)) => match hakit::arp::run_probe(p) {
+        Some(Command::Probe(p)) => match hakit::net::arp::run_probe(p) {
             Ok(None) => ExitStatus::Success.into(),
             Ok(Some(mac)) => {
                 println!("{} is in use by {mac}", p.addr);
@@ -18,10 +18,10 @@ fn main() -> ExitCode {
         None => {
             let a = &args.announce;
             if a.interface.is_none() || a.addrs.is_empty() {
-                hakit::log::error("give an interface (-i IFACE) and at least one address");
+                hakit::base::log::error("give an interface (-i IFACE) and at least one address");
                 return ExitStatus::Usage.into();
             }
-            match hakit::arp::announce(a) {
+            match hakit::net::arp::announce(a) {
                 Ok(_) => ExitStatus::Success.into(),
                 Err(e) => report(&e).into(),
             }

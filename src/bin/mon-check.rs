@@ -1,7 +1,7 @@
 use clap::Parser;
-use hakit::check::spec::Check;
-use hakit::check::{report, Status};
-use hakit::cli::mon_check::{Command, MonCheckArgs};
+use hakit::tools::mon_check::check::spec::Check;
+use hakit::tools::mon_check::check::{report, Status};
+use hakit::tools::mon_check::cli::{Command, MonCheckArgs};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,19 +19,19 @@ fn main() -> ExitCode {
     };
     match &args.command {
         Command::Run(r) => {
-            hakit::log::init("mon-check", r.syslog, false, r.quiet);
-            hakit::mon::sched::main(r, args.json).into()
+            hakit::base::log::init("mon-check", r.syslog, false, r.quiet);
+            hakit::tools::mon_check::sched::scheduler::main(r, args.json).into()
         }
         Command::Ctl(c) => {
-            hakit::log::init("mon-check", false, false, false);
-            hakit::mon::ctl::client(c, args.json).into()
+            hakit::base::log::init("mon-check", false, false, false);
+            hakit::tools::mon_check::sched::ctl::client(c, args.json).into()
         }
         Command::Import(i) => {
-            hakit::log::init("mon-check", false, false, false);
-            hakit::mon::import::main(i).into()
+            hakit::base::log::init("mon-check", false, false, false);
+            hakit::tools::mon_check::sched::import::main(i).into()
         }
         other => {
-            hakit::log::init("mon-check", false, args.verbose > 1, false);
+            hakit::base::log::init("mon-check", false, args.verbose > 1, false);
             match Check::from_command(other) {
                 Ok(Some((check, hosts))) if args.mon => report::mon(&check, &hosts, args.json, args.verbose).into(),
                 Ok(Some((check, hosts))) => report::one_shot(&check, &hosts, args.json, args.verbose).into(),

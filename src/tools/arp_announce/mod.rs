@@ -1,0 +1,3 @@
+//! arp-announce: gratuitous ARP and unsolicited neighbour advertisements, and probes.
+
+pub mod cli;

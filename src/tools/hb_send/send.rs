@@ -1,0 +1,314 @@
+//! hb-send: heartbeats and FIFO messages out on every channel.
+
+use crate::base::clock::mono_ns;
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::signals::Signals;
+use crate::config::{self, SendSettings};
+use crate::table::{TableReader, MAX_CHANNELS};
+use crate::wire::authkeys::{self, AuthKeys};
+use crate::wire::channel::{self, Channel};
+use crate::wire::fifo::{self, FieldBuf, Fifo};
+use crate::wire::msg::Builder;
+use std::fmt;
+use std::os::unix::io::AsRawFd;
+
+#[derive(Debug)]
+pub enum Error {
+    Config(config::Error),
+    Keys(authkeys::Error),
+    Channel(channel::Error),
+    Generation(crate::wire::generation::Error),
+    Fifo(fifo::Error),
+    Io(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Keys(e) => e.fmt(f),
+            Error::Channel(e) => e.fmt(f),
+            Error::Generation(e) => e.fmt(f),
+            Error::Fifo(e) => e.fmt(f),
+            Error::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Config(e) => e.exit_status(),
+            Error::Keys(e) => e.exit_status(),
+            Error::Channel(e) => e.exit_status(),
+            Error::Generation(e) => e.exit_status(),
+            Error::Fifo(e) => e.exit_status(),
+            Error::Io(_) => ExitStatus::Failure,
+        }
+    }
+}
+
+/// A stable 16-byte UUID for a node name (Heartbeat peers want a `srcuuid`).
+pub fn node_uuid(name: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(format!("hakit-node-uuid:{name}").as_bytes());
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&h[..16]);
+    u[6] = (u[6] & 0x0f) | 0x80; // version 8 (name-based, custom hash)
+    u[8] = (u[8] & 0x3f) | 0x80;
+    u
+}
+
+struct Sender {
+    s: SendSettings,
+    keys: AuthKeys,
+    channels: Vec<Channel>,
+    gen: u64,
+    seq: u64,
+    status: String,
+    uuid: [u8; 16],
+    table: Option<TableReader>,
+    table_retry_ns: u64,
+    view_offset: usize,
+    load: String,
+    load_at: u64,
+    sent: u64,
+    failed: u64,
+    out: Vec<u8>,
+}
+
+impl Sender {
+    fn load_avg(&mut self, now: u64) -> &str {
+        if now >= self.load_at {
+            self.load = std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            self.load_at = now + 1_000_000_000;
+        }
+        &self.load
+    }
+
+    /// This node's view, from the local table: who it hears, on which channels, how
+    /// long ago.
+    fn view(&mut self, now: u64) -> String {
+        if self.table.is_none() && now >= self.table_retry_ns {
+            self.table = TableReader::open(&self.s.cluster.table).ok();
+            self.table_retry_ns = now + 1_000_000_000;
+        }
+        let mut out = String::new();
+        let Some(t) = &mut self.table else { return out };
+        if now >= self.table_retry_ns {
+            // A restarted hb-watch may have grown the file: look once a second.
+            let _ = t.refresh();
+            self.table_retry_ns = now + 1_000_000_000;
+        }
+        let n = t.count();
+        let mut words = [0u64; crate::table::RECORD_WORDS];
+        let start = if n > 0 { self.view_offset % n } else { 0 };
+        let mut next = start;
+        for i in 0..n {
+            let slot = (start + i) % n;
+            if !t.read_raw(slot, &mut words) {
+                break;
+            }
+            let r = crate::table::decode(&words);
+            if r.is_local() {
+                continue;
+            }
+            let mut mask = 0u8;
+            let mut last = 0u64;
+            for (c, l) in r.links.iter().enumerate().take(MAX_CHANNELS) {
+                if l.state.alive() {
+                    mask |= 1 << c;
+                    last = last.max(l.last_heard_ns);
+                }
+            }
+            if mask == 0 {
+                continue;
+            }
+            if !crate::wire::hv::push(&mut out, &r.name, mask, now.saturating_sub(last) / 1_000_000) {
+                next = slot;
+                break;
+            }
+            next = slot + 1;
+        }
+        self.view_offset = next;
+        out
+    }
+
+    fn stamp_and_send(&mut self, b: &mut Builder, now: u64) {
+        self.seq += 1;
+        let ld = self.load_avg(now).to_string();
+        let ttl = 1 + self.s.cluster.nodes.len().max(2);
+        b.add("src", &self.s.cluster.node)
+            .add_binary("srcuuid", &self.uuid)
+            .add("seq", &format!("{:x}", self.seq))
+            .add("hg", &format!("{:x}", self.gen))
+            .add("ts", &format!("{:x}", crate::base::clock::unix_ms() / 1000))
+            .add("ld", &ld)
+            .add("ttl", &ttl.to_string());
+        b.finish(&self.keys, &mut self.out);
+        for _ in 0..=self.s.redundancy {
+            for c in &self.channels {
+                self.failed += c.send(&self.out) as u64;
+                self.sent += c.dests().len() as u64;
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, now: u64, status: &str) {
+        let view = self.view(now);
+        let mut b = Builder::new();
+        b.add("t", "status")
+            .add("st", status)
+            .add("dt", &format!("{:x}", self.s.deadtime.as_millis()))
+            .add("protocol", "1");
+        if !view.is_empty() {
+            b.add(crate::wire::hv::FIELD, &view);
+        }
+        self.stamp_and_send(&mut b, now);
+    }
+
+    fn fifo_message(&mut self, fields: Vec<FieldBuf>, now: u64) {
+        let is_status = fields.iter().any(|(n, _, v)| n == "t" && v == "status");
+        if is_status {
+            if let Some((_, _, st)) = fields.iter().find(|(n, _, _)| n == "st") {
+                if !st.is_empty() && st.len() <= crate::table::STATUS_LEN && st != "dead" {
+                    crate::base::log::info(&format!("status {} -> {st} (from the FIFO)", self.status));
+                    self.status = st.clone();
+                    self.heartbeat(now, &st.clone());
+                    return;
+                }
+            }
+        }
+        let mut b = Builder::new();
+        for (n, ty, v) in &fields {
+            b.add_raw(n.as_bytes(), *ty, v.as_bytes());
+        }
+        if b.len() > crate::wire::msg::MAX_MSG - 1024 {
+            crate::base::log::warn("FIFO: message too large for one datagram; dropped");
+            return;
+        }
+        self.stamp_and_send(&mut b, now);
+    }
+}
+
+/// Run hb-send until stopped. `reload` re-reads the settings on SIGHUP.
+pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Error>) -> Result<(), Error> {
+    let keys = AuthKeys::load(&s.cluster.keys).map_err(Error::Keys)?;
+    let channels = s
+        .cluster
+        .channels
+        .iter()
+        .map(|c| Channel::open_sender(c, s.cluster.port))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Channel)?;
+    let mut fifo = match &s.fifo {
+        Some(p) => Some(Fifo::open(p).map_err(Error::Fifo)?),
+        None => None,
+    };
+    let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    // The generation is bumped last: a start that fails above does not use one up.
+    let gen = crate::wire::generation::bump(&s.generation_file).map_err(Error::Generation)?;
+    if s.realtime {
+        crate::base::runloop::go_realtime();
+    }
+    crate::base::log::info(&format!(
+        "node {} generation {gen}: heartbeat every {} on {} channel(s), deadtime {}, {} signed",
+        s.cluster.node,
+        crate::base::duration::format(s.keepalive),
+        channels.len(),
+        crate::base::duration::format(s.deadtime),
+        keys.active_method().name()
+    ));
+    let mut me = Sender {
+        uuid: node_uuid(&s.cluster.node),
+        status: s.status.clone(),
+        s,
+        keys,
+        channels,
+        gen,
+        seq: 0,
+        table: None,
+        table_retry_ns: 0,
+        view_offset: 0,
+        load: String::new(),
+        load_at: 0,
+        sent: 0,
+        failed: 0,
+        out: Vec::with_capacity(1024),
+    };
+    let mut next = mono_ns();
+    let mut beats = 0u64;
+    loop {
+        let mut fds = vec![libc::pollfd {
+            fd: signals.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if let Some(f) = &fifo {
+            fds.push(libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        crate::base::runloop::wait(&mut fds, next);
+        let now = mono_ns();
+        if fds[0].revents != 0 {
+            signals.drain();
+        }
+        if signals.stop() {
+            // Say goodbye so that peers fail over now rather than after deadtime.
+            me.heartbeat(now, "dead");
+            crate::base::log::info("stopping");
+            return Ok(());
+        }
+        if signals.take_reload() {
+            match reload() {
+                Ok(ns) => {
+                    if ns.cluster.channels != me.s.cluster.channels || ns.cluster.port != me.s.cluster.port {
+                        crate::base::log::warn("reload: channel changes take effect at the next start");
+                    }
+                    match AuthKeys::load(&ns.cluster.keys) {
+                        Ok(k) => me.keys = k,
+                        Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the old keys")),
+                    }
+                    me.s.keepalive = ns.keepalive;
+                    me.s.deadtime = ns.deadtime;
+                    me.s.redundancy = ns.redundancy;
+                    crate::base::log::info("configuration reloaded");
+                }
+                Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the running configuration")),
+            }
+        }
+        if signals.take_usr1() {
+            crate::base::log::info(&format!(
+                "status {} generation {} seq {} datagrams sent {} failed {}",
+                me.status, me.gen, me.seq, me.sent, me.failed
+            ));
+        }
+        let _ = signals.take_child();
+        if let Some(f) = &mut fifo {
+            if fds.get(1).map(|p| p.revents != 0).unwrap_or(false) {
+                for m in f.read_messages() {
+                    me.fifo_message(m, now);
+                }
+            }
+        }
+        if now >= next {
+            let st = me.status.clone();
+            me.heartbeat(now, &st);
+            beats += 1;
+            let ka = me.s.keepalive.as_nanos() as u64;
+            next += ka;
+            if next <= now {
+                // We fell behind (stopped, or starved): do not send a burst.
+                next = now + ka;
+            }
+            if me.s.count.is_some_and(|c| beats >= c) {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use crate::tools::cluster_args::ClusterArgs;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Receive heartbeats, keep the Active Stations Table, report node and link failures.
+///
+/// hb-watch listens on every channel, verifies every message, drops replays and
+/// duplicates, and decides per node and channel: a late heartbeat after warntime, a
+/// link dead after deadtime without heartbeats on it (or at once when the channel's
+/// device loses its carrier), a node dead when no channel hears it and no other live
+/// node does (unreachable when another still does), a node back up, a node restarted.
+///
+/// Every change is printed on stdout as one line (`EVENT NODE ts=... key=value...`, or
+/// JSON with --json), run through the --exec hook with the fields in its environment
+/// (`HA_<field>`, plus Heartbeat's HA_t, HA_st, HA_src), and signalled to every
+/// --notify process. The table (see hakit-table(5)) is kept up to date for any reader.
+///
+/// Events: node-up, node-dead, node-unreachable, node-restart, node-status, link-up,
+/// link-late, link-dead, message.
+///
+/// SIGTERM or SIGINT: stop (the table is left for readers, marked without a writer).
+/// SIGHUP: read the configuration again (timing, hooks, notify). SIGUSR1: log the
+/// table.
+///
+/// Exit status: 0 stopped cleanly; 1 a runtime failure; 2 a usage or configuration
+/// error. `hb-watch status NODE`: 0 the node is up, 1 it is not, 2 no such node or no
+/// table.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hb-watch",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Example: hb-watch --node n1 --keys /etc/hakit/authkeys --channel bcast:eth0 --channel bcast:eth1 --deadtime 2s --exec /etc/hakit/hook | while read ev node rest; do ...; done"
+)]
+pub struct HbWatchArgs {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Silence after which a link is dead (a peer's announced `dt` wins). [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub deadtime: Option<Duration>,
+    /// Silence after which a heartbeat is reported late. [default: deadtime/2]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub warntime: Option<Duration>,
+    /// Deadtime right after start, while links come up. [default: 2 x deadtime]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub initdead: Option<Duration>,
+    /// Room in the table. [default: 256]
+    #[arg(long, value_name = "N")]
+    pub max_nodes: Option<usize>,
+    /// Run this program for every event, one at a time, in order, with the event's
+    /// fields in its environment.
+    #[arg(long, value_name = "PROGRAM")]
+    pub exec: Option<PathBuf>,
+    /// Signal this process on every event: a PID or a pid file, optionally `:SIGNAL`
+    /// (default SIGUSR2). Repeatable.
+    #[arg(long, value_name = "PID|PIDFILE[:SIG]")]
+    pub notify: Vec<String>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Run with SCHED_FIFO and locked memory so that load does not delay detection.
+    #[arg(long)]
+    pub realtime: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print the Active Stations Table (like cl_status), or answer whether a node (or
+    /// one of its links) is up through the exit status.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The node to ask about: exit 0 if it is up, 1 if not.
+    pub node: Option<String>,
+    /// With NODE: ask about this channel's link (its name or number) instead.
+    #[arg(long, value_name = "CHANNEL", requires = "node")]
+    pub link: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The Active Stations Table file. [default: /run/hakit/ast]
+    #[arg(short = 't', long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+    /// The configuration file, for the table's path.
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+}

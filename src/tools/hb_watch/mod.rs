@@ -1,0 +1,6 @@
+//! hb-watch: receive, verify, detect, keep the table, report; `hb-watch status`.
+
+pub mod cli;
+pub mod detector;
+pub mod status;
+pub mod watch;

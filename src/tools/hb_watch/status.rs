@@ -1,0 +1,173 @@
+//! `hb-watch status`: the table for people (like `cl_status`) and for scripts (JSON,
+//! and an exit status that answers "is node X up?"), read without disturbing the
+//! writer.
+
+use crate::base::clock::mono_ns;
+use crate::base::exit::ExitStatus;
+use crate::table::{LinkState, NodeRecord, NodeState, TableReader};
+use std::path::Path;
+
+fn age(now: u64, then: u64) -> String {
+    if then == 0 {
+        return "never".into();
+    }
+    let ms = now.saturating_sub(then) / 1_000_000;
+    if ms < 10_000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// One node on one line, for the USR1 dump and the table view.
+pub fn one_line(r: &NodeRecord, channels: &[String], now: u64) -> String {
+    let mut s = format!(
+        "{}{} {} status={} gen={} seq={} load={:.2}",
+        r.name,
+        if r.is_local() { " (local)" } else { "" },
+        r.state.as_str(),
+        if r.status.is_empty() { "-" } else { &r.status },
+        r.generation,
+        r.last_seq,
+        r.load[0] as f64 / 100.0
+    );
+    if !r.is_local() {
+        for (i, c) in channels.iter().enumerate() {
+            let l = &r.links[i];
+            s.push_str(&format!(
+                " {c}={}({} lost={} dup={} rej={})",
+                l.state.as_str(),
+                age(now, l.last_heard_ns),
+                l.lost,
+                l.dup,
+                l.rejected
+            ));
+        }
+    }
+    s
+}
+
+fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
+    let links: Vec<serde_json::Value> = channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let l = &r.links[i];
+            serde_json::json!({
+                "channel": c,
+                "state": l.state.as_str(),
+                "last_heard_ms_ago": if l.last_heard_ns == 0 { None } else { Some(now.saturating_sub(l.last_heard_ns) / 1_000_000) },
+                "lost": l.lost, "duplicate": l.dup, "rejected": l.rejected,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "node": r.name,
+        "local": r.is_local(),
+        "state": r.state.as_str(),
+        "status": r.status,
+        "generation": r.generation,
+        "last_seq": r.last_seq,
+        "dt_ms": r.dt_ms,
+        "load": [r.load[0] as f64 / 100.0, r.load[1] as f64 / 100.0, r.load[2] as f64 / 100.0],
+        "changed": crate::base::clock::rfc3339_ms(r.changed_unix_ms),
+        "links": if r.is_local() { vec![] } else { links },
+    })
+}
+
+/// Print the table or answer about one node; returns the exit status.
+pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) -> ExitStatus {
+    let reader = match TableReader::open(table) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::base::log::error(&format!("{e}"));
+            return ExitStatus::Usage;
+        }
+    };
+    let live = reader.writer_alive();
+    let h = reader.header();
+    let now = mono_ns();
+    let recs = reader.records();
+    if !live {
+        crate::base::log::warn(&format!("no hb-watch holds {}: what follows is stale", table.display()));
+    }
+    if let Some(name) = node {
+        let Some(r) = recs.iter().find(|r| r.name == name) else {
+            crate::base::log::error(&format!("no node `{name}` in {}", table.display()));
+            return ExitStatus::Usage;
+        };
+        let up = match link {
+            None => r.state == NodeState::Up,
+            Some(l) => {
+                let idx = h
+                    .channels
+                    .iter()
+                    .position(|c| c == l)
+                    .or_else(|| l.parse::<usize>().ok().filter(|&i| i < h.channels.len()));
+                let Some(i) = idx else {
+                    crate::base::log::error(&format!("no channel `{l}` (channels: {})", h.channels.join(", ")));
+                    return ExitStatus::Usage;
+                };
+                r.is_local() || matches!(r.links[i].state, LinkState::Up | LinkState::Late)
+            }
+        };
+        if as_json {
+            println!("{}", json(r, &h.channels, now));
+        } else {
+            println!("{}", one_line(r, &h.channels, now));
+        }
+        return if up && live {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        };
+    }
+    if as_json {
+        let v = serde_json::json!({
+            "local": h.local,
+            "writer_pid": if live { Some(h.writer_pid) } else { None },
+            "started": crate::base::clock::rfc3339_ms(h.started_unix_ms),
+            "channels": h.channels,
+            "rejected_unattributed": h.unattributed_rejects,
+            "nodes": recs.iter().map(|r| json(r, &h.channels, now)).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{:<16} {:<12} {:<10} {:>6}  links ({})",
+            "NODE",
+            "STATE",
+            "STATUS",
+            "LOAD",
+            h.channels.join(" ")
+        );
+        for r in &recs {
+            let mut l = String::new();
+            if r.is_local() {
+                l.push_str("(local)");
+            } else {
+                for (i, c) in h.channels.iter().enumerate() {
+                    let k = &r.links[i];
+                    l.push_str(&format!("{c}:{}/{} ", k.state.as_str(), age(now, k.last_heard_ns)));
+                }
+            }
+            println!(
+                "{:<16} {:<12} {:<10} {:>6.2}  {}",
+                r.name,
+                r.state.as_str(),
+                if r.status.is_empty() { "-" } else { &r.status },
+                r.load[0] as f64 / 100.0,
+                l.trim_end()
+            );
+        }
+        let rej: u64 = h.unattributed_rejects.iter().sum();
+        if rej > 0 {
+            println!("rejected before a node could be named: {rej}");
+        }
+    }
+    if live {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}

@@ -1,0 +1,441 @@
+//! hb-watch: receive on every channel, verify, detect, keep the table, report.
+
+use crate::base::clock::mono_ns;
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::signals::Signals;
+use crate::config::{self, WatchSettings};
+use crate::events::hooks::HookRunner;
+use crate::events::Event;
+use crate::net::linkwatch::LinkWatch;
+use crate::table::{self, TableWriter};
+use crate::tools::hb_watch::detector::{self, Detector};
+use crate::wire::authkeys::{self, AuthKeys};
+use crate::wire::channel::{self, Channel};
+use crate::wire::msg::Msg;
+use std::fmt;
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+
+#[derive(Debug)]
+pub enum Error {
+    Config(config::Error),
+    Keys(authkeys::Error),
+    Channel(channel::Error),
+    Table(table::Error),
+    Io(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Keys(e) => e.fmt(f),
+            Error::Channel(e) => e.fmt(f),
+            Error::Table(e) => e.fmt(f),
+            Error::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Config(e) => e.exit_status(),
+            Error::Keys(e) => e.exit_status(),
+            Error::Channel(e) => e.exit_status(),
+            Error::Table(e) => e.exit_status(),
+            Error::Io(_) => ExitStatus::Failure,
+        }
+    }
+}
+
+/// What the receive path does with one datagram: parse, verify, apply. Kept apart
+/// from the sockets so that it can be benchmarked and fuzzed.
+pub struct Intake {
+    pub keys: AuthKeys,
+    pub detector: Detector,
+    scratch: Vec<u8>,
+    /// Rejections that could not be pinned on a node, per channel.
+    pub unattributed: [u64; table::MAX_CHANNELS],
+}
+
+impl Intake {
+    pub fn new(keys: AuthKeys, detector: Detector) -> Intake {
+        Intake {
+            keys,
+            detector,
+            scratch: Vec::with_capacity(1024),
+            unattributed: [0; table::MAX_CHANNELS],
+        }
+    }
+
+    /// Handle one datagram received on `chan` at `now`. Returns why it was refused.
+    pub fn packet(&mut self, now: u64, chan: usize, data: &[u8]) -> Result<(), &'static str> {
+        let msg = match Msg::parse(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.unattributed[chan.min(table::MAX_CHANNELS - 1)] += 1;
+                return Err(e.as_str());
+            }
+        };
+        if let Err(r) = msg.verify(&self.keys, &mut self.scratch) {
+            if !self.detector.count_reject(chan, msg.get_str("src")) {
+                self.unattributed[chan.min(table::MAX_CHANNELS - 1)] += 1;
+            }
+            return Err(r.as_str());
+        }
+        match self.detector.accept(now, chan, &msg) {
+            Ok(()) => Ok(()),
+            Err(r) => {
+                if matches!(
+                    r,
+                    detector::Refusal::NoSource | detector::Refusal::UnknownNode | detector::Refusal::Full
+                ) {
+                    self.unattributed[chan.min(table::MAX_CHANNELS - 1)] += 1;
+                }
+                Err(r.as_str())
+            }
+        }
+    }
+}
+
+struct Output {
+    json: bool,
+    broken: bool,
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Output {
+    fn emit(&mut self, ev: &Event) {
+        if self.broken {
+            return;
+        }
+        let line = if self.json { ev.to_json() } else { ev.to_line() };
+        if writeln!(self.out, "{line}").is_err() {
+            self.broken = true;
+            crate::base::log::warn(
+                "stdout is closed; events go on to the hook, the notified processes and the table only",
+            );
+        }
+    }
+    fn flush(&mut self) {
+        if !self.broken && self.out.flush().is_err() {
+            self.broken = true;
+            crate::base::log::warn(
+                "stdout is closed; events go on to the hook, the notified processes and the table only",
+            );
+        }
+    }
+}
+
+/// Keep each broadcast channel's kernel filter in step with this node's addresses.
+fn refresh_filters(channels: &[Channel]) {
+    for c in channels {
+        if c.spec.mode == crate::config::Mode::Bcast {
+            if let Err(e) = c.set_own_filter(&c.own_addrs()) {
+                crate::base::log::warn(&format!(
+                    "channel {}: cannot filter our own broadcasts: {e}",
+                    c.spec.name
+                ));
+            }
+        }
+    }
+}
+
+fn detector_config(s: &WatchSettings) -> detector::Config {
+    detector::Config {
+        local: s.cluster.node.clone(),
+        channels: s.cluster.channels.iter().map(|c| c.name.clone()).collect(),
+        deadtime_ns: s.deadtime.as_nanos() as u64,
+        warntime_ns: s.warntime.as_nanos() as u64,
+        initdead_ns: s.initdead.as_nanos() as u64,
+        nodes: s.cluster.nodes.clone(),
+        capacity: s.max_nodes,
+    }
+}
+
+/// Everything hb-watch holds while it runs.
+struct Watcher {
+    s: WatchSettings,
+    names: Vec<String>,
+    channels: Vec<Channel>,
+    links: LinkWatch,
+    signals: Signals,
+    table: TableWriter,
+    intake: Intake,
+    hooks: HookRunner,
+    out: Output,
+    bufs: Vec<Vec<u8>>,
+    got: Vec<channel::Received>,
+    /// When each channel's socket was last emptied (CLOCK_MONOTONIC ns).
+    last_drain: Vec<u64>,
+    /// Sockets are left alone until then (see `window`).
+    quiet_until: u64,
+    window: u64,
+    reported_unattributed: [u64; table::MAX_CHANNELS],
+}
+
+/// The fixed entries at the head of the poll set: signals, then netlink.
+const NFIXED: usize = 2;
+
+/// Run hb-watch until stopped. `reload` re-reads the settings on SIGHUP.
+pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::Error>) -> Result<(), Error> {
+    let keys = AuthKeys::load(&s.cluster.keys).map_err(Error::Keys)?;
+    let channels = s
+        .cluster
+        .channels
+        .iter()
+        .map(|c| Channel::open_receiver(c, s.cluster.port))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Channel)?;
+    let links = LinkWatch::open().map_err(|e| Error::Io(format!("netlink: {e}")))?;
+    let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    let names: Vec<String> = s.cluster.channels.iter().map(|c| c.name.clone()).collect();
+    let mut table =
+        TableWriter::create(&s.cluster.table, s.max_nodes, &names, &s.cluster.node).map_err(Error::Table)?;
+    let seed = table.existing();
+    table.clear();
+    let now = mono_ns();
+    let intake = Intake::new(keys, Detector::new(detector_config(&s), now, &seed));
+    if s.realtime {
+        crate::base::runloop::go_realtime();
+    }
+    crate::base::log::info(&format!(
+        "node {}: watching {} channel(s), deadtime {}, table {}",
+        s.cluster.node,
+        channels.len(),
+        crate::base::duration::format(s.deadtime),
+        s.cluster.table.display()
+    ));
+    refresh_filters(&channels);
+    let bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::wire::msg::MAX_MSG + 1]).collect();
+    let mut w = Watcher {
+        hooks: HookRunner::new(s.exec.clone()),
+        out: Output {
+            json: s.json,
+            broken: false,
+            out: std::io::BufWriter::new(std::io::stdout()),
+        },
+        got: vec![channel::Received::default(); bufs.len()],
+        bufs,
+        last_drain: vec![now; channels.len()],
+        quiet_until: 0,
+        // After a wake-up that found several datagrams, leave the sockets alone this
+        // long so that the rest of a burst (many nodes at once) costs one wake-up, not
+        // one each. Arrival times come from the kernel, and every deadline drains the
+        // sockets first, so the batching delays no detection.
+        window: (s.deadtime.as_nanos() as u64 / 16).min(2_000_000),
+        reported_unattributed: [0; table::MAX_CHANNELS],
+        s,
+        names,
+        channels,
+        links,
+        signals,
+        table,
+        intake,
+    };
+    let mut fds: Vec<libc::pollfd> = [w.signals.fd(), w.links.as_raw_fd()]
+        .into_iter()
+        .chain(w.channels.iter().map(|c| c.as_raw_fd()))
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let before = mono_ns();
+        let quiet = before < w.quiet_until;
+        for (i, f) in fds.iter_mut().enumerate() {
+            f.revents = 0;
+            if i >= NFIXED {
+                f.events = if quiet { 0 } else { libc::POLLIN };
+            }
+        }
+        let mut deadline = w.intake.detector.next_deadline();
+        if w.hooks.busy() {
+            // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
+            deadline = deadline.min(before + 50_000_000);
+        }
+        if quiet {
+            deadline = deadline.min(w.quiet_until);
+        }
+        crate::base::runloop::wait(&mut fds, deadline);
+        let now = mono_ns();
+        if fds[0].revents != 0 {
+            w.signals.drain();
+        }
+        if w.signals.stop() {
+            w.out.flush();
+            w.hooks.finish(std::time::Duration::from_secs(2));
+            crate::base::log::info("stopping");
+            return Ok(());
+        }
+        if fds[1].revents != 0 {
+            w.netlink(now);
+        }
+        // At a deadline, drain every socket first: what already arrived counts.
+        let drain_all = now >= w.intake.detector.next_deadline() || (quiet && now >= w.quiet_until);
+        let mut drained = 0;
+        for i in 0..w.channels.len() {
+            if drain_all || fds[NFIXED + i].revents != 0 {
+                drained += w.drain(i, now);
+            }
+        }
+        // Only a wake-up that found a burst waiting is worth a window: a lone
+        // datagram (a small cluster) would pay a timer wake-up for nothing.
+        if drained >= 2 {
+            w.quiet_until = now + w.window;
+        }
+        w.intake.detector.tick(now);
+        w.publish();
+        if w.signals.take_child() || w.hooks.busy() {
+            w.hooks.pump();
+        }
+        if w.signals.take_reload() {
+            w.reload(&reload, now);
+        }
+        if w.signals.take_usr1() {
+            for r in w.intake.detector.records() {
+                crate::base::log::info(&crate::tools::hb_watch::status::one_line(r, &w.names, now));
+            }
+        }
+    }
+}
+
+impl Watcher {
+    /// Carrier and address changes.
+    fn netlink(&mut self, now: u64) {
+        let mut changes = Vec::new();
+        if let Err(e) = self.links.read(&mut changes) {
+            crate::base::log::warn(&format!("netlink: {e}"));
+        }
+        let mut addrs = false;
+        for ch in changes {
+            match ch {
+                crate::net::linkwatch::LinkChange::Carrier { ifindex, carrier } => {
+                    for (i, c) in self.channels.iter().enumerate() {
+                        if c.ifindex == ifindex && self.intake.detector.carrier_down(i) == carrier {
+                            let word = if carrier { "up" } else { "lost" };
+                            crate::base::log::info(&format!("channel {}: carrier {word}", c.spec.name));
+                            self.intake.detector.carrier(now, i, carrier);
+                        }
+                    }
+                }
+                crate::net::linkwatch::LinkChange::Addresses => addrs = true,
+            }
+        }
+        if addrs {
+            refresh_filters(&self.channels);
+        }
+    }
+
+    /// Take everything waiting on channel `i`; returns how many datagrams.
+    fn drain(&mut self, i: usize, now: u64) -> usize {
+        // Kernel stamps are CLOCK_REALTIME: carry them over to the monotonic clock.
+        let real_minus_mono = crate::base::clock::real_ns().wrapping_sub(now);
+        let mut drained = 0;
+        loop {
+            let n = match self.channels[i].recv_many(&mut self.bufs, &mut self.got) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::base::log::warn(&format!("channel {}: {e}", self.channels[i].spec.name));
+                    break;
+                }
+            };
+            drained += n;
+            for (k, g) in self.got[..n].iter().enumerate() {
+                let res = if g.truncated {
+                    self.intake.unattributed[i] += 1;
+                    Err("too-large")
+                } else {
+                    let arrived = if g.stamp_real_ns == 0 {
+                        now
+                    } else {
+                        // Whatever the stamp says (the wall clock may have been stepped),
+                        // the datagram came after this socket was last emptied and
+                        // before now.
+                        g.stamp_real_ns
+                            .wrapping_sub(real_minus_mono)
+                            .clamp(self.last_drain[i], now)
+                    };
+                    self.intake.packet(arrived, i, &self.bufs[k][..g.len])
+                };
+                if let Err(why) = res {
+                    if crate::base::log::enabled(crate::base::log::Level::Debug) {
+                        crate::base::log::debug(&format!(
+                            "channel {}: rejected a packet: {why}",
+                            self.channels[i].spec.name
+                        ));
+                    }
+                }
+            }
+            if n < self.bufs.len() {
+                break;
+            }
+        }
+        self.last_drain[i] = now;
+        drained
+    }
+
+    /// Events out (stdout, hook, signals) and changed records into the table.
+    fn publish(&mut self) {
+        let mut any = false;
+        for ev in self.intake.detector.drain_events() {
+            any = true;
+            self.out.emit(&ev);
+            self.hooks.push(&ev);
+            for t in &self.s.notify {
+                if let Err(e) = t.send() {
+                    crate::base::log::warn(&format!("notify: {e}"));
+                }
+            }
+        }
+        if any {
+            self.out.flush();
+        }
+        let table = &mut self.table;
+        self.intake.detector.take_dirty(|slot, rec| {
+            if let Err(e) = table.write(slot, rec) {
+                crate::base::log::error(&format!("table: {e}"));
+            }
+        });
+        for (i, (&u, r)) in self
+            .intake
+            .unattributed
+            .iter()
+            .zip(self.reported_unattributed.iter_mut())
+            .enumerate()
+        {
+            self.table.count_rejects(i, u - *r);
+            *r = u;
+        }
+    }
+
+    /// SIGHUP: timing, keys, hook, notify targets and output form change at once; a
+    /// configuration that does not load keeps the running one.
+    fn reload(&mut self, reload: &impl Fn() -> Result<WatchSettings, config::Error>, now: u64) {
+        let ns = match reload() {
+            Ok(ns) => ns,
+            Err(e) => return crate::base::log::error(&format!("reload: {e}; keeping the running configuration")),
+        };
+        let c = &self.s.cluster;
+        if ns.cluster.channels != c.channels || ns.cluster.port != c.port || ns.cluster.table != c.table {
+            crate::base::log::warn("reload: channel and table changes take effect at the next start");
+        }
+        match AuthKeys::load(&ns.cluster.keys) {
+            Ok(k) => self.intake.keys = k,
+            Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the old keys")),
+        }
+        self.intake
+            .detector
+            .set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
+        self.hooks.set_program(ns.exec.clone());
+        self.out.json = ns.json;
+        self.s.notify = ns.notify.clone();
+        self.s.exec = ns.exec.clone();
+        crate::base::log::info("configuration reloaded");
+    }
+}

@@ -1,0 +1,151 @@
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Take over an IP address: add it, announce it, keep announcing while it is held.
+///
+/// `ipfake up ADDR/PREFIX dev IFACE` adds the address (already present is not an
+/// error), sends a burst of gratuitous ARP at once (send_arp's request/reply pairs, to
+/// the broadcast and to every `--router`), then stays in the foreground re-announcing
+/// every `--refresh` for as long as it holds the address, as Fake's loop did: caches
+/// expire, and a half-dead former owner could win the ARP race. SIGTERM or SIGINT
+/// releases the address (removes it if ipfake added it) and exits 0; SIGKILL leaves the
+/// address and the pid file behind — the next `ipfake up` or `ipfake down` for the
+/// address cleans up after it.
+///
+/// `ipfake down ADDR` stops the holder and removes the address, and with `--owner-mac`
+/// announces the original owner's MAC so that traffic goes back at once.
+/// `ipfake status [ADDR]` lists the addresses held here.
+///
+/// Exit status: 0 done (status: the address is held); 1 the takeover failed, the
+/// address is in use by another host (`--probe`), or is not held; 2 a usage error (no
+/// such interface, a bad address, no privilege).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ipfake",
+    version,
+    after_help = "Examples:\n  ipfake up 192.0.2.10/24 dev eth0 --probe &\n  ipfake status 192.0.2.10 && echo held\n  ipfake down 192.0.2.10"
+)]
+pub struct IpfakeArgs {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the
+    /// configuration, else /run/hakit]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pid_dir: Option<PathBuf>,
+    /// The configuration file (YAML; its `ipfake.addresses` describe addresses by
+    /// name). [default: /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, global = true, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log only warnings and errors.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Take the address over and hold it until stopped.
+    Up(UpArgs),
+    /// Stop the holder of the address and remove it.
+    Down(DownArgs),
+    /// Which addresses this node holds; exit 0 if the one asked about is held.
+    Status(StatusArgs),
+    /// Do what Fake's `fake IP` (or `fake remove IP`) does, from Fake's own `.fakerc` and
+    /// `instance_config/IP.cfg`.
+    Fake(FakeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FakeArgs {
+    /// Fake's `.fakerc`. [default: /etc/fake/.fakerc, then ~/.fakerc]
+    #[arg(long, value_name = "FILE")]
+    pub rc: Option<PathBuf>,
+    /// Release the address instead (Fake's `fake remove IP`), announcing
+    /// FOREIGN_MACADDR if the instance file sets it.
+    #[arg(long)]
+    pub remove: bool,
+    /// The address, as named in `instance_config/<IP>.cfg`.
+    #[arg(value_name = "IP")]
+    pub ip: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// The address with its prefix length, e.g. 192.0.2.10/24; the prefix and the
+    /// interface may be left to the configuration's `ipfake.addresses` entry.
+    #[arg(value_name = "ADDR[/PREFIX]")]
+    pub addr: String,
+    /// The word `dev`, as in `ip addr add`.
+    #[arg(value_name = "dev", value_parser = ["dev"], requires = "iface")]
+    pub dev_word: Option<String>,
+    /// The interface.
+    #[arg(value_name = "IFACE")]
+    pub iface: Option<String>,
+    /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Announcements in the first burst. [default: 5]
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// Time between the burst's announcements. [default: 200ms]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub interval: Option<Duration>,
+    /// Re-announce this often while holding the address (0 = never). [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub refresh: Option<Duration>,
+    /// Also announce straight to this router's MAC (repeatable).
+    #[arg(long = "router", value_name = "MAC", value_parser = crate::tools::arp_announce::cli::parse_mac)]
+    pub routers: Vec<pnet_base::MacAddr>,
+    /// First ask whether another host answers for the address; refuse (exit 1) if so.
+    #[arg(long)]
+    pub probe: bool,
+    /// With --probe: take the address even if another host answers.
+    #[arg(long, requires = "probe")]
+    pub force: bool,
+    /// Announce the burst, then exit leaving the address up.
+    #[arg(long)]
+    pub once: bool,
+    /// Get everything ready (the link open, the pid file written), then wait for
+    /// SIGUSR1 before taking the address: a hot standby that takes over without
+    /// starting a process. SIGTERM before then exits without touching the address.
+    #[arg(long, conflicts_with = "probe")]
+    pub armed: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// The address (a prefix is accepted and ignored).
+    #[arg(value_name = "ADDR", value_parser = parse_addr)]
+    pub addr: IpAddr,
+    /// Announce the address at this MAC (the original owner's) after releasing it.
+    #[arg(long, value_name = "MAC", value_parser = crate::tools::arp_announce::cli::parse_mac)]
+    pub owner_mac: Option<pnet_base::MacAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The address to ask about.
+    #[arg(value_name = "ADDR", value_parser = parse_addr)]
+    pub addr: Option<IpAddr>,
+}
+
+/// `192.0.2.10/24`
+pub fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` has no prefix length (write 192.0.2.10/24)"))?;
+    let addr: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = p
+        .parse()
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| format!("`{p}` is not a prefix length (0..{max})"))?;
+    Ok((addr, prefix))
+}
+
+fn parse_addr(s: &str) -> Result<IpAddr, String> {
+    let a = s.split('/').next().unwrap_or(s);
+    a.parse().map_err(|_| format!("`{a}` is not an IP address"))
+}

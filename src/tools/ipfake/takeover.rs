@@ -1,0 +1,423 @@
+//! ipfake: take an address over (add, announce, keep announcing), release it, tell
+//! which addresses are held — Fake and IPaddr2 rebuilt on netlink and AF_PACKET.
+//!
+//! A holder writes `ipfake.<ADDR>.pid` (pid, interface, prefix, whether it added the
+//! address) in the pid directory; `down` and a new `up` find it there.
+
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::net::addr::{self, Added};
+use crate::net::arp::{self, Form, Link};
+use crate::tools::ipfake::cli::{DownArgs, FakeArgs, StatusArgs, UpArgs};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use pnet_base::MacAddr;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub enum Error {
+    Usage(String),
+    Privilege,
+    Arp(arp::Error),
+    InUse(IpAddr, MacAddr),
+    Io(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Io(m) => f.write_str(m),
+            Error::Privilege => f.write_str("taking over an address needs CAP_NET_ADMIN and CAP_NET_RAW (run as root)"),
+            Error::Arp(e) => e.fmt(f),
+            Error::InUse(a, m) => write!(
+                f,
+                "{a} is in use by {m}; refusing to take it over (--force to take it anyway)"
+            ),
+        }
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage(_) | Error::Privilege => ExitStatus::Usage,
+            Error::Arp(e) => e.exit_status(),
+            Error::InUse(..) | Error::Io(_) => ExitStatus::Failure,
+        }
+    }
+}
+
+fn pid_path(dir: &Path, a: IpAddr) -> PathBuf {
+    dir.join(format!("ipfake.{a}.pid"))
+}
+
+/// A holder as its pid file describes it.
+#[derive(Debug, Clone)]
+struct Holder {
+    pid: i32,
+    iface: String,
+    prefix: u8,
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut l = text.lines();
+    Some(Holder {
+        pid: l.next()?.trim().parse().ok()?,
+        iface: l.next()?.trim().to_string(),
+        prefix: l.next()?.trim().parse().ok()?,
+    })
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 1 && kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// Stop a running holder and wait (at most 2 s) for it to release.
+fn stop_holder(h: &Holder) {
+    if !alive(h.pid) || h.pid == std::process::id() as i32 {
+        return;
+    }
+    let _ = kill(Pid::from_raw(h.pid), Signal::SIGTERM);
+    let end = Instant::now() + Duration::from_secs(2);
+    while alive(h.pid) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn ifindex(name: &str) -> Result<u32, Error> {
+    nix::net::if_::if_nametoindex(name).map_err(|_| Error::Usage(format!("no interface `{name}`")))
+}
+
+/// Broadcast and aimed announcements of `ip` at our MAC (ARP pairs, or IPv6
+/// unsolicited neighbour advertisements).
+fn announce(link: &mut Link, ip: IpAddr, routers: &[MacAddr]) -> Result<(), Error> {
+    let mut frames = arp::frames_for(ip, Form::Both, link.mac, MacAddr::broadcast(), link.mac);
+    for r in routers {
+        frames.extend(arp::frames_for(ip, Form::Both, link.mac, *r, link.mac));
+    }
+    for f in &frames {
+        link.send(f).map_err(Error::Arp)?;
+    }
+    Ok(())
+}
+
+/// A takeover with every setting decided: flags, then the configuration's entry for
+/// the address, then the defaults.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    pub addr: (IpAddr, u8),
+    pub iface: String,
+    pub label: Option<String>,
+    pub count: u32,
+    pub interval: Duration,
+    pub refresh: Duration,
+    pub routers: Vec<MacAddr>,
+    pub probe: bool,
+    pub force: bool,
+    pub once: bool,
+    pub armed: bool,
+}
+
+impl Takeover {
+    pub fn resolve(
+        a: &UpArgs,
+        section: &crate::config::IpfakeSection,
+        src: &Option<crate::config::Source>,
+    ) -> Result<Takeover, Error> {
+        let usage = |m: String| Error::Usage(m);
+        let bare = a.addr.split('/').next().unwrap_or("");
+        let ip: IpAddr = bare
+            .parse()
+            .map_err(|_| usage(format!("`{bare}` is not an IP address")))?;
+        let entry = section
+            .addresses
+            .iter()
+            .find(|e| e.addr.split('/').next() == Some(bare));
+        let cfg_err = |key: &str, m: String| Error::Usage(crate::config::ipfake_error(src, key, m).to_string());
+        let prefixed = if a.addr.contains('/') {
+            a.addr.clone()
+        } else if let Some(e) = entry {
+            e.addr.clone()
+        } else {
+            return Err(usage(format!(
+                "`{}` has no prefix length (write 192.0.2.10/24) and no ipfake.addresses entry",
+                a.addr
+            )));
+        };
+        let (addr, prefix) = crate::tools::ipfake::cli::parse_prefixed(&prefixed).map_err(|m| {
+            if a.addr.contains('/') {
+                usage(m)
+            } else {
+                cfg_err("addr", m)
+            }
+        })?;
+        if addr != ip {
+            return Err(usage(format!("{addr} does not match {ip}")));
+        }
+        let iface = a
+            .iface
+            .clone()
+            .or_else(|| entry.map(|e| e.dev.clone()))
+            .ok_or_else(|| {
+                usage(format!(
+                    "no interface for {ip}: give `dev IFACE` or an ipfake.addresses entry"
+                ))
+            })?;
+        let mut routers = a.routers.clone();
+        if routers.is_empty() {
+            if let Some(e) = entry {
+                for r in &e.routers {
+                    routers.push(crate::tools::arp_announce::cli::parse_mac(r).map_err(|m| cfg_err("routers", m))?);
+                }
+            }
+        }
+        Ok(Takeover {
+            addr: (addr, prefix),
+            iface,
+            label: a.label.clone().or_else(|| entry.and_then(|e| e.label.clone())),
+            count: a.count.or_else(|| entry.and_then(|e| e.count)).unwrap_or(5),
+            interval: a
+                .interval
+                .or_else(|| entry.and_then(|e| e.interval))
+                .unwrap_or(Duration::from_millis(200)),
+            refresh: a
+                .refresh
+                .or_else(|| entry.and_then(|e| e.refresh))
+                .unwrap_or(Duration::from_secs(10)),
+            routers,
+            probe: a.probe || entry.and_then(|e| e.probe).unwrap_or(false),
+            force: a.force,
+            once: a.once,
+            armed: a.armed,
+        })
+    }
+}
+
+/// `ipfake up`: returns when released (SIGTERM/SIGINT) or, with --once, after the burst.
+pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
+    let (addr, prefix) = a.addr;
+    let ip = addr;
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(Error::Privilege);
+    }
+    let index = ifindex(&a.iface)?;
+    let mut link = Link::open(&a.iface, Duration::from_millis(10)).map_err(Error::Arp)?;
+    if a.probe {
+        let probe = match ip {
+            IpAddr::V4(v4) => arp::probe(link.mac, v4).to_vec(),
+            IpAddr::V6(v6) => crate::net::ndp::dad_probe(link.mac, v6),
+        };
+        let mut taken = None;
+        for _ in 0..2 {
+            link.send(&probe).map_err(Error::Arp)?;
+            taken = link
+                .watch_claims(ip, Instant::now() + Duration::from_millis(100))
+                .map_err(Error::Arp)?;
+            if taken.is_some() {
+                break;
+            }
+        }
+        if let Some(mac) = taken {
+            if !a.force {
+                return Err(Error::InUse(ip, mac));
+            }
+            crate::base::log::warn(&format!("{ip} is in use by {mac}; taking it over anyway (--force)"));
+        }
+    }
+    let signals = crate::base::signals::Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    if a.armed {
+        crate::base::log::info(&format!("armed for {addr}/{prefix} on {}; SIGUSR1 takes it", a.iface));
+        loop {
+            let mut fds = [libc::pollfd {
+                fd: signals.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            crate::base::runloop::wait(&mut fds, u64::MAX);
+            signals.drain();
+            if signals.stop() {
+                return Ok(());
+            }
+            if signals.take_usr1() {
+                break;
+            }
+        }
+    }
+    let pidfile = pid_path(pid_dir, addr);
+    if let Some(old) = read_holder(&pidfile) {
+        // Fake's rule: a new instance for the same address replaces the running one.
+        stop_holder(&old);
+    }
+    let added = addr::add(index, addr, prefix, a.label.as_deref())
+        .map_err(|e| Error::Io(format!("cannot add {addr}/{prefix} to {}: {e}", a.iface)))?;
+    let release = |why: &str| {
+        if added == Added::Now {
+            if let Err(e) = addr::del(index, addr, prefix) {
+                crate::base::log::error(&format!("cannot remove {addr}/{prefix} from {}: {e}", a.iface));
+            }
+        }
+        let _ = std::fs::remove_file(&pidfile);
+        crate::base::log::info(&format!("released {addr} ({why})"));
+    };
+    // From here on, a failure removes what was added: nothing is left half-done.
+    let hold = (|| -> Result<(), Error> {
+        if !a.once {
+            std::fs::create_dir_all(pid_dir).map_err(|e| Error::Io(format!("{}: {e}", pid_dir.display())))?;
+            std::fs::write(&pidfile, format!("{}\n{}\n{prefix}\n", std::process::id(), a.iface))
+                .map_err(|e| Error::Io(format!("{}: {e}", pidfile.display())))?;
+        }
+        for i in 0..a.count.max(1) {
+            if i > 0 {
+                std::thread::sleep(a.interval);
+            }
+            announce(&mut link, ip, &a.routers)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = hold {
+        release("the takeover failed");
+        return Err(e);
+    }
+    crate::base::log::info(&format!("holding {addr}/{prefix} on {}", a.iface));
+    if a.once {
+        link.detach_teardown();
+        return Ok(());
+    }
+    let refresh = a.refresh.as_nanos() as u64;
+    let mut next = crate::base::clock::mono_ns() + if refresh == 0 { u64::MAX / 2 } else { refresh };
+    loop {
+        let mut fds = [libc::pollfd {
+            fd: signals.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        crate::base::runloop::wait(&mut fds, next);
+        signals.drain();
+        if signals.stop() {
+            release("stopped");
+            return Ok(());
+        }
+        let now = crate::base::clock::mono_ns();
+        if now >= next {
+            if let Err(e) = announce(&mut link, ip, &a.routers) {
+                crate::base::log::warn(&format!("re-announcing {ip}: {e}"));
+            }
+            next = now + refresh;
+        }
+    }
+}
+
+/// `ipfake down`: stop the holder, make sure the address is gone, optionally hand it
+/// back to its owner's MAC.
+pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
+    let ip = a.addr;
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(Error::Privilege);
+    }
+    let pidfile = pid_path(pid_dir, a.addr);
+    let holder = read_holder(&pidfile);
+    if let Some(h) = &holder {
+        stop_holder(h);
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    // A holder killed with SIGKILL left the address behind: remove it here.
+    let iface = holder.as_ref().map(|h| h.iface.clone());
+    if addr::present(a.addr) {
+        if let Some(h) = &holder {
+            addr::del(ifindex(&h.iface)?, a.addr, h.prefix)
+                .map_err(|e| Error::Io(format!("cannot remove {}: {e}", a.addr)))?;
+        } else {
+            crate::base::log::warn(&format!(
+                "{} is configured here but no ipfake holds it; leaving it",
+                a.addr
+            ));
+        }
+    }
+    if let Some(mac) = a.owner_mac {
+        let Some(iface) = iface else {
+            return Err(Error::Usage(format!(
+                "--owner-mac: no holder of {} recorded which interface to use",
+                a.addr
+            )));
+        };
+        let mut link = Link::open(&iface, Duration::from_millis(10)).map_err(Error::Arp)?;
+        for f in arp::frames_for(ip, Form::Both, link.mac, MacAddr::broadcast(), mac) {
+            link.send(&f).map_err(Error::Arp)?;
+        }
+    }
+    Ok(())
+}
+
+/// `ipfake status`: print the addresses held here; the exit status answers for one.
+pub fn status(a: &StatusArgs, pid_dir: &Path) -> ExitStatus {
+    let mut held_asked = false;
+    let mut entries: Vec<_> = std::fs::read_dir(pid_dir)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(addr) = name
+            .strip_prefix("ipfake.")
+            .and_then(|n| n.strip_suffix(".pid"))
+            .and_then(|n| n.parse::<IpAddr>().ok())
+        else {
+            continue;
+        };
+        let Some(h) = read_holder(&e.path()) else { continue };
+        let live = alive(h.pid) && addr::present(addr);
+        if a.addr.is_none() || a.addr == Some(addr) {
+            println!(
+                "{addr}/{} dev {} pid {} {}",
+                h.prefix,
+                h.iface,
+                h.pid,
+                if live {
+                    "held"
+                } else {
+                    "stale (holder gone; `ipfake down` cleans up)"
+                }
+            );
+        }
+        if a.addr == Some(addr) && live {
+            held_asked = true;
+        }
+    }
+    match a.addr {
+        Some(_) if !held_asked => ExitStatus::Failure,
+        _ => ExitStatus::Success,
+    }
+}
+
+/// `ipfake fake`: Fake's files, turned into `up` (Fake's loop: one announcement every
+/// ARP_DELAY) or `down`.
+pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
+    let i = crate::tools::ipfake::fakecfg::load(a.rc.as_deref(), &a.ip).map_err(Error::Usage)?;
+    let dir = i.pid_dir.clone().unwrap_or_else(|| pid_dir.to_path_buf());
+    if a.remove {
+        return down(
+            &DownArgs {
+                addr: i.addr,
+                owner_mac: i.foreign_mac,
+            },
+            &dir,
+        );
+    }
+    let up_args = Takeover {
+        addr: (i.addr, i.prefix),
+        iface: i.dev.clone(),
+        label: i.label.clone(),
+        count: 1,
+        interval: i.arp_delay,
+        refresh: i.arp_delay,
+        routers: i.routers.clone(),
+        probe: false,
+        force: false,
+        once: false,
+        armed: false,
+    };
+    up(&up_args, &dir)
+}

@@ -1,0 +1,10 @@
+//! One room per tool. Each has `cli.rs` (its flags as clap reads them) and the work;
+//! nothing outside a room imports its cli types.
+
+pub mod arp_announce;
+pub mod cluster_args;
+pub mod docgen;
+pub mod hb_send;
+pub mod hb_watch;
+pub mod ipfake;
+pub mod mon_check;

@@ -1,0 +1,324 @@
+//! The icmp check: echo requests, round-trip time and loss, as check_icmp reports
+//! them. An unprivileged ICMP datagram socket is used where the kernel allows it
+//! (net.ipv4.ping_group_range), a raw socket otherwise (root or CAP_NET_RAW).
+
+use super::net::{self, Fail, Family};
+use super::{Outcome, Perf, Status};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// A round-trip time (ms) and a loss (%) limit: check_icmp's `-w 200,40%`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub rta_ms: f64,
+    pub loss_pct: f64,
+}
+
+impl Limit {
+    pub fn parse(s: &str) -> Result<Limit, String> {
+        let bad = || format!("`{s}` is not RTA,LOSS% (write 200,40%)");
+        let (rta, pl) = s.split_once(',').ok_or_else(bad)?;
+        let rta_ms: f64 = rta.trim().trim_end_matches("ms").parse().map_err(|_| bad())?;
+        let loss_pct: f64 = pl.trim().trim_end_matches('%').parse().map_err(|_| bad())?;
+        if !(rta_ms.is_finite() && rta_ms >= 0.0 && (0.0..=100.0).contains(&loss_pct)) {
+            return Err(bad());
+        }
+        Ok(Limit { rta_ms, loss_pct })
+    }
+    fn hit(&self, rta: f64, pl: f64) -> bool {
+        pl >= self.loss_pct || rta >= self.rta_ms
+    }
+}
+
+/// For clap.
+pub fn clap_limit(s: &str) -> Result<Limit, String> {
+    Limit::parse(s)
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub packets: u16,
+    pub interval: Duration,
+    pub warn: Limit,
+    pub crit: Limit,
+    pub timeout: Duration,
+    pub family: Family,
+}
+
+pub fn run(s: &Settings, host: &str) -> Outcome {
+    let start = Instant::now();
+    let deadline = start + s.timeout;
+    let mut o = match ping(s, host, deadline) {
+        Ok(rtts) => judge(s, host, &rtts),
+        Err(Fail::Timeout) => super::timed_out(s.timeout),
+        Err(Fail::Resolve(why)) => Outcome::new(Status::Critical, format!("cannot resolve {why}")),
+        // No socket to ping with is this machine's problem, not the host's: UNKNOWN.
+        Err(Fail::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Outcome::new(
+            Status::Unknown,
+            "no ICMP socket: run as root, give CAP_NET_RAW, or widen net.ipv4.ping_group_range",
+        ),
+        Err(Fail::Io(e)) => Outcome::new(Status::Critical, format!("{host}: {}", net::io_text(&e))),
+    };
+    o.elapsed = start.elapsed();
+    o
+}
+
+fn judge(s: &Settings, host: &str, rtts: &[f64]) -> Outcome {
+    let sent = s.packets as f64;
+    let pl = ((sent - rtts.len() as f64) / sent * 100.0).round();
+    let (rta, min, max) = if rtts.is_empty() {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        let sum: f64 = rtts.iter().sum();
+        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        (sum / rtts.len() as f64, min, max)
+    };
+    let status = if rtts.is_empty() || s.crit.hit(rta, pl) {
+        Status::Critical
+    } else if s.warn.hit(rta, pl) {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    let rta_text = if rta.is_nan() {
+        "nan".to_string()
+    } else {
+        format!("{rta:.3}ms")
+    };
+    let mut o = Outcome::new(status, format!("{host} rta {rta_text} lost {pl}%"));
+    if !rta.is_nan() {
+        let mut p = Perf::new("rta", rta, "ms").bounds(Some(0.0), None);
+        p.warn = Some(format!("{:.3}", s.warn.rta_ms));
+        p.crit = Some(format!("{:.3}", s.crit.rta_ms));
+        o.perf.push(p);
+    }
+    let mut p = Perf::new("pl", pl, "%");
+    p.warn = Some(format!("{}", s.warn.loss_pct));
+    p.crit = Some(format!("{}", s.crit.loss_pct));
+    o.perf.push(p);
+    if !rta.is_nan() {
+        o.perf.push(Perf::new("rtmax", max, "ms"));
+        o.perf.push(Perf::new("rtmin", min, "ms"));
+    }
+    o
+}
+
+/// An ICMP socket: the kind decides whether replies carry an IPv4 header and whether
+/// we must match the identifier ourselves.
+struct Sock {
+    fd: OwnedFd,
+    raw: bool,
+    v6: bool,
+}
+
+fn open(v6: bool) -> io::Result<Sock> {
+    let (dom, proto) = if v6 {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    } else {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    };
+    for (ty, raw) in [(libc::SOCK_DGRAM, false), (libc::SOCK_RAW, true)] {
+        // SAFETY: plain socket(2) call; the descriptor is owned at once.
+        let fd = unsafe { libc::socket(dom, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
+        if fd >= 0 {
+            // SAFETY: fd is a fresh descriptor nobody else owns.
+            return Ok(Sock {
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                raw,
+                v6,
+            });
+        }
+        let e = io::Error::last_os_error();
+        if raw || !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
+            return Err(e);
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::PermissionDenied))
+}
+
+fn sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+fn checksum(b: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in b.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
+    let addr = net::resolve(host, 0, s.family, deadline)?[0];
+    let sock = open(addr.is_ipv6())?;
+    let (sa, salen) = sockaddr(&addr);
+    let id = (std::process::id() as u16) ^ (crate::base::clock::mono_ns() as u16);
+    // A token in the payload tells our replies from other pings' on a raw socket.
+    let token: u64 = (u64::from(std::process::id()) << 32) ^ crate::base::clock::mono_ns();
+    let mut sent: HashMap<u16, Instant> = HashMap::new();
+    let mut rtts = Vec::new();
+    let start = Instant::now();
+    let wait_after = Duration::from_secs_f64((s.crit.rta_ms / 1000.0).clamp(0.1, 10.0));
+    let mut seq = 0u16;
+    let mut last_err = None;
+    loop {
+        let now = Instant::now();
+        let next_send = start + s.interval * u32::from(seq);
+        if seq < s.packets && now >= next_send {
+            let mut pkt = [0u8; 64];
+            pkt[0] = if sock.v6 { 128 } else { 8 };
+            pkt[4..6].copy_from_slice(&id.to_be_bytes());
+            pkt[6..8].copy_from_slice(&seq.to_be_bytes());
+            pkt[8..16].copy_from_slice(&token.to_be_bytes());
+            if !sock.v6 {
+                let c = checksum(&pkt);
+                pkt[2..4].copy_from_slice(&c.to_be_bytes());
+            }
+            // SAFETY: pkt and sa are valid for the lengths given.
+            let n = unsafe {
+                libc::sendto(
+                    sock.fd.as_raw_fd(),
+                    pkt.as_ptr().cast(),
+                    pkt.len(),
+                    0,
+                    &sa as *const _ as *const libc::sockaddr,
+                    salen,
+                )
+            };
+            if n < 0 {
+                last_err = Some(io::Error::last_os_error());
+            } else {
+                sent.insert(seq, Instant::now());
+            }
+            seq += 1;
+            continue;
+        }
+        let all_sent = seq >= s.packets;
+        if all_sent && sent.is_empty() {
+            break;
+        }
+        let last_sent_at = start + s.interval * u32::from(s.packets.saturating_sub(1));
+        let stop = if all_sent {
+            (last_sent_at + wait_after).min(deadline)
+        } else {
+            next_send.min(deadline)
+        };
+        if now >= stop {
+            if all_sent || now >= deadline {
+                break;
+            }
+            continue;
+        }
+        let mut pfd = libc::pollfd {
+            fd: sock.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = (stop - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1500];
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe { libc::recv(sock.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                break;
+            }
+            let got = Instant::now();
+            let mut b = &buf[..n as usize];
+            if sock.raw && !sock.v6 {
+                let ihl = usize::from(b.first().map(|v| v & 0x0f).unwrap_or(0)) * 4;
+                b = b.get(ihl..).unwrap_or(&[]);
+            }
+            if b.len() < 16 || b[0] != if sock.v6 { 129 } else { 0 } {
+                continue;
+            }
+            if sock.raw && u16::from_be_bytes([b[4], b[5]]) != id {
+                continue;
+            }
+            if b[8..16] != token.to_be_bytes() {
+                continue;
+            }
+            let rseq = u16::from_be_bytes([b[6], b[7]]);
+            if let Some(t) = sent.remove(&rseq) {
+                rtts.push((got - t).as_secs_f64() * 1000.0);
+            }
+        }
+        if seq >= s.packets && sent.is_empty() {
+            break;
+        }
+    }
+    if rtts.is_empty() && seq > 0 && sent.is_empty() {
+        if let Some(e) = last_err {
+            return Err(Fail::Io(e));
+        }
+    }
+    Ok(rtts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(
+            Limit::parse("200,40%").unwrap(),
+            Limit {
+                rta_ms: 200.0,
+                loss_pct: 40.0
+            }
+        );
+        assert_eq!(Limit::parse("0.5ms,0%").unwrap().rta_ms, 0.5);
+        for b in ["200", "x,1%", "1,101%", "-1,1%", ""] {
+            assert!(Limit::parse(b).is_err(), "{b}");
+        }
+    }
+
+    #[test]
+    fn checksum_of_an_echo_request() {
+        // RFC 1071 example words
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+    }
+}

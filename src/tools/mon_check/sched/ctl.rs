@@ -1,0 +1,390 @@
+//! `mon-check ctl`: requests to the running scheduler over a local socket, one JSON
+//! line each way. Access is the socket file's permissions (0600, or 0660 to the
+//! `socket-group`), checked again on every connection with the peer's credentials.
+
+use super::config::Config;
+use super::scheduler::Msg;
+use super::state::{Ack, Disabled, HostResult, State};
+use crate::tools::mon_check::check::Status;
+use crate::tools::mon_check::cli::{CtlArgs, CtlRequest, Kind};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Request {
+    List,
+    Disable {
+        kind: Kind,
+        names: Vec<String>,
+        for_secs: Option<u64>,
+        reason: Option<String>,
+    },
+    Enable {
+        kind: Kind,
+        names: Vec<String>,
+    },
+    Ack {
+        group: String,
+        service: String,
+        comment: String,
+    },
+    Test {
+        group: String,
+        service: String,
+        up: bool,
+    },
+    Check {
+        group: String,
+        service: String,
+    },
+    Reload,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusList>,
+}
+
+impl Reply {
+    pub fn ok(m: String) -> Reply {
+        Reply {
+            ok: true,
+            message: Some(m),
+            error: None,
+            status: None,
+        }
+    }
+    pub fn err(e: String) -> Reply {
+        Reply {
+            ok: false,
+            message: None,
+            error: Some(e),
+            status: None,
+        }
+    }
+    pub fn status(s: StatusList) -> Reply {
+        Reply {
+            ok: true,
+            message: None,
+            error: None,
+            status: Some(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    pub line: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub group: String,
+    pub service: String,
+    pub description: String,
+    /// ok, failing, untested, disabled
+    pub state: String,
+    pub summary: String,
+    pub since: Option<i64>,
+    pub last_check: Option<i64>,
+    pub ack: Option<Ack>,
+    pub hosts: Vec<HostStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusList {
+    pub services: Vec<ServiceStatus>,
+    pub disabled: Disabled,
+}
+
+/// Everything, in one answer (one of mon's wishes).
+pub fn status(cfg: &Config, st: &State) -> StatusList {
+    let services = cfg
+        .services
+        .iter()
+        .map(|svc| {
+            let s = st.services.get(&svc.key);
+            let disabled = st.disabled.services.contains_key(&svc.key) || st.disabled.watches.contains_key(&svc.group);
+            let state = match s {
+                _ if disabled => "disabled",
+                None => "untested",
+                Some(x) if x.last_check.is_none() => "untested",
+                Some(x) if x.failing => "failing",
+                Some(_) => "ok",
+            };
+            let hosts = cfg
+                .hostgroups
+                .get(&svc.group)
+                .map(|hs| {
+                    hs.iter()
+                        .filter(|h| !svc.exclude_hosts.contains(h))
+                        .map(|h| {
+                            let r: Option<&HostResult> = s.and_then(|x| x.hosts.get(h));
+                            HostStatus {
+                                host: h.clone(),
+                                status: r.map(|r| r.status),
+                                line: r.map(|r| r.line.clone()).unwrap_or_default(),
+                                disabled: st.disabled.hosts.contains_key(h),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            ServiceStatus {
+                group: svc.group.clone(),
+                service: svc.name.clone(),
+                description: svc.description.clone(),
+                state: state.into(),
+                summary: s.map(|x| x.summary.clone()).unwrap_or_default(),
+                since: s.and_then(|x| if x.failing { x.first_failure } else { x.last_success }),
+                last_check: s.and_then(|x| x.last_check),
+                ack: s.and_then(|x| x.ack.clone()),
+                hosts,
+            }
+        })
+        .collect();
+    StatusList {
+        services,
+        disabled: st.disabled.clone(),
+    }
+}
+
+/// The listening half, kept by the scheduler; the socket file goes with it.
+pub struct Listener {
+    path: PathBuf,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listen on `path` and pass every request to the scheduler on `tx`.
+pub fn serve(path: &Path, group: Option<u32>, tx: Sender<Msg>) -> Result<Listener, String> {
+    if UnixStream::connect(path).is_ok() {
+        return Err(format!("{}: another scheduler is listening there", path.display()));
+    }
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::remove_file(path);
+    // Bind under a tight umask so that the socket is never open to others, not even
+    // between bind() and chmod().
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+            .map_err(|e| format!("{}: cannot give it to the socket group: {e}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    std::thread::Builder::new()
+        .name("ctl".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let tx = tx.clone();
+                let _ = std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(move || answer(conn, tx, me, group));
+            }
+        })
+        .map_err(|e| format!("cannot start the control thread: {e}"))?;
+    Ok(Listener { path: path.into() })
+}
+
+fn answer(mut conn: UnixStream, tx: Sender<Msg>, me: u32, group: Option<u32>) {
+    let reply = |conn: &mut UnixStream, r: &Reply| {
+        let mut line = serde_json::to_string(r).unwrap_or_default();
+        line.push('\n');
+        let _ = conn.write_all(line.as_bytes());
+    };
+    let allowed = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials)
+        .map(|c| c.uid() == 0 || c.uid() == me || group.is_some_and(|g| member(c.uid(), c.gid(), g)))
+        .unwrap_or(false);
+    if !allowed {
+        crate::base::log::warn("control request refused: the peer has no access");
+        reply(&mut conn, &Reply::err("permission denied".into()));
+        return;
+    }
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = String::new();
+    let read = BufReader::new((&conn).take(64 * 1024)).read_line(&mut line);
+    if read.is_err() || line.is_empty() {
+        return;
+    }
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => return reply(&mut conn, &Reply::err(format!("bad request: {e}"))),
+    };
+    let (rtx, rrx) = mpsc::channel();
+    if tx.send(Msg::Ctl { req, reply: rtx }).is_err() {
+        return reply(&mut conn, &Reply::err("the scheduler is stopping".into()));
+    }
+    match rrx.recv_timeout(Duration::from_secs(10)) {
+        Ok(r) => reply(&mut conn, &r),
+        Err(_) => reply(&mut conn, &Reply::err("the scheduler did not answer".into())),
+    }
+}
+
+/// Whether the user is in group `g`, as its primary group or a supplementary one.
+fn member(uid: u32, gid: u32, g: u32) -> bool {
+    if gid == g {
+        return true;
+    }
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else {
+        return false;
+    };
+    nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
+        .map(|gs| gs.iter().any(|x| x.as_raw() == g))
+        .unwrap_or(false)
+}
+
+fn request_of(r: &CtlRequest) -> Request {
+    match r.clone() {
+        CtlRequest::List => Request::List,
+        CtlRequest::Disable {
+            kind,
+            names,
+            for_,
+            reason,
+        } => Request::Disable {
+            kind,
+            names,
+            for_secs: for_.map(|d| d.as_secs().max(1)),
+            reason,
+        },
+        CtlRequest::Enable { kind, names } => Request::Enable { kind, names },
+        CtlRequest::Ack {
+            group,
+            service,
+            comment,
+        } => Request::Ack {
+            group,
+            service,
+            comment: comment.join(" "),
+        },
+        CtlRequest::Test { group, service, up } => Request::Test { group, service, up },
+        CtlRequest::Check { group, service } => Request::Check { group, service },
+        CtlRequest::Reload => Request::Reload,
+    }
+}
+
+/// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error.
+pub fn client(a: &CtlArgs, json: bool) -> Status {
+    let path = a
+        .socket
+        .clone()
+        .or_else(|| a.config.as_deref().and_then(super::config::socket_of))
+        .or_else(|| super::config::socket_of(Path::new(crate::config::DEFAULT_CONFIG)))
+        .unwrap_or_else(|| super::config::DEFAULT_SOCKET.into());
+    let mut conn = match UnixStream::connect(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::base::log::error(&format!(
+                "cannot reach the scheduler at {}: {}",
+                path.display(),
+                crate::tools::mon_check::check::net::io_text(&e)
+            ));
+            return Status::Critical;
+        }
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
+    let mut line = serde_json::to_string(&request_of(&a.request)).unwrap_or_default();
+    line.push('\n');
+    if let Err(e) = conn.write_all(line.as_bytes()) {
+        crate::base::log::error(&format!("{}: {e}", path.display()));
+        return Status::Critical;
+    }
+    let mut answer = String::new();
+    let _ = BufReader::new(&conn).read_line(&mut answer);
+    let reply: Reply = match serde_json::from_str(&answer) {
+        Ok(r) => r,
+        Err(_) => {
+            crate::base::log::error(&format!("{}: no answer from the scheduler", path.display()));
+            return Status::Critical;
+        }
+    };
+    if json {
+        println!("{}", answer.trim_end());
+    } else if let Some(s) = &reply.status {
+        print!("{}", render(s));
+    } else if let Some(m) = &reply.message {
+        println!("{m}");
+    }
+    if !reply.ok {
+        crate::base::log::error(reply.error.as_deref().unwrap_or("refused"));
+        return Status::Critical;
+    }
+    Status::Ok
+}
+
+fn when(t: Option<i64>) -> String {
+    match t {
+        None => "-".into(),
+        Some(t) => crate::base::clock::rfc3339_ms(t.max(0) as u64 * 1000)
+            .get(..19)
+            .unwrap_or("-")
+            .replace('T', " "),
+    }
+}
+
+/// The status as a table a person reads at three in the morning.
+pub fn render(s: &StatusList) -> String {
+    let mut out = format!("{:<28} {:<9} {:<19} SUMMARY\n", "GROUP/SERVICE", "STATE", "SINCE");
+    for svc in &s.services {
+        let mut state = svc.state.clone();
+        if svc.ack.is_some() {
+            state.push_str("(ack)");
+        }
+        out.push_str(&format!(
+            "{:<28} {:<9} {:<19} {}\n",
+            format!("{}/{}", svc.group, svc.service),
+            state,
+            when(svc.since),
+            svc.summary
+        ));
+        for h in &svc.hosts {
+            let st = match (&h.status, h.disabled) {
+                (_, true) => "disabled".to_string(),
+                (Some(s), _) => s.to_string(),
+                (None, _) => "-".into(),
+            };
+            out.push_str(&format!("    {:<24} {:<9} {}\n", h.host, st, h.line));
+        }
+    }
+    let d = &s.disabled;
+    for (kind, m) in [("host", &d.hosts), ("service", &d.services), ("watch", &d.watches)] {
+        for (name, x) in m {
+            out.push_str(&format!(
+                "disabled {kind} {name} since {}{}{}\n",
+                when(Some(x.since)),
+                x.until.map(|u| format!(" until {}", when(Some(u)))).unwrap_or_default(),
+                x.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}

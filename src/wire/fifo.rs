@@ -1,0 +1,181 @@
+//! The FIFO that scripts write cluster messages to, in the form Heartbeat's
+//! `ha_clustermsg` writes them:
+//!
+//! ```text
+//! >>>
+//! t=mymessage
+//! key=value
+//! <<<
+//! ```
+//!
+//! It is opened read-write so that it never reports end-of-file when the last writer
+//! closes, and read without blocking from the sender's poll loop.
+
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// A message longer than this is thrown away.
+const MAX_BLOCK: usize = 32 * 1024;
+/// Fields the sender stamps itself: a script cannot set them.
+pub const STAMPED: &[&str] = &["src", "srcuuid", "seq", "hg", "ts", "ld", "ttl", "auth"];
+
+#[derive(Debug)]
+pub struct Error(PathBuf, String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}: {}", self.0.display(), self.1)
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+/// One field of a message from the FIFO: name, type digit, value as printed.
+pub type FieldBuf = (String, u8, String);
+
+pub struct Fifo {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl Fifo {
+    /// Open the FIFO, creating it (mode 0600) if missing.
+    pub fn open(path: &Path) -> Result<Fifo, Error> {
+        let e = |m: String| Error(path.into(), m);
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_fifo() => return Err(e("exists and is not a FIFO".into())),
+            Ok(_) => {}
+            Err(_) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|err| e(format!("cannot create its directory: {err}")))?;
+                }
+                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|err| e(format!("cannot create the FIFO: {err}")))?;
+            }
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|err| e(format!("cannot open: {err}")))?;
+        Ok(Fifo { file, buf: Vec::new() })
+    }
+
+    /// Read what is there and return the complete messages. Malformed ones are
+    /// logged and skipped.
+    pub fn read_messages(&mut self) -> Vec<Vec<FieldBuf>> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::base::log::warn(&format!("FIFO read: {e}"));
+                    break;
+                }
+            }
+        }
+        let (msgs, consumed) = split_blocks(&self.buf);
+        self.buf.drain(..consumed);
+        if self.buf.len() > MAX_BLOCK {
+            crate::base::log::warn("FIFO: a message over 32 KiB without its `<<<` was thrown away");
+            self.buf.clear();
+        }
+        msgs
+    }
+}
+
+impl AsRawFd for Fifo {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// Split complete `>>>` ... `<<<` blocks out of `buf`; returns them and how many bytes
+/// were consumed.
+pub fn split_blocks(buf: &[u8]) -> (Vec<Vec<FieldBuf>>, usize) {
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    let text = String::from_utf8_lossy(buf);
+    let mut lines_done = 0usize;
+    let mut current: Option<Vec<FieldBuf>> = None;
+    let mut bad = false;
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            break;
+        }
+        lines_done += line.len();
+        let l = line.trim_end_matches(['\n', '\r']);
+        match (&mut current, l) {
+            (None, ">>>") => {
+                current = Some(Vec::new());
+                bad = false;
+            }
+            (None, _) => consumed = lines_done, // noise between messages
+            (Some(_), "<<<") => {
+                let fields = current.take().unwrap_or_default();
+                if bad || fields.is_empty() {
+                    crate::base::log::warn("FIFO: a malformed message was skipped");
+                } else {
+                    out.push(fields);
+                }
+                consumed = lines_done;
+            }
+            (Some(fields), l) => match parse_line(l) {
+                Some(f) if fields.len() < crate::wire::msg::MAX_FIELDS => {
+                    if !STAMPED.contains(&f.0.as_str()) {
+                        fields.push(f);
+                    }
+                }
+                _ => bad = true,
+            },
+        }
+    }
+    // Lossy decoding may change lengths; only consume what was valid UTF-8 anyway.
+    (out, consumed.min(buf.len()))
+}
+
+fn parse_line(l: &str) -> Option<FieldBuf> {
+    let (ty, rest) = match l.strip_prefix('(') {
+        Some(r) => {
+            let (d, rest) = r.split_once(')')?;
+            let t: u8 = d.parse().ok()?;
+            if t > 5 {
+                return None;
+            }
+            (t, rest)
+        }
+        None => (0, l),
+    };
+    let (name, value) = rest.split_once('=')?;
+    let ok = !name.is_empty()
+        && name.len() <= crate::wire::msg::MAX_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    ok.then(|| (name.to_string(), ty, value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn splits_blocks() {
+        let (m, n) = split_blocks(b">>>\nt=hello\nsrc=forged\nx=1\n<<<\n>>>\nt=partial\n");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0], vec![("t".into(), 0, "hello".into()), ("x".into(), 0, "1".into())]);
+        assert_eq!(n, ">>>\nt=hello\nsrc=forged\nx=1\n<<<\n".len());
+        let (m, _) = split_blocks(b">>>\nno equals\n<<<\n");
+        assert!(m.is_empty());
+    }
+}
