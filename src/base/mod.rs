@@ -3,6 +3,9 @@
 pub mod clock;
 pub mod duration;
 pub mod exit;
+pub mod fsio;
 pub mod log;
+pub mod pidfile;
+pub mod privilege;
 pub mod runloop;
 pub mod signals;
