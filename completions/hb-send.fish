@@ -8,7 +8,8 @@ complete -c hb-send -s t -l table -d 'The Active Stations Table file. [default: 
 complete -c hb-send -l keepalive -d 'Interval between heartbeats. [default: 1s]' -r
 complete -c hb-send -l deadtime -d 'The deadtime announced to receivers (`dt`): they declare this node\'s links dead after this much silence. [default: 30s]' -r
 complete -c hb-send -l redundancy -d 'Send every message K+1 times on each channel, to survive K losses in a row. [default: 0]' -r
-complete -c hb-send -l fifo -d 'The FIFO to read cluster messages from; created if missing. [default: /run/hakit/fifo]' -r -F
+complete -c hb-send -l fifo -d 'The FIFO to read cluster messages from. hb-send creates it (mode 0600) and refuses an existing one that is not a FIFO, not its own, or writable by others. [default: /run/hakit/fifo]' -r -F
+complete -c hb-send -l fifo-group -d 'Let this group write to the FIFO too (mode 0620), for scripts that do not run as hb-send\'s user' -r
 complete -c hb-send -l generation-file -d 'Where the generation is saved (fsync) at every start. [default: /var/lib/hakit/generation]' -r -F
 complete -c hb-send -l status -d 'The status to announce at start (`st`). [default: active]' -r
 complete -c hb-send -l count -d 'Send this many heartbeats, then stop (for scripts and tests)' -r

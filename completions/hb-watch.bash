@@ -35,7 +35,7 @@ _hb__watch() {
 
     case "${cmd}" in
         hb__watch)
-            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --notify --json --realtime --help --version status help"
+            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --hook-timeout --hook-queue --notify --json --realtime --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,6 +106,14 @@ _hb__watch() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook-queue)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hb_watch_global_optspecs
-    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= notify= json realtime h/help V/version
+    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= hook-timeout= hook-queue= notify= json realtime h/help V/version
 end
 
 function __fish_hb_watch_needs_command
@@ -36,6 +36,8 @@ complete -c hb-watch -n "__fish_hb_watch_needs_command" -l warntime -d 'Silence 
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l initdead -d 'Deadtime right after start, while links come up. [default: 2 x deadtime]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l max-nodes -d 'Room in the table. [default: 256]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l exec -d 'Run this program for every event, one at a time, in order, with the event\'s fields in its environment' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l hook-timeout -d 'A hook still running after this long is killed with its process group, and reported. [default: 30s]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l hook-queue -d 'Events waiting for the hook at most; one more is dropped, counted and logged (stdout and --notify never wait for hooks). [default: 1024]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l notify -d 'Signal this process on every event: a PID or a pid file, optionally `:SIGNAL` (default SIGUSR2). Repeatable' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l syslog -d 'Log to syslog instead of stderr'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s v -l verbose -d 'Log more (debug)'

@@ -97,7 +97,7 @@ pub fn open_read(path: &Path) -> io::Result<File> {
 /// Read a small file that must be trusted (ours or root's, not writable by others);
 /// `Ok(None)` if it does not exist.
 pub fn read_trusted(path: &Path) -> Result<Option<String>, String> {
-    let mut f = match open_read(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(open_error(path, e)),

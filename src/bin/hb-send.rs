@@ -1,7 +1,7 @@
 use clap::Parser;
 use hakit::base::exit::{report, ExitStatus};
-use hakit::config::SendSettings;
 use hakit::tools::hb_send::cli::HbSendArgs;
+use hakit::tools::hb_send::settings::SendSettings;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

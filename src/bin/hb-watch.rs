@@ -1,14 +1,14 @@
 use clap::Parser;
 use hakit::base::exit::{report, ExitStatus};
-use hakit::config::{self, WatchSettings};
 use hakit::tools::hb_watch::cli::{Command, HbWatchArgs};
+use hakit::tools::hb_watch::settings::{self, WatchSettings};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = HbWatchArgs::parse();
     if let Some(Command::Status(st)) = &args.command {
         hakit::base::log::init("hb-watch", false, false, false);
-        return match config::table_path(&st.table, &st.config) {
+        return match settings::table_path(&st.table, &st.config) {
             Ok(t) => hakit::tools::hb_watch::status::run(&t, st.node.as_deref(), st.link.as_deref(), st.json).into(),
             Err(e) => report(&e).into(),
         };

@@ -1,13 +1,15 @@
 //! The cluster's configuration: one YAML file, each tool reading its own section and
 //! the shared `cluster` section; every setting is also a flag, and flags win.
 //!
-//! Every error names the file, line and column where there is one, and maps to exit
-//! status 2. Settings are checked here, in one place, before a tool touches anything.
+//! This room holds what every tool shares: the file's shape (its sections), the one
+//! loader, the one finder of a key's position, and [`Setting`], a value that remembers
+//! where it came from (a flag, a key of the file, or the default) so that an error
+//! names that place: `--keepalive: ...` or `hakit.yaml:4:3: ...`. Each tool resolves its
+//! own settings, in one place in its room (`tools/<tool>/settings.rs`), from its flags
+//! and its section; every error maps to exit status 2 and nothing is touched before the
+//! settings are checked.
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
-use crate::tools::cluster_args::ClusterArgs;
-use crate::tools::hb_send::cli::HbSendArgs;
-use crate::tools::hb_watch::cli::RunArgs;
 use serde::Deserialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -36,7 +38,7 @@ impl Error {
             msg: msg.into(),
         }
     }
-    fn at(src: &Source, pos: Option<(usize, usize)>, msg: impl Into<String>) -> Error {
+    pub fn at(src: &Source, pos: Option<(usize, usize)>, msg: impl Into<String>) -> Error {
         Error {
             file: Some(src.path.clone()),
             pos,
@@ -142,21 +144,6 @@ pub struct AddressEntry {
     pub probe: Option<bool>,
 }
 
-/// The `ipfake` section of the configuration named (or the default one when it
-/// exists), with the file's text for error positions.
-pub fn ipfake_section(config: &Option<PathBuf>) -> Result<(IpfakeSection, Option<Source>), Error> {
-    let (f, src) = load_for(config)?;
-    Ok((f.ipfake, src))
-}
-
-/// An error about the `ipfake` section, pointing at `key` in the file when there is one.
-pub fn ipfake_error(src: &Option<Source>, key: &str, msg: String) -> Error {
-    match src {
-        Some(s) => Error::at(s, s.locate("ipfake", key), msg),
-        None => Error::new(msg),
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HbSendSection {
@@ -166,6 +153,7 @@ pub struct HbSendSection {
     pub deadtime: Option<Duration>,
     pub redundancy: Option<u32>,
     pub fifo: Option<PathBuf>,
+    pub fifo_group: Option<String>,
     pub generation_file: Option<PathBuf>,
     pub status: Option<String>,
     pub realtime: Option<bool>,
@@ -182,6 +170,9 @@ pub struct HbWatchSection {
     pub initdead: Option<Duration>,
     pub max_nodes: Option<usize>,
     pub exec: Option<PathBuf>,
+    #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
+    pub hook_timeout: Option<Duration>,
+    pub hook_queue: Option<usize>,
     #[serde(default)]
     pub notify: Vec<String>,
     pub json: Option<bool>,
@@ -262,7 +253,7 @@ pub fn parse(src: &Source) -> Result<File, Error> {
 }
 
 /// Load the file named by --config, or the default one when it exists.
-fn load_for(arg: &Option<PathBuf>) -> Result<(File, Option<Source>), Error> {
+pub fn load_for(arg: &Option<PathBuf>) -> Result<(File, Option<Source>), Error> {
     match arg {
         Some(p) => load(p).map(|(f, s)| (f, Some(s))),
         None if Path::new(DEFAULT_CONFIG).exists() => load(Path::new(DEFAULT_CONFIG)).map(|(f, s)| (f, Some(s))),
@@ -328,7 +319,7 @@ impl ChannelSpec {
         Ok(spec)
     }
 
-    fn from_entry(e: &ChannelEntry) -> Result<ChannelSpec, String> {
+    pub fn from_entry(e: &ChannelEntry) -> Result<ChannelSpec, String> {
         let mode = match e.mode {
             ModeName::Bcast => Mode::Bcast,
             ModeName::Mcast => Mode::Mcast {
@@ -378,256 +369,99 @@ pub struct Cluster {
     pub channels: Vec<ChannelSpec>,
 }
 
-fn uname_node() -> String {
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag, named as typed (`--keepalive`).
+    Flag(&'static str),
+    /// A key of the configuration file's section.
+    File { section: &'static str, key: &'static str },
+    /// Nobody set it.
+    Default,
+}
+
+/// A value with the place it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub from: Origin,
+}
+
+/// Picks each setting of one tool from its flags, then its section of the file, then
+/// the default, and turns a complaint about a setting into an error at its origin.
+pub struct Resolver<'a> {
+    src: Option<&'a Source>,
+    section: &'static str,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(src: Option<&'a Source>, section: &'static str) -> Resolver<'a> {
+        Resolver { src, section }
+    }
+
+    /// The flag's value if given, else the file's, else the default.
+    pub fn pick<T>(
+        &self,
+        flag: &'static str,
+        from_flag: Option<T>,
+        key: &'static str,
+        from_file: Option<T>,
+        default: impl FnOnce() -> T,
+    ) -> Setting<T> {
+        match (from_flag, from_file) {
+            (Some(value), _) => Setting {
+                value,
+                from: Origin::Flag(flag),
+            },
+            (None, Some(value)) => Setting {
+                value,
+                from: self.file_origin(key),
+            },
+            (None, None) => Setting {
+                value: default(),
+                from: Origin::Default,
+            },
+        }
+    }
+
+    /// The origin of a value read from this tool's section of the file (or the flag
+    /// when there is no file).
+    pub fn file_origin(&self, key: &'static str) -> Origin {
+        Origin::File {
+            section: self.section,
+            key,
+        }
+    }
+
+    /// An error about a value from `from`.
+    pub fn error(&self, from: &Origin, msg: impl Into<String>) -> Error {
+        let msg = msg.into();
+        match (from, self.src) {
+            (Origin::Flag(f), _) => Error::new(format!("{f}: {msg}")),
+            (Origin::File { section, key }, Some(s)) => Error::at(s, s.locate(section, key), msg),
+            _ => Error::new(msg),
+        }
+    }
+
+    /// An error about a relation between settings: blamed on the first of them that
+    /// someone set (a default is nobody's mistake).
+    pub fn error_among(&self, among: &[&Origin], msg: impl Into<String>) -> Error {
+        let from = among
+            .iter()
+            .find(|o| ***o != Origin::Default)
+            .copied()
+            .cloned()
+            .unwrap_or(Origin::Default);
+        self.error(&from, msg)
+    }
+}
+
+/// The node name `uname -n` gives, the default node name.
+pub fn uname_node() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into())
-}
-
-fn resolve_cluster(a: &ClusterArgs, f: &ClusterSection, src: Option<&Source>) -> Result<Cluster, Error> {
-    let err = |key: &str, msg: String| match src {
-        Some(s) => Error::at(s, s.locate("cluster", key), msg),
-        None => Error::new(msg),
-    };
-    let node = a.node.clone().or_else(|| f.node.clone()).unwrap_or_else(uname_node);
-    if !crate::wire::hv::valid_name(&node) {
-        return Err(err(
-            "node",
-            format!("`{node}` is not a usable node name (letters, digits, - _ .; at most 64)"),
-        ));
-    }
-    let nodes = a.nodes.clone().or_else(|| f.nodes.clone()).unwrap_or_default();
-    for n in &nodes {
-        if !crate::wire::hv::valid_name(n) {
-            return Err(err("nodes", format!("`{n}` is not a usable node name")));
-        }
-    }
-    let channels = if !a.channels.is_empty() {
-        a.channels
-            .iter()
-            .map(|c| ChannelSpec::parse(c).map_err(|m| Error::new(format!("--channel: {m}"))))
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        f.channels
-            .iter()
-            .map(|c| ChannelSpec::from_entry(c).map_err(|m| err("channels", m)))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    if channels.is_empty() {
-        return Err(Error::new(
-            "no channel: give --channel (e.g. --channel bcast:eth0) or cluster.channels in the configuration",
-        ));
-    }
-    if channels.len() > crate::table::MAX_CHANNELS {
-        return Err(err(
-            "channels",
-            format!("{} channels; at most {}", channels.len(), crate::table::MAX_CHANNELS),
-        ));
-    }
-    for (i, c) in channels.iter().enumerate() {
-        if channels[..i].iter().any(|o| o.name == c.name) {
-            return Err(err(
-                "channels",
-                format!("two channels are named `{}`; name them (NAME=...)", c.name),
-            ));
-        }
-    }
-    let port = a.port.or(f.port).unwrap_or(DEFAULT_PORT);
-    if port == 0 {
-        return Err(err("port", "port 0 is not a port".into()));
-    }
-    Ok(Cluster {
-        node,
-        nodes,
-        keys: a
-            .keys
-            .clone()
-            .or_else(|| f.keys.clone())
-            .unwrap_or_else(|| DEFAULT_KEYS.into()),
-        port,
-        table: a
-            .table
-            .clone()
-            .or_else(|| f.table.clone())
-            .unwrap_or_else(|| DEFAULT_TABLE.into()),
-        channels,
-    })
-}
-
-/// hb-send's checked settings.
-#[derive(Debug, Clone)]
-pub struct SendSettings {
-    pub cluster: Cluster,
-    pub keepalive: Duration,
-    pub deadtime: Duration,
-    pub redundancy: u32,
-    pub fifo: Option<PathBuf>,
-    pub generation_file: PathBuf,
-    pub status: String,
-    pub realtime: bool,
-    pub count: Option<u64>,
-    pub config: Option<PathBuf>,
-}
-
-impl SendSettings {
-    pub fn resolve(a: &HbSendArgs) -> Result<SendSettings, Error> {
-        let (f, src) = load_for(&a.cluster.config)?;
-        let cluster = resolve_cluster(&a.cluster, &f.cluster, src.as_ref())?;
-        let s = &f.hb_send;
-        let err = |key: &str, msg: String| match &src {
-            Some(sr) => Error::at(sr, sr.locate("hb-send", key), msg),
-            None => Error::new(format!("--{key}: {msg}")),
-        };
-        let keepalive = a.keepalive.or(s.keepalive).unwrap_or(Duration::from_secs(1));
-        let deadtime = a.deadtime.or(s.deadtime).unwrap_or(Duration::from_secs(30));
-        if keepalive < Duration::from_micros(500) {
-            return Err(err(
-                "keepalive",
-                format!(
-                    "keepalive {} is below the 500us floor",
-                    crate::base::duration::format(keepalive)
-                ),
-            ));
-        }
-        if deadtime <= keepalive * 2 {
-            return Err(err(
-                "deadtime",
-                format!(
-                    "deadtime {} must be more than twice keepalive {}",
-                    crate::base::duration::format(deadtime),
-                    crate::base::duration::format(keepalive)
-                ),
-            ));
-        }
-        let redundancy = a.redundancy.or(s.redundancy).unwrap_or(0);
-        if redundancy > 9 {
-            return Err(err("redundancy", format!("redundancy {redundancy} is more than 9")));
-        }
-        let status = a
-            .status
-            .clone()
-            .or_else(|| s.status.clone())
-            .unwrap_or_else(|| "active".into());
-        if status.is_empty()
-            || status.len() > crate::table::STATUS_LEN
-            || !status
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(err("status", format!("`{status}` is not a status word")));
-        }
-        Ok(SendSettings {
-            cluster,
-            keepalive,
-            deadtime,
-            redundancy,
-            fifo: if a.no_fifo {
-                None
-            } else {
-                Some(
-                    a.fifo
-                        .clone()
-                        .or_else(|| s.fifo.clone())
-                        .unwrap_or_else(|| DEFAULT_FIFO.into()),
-                )
-            },
-            generation_file: a
-                .generation_file
-                .clone()
-                .or_else(|| s.generation_file.clone())
-                .unwrap_or_else(|| DEFAULT_GENERATION.into()),
-            status,
-            realtime: a.realtime || s.realtime.unwrap_or(false),
-            count: a.count,
-            config: src.map(|s| s.path),
-        })
-    }
-}
-
-/// hb-watch's checked settings.
-#[derive(Debug, Clone)]
-pub struct WatchSettings {
-    pub cluster: Cluster,
-    pub deadtime: Duration,
-    pub warntime: Duration,
-    pub initdead: Duration,
-    pub max_nodes: usize,
-    pub exec: Option<PathBuf>,
-    pub notify: Vec<crate::events::hooks::NotifyTarget>,
-    pub json: bool,
-    pub realtime: bool,
-    pub config: Option<PathBuf>,
-}
-
-impl WatchSettings {
-    pub fn resolve(a: &RunArgs) -> Result<WatchSettings, Error> {
-        let (f, src) = load_for(&a.cluster.config)?;
-        let cluster = resolve_cluster(&a.cluster, &f.cluster, src.as_ref())?;
-        let w = &f.hb_watch;
-        let err = |key: &str, msg: String| match &src {
-            Some(sr) => Error::at(sr, sr.locate("hb-watch", key), msg),
-            None => Error::new(format!("--{key}: {msg}")),
-        };
-        let deadtime = a.deadtime.or(w.deadtime).unwrap_or(Duration::from_secs(30));
-        if deadtime < Duration::from_millis(1) {
-            return Err(err("deadtime", "deadtime must be at least 1ms".into()));
-        }
-        let warntime = a.warntime.or(w.warntime).unwrap_or(deadtime / 2);
-        if warntime > deadtime {
-            return Err(err("warntime", "warntime must not exceed deadtime".into()));
-        }
-        let initdead = a.initdead.or(w.initdead).unwrap_or(deadtime * 2);
-        if initdead < deadtime {
-            return Err(err("initdead", "initdead must be at least deadtime".into()));
-        }
-        let max_nodes = a.max_nodes.or(w.max_nodes).unwrap_or(256);
-        if !(2..=65_536).contains(&max_nodes) || max_nodes < cluster.nodes.len() {
-            return Err(err(
-                "max-nodes",
-                format!("max-nodes {max_nodes} must be 2..65536 and hold every listed node"),
-            ));
-        }
-        let notify_src = if a.notify.is_empty() { &w.notify } else { &a.notify };
-        let notify = notify_src
-            .iter()
-            .map(|n| crate::events::hooks::NotifyTarget::parse(n).map_err(|m| err("notify", m)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let exec = a.exec.clone().or_else(|| w.exec.clone());
-        if let Some(e) = &exec {
-            if !is_executable(e) {
-                return Err(err("exec", format!("{} is not an executable file", e.display())));
-            }
-        }
-        Ok(WatchSettings {
-            cluster,
-            deadtime,
-            warntime,
-            initdead,
-            max_nodes,
-            exec,
-            notify,
-            json: a.json || w.json.unwrap_or(false),
-            realtime: a.realtime || w.realtime.unwrap_or(false),
-            config: src.map(|s| s.path),
-        })
-    }
-}
-
-/// Only the table's path, for `hb-watch status`.
-pub fn table_path(arg: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(t) = arg {
-        return Ok(t.clone());
-    }
-    let (f, _) = load_for(config)?;
-    Ok(f.cluster.table.unwrap_or_else(|| DEFAULT_TABLE.into()))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -664,10 +498,15 @@ mod tests {
         .unwrap();
         assert_eq!(f.hb_send.keepalive, Some(Duration::from_millis(250)));
         assert_eq!(f.hb_send.deadtime, Some(Duration::from_secs(2)));
-        let c = resolve_cluster(&ClusterArgs::default(), &f.cluster, None).unwrap();
-        assert_eq!(c.channels.len(), 3);
+        let channels: Vec<_> = f
+            .cluster
+            .channels
+            .iter()
+            .map(|c| ChannelSpec::from_entry(c).unwrap())
+            .collect();
+        assert_eq!(channels.len(), 3);
         assert_eq!(
-            c.channels[1].mode,
+            channels[1].mode,
             Mode::Mcast {
                 group: "225.0.0.1".parse().unwrap(),
                 ttl: 1

@@ -2,7 +2,7 @@
 //! nothing outside a room imports its cli types.
 
 pub mod arp_announce;
-pub mod cluster_args;
+pub mod cluster;
 pub mod docgen;
 pub mod hb_send;
 pub mod hb_watch;

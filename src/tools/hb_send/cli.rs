@@ -1,4 +1,4 @@
-use crate::tools::cluster_args::ClusterArgs;
+use crate::tools::cluster::ClusterArgs;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,9 +39,15 @@ pub struct HbSendArgs {
     /// [default: 0]
     #[arg(long, value_name = "K")]
     pub redundancy: Option<u32>,
-    /// The FIFO to read cluster messages from; created if missing. [default: /run/hakit/fifo]
+    /// The FIFO to read cluster messages from. hb-send creates it (mode 0600) and
+    /// refuses an existing one that is not a FIFO, not its own, or writable by others.
+    /// [default: /run/hakit/fifo]
     #[arg(long, value_name = "PATH")]
     pub fifo: Option<PathBuf>,
+    /// Let this group write to the FIFO too (mode 0620), for scripts that do not run
+    /// as hb-send's user.
+    #[arg(long, value_name = "GROUP")]
+    pub fifo_group: Option<String>,
     /// Read no FIFO.
     #[arg(long, conflicts_with = "fifo")]
     pub no_fifo: bool,

@@ -3,8 +3,9 @@
 use crate::base::clock::mono_ns;
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::signals::Signals;
-use crate::config::{self, SendSettings};
+use crate::config;
 use crate::table::{TableReader, MAX_CHANNELS};
+use crate::tools::hb_send::settings::SendSettings;
 use crate::wire::authkeys::{self, AuthKeys};
 use crate::wire::channel::{self, Channel};
 use crate::wire::fifo::{self, FieldBuf, Fifo};

@@ -1,4 +1,4 @@
-use crate::tools::cluster_args::ClusterArgs;
+use crate::tools::cluster::ClusterArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,6 +60,14 @@ pub struct RunArgs {
     /// fields in its environment.
     #[arg(long, value_name = "PROGRAM")]
     pub exec: Option<PathBuf>,
+    /// A hook still running after this long is killed with its process group, and
+    /// reported. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub hook_timeout: Option<Duration>,
+    /// Events waiting for the hook at most; one more is dropped, counted and logged
+    /// (stdout and --notify never wait for hooks). [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub hook_queue: Option<usize>,
     /// Signal this process on every event: a PID or a pid file, optionally `:SIGNAL`
     /// (default SIGUSR2). Repeatable.
     #[arg(long, value_name = "PID|PIDFILE[:SIG]")]

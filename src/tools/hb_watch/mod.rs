@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod detector;
+pub mod settings;
 pub mod status;
 pub mod watch;

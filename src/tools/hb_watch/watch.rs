@@ -3,12 +3,13 @@
 use crate::base::clock::mono_ns;
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::signals::Signals;
-use crate::config::{self, WatchSettings};
+use crate::config;
 use crate::events::hooks::HookRunner;
 use crate::events::Event;
 use crate::net::linkwatch::LinkWatch;
 use crate::table::{self, TableWriter};
 use crate::tools::hb_watch::detector::{self, Detector};
+use crate::tools::hb_watch::settings::WatchSettings;
 use crate::wire::authkeys::{self, AuthKeys};
 use crate::wire::channel::{self, Channel};
 use crate::wire::msg::Msg;

@@ -2,4 +2,5 @@
 
 pub mod cli;
 pub mod fakecfg;
+pub mod settings;
 pub mod takeover;

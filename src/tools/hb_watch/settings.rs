@@ -1,0 +1,161 @@
+//! hb-watch's settings: its flags, then the file's `hb-watch` and `cluster` sections,
+//! then the defaults, checked here and nowhere else.
+
+use crate::config::{self, Cluster, Error, Resolver, DEFAULT_TABLE};
+use crate::events::hooks::NotifyTarget;
+use crate::tools::hb_watch::cli::RunArgs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// hb-watch's checked settings.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    pub cluster: Cluster,
+    pub deadtime: Duration,
+    pub warntime: Duration,
+    pub initdead: Duration,
+    pub max_nodes: usize,
+    pub exec: Option<PathBuf>,
+    /// A hook running longer is killed.
+    pub hook_timeout: Duration,
+    /// Events waiting for the hook at most.
+    pub hook_queue: usize,
+    pub notify: Vec<NotifyTarget>,
+    pub json: bool,
+    pub realtime: bool,
+    pub config: Option<PathBuf>,
+}
+
+impl WatchSettings {
+    pub fn resolve(a: &RunArgs) -> Result<WatchSettings, Error> {
+        let (f, src) = config::load_for(&a.cluster.config)?;
+        let cluster = a.cluster.resolve(&f.cluster, src.as_ref())?;
+        let w = &f.hb_watch;
+        let r = Resolver::new(src.as_ref(), "hb-watch");
+        let deadtime = r.pick("--deadtime", a.deadtime, "deadtime", w.deadtime, || {
+            Duration::from_secs(30)
+        });
+        if deadtime.value < Duration::from_millis(1) {
+            return Err(r.error(&deadtime.from, "deadtime must be at least 1ms"));
+        }
+        let warntime = r.pick("--warntime", a.warntime, "warntime", w.warntime, || deadtime.value / 2);
+        if warntime.value > deadtime.value {
+            return Err(r.error_among(&[&warntime.from, &deadtime.from], "warntime must not exceed deadtime"));
+        }
+        let initdead = r.pick("--initdead", a.initdead, "initdead", w.initdead, || deadtime.value * 2);
+        if initdead.value < deadtime.value {
+            return Err(r.error_among(&[&initdead.from, &deadtime.from], "initdead must be at least deadtime"));
+        }
+        let max_nodes = r.pick("--max-nodes", a.max_nodes, "max-nodes", w.max_nodes, || 256);
+        if !(2..=65_536).contains(&max_nodes.value) || max_nodes.value < cluster.nodes.len() {
+            return Err(r.error(
+                &max_nodes.from,
+                format!(
+                    "max-nodes {} must be 2..65536 and hold every listed node",
+                    max_nodes.value
+                ),
+            ));
+        }
+        let notify = r.pick(
+            "--notify",
+            (!a.notify.is_empty()).then(|| a.notify.clone()),
+            "notify",
+            (!w.notify.is_empty()).then(|| w.notify.clone()),
+            Vec::new,
+        );
+        let targets = notify
+            .value
+            .iter()
+            .map(|n| NotifyTarget::parse(n).map_err(|m| r.error(&notify.from, m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let exec = r.pick(
+            "--exec",
+            a.exec.clone().map(Some),
+            "exec",
+            w.exec.clone().map(Some),
+            || None,
+        );
+        if let Some(e) = &exec.value {
+            if !is_executable(e) {
+                return Err(r.error(&exec.from, format!("{} is not an executable file", e.display())));
+            }
+        }
+        let hook_timeout = r.pick("--hook-timeout", a.hook_timeout, "hook-timeout", w.hook_timeout, || {
+            Duration::from_secs(30)
+        });
+        if hook_timeout.value < Duration::from_millis(10) {
+            return Err(r.error(&hook_timeout.from, "hook-timeout must be at least 10ms"));
+        }
+        let hook_queue = r.pick("--hook-queue", a.hook_queue, "hook-queue", w.hook_queue, || 1024);
+        if !(1..=1_000_000).contains(&hook_queue.value) {
+            return Err(r.error(&hook_queue.from, "hook-queue must be 1..1000000"));
+        }
+        Ok(WatchSettings {
+            cluster,
+            deadtime: deadtime.value,
+            warntime: warntime.value,
+            initdead: initdead.value,
+            max_nodes: max_nodes.value,
+            exec: exec.value,
+            hook_timeout: hook_timeout.value,
+            hook_queue: hook_queue.value,
+            notify: targets,
+            json: a.json || w.json.unwrap_or(false),
+            realtime: a.realtime || w.realtime.unwrap_or(false),
+            config: src.map(|s| s.path),
+        })
+    }
+}
+
+/// Only the table's path, for `hb-watch status`.
+pub fn table_path(arg: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(t) = arg {
+        return Ok(t.clone());
+    }
+    let (f, _) = config::load_for(config)?;
+    Ok(f.cluster.table.unwrap_or_else(|| DEFAULT_TABLE.into()))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::hb_watch::cli::HbWatchArgs;
+    use clap::Parser;
+
+    fn resolve(file: Option<&str>, flags: &[&str]) -> Result<WatchSettings, Error> {
+        let d = tempfile::tempdir().unwrap();
+        let mut argv = vec!["hb-watch", "--channel", "bcast:eth0", "--node", "n1"];
+        let path = d.path().join("h.yaml");
+        let p = path.to_str().unwrap().to_string();
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+            argv.extend(["--config", &p]);
+        }
+        argv.extend(flags);
+        WatchSettings::resolve(&HbWatchArgs::try_parse_from(argv).unwrap().run)
+    }
+
+    #[test]
+    fn errors_name_the_flag_or_the_line() {
+        let e = resolve(Some("hb-watch:\n  deadtime: 2s\n"), &["--warntime", "3s"]).unwrap_err();
+        assert_eq!(e.to_string(), "--warntime: warntime must not exceed deadtime");
+        let e = resolve(Some("hb-watch:\n  deadtime: 2s\n  warntime: 3s\n"), &[]).unwrap_err();
+        assert!(
+            e.to_string().ends_with("h.yaml:3:3: warntime must not exceed deadtime"),
+            "{e}"
+        );
+        let e = resolve(Some("cluster:\n  port: 0\n"), &[]).unwrap_err();
+        assert!(e.to_string().ends_with("h.yaml:2:3: port 0 is not a port"), "{e}");
+        let e = resolve(Some("cluster:\n  port: 0\n"), &["--port", "0"]).unwrap_err();
+        assert_eq!(e.to_string(), "--port: port 0 is not a port");
+        let e = resolve(None, &["--hook-queue", "0"]).unwrap_err();
+        assert_eq!(e.to_string(), "--hook-queue: hook-queue must be 1..1000000");
+    }
+}
