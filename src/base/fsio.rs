@@ -26,11 +26,18 @@ pub fn euid() -> u32 {
 }
 
 /// Refuse a file that another user owns or that others can write: such a file may have
-/// been planted to be adopted. Owned by the effective user, or by root (which can
-/// write anything anyway).
+/// been planted to be adopted. Trusted owners: the effective user, root (which can
+/// write anything anyway), and the owner of the directory the file is in (who can
+/// replace it anyway: a table in `/run/hakit` owned by the `hakit` user is read by
+/// root's `hb-watch status`; a file in a sticky `/tmp` owned by someone else is not).
 pub fn check_trusted(path: &Path, m: &Metadata, share: Share) -> Result<(), String> {
     let me = euid();
-    if m.uid() != me && m.uid() != 0 {
+    let dir_owner = path
+        .parent()
+        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map(|d| d.uid());
+    if m.uid() != me && m.uid() != 0 && Some(m.uid()) != dir_owner {
         return Err(format!(
             "{}: owned by uid {}, not by this user (uid {me}); refusing to use it",
             path.display(),
@@ -49,6 +56,17 @@ pub fn check_trusted(path: &Path, m: &Metadata, share: Share) -> Result<(), Stri
         ));
     }
     Ok(())
+}
+
+/// Open a regular file to read, refusing a symlink and a file [`check_trusted`] refuses.
+pub fn open_read_trusted(path: &Path) -> Result<File, String> {
+    let f = open_read(path).map_err(|e| open_error(path, e))?;
+    let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !m.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    check_trusted(path, &m, Share::OwnerOnly)?;
+    Ok(f)
 }
 
 /// Create a file's directory if missing (mode 0755, the parents too).
@@ -97,16 +115,12 @@ pub fn open_read(path: &Path) -> io::Result<File> {
 /// Read a small file that must be trusted (ours or root's, not writable by others);
 /// `Ok(None)` if it does not exist.
 pub fn read_trusted(path: &Path) -> Result<Option<String>, String> {
-    let f = match open_read(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(open_error(path, e)),
-    };
-    let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
-    if !m.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+    if let Err(e) = std::fs::symlink_metadata(path) {
+        if e.kind() == io::ErrorKind::NotFound {
+            return Ok(None);
+        }
     }
-    check_trusted(path, &m, Share::OwnerOnly)?;
+    let f = open_read_trusted(path)?;
     let mut s = String::new();
     f.take(1 << 20)
         .read_to_string(&mut s)

@@ -26,14 +26,19 @@
 //! (CLOCK_MONOTONIC ns), link state, lost, duplicate, rejected.
 //!
 //! Readers copy a record between two reads of its sequence and retry if it changed, so
-//! they never block the writer and never see a torn record. The file never shrinks
-//! while mapped: a writer only ever grows it.
+//! they never block the writer and never see a torn record. A record whose sequence
+//! stays odd (its writer was killed between its two stores) is reported torn after a
+//! bounded wait, never spun on; the next writer repairs such records when it takes the
+//! table. The file never shrinks while mapped: a writer only ever grows it.
+//!
+//! The file is created by its writer (mode 0644, no symlink followed) and neither the
+//! writer nor a reader uses one that another user could have planted or can change
+//! (see [`crate::base::fsio`]).
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use nix::fcntl::{Flock, FlockArg};
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -241,8 +246,23 @@ pub enum Error {
     Io(PathBuf, std::io::Error),
     Locked(PathBuf, u32),
     Foreign(PathBuf, String),
+    /// Not a file we may use (a symlink, another user's, writable by others).
+    Untrusted(String),
+    /// The header stayed mid-write: its writer died while writing it.
+    TornHeader(PathBuf),
     Full(usize),
 }
+
+/// A record whose writer died half way through writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Torn {
+    pub slot: usize,
+}
+
+/// How long a reader waits for a record (or the header) whose sequence is odd before
+/// it calls it torn. A live writer holds a record odd for well under a microsecond; this
+/// leaves room for it being preempted.
+const TORN_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -254,6 +274,12 @@ impl fmt::Display for Error {
                 p.display()
             ),
             Error::Foreign(p, why) => write!(f, "{}: not a table this hakit can use: {why}", p.display()),
+            Error::Untrusted(m) => f.write_str(m),
+            Error::TornHeader(p) => write!(
+                f,
+                "{}: the header is half written (its writer died while writing it); starting hb-watch repairs it",
+                p.display()
+            ),
             Error::Full(cap) => write!(f, "the table is full ({cap} nodes); raise max-nodes"),
         }
     }
@@ -262,8 +288,8 @@ impl fmt::Display for Error {
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Io(..) | Error::Full(_) => ExitStatus::Failure,
-            Error::Locked(..) | Error::Foreign(..) => ExitStatus::Usage,
+            Error::Io(..) | Error::Full(_) | Error::TornHeader(_) => ExitStatus::Failure,
+            Error::Locked(..) | Error::Foreign(..) | Error::Untrusted(_) => ExitStatus::Usage,
         }
     }
 }
@@ -320,7 +346,7 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
 
 /// The one writer of a table.
 pub struct TableWriter {
-    _file: File,
+    _file: Flock<File>,
     mapped: Mapped,
     count: usize,
     scratch: [u64; RECORD_WORDS],
@@ -331,30 +357,18 @@ impl TableWriter {
     /// `capacity` nodes (growing an existing file, never shrinking it).
     pub fn create(path: &Path, capacity: usize, channels: &[String], local: &str) -> Result<TableWriter, Error> {
         let io = |e| Error::Io(path.into(), e);
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(path)
-            .map_err(io)?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let file = crate::base::fsio::open_or_create(path, 0o644).map_err(Error::Untrusted)?;
+        // The lock lives as long as the writer (dropping the Flock releases it).
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
             let pid = read_writer_pid(path).unwrap_or(0);
-            return Err(Error::Locked(path.into(), pid));
-        }
+            Error::Locked(path.into(), pid)
+        })?;
         let len = file.metadata().map_err(io)?.len() as usize;
         let mut existing_cap = 0;
         if len > 0 {
             let mut head = vec![0u8; HEADER_SIZE.min(len)];
             use std::io::Read;
-            (&file).read_exact(&mut head).map_err(io)?;
+            (&*file).read_exact(&mut head).map_err(io)?;
             existing_cap = check_header(path, &head)?;
             if len < HEADER_SIZE + existing_cap * RECORD_SIZE {
                 return Err(Error::Foreign(path.into(), "shorter than its header says".into()));
@@ -365,13 +379,19 @@ impl TableWriter {
         if want > len {
             file.set_len(want as u64).map_err(io)?;
         }
-        let map = memmap2::MmapOptions::new().len(want).map_raw(&file).map_err(io)?;
+        let map = memmap2::MmapOptions::new().len(want).map_raw(&*file).map_err(io)?;
         let mapped = Mapped { map };
         let count = if existing_cap > 0 {
             (mapped.header()[H_COUNT].load(Ordering::Acquire) as usize).min(cap)
         } else {
             0
         };
+        for slot in repair_torn(&mapped, count) {
+            crate::base::log::warn(&format!(
+                "{}: record {slot} was left half written by a writer that died; cleared (that node's replay floor is lost until it is heard again)",
+                path.display()
+            ));
+        }
         let w = TableWriter {
             _file: file,
             mapped,
@@ -421,7 +441,9 @@ impl TableWriter {
     /// Records left by an earlier writer (their generations and sequences are the
     /// floor under which a replayed packet is refused).
     pub fn existing(&self) -> Vec<NodeRecord> {
-        (0..self.count).map(|s| read_record(&self.mapped, s)).collect()
+        (0..self.count)
+            .filter_map(|s| read_record(&self.mapped, s).ok())
+            .collect()
     }
 
     /// Forget the earlier writer's records (after reading them with [`existing`]).
@@ -460,28 +482,80 @@ impl TableWriter {
     }
 }
 
-fn read_record(m: &Mapped, slot: usize) -> NodeRecord {
+fn read_record(m: &Mapped, slot: usize) -> Result<NodeRecord, Torn> {
     let mut w = [0u64; RECORD_WORDS];
-    read_words(m.record(slot), &mut w);
-    NodeRecord::decode(&w)
+    if !read_words(m.record(slot), &mut w) {
+        return Err(Torn { slot });
+    }
+    Ok(NodeRecord::decode(&w))
 }
 
-/// Copy a record's words under its seqlock.
-fn read_words(r: &[AtomicU64], out: &mut [u64; RECORD_WORDS]) {
-    loop {
-        let s1 = r[R_SEQ].load(Ordering::Acquire);
-        if s1 & 1 == 0 {
-            for (i, o) in out.iter_mut().enumerate().skip(1) {
-                *o = r[i].load(Ordering::Relaxed);
+/// Clear the records a dead writer left half written (odd sequence): their content is
+/// a mix of two versions, a name included. Returns their slots.
+fn repair_torn(m: &Mapped, count: usize) -> Vec<usize> {
+    let mut torn = Vec::new();
+    for slot in 0..count {
+        let r = m.record(slot);
+        let seq = r[R_SEQ].load(Ordering::Acquire);
+        if seq & 1 == 1 {
+            for w in &r[1..] {
+                w.store(0, Ordering::Relaxed);
             }
-            fence(Ordering::Acquire);
-            if r[R_SEQ].load(Ordering::Relaxed) == s1 {
-                out[0] = s1;
-                return;
-            }
+            r[R_SEQ].store(seq.wrapping_add(1), Ordering::Release);
+            torn.push(slot);
         }
-        std::hint::spin_loop();
     }
+    torn
+}
+
+/// Retry a seqlock read until `attempt` succeeds (it returns Err with the sequence it
+/// saw when not). Torn (false) once the sequence has stayed the same odd value for
+/// [`TORN_AFTER`]: a sequence that moves is a live writer, and the wait starts again.
+/// Spins first (a writer is fast), then yields.
+fn seqlock_retry(mut attempt: impl FnMut() -> Result<(), u64>) -> bool {
+    let mut stuck: Option<(u64, std::time::Instant)> = None;
+    for i in 0u32.. {
+        let seen = match attempt() {
+            Ok(()) => return true,
+            Err(seq) => seq,
+        };
+        if i < 128 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let now = std::time::Instant::now();
+        match stuck {
+            Some((seq, since)) if seq == seen => {
+                if now.duration_since(since) >= TORN_AFTER {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+            _ => stuck = Some((seen, now)),
+        }
+    }
+    false
+}
+
+/// Copy a record's words under its seqlock; false if the record is torn.
+fn read_words(r: &[AtomicU64], out: &mut [u64; RECORD_WORDS]) -> bool {
+    seqlock_retry(|| {
+        let s1 = r[R_SEQ].load(Ordering::Acquire);
+        if s1 & 1 != 0 {
+            return Err(s1);
+        }
+        for (i, o) in out.iter_mut().enumerate().skip(1) {
+            *o = r[i].load(Ordering::Relaxed);
+        }
+        fence(Ordering::Acquire);
+        let s2 = r[R_SEQ].load(Ordering::Relaxed);
+        if s2 == s1 {
+            out[0] = s1;
+            Ok(())
+        } else {
+            Err(s2)
+        }
+    })
 }
 
 fn read_writer_pid(path: &Path) -> Option<u32> {
@@ -513,8 +587,13 @@ pub struct Header {
 
 impl TableReader {
     pub fn open(path: &Path) -> Result<TableReader, Error> {
-        let io = |e| Error::Io(path.into(), e);
-        let file = File::open(path).map_err(io)?;
+        let file = crate::base::fsio::open_read_trusted(path).map_err(|m| {
+            if std::fs::symlink_metadata(path).is_err() {
+                Error::Io(path.into(), std::io::Error::from(std::io::ErrorKind::NotFound))
+            } else {
+                Error::Untrusted(m)
+            }
+        })?;
         let mapped = Self::map(path, &file)?;
         Ok(TableReader {
             path: path.into(),
@@ -549,14 +628,10 @@ impl TableReader {
 
     /// Whether a writer holds the table now (asked without blocking it).
     pub fn writer_alive(&self) -> bool {
-        // SAFETY: flock on our own descriptor; LOCK_NB never waits.
-        let r = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-        if r == 0 {
-            // SAFETY: as above.
-            unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
-            false
-        } else {
-            true
+        // A shared lock on a second descriptor, dropped (released) at once.
+        match self.file.try_clone() {
+            Ok(f) => Flock::lock(f, FlockArg::LockSharedNonblock).is_err(),
+            Err(_) => false,
         }
     }
 
@@ -573,59 +648,73 @@ impl TableReader {
         Ok(())
     }
 
-    pub fn header(&self) -> Header {
+    /// The header; an error if it stays half written (its writer died writing it).
+    pub fn header(&self) -> Result<Header, Error> {
         let h = self.mapped.header();
-        loop {
+        let mut names = [0u64; 16];
+        let mut local = [0u64; 8];
+        let mut chans_pid = 0;
+        let mut started = 0;
+        let ok = seqlock_retry(|| {
             let s1 = h[H_SEQ].load(Ordering::Acquire);
-            if s1 & 1 == 0 {
-                let mut names = [0u64; 16];
-                for (i, n) in names.iter_mut().enumerate() {
-                    *n = h[H_CHAN_NAMES + i].load(Ordering::Relaxed);
-                }
-                let mut local = [0u64; 8];
-                for (i, n) in local.iter_mut().enumerate() {
-                    *n = h[H_LOCAL + i].load(Ordering::Relaxed);
-                }
-                let chans_pid = h[H_CHANS_PID].load(Ordering::Relaxed);
-                let started = h[H_STARTED].load(Ordering::Relaxed);
-                fence(Ordering::Acquire);
-                if h[H_SEQ].load(Ordering::Relaxed) == s1 {
-                    let nch = (chans_pid as u32 as usize).min(MAX_CHANNELS);
-                    return Header {
-                        channels: (0..nch).map(|i| get_str(&names[i * 2..i * 2 + 2])).collect(),
-                        writer_pid: (chans_pid >> 32) as u32,
-                        started_unix_ms: started,
-                        local: get_str(&local),
-                        count: self.count(),
-                        capacity: self.mapped.capacity(),
-                        unattributed_rejects: (0..nch)
-                            .map(|i| h[H_CHAN_REJECTS + i].load(Ordering::Relaxed))
-                            .collect(),
-                    };
-                }
+            if s1 & 1 != 0 {
+                return Err(s1);
             }
-            std::hint::spin_loop();
+            for (i, n) in names.iter_mut().enumerate() {
+                *n = h[H_CHAN_NAMES + i].load(Ordering::Relaxed);
+            }
+            for (i, n) in local.iter_mut().enumerate() {
+                *n = h[H_LOCAL + i].load(Ordering::Relaxed);
+            }
+            chans_pid = h[H_CHANS_PID].load(Ordering::Relaxed);
+            started = h[H_STARTED].load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            let s2 = h[H_SEQ].load(Ordering::Relaxed);
+            if s2 == s1 {
+                Ok(())
+            } else {
+                Err(s2)
+            }
+        });
+        if !ok {
+            return Err(Error::TornHeader(self.path.clone()));
         }
+        let nch = (chans_pid as u32 as usize).min(MAX_CHANNELS);
+        Ok(Header {
+            channels: (0..nch).map(|i| get_str(&names[i * 2..i * 2 + 2])).collect(),
+            writer_pid: (chans_pid >> 32) as u32,
+            started_unix_ms: started,
+            local: get_str(&local),
+            count: self.count(),
+            capacity: self.mapped.capacity(),
+            unattributed_rejects: (0..nch)
+                .map(|i| h[H_CHAN_REJECTS + i].load(Ordering::Relaxed))
+                .collect(),
+        })
     }
 
-    /// A consistent copy of one record.
-    pub fn read(&self, slot: usize) -> Option<NodeRecord> {
+    /// A consistent copy of one record; None past the last one.
+    pub fn read(&self, slot: usize) -> Option<Result<NodeRecord, Torn>> {
         if slot >= self.count() {
             return None;
         }
         Some(read_record(&self.mapped, slot))
     }
 
-    /// The raw words of one record, for callers that want no allocation.
-    pub fn read_raw(&self, slot: usize, out: &mut [u64; RECORD_WORDS]) -> bool {
+    /// The raw words of one record, for callers that want no allocation: Ok(false)
+    /// past the last one.
+    pub fn read_raw(&self, slot: usize, out: &mut [u64; RECORD_WORDS]) -> Result<bool, Torn> {
         if slot >= self.count() {
-            return false;
+            return Ok(false);
         }
-        read_words(self.mapped.record(slot), out);
-        true
+        if !read_words(self.mapped.record(slot), out) {
+            return Err(Torn { slot });
+        }
+        Ok(true)
     }
 
-    pub fn records(&self) -> Vec<NodeRecord> {
+    /// Every record, a torn one as such.
+    pub fn records(&self) -> Vec<Result<NodeRecord, Torn>> {
         (0..self.count()).map(|s| read_record(&self.mapped, s)).collect()
     }
 }
@@ -666,8 +755,8 @@ mod tests {
         let r = TableReader::open(&p).unwrap();
         assert!(r.writer_alive());
         assert_eq!(r.count(), 2);
-        assert_eq!(r.read(1).unwrap(), rec("node-two", 7));
-        let h = r.header();
+        assert_eq!(r.read(1).unwrap().unwrap(), rec("node-two", 7));
+        let h = r.header().unwrap();
         assert_eq!(h.channels, vec!["a", "b"]);
         assert_eq!(h.local, "n1");
         assert!(matches!(w.write(4, &rec("x", 1)), Err(Error::Full(4))));
@@ -707,7 +796,7 @@ mod tests {
             let mut seen = 0u64;
             let mut reads = 0;
             while !s2.load(Ordering::Relaxed) || reads < 1000 {
-                let x = r.read(0).unwrap();
+                let x = r.read(0).unwrap().unwrap();
                 // Every field was written from one counter: a torn copy mixes two.
                 assert_eq!(x.generation, x.last_seq);
                 assert!(x
@@ -725,5 +814,63 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         assert!(reader.join().unwrap() >= 1000);
+    }
+
+    /// What a writer killed between its two stores leaves: a record with an odd sequence.
+    fn tear(path: &Path, slot: usize) {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.seek(SeekFrom::Start((HEADER_SIZE + slot * RECORD_SIZE) as u64))
+            .unwrap();
+        f.write_all(&7u64.to_le_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_torn_record_is_reported_not_spun_on_and_repaired_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ast");
+        let mut w = TableWriter::create(&p, 4, &["a".into()], "n1").unwrap();
+        w.write(0, &rec("n1", 5)).unwrap();
+        w.write(1, &rec("n2", 6)).unwrap();
+        w.write(2, &rec("n3", 7)).unwrap();
+        drop(w);
+        tear(&p, 1);
+        let r = TableReader::open(&p).unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(r.read(1), Some(Err(Torn { slot: 1 })));
+        let all = r.records();
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(1),
+            "bounded: {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].as_ref().unwrap().name, "n3");
+        let mut words = [0u64; RECORD_WORDS];
+        assert_eq!(r.read_raw(1, &mut words), Err(Torn { slot: 1 }));
+        // The next writer clears it; the others stay as the replay floor.
+        let w = TableWriter::create(&p, 4, &["a".into()], "n1").unwrap();
+        let names: Vec<_> = w.existing().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, vec!["n1", "", "n3"]);
+        assert!(r.read(1).unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_table_is_never_followed_or_adopted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        let link = dir.path().join("ast");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = TableWriter::create(&link, 4, &[], "n1").err().unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::Usage);
+        assert!(!victim.exists(), "nothing created where the link points");
+        let open = dir.path().join("open");
+        drop(TableWriter::create(&open, 4, &[], "n1").unwrap());
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = TableWriter::create(&open, 4, &[], "n1").err().unwrap();
+        assert!(e.to_string().contains("other users write"), "{e}");
+        assert!(TableReader::open(&open).is_err());
     }
 }

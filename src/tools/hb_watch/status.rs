@@ -85,14 +85,33 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
         }
     };
     let live = reader.writer_alive();
-    let h = reader.header();
+    let h = match reader.header() {
+        Ok(h) => h,
+        Err(e) => {
+            crate::base::log::error(&format!("{e}"));
+            return ExitStatus::Failure;
+        }
+    };
     let now = mono_ns();
-    let recs = reader.records();
+    let (recs, torn): (Vec<_>, Vec<_>) = reader.records().into_iter().partition(|r| r.is_ok());
+    let recs: Vec<NodeRecord> = recs.into_iter().flatten().collect();
+    let torn: Vec<usize> = torn.into_iter().filter_map(|r| r.err()).map(|t| t.slot).collect();
     if !live {
         crate::base::log::warn(&format!("no hb-watch holds {}: what follows is stale", table.display()));
     }
+    for slot in &torn {
+        crate::base::log::warn(&format!(
+            "{}: record {slot} is half written (its writer died while writing it); unreadable",
+            table.display()
+        ));
+    }
     if let Some(name) = node {
         let Some(r) = recs.iter().find(|r| r.name == name) else {
+            if !torn.is_empty() {
+                // It may be the unreadable one: not up, as far as anyone can tell.
+                crate::base::log::error(&format!("no readable record of `{name}` in {}", table.display()));
+                return ExitStatus::Failure;
+            }
             crate::base::log::error(&format!("no node `{name}` in {}", table.display()));
             return ExitStatus::Usage;
         };
@@ -130,6 +149,7 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
             "channels": h.channels,
             "rejected_unattributed": h.unattributed_rejects,
             "nodes": recs.iter().map(|r| json(r, &h.channels, now)).collect::<Vec<_>>(),
+            "unreadable_records": torn,
         });
         println!("{v}");
     } else {
@@ -165,7 +185,7 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
             println!("rejected before a node could be named: {rej}");
         }
     }
-    if live {
+    if live && torn.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
