@@ -9,13 +9,15 @@
 //! ```
 //!
 //! It is opened read-write so that it never reports end-of-file when the last writer
-//! closes, and read without blocking from the sender's poll loop.
+//! closes, and read without blocking from the sender's poll loop. hb-send creates it
+//! itself and refuses one that someone else could have planted (see [`Fifo::open`]).
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use nix::sys::stat::Mode;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -48,26 +50,56 @@ pub struct Fifo {
 }
 
 impl Fifo {
-    /// Open the FIFO, creating it (mode 0600) if missing.
-    pub fn open(path: &Path) -> Result<Fifo, Error> {
+    /// Open the FIFO, creating it if missing: mode 0600, or 0620 with `group` (its gid)
+    /// so that the group's scripts may write too. An existing one is used only if it is
+    /// a FIFO (not a symlink), owned by our effective user, and nobody else can write
+    /// it; anything else is refused, since whatever is written there is signed and sent
+    /// to every peer (a `t=takeover` or `st=standby` from a stranger).
+    pub fn open(path: &Path, group: Option<u32>) -> Result<Fifo, Error> {
         let e = |m: String| Error(path.into(), m);
+        let mode = if group.is_some() { 0o620 } else { 0o600 };
         match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(e("is a symbolic link; refusing to follow it".into())),
             Ok(m) if !m.file_type().is_fifo() => return Err(e("exists and is not a FIFO".into())),
             Ok(_) => {}
             Err(_) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|err| e(format!("cannot create its directory: {err}")))?;
-                }
-                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                crate::base::fsio::ensure_parent(path).map_err(|m| Error(path.into(), m))?;
+                nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode))
                     .map_err(|err| e(format!("cannot create the FIFO: {err}")))?;
             }
         }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(|err| e(format!("cannot open: {err}")))?;
+        // Checked on the open descriptor: what we checked is what we read from.
+        let m = file.metadata().map_err(|err| e(format!("cannot stat: {err}")))?;
+        let me = crate::base::fsio::euid();
+        if !m.file_type().is_fifo() {
+            return Err(e("exists and is not a FIFO".into()));
+        }
+        if m.uid() != me {
+            return Err(e(format!(
+                "owned by uid {}, not by this user (uid {me}); remove it and let hb-send create it",
+                m.uid()
+            )));
+        }
+        let writable_by_group = m.mode() & 0o020 != 0 && group != Some(m.gid());
+        if m.mode() & 0o002 != 0 || writable_by_group {
+            return Err(e(format!(
+                "mode {:04o} lets other users write it; remove it and let hb-send create it",
+                m.mode() & 0o7777
+            )));
+        }
+        // Ours: make it exactly what we would have created (umask, an older mode).
+        if let Some(g) = group {
+            nix::unistd::fchown(file.as_raw_fd(), None, Some(nix::unistd::Gid::from_raw(g)))
+                .map_err(|err| e(format!("cannot give it to group {g}: {err}")))?;
+        }
+        nix::sys::stat::fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode))
+            .map_err(|err| e(format!("cannot set its mode: {err}")))?;
         Ok(Fifo { file, buf: Vec::new() })
     }
 

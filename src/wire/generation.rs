@@ -8,7 +8,6 @@
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -16,7 +15,12 @@ pub struct Error(PathBuf, String);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}: {}", self.0.display(), self.1)
+        // fsio's messages name the path already.
+        if self.0.as_os_str().is_empty() {
+            f.write_str(&self.1)
+        } else {
+            write!(f, "{}: {}", self.0.display(), self.1)
+        }
     }
 }
 
@@ -27,32 +31,21 @@ impl HasExitStatus for Error {
 }
 
 /// Read, bump, save with fsync (file and directory), and return the new generation.
+/// The file is read without following a symlink and only if no other user can have
+/// written it; it is replaced through a new temporary (see [`crate::base::fsio`]).
 pub fn bump(path: &Path) -> Result<u64, Error> {
     let e = |m: String| Error(path.into(), m);
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s
+    let old = match crate::base::fsio::read_trusted(path).map_err(|m| Error(PathBuf::new(), m))? {
+        Some(s) => s
             .trim()
             .parse::<u64>()
             .map_err(|_| e(format!("`{}` is not a generation number", s.trim())))?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(err) => return Err(e(format!("cannot read: {err}"))),
+        None => 0,
     };
     let now = crate::base::clock::unix_ms() / 1000;
     let new = (old + 1).max(now);
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|err| e(format!("cannot create {}: {err}", dir.display())))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|err| e(format!("cannot write: {err}")))?;
-    writeln!(f, "{new}")
-        .and_then(|_| f.sync_all())
-        .map_err(|err| e(format!("cannot write: {err}")))?;
-    std::fs::rename(&tmp, path).map_err(|err| e(format!("cannot save: {err}")))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::base::fsio::write_atomic(path, format!("{new}\n").as_bytes(), 0o644)
+        .map_err(|m| Error(PathBuf::new(), m))?;
     Ok(new)
 }
 
@@ -69,5 +62,22 @@ mod tests {
         assert!(super::bump(&p).is_err());
         std::fs::remove_file(&p).unwrap();
         assert!(super::bump(&p).unwrap() >= a);
+    }
+
+    #[test]
+    fn the_temporary_is_never_written_through_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("gen");
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        // Where the temporary went before (GEN.tmp), and a symlink as the file itself.
+        std::os::unix::fs::symlink(&victim, d.path().join("gen.tmp")).unwrap();
+        super::bump(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let e = super::bump(&p).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     }
 }

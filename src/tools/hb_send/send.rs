@@ -208,7 +208,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Channel)?;
     let mut fifo = match &s.fifo {
-        Some(p) => Some(Fifo::open(p).map_err(Error::Fifo)?),
+        Some(p) => Some(Fifo::open(p, s.fifo_group).map_err(Error::Fifo)?),
         None => None,
     };
     let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
