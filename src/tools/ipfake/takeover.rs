@@ -5,12 +5,13 @@
 //! address) in the pid directory; `down` and a new `up` find it there.
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::pidfile::{self, PidRecord};
+use crate::base::privilege::{self, Cap};
 use crate::net::addr::{self, Added};
 use crate::net::arp::{self, Form, Link};
 use crate::tools::ipfake::cli::{DownArgs, FakeArgs, StatusArgs};
 use crate::tools::ipfake::settings::Takeover;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use pnet_base::MacAddr;
 use std::fmt;
 use std::net::IpAddr;
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum Error {
     Usage(String),
-    Privilege,
+    /// The capabilities missing.
+    Privilege(String),
     Arp(arp::Error),
     InUse(IpAddr, MacAddr),
     Io(String),
@@ -30,7 +32,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Error::Usage(m) | Error::Io(m) => f.write_str(m),
-            Error::Privilege => f.write_str("taking over an address needs CAP_NET_ADMIN and CAP_NET_RAW (run as root)"),
+            Error::Privilege(m) => write!(
+                f,
+                "taking over an address needs CAP_NET_ADMIN and CAP_NET_RAW; this process lacks {m} (run as root, or grant them: AmbientCapabilities= in a unit, setpriv --ambient-caps)"
+            ),
             Error::Arp(e) => e.fmt(f),
             Error::InUse(a, m) => write!(
                 f,
@@ -43,7 +48,7 @@ impl fmt::Display for Error {
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Usage(_) | Error::Privilege => ExitStatus::Usage,
+            Error::Usage(_) | Error::Privilege(_) => ExitStatus::Usage,
             Error::Arp(e) => e.exit_status(),
             Error::InUse(..) | Error::Io(_) => ExitStatus::Failure,
         }
@@ -54,37 +59,63 @@ fn pid_path(dir: &Path, a: IpAddr) -> PathBuf {
     dir.join(format!("ipfake.{a}.pid"))
 }
 
-/// A holder as its pid file describes it.
+/// A holder as its pid file describes it: `PID STARTTIME`, the interface, the prefix
+/// length, and whether it added the address (`added`) or found it there (`found`).
 #[derive(Debug, Clone)]
 struct Holder {
-    pid: i32,
+    proc: PidRecord,
     iface: String,
     prefix: u8,
+    /// Whether the holder added the address: only then is it ours to remove.
+    added: bool,
+}
+
+impl Holder {
+    /// Alive and still the process that wrote the file (not a stranger that got its
+    /// pid since). A pid file without a start time cannot tell, so it is not.
+    fn alive(&self) -> bool {
+        self.proc.start.is_some() && self.proc.alive()
+    }
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut l = text.lines();
+    let rec = match pidfile::read(path) {
+        Ok(r) => r?,
+        Err(m) => {
+            crate::base::log::warn(&m);
+            return None;
+        }
+    };
+    let mut l = rec.extra.iter();
     Some(Holder {
-        pid: l.next()?.trim().parse().ok()?,
         iface: l.next()?.trim().to_string(),
         prefix: l.next()?.trim().parse().ok()?,
+        added: l.next().map(|s| s.trim() == "added").unwrap_or(false),
+        proc: rec,
     })
-}
-
-fn alive(pid: i32) -> bool {
-    pid > 1 && kill(Pid::from_raw(pid), None).is_ok()
 }
 
 /// Stop a running holder and wait (at most 2 s) for it to release.
 fn stop_holder(h: &Holder) {
-    if !alive(h.pid) || h.pid == std::process::id() as i32 {
+    if !h.alive() || h.proc.pid == std::process::id() as i32 {
         return;
     }
-    let _ = kill(Pid::from_raw(h.pid), Signal::SIGTERM);
+    if h.proc.signal(Signal::SIGTERM) != Ok(true) {
+        return;
+    }
     let end = Instant::now() + Duration::from_secs(2);
-    while alive(h.pid) && Instant::now() < end {
+    while h.alive() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The capabilities taking an address over needs, checked before anything is done.
+fn need_caps() -> Result<(), Error> {
+    let missing = privilege::missing(&[Cap::NetAdmin, Cap::NetRaw]);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Privilege(privilege::describe(&missing)))
     }
 }
 
@@ -109,9 +140,7 @@ fn announce(link: &mut Link, ip: IpAddr, routers: &[MacAddr]) -> Result<(), Erro
 pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let (addr, prefix) = a.addr;
     let ip = addr;
-    if !nix::unistd::Uid::effective().is_root() {
-        return Err(Error::Privilege);
-    }
+    need_caps()?;
     let index = ifindex(&a.iface)?;
     let mut link = Link::open(&a.iface, Duration::from_millis(10)).map_err(Error::Arp)?;
     if a.probe {
@@ -155,8 +184,8 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
         }
     }
-    let pidfile = pid_path(pid_dir, addr);
-    if let Some(old) = read_holder(&pidfile) {
+    let pid_file = pid_path(pid_dir, addr);
+    if let Some(old) = read_holder(&pid_file) {
         // Fake's rule: a new instance for the same address replaces the running one.
         stop_holder(&old);
     }
@@ -168,15 +197,14 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
                 crate::base::log::error(&format!("cannot remove {addr}/{prefix} from {}: {e}", a.iface));
             }
         }
-        let _ = std::fs::remove_file(&pidfile);
+        let _ = std::fs::remove_file(&pid_file);
         crate::base::log::info(&format!("released {addr} ({why})"));
     };
     // From here on, a failure removes what was added: nothing is left half-done.
     let hold = (|| -> Result<(), Error> {
         if !a.once {
-            std::fs::create_dir_all(pid_dir).map_err(|e| Error::Io(format!("{}: {e}", pid_dir.display())))?;
-            std::fs::write(&pidfile, format!("{}\n{}\n{prefix}\n", std::process::id(), a.iface))
-                .map_err(|e| Error::Io(format!("{}: {e}", pidfile.display())))?;
+            let how = if added == Added::Now { "added" } else { "found" };
+            pidfile::write(&pid_file, vec![a.iface.clone(), prefix.to_string(), how.into()]).map_err(Error::Io)?;
         }
         for i in 0..a.count.max(1) {
             if i > 0 {
@@ -223,21 +251,22 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
 /// back to its owner's MAC.
 pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
     let ip = a.addr;
-    if !nix::unistd::Uid::effective().is_root() {
-        return Err(Error::Privilege);
-    }
-    let pidfile = pid_path(pid_dir, a.addr);
-    let holder = read_holder(&pidfile);
+    need_caps()?;
+    let pid_file = pid_path(pid_dir, a.addr);
+    let holder = read_holder(&pid_file);
     if let Some(h) = &holder {
         stop_holder(h);
-        let _ = std::fs::remove_file(&pidfile);
+        let _ = std::fs::remove_file(&pid_file);
     }
-    // A holder killed with SIGKILL left the address behind: remove it here.
+    // A holder killed with SIGKILL left the address behind: remove it here — if it was
+    // the holder that added it. One that was configured before stays.
     let iface = holder.as_ref().map(|h| h.iface.clone());
     if addr::present(a.addr) {
-        if let Some(h) = &holder {
+        if let Some(h) = holder.as_ref().filter(|h| h.added) {
             addr::del(ifindex(&h.iface)?, a.addr, h.prefix)
                 .map_err(|e| Error::Io(format!("cannot remove {}: {e}", a.addr)))?;
+        } else if holder.is_some() {
+            crate::base::log::info(&format!("{} was configured before ipfake took it; leaving it", a.addr));
         } else {
             crate::base::log::warn(&format!(
                 "{} is configured here but no ipfake holds it; leaving it",
@@ -277,13 +306,13 @@ pub fn status(a: &StatusArgs, pid_dir: &Path) -> ExitStatus {
             continue;
         };
         let Some(h) = read_holder(&e.path()) else { continue };
-        let live = alive(h.pid) && addr::present(addr);
+        let live = h.alive() && addr::present(addr);
         if a.addr.is_none() || a.addr == Some(addr) {
             println!(
                 "{addr}/{} dev {} pid {} {}",
                 h.prefix,
                 h.iface,
-                h.pid,
+                h.proc.pid,
                 if live {
                     "held"
                 } else {
