@@ -4,6 +4,7 @@
 //! poll loop through a self-pipe; the loop does the work.
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,5 +71,12 @@ impl Signals {
     }
     pub fn take_child(&self) -> bool {
         self.child.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl AsFd for Signals {
+    /// The wake-up pipe: readable after any signal.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.wake_rx.as_fd()
     }
 }

@@ -387,3 +387,9 @@ impl AsRawFd for Channel {
         self.sock.as_raw_fd()
     }
 }
+
+impl std::os::fd::AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}

@@ -18,7 +18,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A message longer than this is thrown away.
@@ -129,9 +129,9 @@ impl Fifo {
     }
 }
 
-impl AsRawFd for Fifo {
-    fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+impl std::os::fd::AsFd for Fifo {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

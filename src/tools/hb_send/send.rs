@@ -2,7 +2,7 @@
 
 use crate::base::clock::mono_ns;
 use crate::base::exit::{ExitStatus, HasExitStatus};
-use crate::base::signals::Signals;
+use crate::base::runloop::RunLoop;
 use crate::config;
 use crate::table::{TableReader, MAX_CHANNELS};
 use crate::tools::hb_send::settings::SendSettings;
@@ -11,7 +11,7 @@ use crate::wire::channel::{self, Channel};
 use crate::wire::fifo::{self, FieldBuf, Fifo};
 use crate::wire::msg::Builder;
 use std::fmt;
-use std::os::unix::io::AsRawFd;
+use std::os::fd::AsFd;
 
 #[derive(Debug)]
 pub enum Error {
@@ -211,7 +211,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         Some(p) => Some(Fifo::open(p, s.fifo_group).map_err(Error::Fifo)?),
         None => None,
     };
-    let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    let mut rl = RunLoop::new().map_err(|e| Error::Io(format!("signals: {e}")))?;
     // The generation is bumped last: a start that fails above does not use one up.
     let gen = crate::wire::generation::bump(&s.generation_file).map_err(Error::Generation)?;
     if s.realtime {
@@ -245,23 +245,9 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
     let mut next = mono_ns();
     let mut beats = 0u64;
     loop {
-        let mut fds = vec![libc::pollfd {
-            fd: signals.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if let Some(f) = &fifo {
-            fds.push(libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        crate::base::runloop::wait(&mut fds, next);
+        let ready = rl.wait(&[fifo.as_ref().map(|f| f.as_fd())], next);
         let now = mono_ns();
-        if fds[0].revents != 0 {
-            signals.drain();
-        }
+        let signals = rl.signals();
         if signals.stop() {
             // Say goodbye so that peers fail over now rather than after deadtime.
             me.heartbeat(now, "dead");
@@ -294,7 +280,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         }
         let _ = signals.take_child();
         if let Some(f) = &mut fifo {
-            if fds.get(1).map(|p| p.revents != 0).unwrap_or(false) {
+            if ready.has(0) {
                 for m in f.read_messages() {
                     me.fifo_message(m, now);
                 }

@@ -2,7 +2,7 @@
 
 use crate::base::clock::mono_ns;
 use crate::base::exit::{ExitStatus, HasExitStatus};
-use crate::base::signals::Signals;
+use crate::base::runloop::RunLoop;
 use crate::config;
 use crate::events::hooks::HookRunner;
 use crate::events::Event;
@@ -15,7 +15,7 @@ use crate::wire::channel::{self, Channel};
 use crate::wire::msg::Msg;
 use std::fmt;
 use std::io::Write;
-use std::os::unix::io::AsRawFd;
+use std::os::fd::AsFd;
 
 #[derive(Debug)]
 pub enum Error {
@@ -161,7 +161,7 @@ struct Watcher {
     names: Vec<String>,
     channels: Vec<Channel>,
     links: LinkWatch,
-    signals: Signals,
+    rl: RunLoop,
     table: TableWriter,
     intake: Intake,
     hooks: HookRunner,
@@ -176,8 +176,8 @@ struct Watcher {
     reported_unattributed: [u64; table::MAX_CHANNELS],
 }
 
-/// The fixed entries at the head of the poll set: signals, then netlink.
-const NFIXED: usize = 2;
+/// The fixed sources at the head of the poll set: netlink, then the channels.
+const NFIXED: usize = 1;
 
 /// Run hb-watch until stopped. `reload` re-reads the settings on SIGHUP.
 pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::Error>) -> Result<(), Error> {
@@ -190,7 +190,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Channel)?;
     let links = LinkWatch::open().map_err(|e| Error::Io(format!("netlink: {e}")))?;
-    let signals = Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    let rl = RunLoop::new().map_err(|e| Error::Io(format!("signals: {e}")))?;
     let names: Vec<String> = s.cluster.channels.iter().map(|c| c.name.clone()).collect();
     let mut table =
         TableWriter::create(&s.cluster.table, s.max_nodes, &names, &s.cluster.node).map_err(Error::Table)?;
@@ -231,28 +231,13 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         names,
         channels,
         links,
-        signals,
+        rl,
         table,
         intake,
     };
-    let mut fds: Vec<libc::pollfd> = [w.signals.fd(), w.links.as_raw_fd()]
-        .into_iter()
-        .chain(w.channels.iter().map(|c| c.as_raw_fd()))
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
     loop {
         let before = mono_ns();
         let quiet = before < w.quiet_until;
-        for (i, f) in fds.iter_mut().enumerate() {
-            f.revents = 0;
-            if i >= NFIXED {
-                f.events = if quiet { 0 } else { libc::POLLIN };
-            }
-        }
         let mut deadline = w.intake.detector.next_deadline();
         if w.hooks.busy() {
             // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
@@ -261,25 +246,27 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         if quiet {
             deadline = deadline.min(w.quiet_until);
         }
-        crate::base::runloop::wait(&mut fds, deadline);
+        // During a batching window the channels are left alone (see `window`).
+        let sources: Vec<_> = std::iter::once(Some(w.links.as_fd()))
+            .chain(w.channels.iter().map(|c| (!quiet).then(|| c.as_fd())))
+            .collect();
+        let ready = w.rl.wait(&sources, deadline);
+        drop(sources);
         let now = mono_ns();
-        if fds[0].revents != 0 {
-            w.signals.drain();
-        }
-        if w.signals.stop() {
+        if w.rl.signals().stop() {
             w.out.flush();
             w.hooks.finish(std::time::Duration::from_secs(2));
             crate::base::log::info("stopping");
             return Ok(());
         }
-        if fds[1].revents != 0 {
+        if ready.has(0) {
             w.netlink(now);
         }
         // At a deadline, drain every socket first: what already arrived counts.
         let drain_all = now >= w.intake.detector.next_deadline() || (quiet && now >= w.quiet_until);
         let mut drained = 0;
         for i in 0..w.channels.len() {
-            if drain_all || fds[NFIXED + i].revents != 0 {
+            if drain_all || ready.has(NFIXED + i) {
                 drained += w.drain(i, now);
             }
         }
@@ -290,13 +277,13 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         }
         w.intake.detector.tick(now);
         w.publish();
-        if w.signals.take_child() || w.hooks.busy() {
+        if w.rl.signals().take_child() || w.hooks.busy() {
             w.hooks.pump();
         }
-        if w.signals.take_reload() {
+        if w.rl.signals().take_reload() {
             w.reload(&reload, now);
         }
-        if w.signals.take_usr1() {
+        if w.rl.signals().take_usr1() {
             for r in w.intake.detector.records() {
                 crate::base::log::info(&crate::tools::hb_watch::status::one_line(r, &w.names, now));
             }

@@ -7,6 +7,7 @@
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::pidfile::{self, PidRecord};
 use crate::base::privilege::{self, Cap};
+use crate::base::runloop::RunLoop;
 use crate::net::addr::{self, Added};
 use crate::net::arp::{self, Form, Link};
 use crate::tools::ipfake::cli::{DownArgs, FakeArgs, StatusArgs};
@@ -165,21 +166,15 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             crate::base::log::warn(&format!("{ip} is in use by {mac}; taking it over anyway (--force)"));
         }
     }
-    let signals = crate::base::signals::Signals::install().map_err(|e| Error::Io(format!("signals: {e}")))?;
+    let mut rl = RunLoop::new().map_err(|e| Error::Io(format!("signals: {e}")))?;
     if a.armed {
         crate::base::log::info(&format!("armed for {addr}/{prefix} on {}; SIGUSR1 takes it", a.iface));
         loop {
-            let mut fds = [libc::pollfd {
-                fd: signals.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            crate::base::runloop::wait(&mut fds, u64::MAX);
-            signals.drain();
-            if signals.stop() {
+            rl.wait(&[], u64::MAX);
+            if rl.signals().stop() {
                 return Ok(());
             }
-            if signals.take_usr1() {
+            if rl.signals().take_usr1() {
                 break;
             }
         }
@@ -226,14 +221,8 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let refresh = a.refresh.as_nanos() as u64;
     let mut next = crate::base::clock::mono_ns() + if refresh == 0 { u64::MAX / 2 } else { refresh };
     loop {
-        let mut fds = [libc::pollfd {
-            fd: signals.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        crate::base::runloop::wait(&mut fds, next);
-        signals.drain();
-        if signals.stop() {
+        rl.wait(&[], next);
+        if rl.signals().stop() {
             release("stopped");
             return Ok(());
         }
