@@ -5,6 +5,8 @@
 /// The capabilities hakit's tools use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
+    /// Ports below 1024 (Heartbeat's 694).
+    NetBindService = 10,
     /// Addresses, routes, links.
     NetAdmin = 12,
     /// Raw and packet sockets (ARP, ICMP).
@@ -18,6 +20,7 @@ pub enum Cap {
 impl Cap {
     pub fn name(self) -> &'static str {
         match self {
+            Cap::NetBindService => "CAP_NET_BIND_SERVICE",
             Cap::NetAdmin => "CAP_NET_ADMIN",
             Cap::NetRaw => "CAP_NET_RAW",
             Cap::IpcLock => "CAP_IPC_LOCK",

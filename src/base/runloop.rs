@@ -77,11 +77,14 @@ pub fn go_realtime() {
     // SAFETY: a plain system call on this process with a valid parameter; nix 0.29 has
     // no wrapper for sched_setscheduler.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        crate::base::log::warn(&format!("cannot run SCHED_FIFO: {}", std::io::Error::last_os_error()));
+        crate::base::log::warn(&format!(
+            "cannot run SCHED_FIFO (needs CAP_SYS_NICE): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     use nix::sys::mman::{mlockall, MlockAllFlags};
     if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
-        crate::base::log::warn(&format!("cannot lock memory: {e}"));
+        crate::base::log::warn(&format!("cannot lock memory (needs CAP_IPC_LOCK or LimitMEMLOCK): {e}"));
     }
 }
 
