@@ -334,6 +334,31 @@ fn timeouts_are_critical_and_bounded_and_output_is_cut() {
     assert!(o.stdout.len() < 1200, "{} bytes", o.stdout.len());
 }
 
+/// Issue 8, defect 8: a plugin that leaves a child in the background (which holds its
+/// output pipe) is answered as soon as the plugin itself exits, and what it left in its
+/// process group is ended, not left to pile up.
+#[test]
+fn a_plugins_background_children_end_with_it() {
+    let d = tempfile::tempdir().unwrap();
+    let pidf = d.path().join("bg.pid");
+    let script = format!("sleep 1000 & echo $! > {}; echo 'OK - done'", pidf.display());
+    let t = Instant::now();
+    let o = run(&["exec", "-t", "5", "--", "sh", "-c", &script]);
+    let took = t.elapsed();
+    let pid = pid_in(&pidf, Duration::from_secs(1));
+    let gone = wait_for(|| process_gone(pid), Duration::from_secs(2));
+    if !gone {
+        kill_leftover(pid, "sleep");
+    }
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(text(&o).trim_end(), "OK - done");
+    assert!(
+        took < Duration::from_secs(1),
+        "answered after {took:?}, not when the plugin exited"
+    );
+    assert!(gone, "the plugin's background child {pid} outlived it");
+}
+
 /// A CA of the test's own (`ca.pem`), and a 10-day server certificate it signs for
 /// www.hakit.test (`cert.pem`, `key.pem`; webpki reads the name from the
 /// subjectAltName), in `dir`.
@@ -786,6 +811,7 @@ while True:
     let o = as_nobody(Some(net.ns(1)), "nogroup", &["icmp", "-H", "10.77.1.2", "-n", "1"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("ping_group_range"), "{}", text(&o));
+    assert!(text(&o).contains("lacks CAP_NET_RAW"), "names what is missing: {}", text(&o));
     // --mon over hosts: the failed one first, with its detail.
     let (c, out, _) = u(&[
         "--mon",

@@ -7,5 +7,6 @@ pub mod fsio;
 pub mod log;
 pub mod pidfile;
 pub mod privilege;
+pub mod proc;
 pub mod runloop;
 pub mod signals;

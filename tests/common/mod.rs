@@ -422,3 +422,36 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split(' ')
         .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
+
+/// Whether process `pid` has ended: no `/proc/PID`, or only its zombie left.
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_none_or(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// The pid a test's own script wrote to `file`, once it is there.
+pub fn pid_in(file: &Path, within: Duration) -> i32 {
+    let mut pid = None;
+    wait_for(
+        || {
+            pid = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse().ok());
+            pid.is_some()
+        },
+        within,
+    );
+    pid.unwrap_or_else(|| panic!("no pid in {}", file.display()))
+}
+
+/// End a process a test's own script started (by its pid, after checking that it
+/// still runs `comm`), when the code under test failed to.
+pub fn kill_leftover(pid: i32, comm: &str) {
+    let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if now.trim() == comm {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}

@@ -1,14 +1,16 @@
 //! Running other programs — monitoring plugins, mon monitors, alert scripts — with a
-//! bound on their time and on what they print. A program that runs past its time is
-//! killed with its whole process group; output past the bound is read and dropped so
-//! that the program is not blocked writing it.
+//! bound on their time and on what they print, through [`crate::base::proc`]: a
+//! program that runs past its time is killed with its whole process group; output past
+//! the bound is read and dropped so that the program is not blocked writing it; and
+//! when the program exits, what it left running in its process group is ended with it
+//! (a background child holding the output pipe neither delays the result nor piles up
+//! under the scheduler).
 
 use super::{Outcome, Status};
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::base::proc::{self, Capture, Leftovers, Limits};
+use std::io;
+use std::process::Command;
+use std::time::Duration;
 
 /// The default bound on what a program may print (a monitor's output goes to every
 /// alert's stdin; mon has none and a runaway monitor could fill the memory).
@@ -56,7 +58,7 @@ impl Ran {
 }
 
 /// Run `argv` with `env` added, `stdin` written to it (or /dev/null), and wait for
-/// it at most `timeout`.
+/// it at most `timeout`; when it exits, its process group goes with it.
 pub fn spawn_bounded(
     argv: &[String],
     env: &[(String, String)],
@@ -64,94 +66,26 @@ pub fn spawn_bounded(
     timeout: Duration,
     max_output: usize,
 ) -> io::Result<Ran> {
-    let start = Instant::now();
-    let deadline = start + timeout;
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no program to run"))?;
-    let (rd, wr) = nix::unistd::pipe().map_err(io::Error::from)?;
-    let wr2 = wr.try_clone()?;
     let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::from(wr))
-        .stderr(Stdio::from(wr2))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .process_group(0);
-    let mut child = cmd.spawn()?;
-    // The parent's copies of the write end must go, or EOF never comes.
-    drop(cmd);
-    let pgid = child.id() as i32;
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A program that does not read its stdin must not block us: write from a
-        // thread that ends when the pipe closes.
-        let _ = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    let mut ran = Ran::default();
-    let mut buf = Vec::new();
-    let eof = drain(&rd, &mut buf, max_output, deadline, &mut ran.truncated);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        if !eof || Instant::now() >= deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    let limits = Limits {
+        timeout,
+        max_output,
+        capture: Capture::Both,
+        leftovers: Leftovers::Kill,
     };
-    let status = match status {
-        Some(st) => st,
-        None => {
-            ran.timed_out = true;
-            // SAFETY: kill(2) on the process group we created for the child.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            child.wait()?
-        }
-    };
-    ran.code = status.code();
-    ran.signal = status.signal();
-    ran.output = String::from_utf8_lossy(&buf).into_owned();
-    ran.elapsed = start.elapsed();
-    Ok(ran)
-}
-
-/// Read the pipe until EOF (true) or the deadline (false), keeping `max` bytes.
-fn drain(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize, deadline: Instant, truncated: &mut bool) -> bool {
-    let mut file = std::fs::File::from(match fd.try_clone() {
-        Ok(f) => f,
-        Err(_) => return false,
-    });
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
-            continue;
-        }
-        match file.read(&mut chunk) {
-            Ok(0) => return true,
-            Ok(n) => {
-                let room = max.saturating_sub(buf.len());
-                buf.extend_from_slice(&chunk[..n.min(room)]);
-                if n > room {
-                    *truncated = true;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
-    }
+    let f = proc::run(cmd, stdin, &limits)?;
+    Ok(Ran {
+        code: f.code,
+        signal: f.signal,
+        output: String::from_utf8_lossy(&f.output).into_owned(),
+        truncated: f.truncated,
+        timed_out: f.timed_out,
+        elapsed: f.elapsed,
+    })
 }
 
 /// `mon-check exec`: run a plugin or a monitor and take its result.

@@ -4,10 +4,13 @@
 
 use super::net::{self, Fail, Family};
 use super::{Outcome, Perf, Status};
+use crate::base::privilege::{self, Cap};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage};
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// A round-trip time (ms) and a loss (%) limit: check_icmp's `-w 200,40%`.
@@ -56,14 +59,26 @@ pub fn run(s: &Settings, host: &str) -> Outcome {
         Err(Fail::Timeout) => super::timed_out(s.timeout),
         Err(Fail::Resolve(why)) => Outcome::new(Status::Critical, format!("cannot resolve {why}")),
         // No socket to ping with is this machine's problem, not the host's: UNKNOWN.
-        Err(Fail::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Outcome::new(
-            Status::Unknown,
-            "no ICMP socket: run as root, give CAP_NET_RAW, or widen net.ipv4.ping_group_range",
-        ),
+        Err(Fail::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Outcome::new(Status::Unknown, no_socket_text())
+        }
         Err(Fail::Io(e)) => Outcome::new(Status::Critical, format!("{host}: {}", net::io_text(&e))),
     };
     o.elapsed = start.elapsed();
     o
+}
+
+/// Why no ICMP socket could be opened, naming the capability that is missing.
+fn no_socket_text() -> String {
+    let missing = privilege::missing(&[Cap::NetRaw]);
+    if missing.is_empty() {
+        "no ICMP socket, although this process has CAP_NET_RAW".into()
+    } else {
+        format!(
+            "no ICMP socket: this group is outside net.ipv4.ping_group_range and the process lacks {}",
+            privilege::describe(&missing)
+        )
+    }
 }
 
 fn judge(s: &Settings, host: &str, rtts: &[f64]) -> Outcome {
@@ -117,62 +132,18 @@ struct Sock {
 
 fn open(v6: bool) -> io::Result<Sock> {
     let (dom, proto) = if v6 {
-        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+        (AddressFamily::Inet6, SockProtocol::IcmpV6)
     } else {
-        (libc::AF_INET, libc::IPPROTO_ICMP)
+        (AddressFamily::Inet, SockProtocol::Icmp)
     };
-    for (ty, raw) in [(libc::SOCK_DGRAM, false), (libc::SOCK_RAW, true)] {
-        // SAFETY: plain socket(2) call; the descriptor is owned at once.
-        let fd = unsafe { libc::socket(dom, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
-        if fd >= 0 {
-            // SAFETY: fd is a fresh descriptor nobody else owns.
-            return Ok(Sock {
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                raw,
-                v6,
-            });
-        }
-        let e = io::Error::last_os_error();
-        if raw || !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
-            return Err(e);
+    for (ty, raw) in [(SockType::Datagram, false), (SockType::Raw, true)] {
+        match socket::socket(dom, ty, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, proto) {
+            Ok(fd) => return Ok(Sock { fd, raw, v6 }),
+            Err(e) if !raw && matches!(e, Errno::EACCES | Errno::EPERM) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Err(io::Error::from(io::ErrorKind::PermissionDenied))
-}
-
-fn sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match a {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
 }
 
 fn checksum(b: &[u8]) -> u16 {
@@ -189,7 +160,7 @@ fn checksum(b: &[u8]) -> u16 {
 fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
     let addr = net::resolve(host, 0, s.family, deadline)?[0];
     let sock = open(addr.is_ipv6())?;
-    let (sa, salen) = sockaddr(&addr);
+    let sa = SockaddrStorage::from(addr);
     let id = (std::process::id() as u16) ^ (crate::base::clock::mono_ns() as u16);
     // A token in the payload tells our replies from other pings' on a raw socket.
     let token: u64 = (u64::from(std::process::id()) << 32) ^ crate::base::clock::mono_ns();
@@ -212,21 +183,11 @@ fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
                 let c = checksum(&pkt);
                 pkt[2..4].copy_from_slice(&c.to_be_bytes());
             }
-            // SAFETY: pkt and sa are valid for the lengths given.
-            let n = unsafe {
-                libc::sendto(
-                    sock.fd.as_raw_fd(),
-                    pkt.as_ptr().cast(),
-                    pkt.len(),
-                    0,
-                    &sa as *const _ as *const libc::sockaddr,
-                    salen,
-                )
-            };
-            if n < 0 {
-                last_err = Some(io::Error::last_os_error());
-            } else {
-                sent.insert(seq, Instant::now());
+            match socket::sendto(sock.fd.as_raw_fd(), &pkt, &sa, MsgFlags::empty()) {
+                Ok(_) => {
+                    sent.insert(seq, Instant::now());
+                }
+                Err(e) => last_err = Some(io::Error::from(e)),
             }
             seq += 1;
             continue;
@@ -247,26 +208,15 @@ fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
             }
             continue;
         }
-        let mut pfd = libc::pollfd {
-            fd: sock.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = (stop - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r <= 0 {
+        let mut pfd = [PollFd::new(sock.fd.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut pfd, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0) {
             continue;
         }
         let mut buf = [0u8; 1500];
-        loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe { libc::recv(sock.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                break;
-            }
+        while let Ok(n) = socket::recv(sock.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
             let got = Instant::now();
-            let mut b = &buf[..n as usize];
+            let mut b = &buf[..n];
             if sock.raw && !sock.v6 {
                 let ihl = usize::from(b.first().map(|v| v & 0x0f).unwrap_or(0)) * 4;
                 b = b.get(ihl..).unwrap_or(&[]);
