@@ -25,8 +25,15 @@ One file (default \fI/run/hakit/ast\fR), written by exactly one \fBhb-watch\fR (
 an exclusive \fBflock\fR(2) on the file) and read by any number of processes that map it
 read-only. Readers never block the writer and never see a torn record: every record
 begins with a sequence word that is odd while the record is being written; a reader
-copies the record between two reads of that word and retries when they differ. The
-file never shrinks while mapped; a new writer only grows it.
+copies the record between two reads of that word and retries when they differ. A
+record whose word stays odd (its writer was killed between its two stores) is
+reported unreadable after a bounded wait (20 ms), never spun on; the next writer
+clears such records when it takes the table. The file never shrinks while mapped; a
+new writer only grows it.
+.PP
+The writer creates the file mode 0644. Neither the writer nor a reader follows a
+symbolic link to it, or uses one that others can write or that a user other than
+itself, root or the owner of its directory owns.
 .SH LAYOUT
 All integers little-endian; every field sits in naturally aligned 64-bit words.
 .TP
@@ -80,13 +87,18 @@ list of maps with \fBname\fR (default the device), \fBdev\fR, \fBmode\fR
 .TP
 .B hb-send
 \fBkeepalive\fR (1s), \fBdeadtime\fR (30s; announced to receivers, must exceed
-twice keepalive), \fBredundancy\fR (0), \fBfifo\fR (/run/hakit/fifo),
-\fBgeneration-file\fR (/var/lib/hakit/generation), \fBstatus\fR (active),
+twice keepalive), \fBredundancy\fR (0), \fBfifo\fR (/run/hakit/fifo; created by
+hb-send mode 0600, an existing one refused unless it is a FIFO of its own that nobody
+else can write), \fBfifo-group\fR (a group whose members may write to the FIFO too:
+mode 0620), \fBgeneration-file\fR (/var/lib/hakit/generation), \fBstatus\fR (active),
 \fBrealtime\fR (false).
 .TP
 .B hb-watch
 \fBdeadtime\fR (30s), \fBwarntime\fR (deadtime/2), \fBinitdead\fR (2 x deadtime),
-\fBmax-nodes\fR (256), \fBexec\fR, \fBnotify\fR (a list of PIDs or pid files,
+\fBmax-nodes\fR (256), \fBexec\fR (a hook program, run for every event, one at a
+time, in order), \fBhook-timeout\fR (30s; a hook running longer is killed with its
+process group), \fBhook-queue\fR (1024 events waiting for the hook; beyond it an event
+is dropped for the hook, counted and logged), \fBnotify\fR (a list of PIDs or pid files,
 each optionally \fB:SIGNAL\fR), \fBjson\fR, \fBrealtime\fR.
 .TP
 .B ipfake
