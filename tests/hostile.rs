@@ -77,67 +77,40 @@ fn a_torn_table_record_hangs_no_reader() {
     .expect("hb-watch status n3 finished");
     assert_eq!(out.status.code(), Some(1), "no writer: not up");
     // hb-send reads the table at every heartbeat: it keeps heartbeating.
-    let k = keys(d.path());
-    let g = d.path().join("gen").display().to_string();
-    let out = run_within(
-        Command::new(bin("hb-send")).args([
-            "--node",
-            "n1",
-            "--keys",
-            &k,
-            "--channel",
-            "ucast:lo:127.0.0.1",
-            "--port",
-            "47694",
-            "--table",
-            &ts,
-            "--no-fifo",
-            "--generation-file",
-            &g,
-            "--keepalive",
-            "10ms",
-            "--deadtime",
-            "100ms",
-            "--count",
-            "5",
-        ]),
-        Duration::from_secs(5),
-    )
-    .expect("hb-send finished its heartbeats");
+    let out = hb_send(d.path(), "47694", &["--no-fifo", "--count", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn hb_send_with_fifo(dir: &Path, fifo: &Path) -> Output {
+/// hb-send on loopback for `count` heartbeats, with its files in `dir`; `extra` adds
+/// flags. Its table is `dir/ast`.
+fn hb_send(dir: &Path, port: &str, extra: &[&str]) -> Output {
     let k = keys(dir);
     let g = dir.join("gen").display().to_string();
     let t = dir.join("ast").display().to_string();
-    let f = fifo.display().to_string();
-    run_within(
-        Command::new(bin("hb-send")).args([
-            "--node",
-            "n1",
-            "--keys",
-            &k,
-            "--channel",
-            "ucast:lo:127.0.0.1",
-            "--port",
-            "47695",
-            "--table",
-            &t,
-            "--fifo",
-            &f,
-            "--generation-file",
-            &g,
-            "--keepalive",
-            "10ms",
-            "--deadtime",
-            "100ms",
-            "--count",
-            "2",
-        ]),
-        Duration::from_secs(5),
-    )
-    .expect("hb-send finished")
+    let mut args = vec![
+        "--node",
+        "n1",
+        "--keys",
+        &k,
+        "--channel",
+        "ucast:lo:127.0.0.1",
+        "--port",
+        port,
+        "--table",
+        &t,
+        "--generation-file",
+        &g,
+        "--keepalive",
+        "10ms",
+        "--deadtime",
+        "100ms",
+    ];
+    args.extend_from_slice(extra);
+    run_within(Command::new(bin("hb-send")).args(&args), Duration::from_secs(5)).expect("hb-send finished")
+}
+
+fn hb_send_with_fifo(dir: &Path, fifo: &Path) -> Output {
+    hb_send(dir, "47695", &["--fifo", &fifo.display().to_string(), "--count", "2"])
 }
 
 #[test]

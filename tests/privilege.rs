@@ -55,7 +55,7 @@ fn spawn_as(net: &mut Net, ns: &str, caps: &str, tool: &str, args: &[String]) ->
     net.spawn(ns, Path::new("/usr/bin/env"), &a, Stdio::piped())
 }
 
-fn run_as(net: &Net, ns: &str, caps: &str, tool: &str, args: &[&str]) -> std::process::Output {
+fn run_as(ns: &str, caps: &str, tool: &str, args: &[&str]) -> std::process::Output {
     let mut a = as_nobody(caps);
     a.push(bin(tool).display().to_string());
     a.extend(args.iter().map(|s| s.to_string()));
@@ -136,7 +136,6 @@ fn heartbeats_as_nobody_with_the_units_capabilities() {
     assert_eq!(st.status.code(), Some(0), "{}", String::from_utf8_lossy(&st.stderr));
     // Without the capabilities: one line naming what is missing, exit 2 or 1, no panic.
     let out = run_as(
-        &net,
         &ns2,
         "",
         "hb-watch",
@@ -165,7 +164,6 @@ fn ipfake_as_nobody_with_the_units_capabilities() {
     let caps = unit_caps("ipfake@.service");
     let cidr = "10.77.1.70/24";
     let out = run_as(
-        &net,
         &ns,
         &caps,
         "ipfake",
@@ -173,11 +171,10 @@ fn ipfake_as_nobody_with_the_units_capabilities() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(net.has_addr(1, cidr));
-    let out = run_as(&net, &ns, &caps, "ipfake", &["--pid-dir", &pd, "down", "10.77.1.70"]);
+    let out = run_as(&ns, &caps, "ipfake", &["--pid-dir", &pd, "down", "10.77.1.70"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     // Without them: refused before anything is touched, naming what is missing.
     let out = run_as(
-        &net,
         &ns,
         "",
         "ipfake",
@@ -190,7 +187,6 @@ fn ipfake_as_nobody_with_the_units_capabilities() {
     assert!(!net.has_addr(1, "10.77.1.71/24"));
     // Only one of the two: the other is named.
     let out = run_as(
-        &net,
         &ns,
         "+net_admin",
         "ipfake",

@@ -38,7 +38,8 @@ pub fn init(tool: &str, syslog: bool, verbose: bool, quiet: bool) {
         let ident = CString::new(tool).unwrap_or_default();
         // openlog keeps the pointer: leak it, it lives as long as the process.
         let ident = Box::leak(Box::new(ident));
-        // SAFETY: ident is a valid NUL-terminated string that is never freed.
+        // SAFETY: ident is a valid NUL-terminated string that is never freed; nix 0.29 has
+        // no syslog wrapper.
         unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
         SYSLOG.store(true, Ordering::Relaxed);
     }

@@ -5,7 +5,7 @@
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::io::{AsRawFd, IntoRawFd, RawFd};
+use std::os::unix::io::IntoRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,11 +41,6 @@ impl Signals {
             signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.into_raw_fd())?;
         }
         Ok(s)
-    }
-
-    /// The descriptor to poll: readable after any signal.
-    pub fn fd(&self) -> RawFd {
-        self.wake_rx.as_raw_fd()
     }
 
     /// Empty the wake-up pipe.

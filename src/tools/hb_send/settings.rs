@@ -70,7 +70,7 @@ impl SendSettings {
             a.fifo_group.clone(),
             "fifo-group",
             s.fifo_group.clone(),
-            || String::new(),
+            String::new,
         );
         let fifo_group = if group.value.is_empty() {
             None
