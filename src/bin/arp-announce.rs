@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     let args = ArpAnnounceArgs::parse();
     hakit::base::log::init("arp-announce", false, false, args.announce.quiet);
     match &args.command {
-        Some(Command::Probe(p)) => match hakit::net::arp::run_probe(p) {
+        Some(Command::Probe(p)) => match hakit::tools::arp_announce::probe(p) {
             Ok(None) => ExitStatus::Success.into(),
             Ok(Some(mac)) => {
                 println!("{} is in use by {mac}", p.addr);
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
                 hakit::base::log::error("give an interface (-i IFACE) and at least one address");
                 return ExitStatus::Usage.into();
             }
-            match hakit::net::arp::announce(a) {
+            match hakit::tools::arp_announce::announce(a) {
                 Ok(_) => ExitStatus::Success.into(),
                 Err(e) => report(&e).into(),
             }

@@ -1,12 +1,10 @@
 //! Interface addresses over rtnetlink, synchronously: add (already present is not an
 //! error) and delete, as `ip addr add/del` do.
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
-};
+use crate::net::netlink::Route;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::io;
 use std::net::IpAddr;
 
@@ -46,39 +44,9 @@ fn message(ifindex: u32, addr: IpAddr, prefix: u8, label: Option<&str>) -> Addre
     m
 }
 
-/// Send one request and wait for its acknowledgement; the kernel's error as io::Error.
+/// Send one request on a fresh rtnetlink socket and wait for its acknowledgement.
 fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
-    let mut sock = Socket::new(NETLINK_ROUTE)?;
-    sock.bind_auto()?;
-    sock.connect(&SocketAddr::new(0, 0))?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-    header.sequence_number = 1;
-    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-    req.finalize();
-    let mut buf = vec![0; req.buffer_len()];
-    req.serialize(&mut buf);
-    sock.send(&buf, 0)?;
-    let mut rbuf = vec![0u8; 8192];
-    loop {
-        let n = sock.recv(&mut &mut rbuf[..], 0)?;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(rbuf[off..off + 4].try_into().unwrap()) as usize;
-            if len < 16 || off + len > n {
-                return Err(io::Error::other("malformed netlink answer"));
-            }
-            let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..off + len])
-                .map_err(|e| io::Error::other(format!("netlink: {e}")))?;
-            if let NetlinkPayload::Error(e) = m.payload {
-                return match e.code {
-                    None => Ok(()),
-                    Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
-                };
-            }
-            off += (len + 3) & !3;
-        }
-    }
+    Route::route()?.request(msg, flags)
 }
 
 /// Add `addr/prefix` to interface `ifindex` (with an IPv4 label such as `eth0:vip`).
@@ -118,4 +86,38 @@ pub fn present(addr: IpAddr) -> bool {
             })
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn add_present_del_on_lo() {
+        if !crate::base::privilege::has(crate::base::privilege::Cap::NetAdmin) {
+            eprintln!("add_present_del_on_lo: SKIPPED, needs CAP_NET_ADMIN");
+            return;
+        }
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        let a = IpAddr::V4(Ipv4Addr::new(127, 88, 0, 1));
+        let _ = del(lo, a, 32);
+        assert!(!present(a));
+        let first = add(lo, a, 32, None);
+        let second = add(lo, a, 32, None);
+        let shown = present(a);
+        let removed = del(lo, a, 32);
+        let gone = !present(a);
+        // Absent is not an error either.
+        let again = del(lo, a, 32);
+        assert_eq!(first.unwrap(), Added::Now);
+        assert_eq!(second.unwrap(), Added::Already);
+        assert!(shown);
+        removed.unwrap();
+        assert!(gone);
+        again.unwrap();
+        // The kernel's refusal comes back as its errno.
+        let e = add(u32::MAX, a, 32, None).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
+    }
 }

@@ -1,4 +1,6 @@
-//! Gratuitous ARP and address probes (RFC 5227, RFC 5944 4.6), on an AF_PACKET socket.
+//! Gratuitous ARP and address probes (RFC 5227, RFC 5944 4.6) as frames, parsed with
+//! small safe packet views, and the AF_PACKET link they go out on — shared by
+//! arp-announce and ipfake.
 //!
 //! Frames follow Heartbeat's send_arp: an announcement is a *pair* — a request (target
 //! MAC zero, as in RFC 5227's announcement) and a reply (target MAC = sender MAC) —
@@ -8,6 +10,10 @@
 //! request.
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::privilege::{self, Cap};
+use crate::net::netlink::Route;
+use netlink_packet_route::link::{LinkAttribute, LinkLayerType, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use pnet_base::MacAddr;
 use pnet_datalink::{self as datalink, Channel as DlChannel, DataLinkReceiver, DataLinkSender, NetworkInterface};
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket};
@@ -31,6 +37,8 @@ pub enum Form {
 pub enum Error {
     NoInterface(String),
     NoMac(String),
+    /// Capabilities an AF_PACKET socket needs and this process lacks.
+    Missing(String, Vec<Cap>),
     Io(String, std::io::Error),
 }
 
@@ -39,8 +47,13 @@ impl fmt::Display for Error {
         match self {
             Error::NoInterface(i) => write!(f, "no interface `{i}`"),
             Error::NoMac(i) => write!(f, "interface `{i}` has no Ethernet address"),
+            Error::Missing(i, caps) => write!(
+                f,
+                "{i}: sending raw frames needs {} (run as root, or grant it, e.g. AmbientCapabilities= in the unit)",
+                privilege::describe(caps)
+            ),
             Error::Io(i, e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                write!(f, "{i}: raw sockets need CAP_NET_RAW (run as root): {e}")
+                write!(f, "{i}: raw sockets need CAP_NET_RAW: {e}")
             }
             Error::Io(i, e) => write!(f, "{i}: {e}"),
         }
@@ -50,7 +63,7 @@ impl fmt::Display for Error {
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::NoInterface(_) | Error::NoMac(_) => ExitStatus::Usage,
+            Error::NoInterface(_) | Error::NoMac(_) | Error::Missing(..) => ExitStatus::Usage,
             Error::Io(..) => ExitStatus::Failure,
         }
     }
@@ -138,36 +151,24 @@ pub fn claims(data: &[u8], ip: Ipv4Addr, own: MacAddr) -> Option<MacAddr> {
     (spa == ip || conflicting_probe).then_some(sha)
 }
 
-/// The interface's Ethernet address (SIOCGIFHWADDR; right in any network namespace,
-/// where /sys may show another one's).
-fn hardware_address(name: &str) -> Option<MacAddr> {
-    if name.len() >= libc::IFNAMSIZ {
-        return None;
-    }
-    // SAFETY: a plain datagram socket used only for the ioctl, closed below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: ifreq is plain data; we fill the name, the kernel fills the address.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
-    }
-    // SAFETY: fd is open and req is a valid ifreq.
-    let r = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req) };
-    // SAFETY: closing the descriptor we opened.
-    unsafe { libc::close(fd) };
-    if r != 0 {
-        return None;
-    }
-    // SAFETY: after SIOCGIFHWADDR the union holds a sockaddr with the address.
-    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
-    if sa.sa_family != libc::ARPHRD_ETHER {
-        return None;
-    }
-    let b: Vec<u8> = sa.sa_data[..6].iter().map(|&c| c as u8).collect();
-    Some(MacAddr(b[0], b[1], b[2], b[3], b[4], b[5]))
+/// The Ethernet address of interface `index`, asked of rtnetlink for that one link
+/// (right in any network namespace, where /sys may show another one's); `None` if it
+/// is not Ethernet (loopback, a tunnel).
+fn hardware_address(index: u32) -> std::io::Result<Option<MacAddr>> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    let replies = Route::route()?.get(RouteNetlinkMessage::GetLink(m))?;
+    Ok(replies.into_iter().find_map(|r| match r {
+        RouteNetlinkMessage::NewLink(l)
+            if l.header.index == index && l.header.link_layer_type == LinkLayerType::Ether =>
+        {
+            l.attributes.into_iter().find_map(|a| match a {
+                LinkAttribute::Address(b) if b.len() == 6 => Some(MacAddr(b[0], b[1], b[2], b[3], b[4], b[5])),
+                _ => None,
+            })
+        }
+        _ => None,
+    }))
 }
 
 /// An open AF_PACKET channel on one interface.
@@ -183,9 +184,16 @@ impl Link {
         // Two cheap questions to the kernel, rather than pnet's enumeration of every
         // interface and address: a takeover is timed from here.
         let index = nix::net::if_::if_nametoindex(name).map_err(|_| Error::NoInterface(name.into()))?;
-        let mac = hardware_address(name)
-            .filter(|m| !m.is_zero())
-            .ok_or_else(|| Error::NoMac(name.into()))?;
+        let mac = match hardware_address(index) {
+            Ok(Some(m)) if !m.is_zero() => m,
+            Ok(_) => return Err(Error::NoMac(name.into())),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Err(Error::NoInterface(name.into())),
+            Err(e) => return Err(Error::Io(name.into(), e)),
+        };
+        let missing = privilege::missing(&[Cap::NetRaw]);
+        if !missing.is_empty() {
+            return Err(Error::Missing(name.into(), missing));
+        }
         let iface = NetworkInterface {
             name: name.into(),
             description: String::new(),
@@ -271,54 +279,6 @@ pub fn frames_for(ip: IpAddr, form: Form, eth_src: MacAddr, dst: MacAddr, mac: M
     }
 }
 
-/// `arp-announce`: send `count` announcements of every address, `interval` apart.
-pub fn announce(a: &crate::tools::arp_announce::cli::AnnounceArgs) -> Result<u64, Error> {
-    use crate::tools::arp_announce::cli::FormArg;
-    let iface = a.interface.as_deref().unwrap_or_default();
-    let mut link = Link::open(iface, Duration::from_millis(100))?;
-    let form = match a.form {
-        FormArg::Request => Form::Request,
-        FormArg::Reply => Form::Reply,
-        FormArg::Both => Form::Both,
-    };
-    let mac = a.mac.unwrap_or(link.mac);
-    let dst = a.to.unwrap_or(MacAddr::broadcast());
-    let frames: Vec<Vec<u8>> = a
-        .addrs
-        .iter()
-        .flat_map(|ip| frames_for(*ip, form, link.mac, dst, mac))
-        .collect();
-    let mut sent = 0;
-    for round in 0..a.count {
-        if round > 0 {
-            std::thread::sleep(a.interval);
-        }
-        for f in &frames {
-            link.send(f)?;
-            sent += 1;
-        }
-    }
-    link.detach_teardown();
-    Ok(sent)
-}
-
-/// `arp-announce probe`: the MAC of a host that claims the address, if any.
-pub fn run_probe(p: &crate::tools::arp_announce::cli::ProbeArgs) -> Result<Option<MacAddr>, Error> {
-    let mut link = Link::open(&p.interface, Duration::from_millis(10))?;
-    let frame = match p.addr {
-        IpAddr::V4(v4) => probe(link.mac, v4).to_vec(),
-        IpAddr::V6(v6) => crate::net::ndp::dad_probe(link.mac, v6),
-    };
-    for i in 0..p.count.max(1) {
-        link.send(&frame)?;
-        let until = Instant::now() + if i + 1 == p.count.max(1) { p.wait } else { p.interval };
-        if let Some(mac) = link.watch_claims(p.addr, until)? {
-            return Ok(Some(mac));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +303,17 @@ mod tests {
         let rep = &f[1];
         assert_eq!(&rep[20..22], &[0, 2]);
         assert_eq!(&rep[32..38], &[2, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn a_missing_capability_is_a_usage_error_naming_it() {
+        let e = Error::Missing("eth0".into(), vec![Cap::NetRaw]);
+        assert_eq!(e.exit_status(), ExitStatus::Usage);
+        let line = e.to_string();
+        assert!(
+            line.contains("CAP_NET_RAW") && line.starts_with("eth0:") && !line.contains('\n'),
+            "{line}"
+        );
     }
 
     #[test]

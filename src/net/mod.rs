@@ -1,6 +1,8 @@
-//! The kernel's network interfaces: rtnetlink and packet views.
+//! The kernel's network interfaces: one netlink socket type and what is built on it
+//! (addresses, carrier), and packet views (ARP, NDP) on an AF_PACKET link.
 
 pub mod addr;
 pub mod arp;
 pub mod linkwatch;
 pub mod ndp;
+pub mod netlink;

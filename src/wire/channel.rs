@@ -3,10 +3,12 @@
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::config::{ChannelSpec, Mode};
+use nix::sys::socket::{self as sock, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrIn};
 use std::fmt;
 use std::io;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::io::{AsRawFd, RawFd};
 
 #[derive(Debug)]
 pub struct Error {
@@ -42,14 +44,12 @@ impl HasExitStatus for Error {
     }
 }
 
-// x86_64 and the generic socket option numbers (libc lacks some for this target).
-const SO_TIMESTAMPNS: libc::c_int = 35;
-const SCM_TIMESTAMPNS: libc::c_int = SO_TIMESTAMPNS;
+// The generic socket option numbers (libc lacks them for this target, nix has no
+// wrapper for socket filters).
 const SO_ATTACH_FILTER: libc::c_int = 26;
 const SO_DETACH_FILTER: libc::c_int = 27;
 /// Classic BPF: the network header is reachable at this (negative) offset.
 const SKF_NET_OFF: u32 = 0xfff0_0000;
-const CMSG_SPACE: usize = 64;
 
 /// One datagram taken by [`Channel::recv_many`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -67,8 +67,10 @@ pub struct Channel {
     dests: Vec<SocketAddr>,
 }
 
+/// For the options nix does not wrap: IP_MULTICAST_IF and IP_ADD_MEMBERSHIP with an
+/// interface index (`ip_mreqn`; nix has only the address form), socket filters.
 fn setopt<T>(fd: RawFd, level: i32, name: i32, val: &T) -> io::Result<()> {
-    // SAFETY: val points to a live T of the size we pass.
+    // SAFETY: val points to a live T of the size we pass; the kernel only reads it.
     let r = unsafe {
         libc::setsockopt(
             fd,
@@ -85,44 +87,19 @@ fn setopt<T>(fd: RawFd, level: i32, name: i32, val: &T) -> io::Result<()> {
     }
 }
 
+/// A UDP socket not bound yet (std binds at creation; options must come first).
 fn udp_socket() -> io::Result<UdpSocket> {
-    // SAFETY: plain socket(2); the descriptor is owned by the UdpSocket at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh, valid descriptor we own.
-    Ok(unsafe { UdpSocket::from_raw_fd(fd) })
+    let fd = sock::socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    Ok(UdpSocket::from(fd))
 }
 
-fn bind(sock: &UdpSocket, addr: SocketAddrV4) -> io::Result<()> {
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*addr.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: sa is a valid sockaddr_in for the duration of the call.
-    let r = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+fn bind(s: &UdpSocket, addr: SocketAddrV4) -> io::Result<()> {
+    Ok(sock::bind(s.as_raw_fd(), &SockaddrIn::from(addr))?)
 }
 
 fn local_addrs(dev: &str) -> Vec<IpAddr> {
@@ -150,27 +127,9 @@ impl Channel {
         let ifindex = nix::net::if_::if_nametoindex(spec.dev.as_str())
             .map_err(|_| err(format!("no interface `{}`", spec.dev), true))?;
         let sock = udp_socket().map_err(|e| err(format!("socket: {e}"), false))?;
-        let fd = sock.as_raw_fd();
-        let one: libc::c_int = 1;
-        setopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one).map_err(|e| err(format!("SO_REUSEADDR: {e}"), false))?;
-        let mut dev = [0u8; libc::IFNAMSIZ];
-        dev[..spec.dev.len()].copy_from_slice(spec.dev.as_bytes());
-        // SAFETY: dev is a NUL-terminated interface name buffer of IFNAMSIZ bytes.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                dev.as_ptr() as *const libc::c_void,
-                (spec.dev.len() + 1) as u32,
-            )
-        };
-        if r != 0 {
-            return Err(err(
-                format!("SO_BINDTODEVICE {}: {}", spec.dev, io::Error::last_os_error()),
-                false,
-            ));
-        }
+        sock::setsockopt(&sock, sockopt::ReuseAddr, &true).map_err(|e| err(format!("SO_REUSEADDR: {e}"), false))?;
+        sock::setsockopt(&sock, sockopt::BindToDevice, &spec.dev.clone().into())
+            .map_err(|e| err(format!("SO_BINDTODEVICE {}: {e}", spec.dev), false))?;
         Ok((sock, ifindex))
     }
 
@@ -180,13 +139,10 @@ impl Channel {
         let (sock, ifindex) = Self::base(spec)?;
         let err = |msg: String| Error::runtime(spec, msg);
         let fd = sock.as_raw_fd();
-        let one: libc::c_int = 1;
         let dests = match &spec.mode {
             Mode::Bcast => {
-                setopt(fd, libc::SOL_SOCKET, libc::SO_BROADCAST, &one)
-                    .map_err(|e| err(format!("SO_BROADCAST: {e}")))?;
-                setopt(fd, libc::SOL_SOCKET, libc::SO_DONTROUTE, &one)
-                    .map_err(|e| err(format!("SO_DONTROUTE: {e}")))?;
+                sock::setsockopt(&sock, sockopt::Broadcast, &true).map_err(|e| err(format!("SO_BROADCAST: {e}")))?;
+                sock::setsockopt(&sock, sockopt::DontRoute, &true).map_err(|e| err(format!("SO_DONTROUTE: {e}")))?;
                 vec![SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, port))]
             }
             Mode::Mcast { group, ttl } => {
@@ -197,8 +153,7 @@ impl Channel {
                 };
                 setopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
                     .map_err(|e| err(format!("IP_MULTICAST_IF: {e}")))?;
-                let t: libc::c_int = *ttl as libc::c_int;
-                setopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &t)
+                sock::setsockopt(&sock, sockopt::IpMulticastTtl, ttl)
                     .map_err(|e| err(format!("IP_MULTICAST_TTL: {e}")))?;
                 vec![SocketAddr::V4(SocketAddrV4::new(*group, port))]
             }
@@ -212,8 +167,7 @@ impl Channel {
             }
         };
         // Heartbeats go ahead of bulk traffic in the device queue.
-        let prio: libc::c_int = 6;
-        let _ = setopt(fd, libc::SOL_SOCKET, libc::SO_PRIORITY, &prio);
+        let _ = sock::setsockopt(&sock, sockopt::Priority, &6);
         bind(&sock, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| err(format!("bind: {e}")))?;
         Ok(Channel {
             spec: spec.clone(),
@@ -227,9 +181,7 @@ impl Channel {
     pub fn open_receiver(spec: &ChannelSpec, port: u16) -> Result<Channel, Error> {
         let (sock, ifindex) = Self::base(spec)?;
         let err = |msg: String| Error::runtime(spec, msg);
-        let fd = sock.as_raw_fd();
-        let rcvbuf: libc::c_int = 4 << 20;
-        let _ = setopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf);
+        let _ = sock::setsockopt(&sock, sockopt::RcvBuf, &(4 << 20));
         if let Mode::Mcast { group, .. } = &spec.mode {
             let mreqn = libc::ip_mreqn {
                 imr_multiaddr: libc::in_addr {
@@ -238,7 +190,7 @@ impl Channel {
                 imr_address: libc::in_addr { s_addr: 0 },
                 imr_ifindex: ifindex as i32,
             };
-            setopt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
+            setopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
                 .map_err(|e| err(format!("joining {group}: {e}")))?;
         }
         bind(&sock, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
@@ -268,58 +220,36 @@ impl Channel {
     /// marked truncated.
     pub fn recv_many(&self, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::Result<usize> {
         let n = bufs.len().min(out.len());
-        let mut iovs: Vec<libc::iovec> = bufs[..n]
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        let mut ctrl = vec![[0u64; CMSG_SPACE / 8]; n];
-        // SAFETY: zeroed mmsghdr is a valid "no name, no control" header.
-        let mut hdrs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for ((h, iov), c) in hdrs.iter_mut().zip(iovs.iter_mut()).zip(ctrl.iter_mut()) {
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = c.as_mut_ptr() as *mut libc::c_void;
-            h.msg_hdr.msg_controllen = CMSG_SPACE;
-        }
-        // SAFETY: every header points at a live iovec over a live buffer and a live
-        // control buffer of the size it states.
-        let r = unsafe {
-            libc::recvmmsg(
-                self.sock.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                n as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        for i in 0..r as usize {
-            let h = &hdrs[i].msg_hdr;
-            let mut stamp = 0u64;
-            // SAFETY: the CMSG macros walk the control buffer the kernel filled in,
-            // bounded by msg_controllen.
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(h);
-                while !c.is_null() {
-                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == SCM_TIMESTAMPNS {
-                        let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
-                        stamp = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let mut iovs: Vec<[IoSliceMut; 1]> = bufs[..n].iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        let mut hdrs = sock::MultiHeaders::<()>::preallocate(n, Some(nix::cmsg_space!(nix::sys::time::TimeSpec)));
+        let got = sock::recvmmsg(
+            self.sock.as_raw_fd(),
+            &mut hdrs,
+            iovs.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )?;
+        let mut count = 0;
+        for (slot, m) in out.iter_mut().zip(got) {
+            let stamp = m
+                .cmsgs()
+                .into_iter()
+                .flatten()
+                .find_map(|c| match c {
+                    sock::ControlMessageOwned::ScmTimestampns(ts) => {
+                        Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
                     }
-                    c = libc::CMSG_NXTHDR(h, c);
-                }
-            }
-            out[i] = Received {
-                len: hdrs[i].msg_len as usize,
-                truncated: h.msg_flags & libc::MSG_TRUNC != 0,
+                    _ => None,
+                })
+                .unwrap_or(0);
+            *slot = Received {
+                len: m.bytes,
+                truncated: m.flags.contains(MsgFlags::MSG_TRUNC),
                 stamp_real_ns: stamp,
             };
+            count += 1;
         }
-        Ok(r as usize)
+        Ok(count)
     }
 
     /// Drop, in the kernel, datagrams whose source is one of `own` (this node's own
