@@ -279,6 +279,13 @@ pub fn frames_for(ip: IpAddr, form: Form, eth_src: MacAddr, dst: MacAddr, mac: M
     }
 }
 
+/// A MAC address as people write it, `aa:bb:cc:dd:ee:ff` (flags and files of
+/// arp-announce and ipfake).
+pub fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    s.parse::<MacAddr>()
+        .map_err(|_| format!("`{s}` is not a MAC address (write aa:bb:cc:dd:ee:ff)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,10 +59,10 @@ pub struct AnnounceArgs {
     #[arg(long, value_enum, default_value_t = FormArg::Both)]
     pub form: FormArg,
     /// Send to this host's MAC instead of the Ethernet broadcast.
-    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    #[arg(long, value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub to: Option<pnet_base::MacAddr>,
     /// Announce this MAC instead of the interface's.
-    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    #[arg(long, value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub mac: Option<pnet_base::MacAddr>,
     /// Log only errors.
     #[arg(short = 'q', long)]
@@ -93,10 +93,4 @@ pub struct ProbeArgs {
     /// How long to wait for an answer after the last probe.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::base::duration::clap_parse)]
     pub wait: Duration,
-}
-
-/// `aa:bb:cc:dd:ee:ff`
-pub fn parse_mac(s: &str) -> Result<pnet_base::MacAddr, String> {
-    s.parse::<pnet_base::MacAddr>()
-        .map_err(|_| format!("`{s}` is not a MAC address (write aa:bb:cc:dd:ee:ff)"))
 }

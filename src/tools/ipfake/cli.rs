@@ -95,7 +95,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
     pub refresh: Option<Duration>,
     /// Also announce straight to this router's MAC (repeatable).
-    #[arg(long = "router", value_name = "MAC", value_parser = crate::tools::arp_announce::cli::parse_mac)]
+    #[arg(long = "router", value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub routers: Vec<pnet_base::MacAddr>,
     /// First ask whether another host answers for the address; refuse (exit 1) if so.
     #[arg(long)]
@@ -119,7 +119,7 @@ pub struct DownArgs {
     #[arg(value_name = "ADDR", value_parser = parse_addr)]
     pub addr: IpAddr,
     /// Announce the address at this MAC (the original owner's) after releasing it.
-    #[arg(long, value_name = "MAC", value_parser = crate::tools::arp_announce::cli::parse_mac)]
+    #[arg(long, value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub owner_mac: Option<pnet_base::MacAddr>,
 }
 

@@ -142,10 +142,9 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
         None => Duration::from_secs(1),
     };
     let foreign_mac = match get(&iv, "FOREIGN_MACADDR").filter(|s| !s.is_empty()) {
-        Some(m) => Some(
-            crate::tools::arp_announce::cli::parse_mac(&m)
-                .map_err(|e| format!("{}: FOREIGN_MACADDR: {e}", cfg.display()))?,
-        ),
+        Some(m) => {
+            Some(crate::net::arp::parse_mac(&m).map_err(|e| format!("{}: FOREIGN_MACADDR: {e}", cfg.display()))?)
+        }
         None => None,
     };
     let routers = match get(&rcv, "CLEAR_ROUTERS_FILE").filter(|s| !s.is_empty()) {

@@ -87,7 +87,7 @@ impl Takeover {
         if routers.is_empty() {
             if let Some(e) = entry {
                 for r in &e.routers {
-                    routers.push(crate::tools::arp_announce::cli::parse_mac(r).map_err(|m| cfg_err("routers", m))?);
+                    routers.push(crate::net::arp::parse_mac(r).map_err(|m| cfg_err("routers", m))?);
                 }
             }
         }
