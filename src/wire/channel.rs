@@ -155,6 +155,9 @@ impl Channel {
                     .map_err(|e| err(format!("IP_MULTICAST_IF: {e}")))?;
                 sock::setsockopt(&sock, sockopt::IpMulticastTtl, ttl)
                     .map_err(|e| err(format!("IP_MULTICAST_TTL: {e}")))?;
+                // Our own heartbeats need not come back to this host's receivers.
+                sock::setsockopt(&sock, sockopt::IpMulticastLoop, &false)
+                    .map_err(|e| err(format!("IP_MULTICAST_LOOP: {e}")))?;
                 vec![SocketAddr::V4(SocketAddrV4::new(*group, port))]
             }
             Mode::Ucast { peers } => {
@@ -182,6 +185,9 @@ impl Channel {
         let (sock, ifindex) = Self::base(spec)?;
         let err = |msg: String| Error::runtime(spec, msg);
         let _ = sock::setsockopt(&sock, sockopt::RcvBuf, &(4 << 20));
+        // The kernel stamps each datagram when it arrives, so that a heartbeat read
+        // late (a batching window, a busy loop) still counts from when it came.
+        sock::setsockopt(&sock, sockopt::ReceiveTimestampns, &true).map_err(|e| err(format!("SO_TIMESTAMPNS: {e}")))?;
         if let Mode::Mcast { group, .. } = &spec.mode {
             let mreqn = libc::ip_mreqn {
                 imr_multiaddr: libc::in_addr {
@@ -321,5 +327,27 @@ impl AsRawFd for Channel {
 impl std::os::fd::AsFd for Channel {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagrams_carry_the_kernels_arrival_stamp() {
+        let spec = ChannelSpec::parse("ucast:lo:127.0.0.1").unwrap();
+        let rx = Channel::open_receiver(&spec, 47_697).unwrap();
+        let before = crate::base::clock::real_ns();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"hello", "127.0.0.1:47697").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut bufs = vec![vec![0u8; 64]];
+        let mut got = vec![Received::default()];
+        assert_eq!(rx.recv_many(&mut bufs, &mut got).unwrap(), 1);
+        let stamp = got[0].stamp_real_ns;
+        assert!(stamp >= before, "stamped by the kernel: {stamp}");
+        // Stamped when it came, not when it was read 20 ms later.
+        assert!(crate::base::clock::real_ns() - stamp >= 15_000_000);
     }
 }
