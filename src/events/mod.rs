@@ -4,6 +4,9 @@
 //! or JSON lines with `--json`. Hooks get the same fields in their environment.
 
 pub mod hooks;
+pub mod sink;
+
+pub use sink::Sink;
 
 use std::fmt::Write as _;
 

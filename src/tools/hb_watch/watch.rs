@@ -5,7 +5,7 @@ use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::runloop::RunLoop;
 use crate::config;
 use crate::events::hooks::HookRunner;
-use crate::events::Event;
+use crate::events::Sink;
 use crate::net::linkwatch::LinkWatch;
 use crate::table::{self, TableWriter};
 use crate::tools::hb_watch::detector::{self, Detector};
@@ -14,7 +14,6 @@ use crate::wire::authkeys::{self, AuthKeys};
 use crate::wire::channel::{self, Channel};
 use crate::wire::msg::Msg;
 use std::fmt;
-use std::io::Write;
 use std::os::fd::AsFd;
 
 #[derive(Debug)]
@@ -100,35 +99,6 @@ impl Intake {
     }
 }
 
-struct Output {
-    json: bool,
-    broken: bool,
-    out: std::io::BufWriter<std::io::Stdout>,
-}
-
-impl Output {
-    fn emit(&mut self, ev: &Event) {
-        if self.broken {
-            return;
-        }
-        let line = if self.json { ev.to_json() } else { ev.to_line() };
-        if writeln!(self.out, "{line}").is_err() {
-            self.broken = true;
-            crate::base::log::warn(
-                "stdout is closed; events go on to the hook, the notified processes and the table only",
-            );
-        }
-    }
-    fn flush(&mut self) {
-        if !self.broken && self.out.flush().is_err() {
-            self.broken = true;
-            crate::base::log::warn(
-                "stdout is closed; events go on to the hook, the notified processes and the table only",
-            );
-        }
-    }
-}
-
 /// Keep each broadcast channel's kernel filter in step with this node's addresses.
 fn refresh_filters(channels: &[Channel]) {
     for c in channels {
@@ -165,7 +135,7 @@ struct Watcher {
     table: TableWriter,
     intake: Intake,
     hooks: HookRunner,
-    out: Output,
+    out: Sink,
     bufs: Vec<Vec<u8>>,
     got: Vec<channel::Received>,
     /// When each channel's socket was last emptied (CLOCK_MONOTONIC ns).
@@ -217,12 +187,8 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
     refresh_filters(&channels);
     let bufs: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; crate::wire::msg::MAX_MSG + 1]).collect();
     let mut w = Watcher {
-        hooks: HookRunner::new(s.exec.clone()),
-        out: Output {
-            json: s.json,
-            broken: false,
-            out: std::io::BufWriter::new(std::io::stdout()),
-        },
+        hooks: HookRunner::start(s.exec.clone(), s.hook_timeout, s.hook_queue),
+        out: Sink::stdout(s.json, "the hook, the notified processes and the table still get them"),
         got: vec![channel::Received::default(); bufs.len()],
         bufs,
         last_drain: vec![now; channels.len()],
@@ -245,10 +211,6 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         let before = mono_ns();
         let quiet = before < w.quiet_until;
         let mut deadline = w.intake.detector.next_deadline();
-        if w.hooks.busy() {
-            // Hooks are reaped on SIGCHLD, but a short wait also covers a missed one.
-            deadline = deadline.min(before + 50_000_000);
-        }
         if quiet {
             deadline = deadline.min(w.quiet_until);
         }
@@ -260,7 +222,6 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         drop(sources);
         let now = mono_ns();
         if w.rl.signals().stop() {
-            w.out.flush();
             w.hooks.finish(std::time::Duration::from_secs(2));
             crate::base::log::info("stopping");
             return Ok(());
@@ -283,9 +244,6 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         }
         w.intake.detector.tick(now);
         w.publish();
-        if w.rl.signals().take_child() || w.hooks.busy() {
-            w.hooks.pump();
-        }
         if w.rl.signals().take_reload() {
             w.reload(&reload, now);
         }
@@ -374,21 +332,17 @@ impl Watcher {
         drained
     }
 
-    /// Events out (stdout, hook, signals) and changed records into the table.
+    /// Events out (stdout, signals, hook) and changed records into the table. The hook
+    /// is only queued here (it runs on its own thread), so nothing waits for it.
     fn publish(&mut self) {
-        let mut any = false;
         for ev in self.intake.detector.drain_events() {
-            any = true;
             self.out.emit(&ev);
-            self.hooks.push(&ev);
             for t in &self.s.notify {
                 if let Err(e) = t.send() {
                     crate::base::log::warn(&format!("notify: {e}"));
                 }
             }
-        }
-        if any {
-            self.out.flush();
+            self.hooks.push(&ev);
         }
         let table = &mut self.table;
         self.intake.detector.take_dirty(|slot, rec| {
@@ -426,10 +380,14 @@ impl Watcher {
         self.intake
             .detector
             .set_timing(ns.deadtime.as_nanos() as u64, ns.warntime.as_nanos() as u64, now);
-        self.hooks.set_program(ns.exec.clone());
-        self.out.json = ns.json;
+        self.hooks.configure(ns.exec.clone(), ns.hook_timeout);
+        if ns.hook_queue != self.s.hook_queue {
+            crate::base::log::warn("reload: a hook-queue change takes effect at the next start");
+        }
+        self.out.set_json(ns.json);
         self.s.notify = ns.notify.clone();
         self.s.exec = ns.exec.clone();
+        self.s.hook_timeout = ns.hook_timeout;
         crate::base::log::info("configuration reloaded");
     }
 }
