@@ -189,20 +189,28 @@ pub struct Source {
 impl Source {
     /// Line and column of `key:` inside `section:` (best effort, for error messages).
     pub fn locate(&self, section: &str, key: &str) -> Option<(usize, usize)> {
+        self.position_in(section, |line| {
+            let t = line.trim_start().trim_start_matches("- ");
+            (t.starts_with(&format!("{key}:")) || t.starts_with(&format!("{key} :"))).then(|| line.len() - t.len())
+        })
+    }
+
+    /// Line and column (from 1) of the first place inside `section:` where `find` finds
+    /// something: `find` gets each line of the section (those after its top-level
+    /// `section:` line, up to the next top-level line; every line for "") and returns
+    /// the byte offset of what it looks for. Best effort, for error messages.
+    pub fn position_in(&self, section: &str, find: impl Fn(&str) -> Option<usize>) -> Option<(usize, usize)> {
         let mut in_section = section.is_empty();
         for (i, line) in self.text.lines().enumerate() {
-            let trimmed = line.trim_start();
-            let indent = line.len() - trimmed.len();
-            if indent == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
-                in_section = section.is_empty() || trimmed.starts_with(&format!("{section}:"));
-                if section.is_empty() && trimmed.starts_with(&format!("{key}:")) {
-                    return Some((i + 1, 1));
-                }
+            let top = !line.is_empty() && !line.starts_with([' ', '\t', '#']);
+            if top && !section.is_empty() {
+                in_section = line.starts_with(&format!("{section}:"));
                 continue;
             }
-            let t = trimmed.trim_start_matches("- ");
-            if in_section && (t.starts_with(&format!("{key}:")) || t.starts_with(&format!("{key} :"))) {
-                return Some((i + 1, indent + 1 + (trimmed.len() - t.len())));
+            if in_section {
+                if let Some(at) = find(line) {
+                    return Some((i + 1, at + 1));
+                }
             }
         }
         None

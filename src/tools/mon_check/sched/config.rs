@@ -334,19 +334,11 @@ pub fn find_program(prog: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     dirs.iter().map(|d| d.join(prog)).find(|p| p.is_file())
 }
 
-/// Position of the first `needle` in the file after the section's start.
-fn find(src: &Source, needle: &str) -> Option<(usize, usize)> {
-    let start = src.text.find("mon-check:").unwrap_or(0);
-    let at = start + src.text[start..].find(needle)?;
-    let line = src.text[..at].matches('\n').count() + 1;
-    let col = at - src.text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    Some((line, col))
-}
-
+/// An error at the first `needle` in the `mon-check` section.
 fn err_at(src: &Source, needle: &str, msg: String) -> Error {
     Error {
         file: Some(src.path.clone()),
-        pos: find(src, needle),
+        pos: src.position_in("mon-check", |line| line.find(needle)),
         msg,
     }
 }
@@ -545,6 +537,16 @@ mod tests {
         let p = dir.path().join("hakit.yaml");
         std::fs::write(&p, t).unwrap();
         load(&p, &None, &None)
+    }
+
+    #[test]
+    fn errors_point_inside_the_section() {
+        // `mon-check:` and `db:` in comments above the section are not what is meant.
+        let e = load_text(
+            "# mon-check: checks\n# db: the database\nmon-check:\n  hostgroups:\n    web: [a]\n  watches:\n    db:\n      x:\n        monitor: tcp -p 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.pos, Some((7, 5)), "{e}");
     }
 
     #[test]
