@@ -811,7 +811,11 @@ while True:
     let o = as_nobody(Some(net.ns(1)), "nogroup", &["icmp", "-H", "10.77.1.2", "-n", "1"]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("ping_group_range"), "{}", text(&o));
-    assert!(text(&o).contains("lacks CAP_NET_RAW"), "names what is missing: {}", text(&o));
+    assert!(
+        text(&o).contains("lacks CAP_NET_RAW"),
+        "names what is missing: {}",
+        text(&o)
+    );
     // --mon over hosts: the failed one first, with its detail.
     let (c, out, _) = u(&[
         "--mon",

@@ -426,8 +426,9 @@ pub struct CtlArgs {
     pub request: CtlRequest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What `disable` and `enable` name (the control socket has its own wire type for it,
+/// `sched::ctl::Kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
     Host,
     Service,

@@ -1,12 +1,18 @@
 //! `mon-check ctl`: requests to the running scheduler over a local socket, one JSON
 //! line each way. Access is the socket file's permissions (0600, or 0660 to the
 //! `socket-group`), checked again on every connection with the peer's credentials.
+//!
+//! The wire format is this module's own ([`Request`], [`Kind`], [`Reply`]), with
+//! stable names: `{"cmd":"disable","kind":"host","names":["web3"],"for_secs":7200,
+//! "reason":"disk"}`. The command line's clap types are turned into it in one place
+//! (`From<&CtlRequest> for Request`), so that a change to the command line cannot
+//! change what a running scheduler of another version reads.
 
 use super::config::Config;
 use super::scheduler::Msg;
 use super::state::{Ack, Disabled, HostResult, State};
 use crate::tools::mon_check::check::Status;
-use crate::tools::mon_check::cli::{CtlArgs, CtlRequest, Kind};
+use crate::tools::mon_check::cli::{self, CtlArgs, CtlRequest};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +21,37 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a disable or an enable names, on the wire: `"host"`, `"service"`, `"watch"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Host,
+    Service,
+    Watch,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::Service => "service",
+            Kind::Watch => "watch",
+        }
+    }
+}
+
+impl From<cli::Kind> for Kind {
+    fn from(k: cli::Kind) -> Kind {
+        match k {
+            cli::Kind::Host => Kind::Host,
+            cli::Kind::Service => Kind::Service,
+            cli::Kind::Watch => Kind::Watch,
+        }
+    }
+}
+
+/// A request, on the wire: an object with its `cmd` and its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Request {
     List,
@@ -262,33 +298,39 @@ fn member(uid: u32, gid: u32, g: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn request_of(r: &CtlRequest) -> Request {
-    match r.clone() {
-        CtlRequest::List => Request::List,
-        CtlRequest::Disable {
-            kind,
-            names,
-            for_,
-            reason,
-        } => Request::Disable {
-            kind,
-            names,
-            for_secs: for_.map(|d| d.as_secs().max(1)),
-            reason,
-        },
-        CtlRequest::Enable { kind, names } => Request::Enable { kind, names },
-        CtlRequest::Ack {
-            group,
-            service,
-            comment,
-        } => Request::Ack {
-            group,
-            service,
-            comment: comment.join(" "),
-        },
-        CtlRequest::Test { group, service, up } => Request::Test { group, service, up },
-        CtlRequest::Check { group, service } => Request::Check { group, service },
-        CtlRequest::Reload => Request::Reload,
+/// The one place the command line becomes a request.
+impl From<&CtlRequest> for Request {
+    fn from(r: &CtlRequest) -> Request {
+        match r.clone() {
+            CtlRequest::List => Request::List,
+            CtlRequest::Disable {
+                kind,
+                names,
+                for_,
+                reason,
+            } => Request::Disable {
+                kind: kind.into(),
+                names,
+                for_secs: for_.map(|d| d.as_secs().max(1)),
+                reason,
+            },
+            CtlRequest::Enable { kind, names } => Request::Enable {
+                kind: kind.into(),
+                names,
+            },
+            CtlRequest::Ack {
+                group,
+                service,
+                comment,
+            } => Request::Ack {
+                group,
+                service,
+                comment: comment.join(" "),
+            },
+            CtlRequest::Test { group, service, up } => Request::Test { group, service, up },
+            CtlRequest::Check { group, service } => Request::Check { group, service },
+            CtlRequest::Reload => Request::Reload,
+        }
     }
 }
 
@@ -312,7 +354,7 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
         }
     };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
-    let mut line = serde_json::to_string(&request_of(&a.request)).unwrap_or_default();
+    let mut line = serde_json::to_string(&Request::from(&a.request)).unwrap_or_default();
     line.push('\n');
     if let Err(e) = conn.write_all(line.as_bytes()) {
         crate::base::log::error(&format!("{}: {e}", path.display()));
@@ -387,4 +429,54 @@ pub fn render(s: &StatusList) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::mon_check::cli::{Command, MonCheckArgs};
+    use clap::Parser;
+
+    fn wire(argv: &[&str]) -> String {
+        let a = MonCheckArgs::try_parse_from([&["mon-check", "ctl"], argv].concat()).unwrap();
+        let Command::Ctl(c) = a.command else { panic!("not ctl") };
+        serde_json::to_string(&Request::from(&c.request)).unwrap()
+    }
+
+    /// What goes over the socket, for every request: these strings are the protocol.
+    #[test]
+    fn the_wire_format_is_stable() {
+        for (argv, json) in [
+            (&["list"][..], r#"{"cmd":"list"}"#),
+            (
+                &["disable", "host", "web3", "--for", "2h", "--reason", "disk"][..],
+                r#"{"cmd":"disable","kind":"host","names":["web3"],"for_secs":7200,"reason":"disk"}"#,
+            ),
+            (
+                &["disable", "service", "web", "http"][..],
+                r#"{"cmd":"disable","kind":"service","names":["web","http"],"for_secs":null,"reason":null}"#,
+            ),
+            (
+                &["enable", "watch", "web"][..],
+                r#"{"cmd":"enable","kind":"watch","names":["web"]}"#,
+            ),
+            (
+                &["ack", "web", "http", "looking", "at", "it"][..],
+                r#"{"cmd":"ack","group":"web","service":"http","comment":"looking at it"}"#,
+            ),
+            (
+                &["test", "web", "http", "--up"][..],
+                r#"{"cmd":"test","group":"web","service":"http","up":true}"#,
+            ),
+            (
+                &["check", "web", "http"][..],
+                r#"{"cmd":"check","group":"web","service":"http"}"#,
+            ),
+            (&["reload"][..], r#"{"cmd":"reload"}"#),
+        ] {
+            assert_eq!(wire(argv), json, "{argv:?}");
+            let back: Request = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+    }
 }

@@ -6,14 +6,14 @@
 
 use super::alert::{self, Context, Kind};
 use super::config::{self, find_program, Config, DepBehavior, Monitor, Service};
-use super::ctl::{self, Reply, Request};
+use super::ctl::{self, Kind as CtlKind, Reply, Request};
 use super::period::Tm;
 use super::state::{self, Ack, Disable, HostResult, ServiceState, State};
-use crate::events::{Event, Kind as EventKind};
+use crate::events::{Event, Kind as EventKind, Sink};
 use crate::tools::mon_check::check::exec::{spawn_bounded, MAX_OUTPUT};
 use crate::tools::mon_check::check::many::{self, Limit};
 use crate::tools::mon_check::check::{Outcome, Status};
-use crate::tools::mon_check::cli::{Kind as CtlKind, RunArgs};
+use crate::tools::mon_check::cli::RunArgs;
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -147,8 +147,8 @@ pub struct Scheduler {
     index: HashMap<String, usize>,
     /// The earliest time a service not running is due (None: none is).
     earliest: Option<Instant>,
-    /// Events on stdout as JSON lines.
-    json: bool,
+    /// Where the events go (stdout, lines or JSON lines).
+    sink: Sink,
 }
 
 impl Scheduler {
@@ -172,7 +172,7 @@ impl Scheduler {
             worst: Status::Ok,
             index: HashMap::new(),
             earliest: Some(now),
-            json,
+            sink: Sink::stdout(json, "checks, alerts and the state go on"),
         };
         s.index = index_of(&s.cfg);
         for svc in s.cfg.clone().services.iter() {
@@ -402,7 +402,9 @@ impl Scheduler {
         } else if !r.failed && was_failing {
             crate::base::log::info(&format!("{key} up again"));
         }
-        events(self.json, key, &before, &r, was_failing, was_untested);
+        for ev in events(key, &before, &r, was_failing, was_untested) {
+            self.sink.emit(&ev);
+        }
         self.worst = self.worst.worst(r.status);
         let mut snapshot = st.clone();
         snapshot.output = r.output.clone();
@@ -561,8 +563,8 @@ impl Scheduler {
                     CtlKind::Watch => self.state.disabled.watches.insert(key.clone(), d),
                 };
                 self.save();
-                crate::base::log::info(&format!("disabled {} {key}", kind_name(kind)));
-                Reply::ok(format!("disabled {} {key}", kind_name(kind)))
+                crate::base::log::info(&format!("disabled {} {key}", kind.name()));
+                Reply::ok(format!("disabled {} {key}", kind.name()))
             }
             Request::Enable { kind, names } => {
                 let key = match self.target(kind, &names) {
@@ -575,11 +577,11 @@ impl Scheduler {
                     CtlKind::Watch => self.state.disabled.watches.remove(&key),
                 };
                 if was.is_none() {
-                    return Reply::err(format!("{} {key} is not disabled", kind_name(kind)));
+                    return Reply::err(format!("{} {key} is not disabled", kind.name()));
                 }
                 self.save();
-                crate::base::log::info(&format!("enabled {} {key}", kind_name(kind)));
-                Reply::ok(format!("enabled {} {key}", kind_name(kind)))
+                crate::base::log::info(&format!("enabled {} {key}", kind.name()));
+                Reply::ok(format!("enabled {} {key}", kind.name()))
             }
             Request::Ack {
                 group,
@@ -646,17 +648,16 @@ impl Scheduler {
     }
 }
 
-/// The events of a result on stdout, for scripts (`mon-check run | while read ev
+/// The events of a result, for scripts on stdout (`mon-check run | while read ev
 /// subject rest`): each host that changed state (or has its first result), and the
 /// service when it starts or stops failing.
 fn events(
-    json: bool,
     key: &str,
     before: &HashMap<String, Status>,
     r: &RunResult,
     was_failing: bool,
     was_untested: bool,
-) {
+) -> Vec<Event> {
     let now = crate::base::clock::mono_ns();
     let mut out = Vec::new();
     for (host, x) in &r.hosts {
@@ -689,18 +690,7 @@ fn events(
                 .with("summary", cut(&r.summary, 200)),
         );
     }
-    if out.is_empty() {
-        return;
-    }
-    let mut text = String::new();
-    for e in out {
-        text.push_str(&if json { e.to_json() } else { e.to_line() });
-        text.push('\n');
-    }
-    let mut stdout = std::io::stdout().lock();
-    // A reader that went away costs the events, not the scheduler.
-    let _ = std::io::Write::write_all(&mut stdout, text.as_bytes());
-    let _ = std::io::Write::flush(&mut stdout);
+    out
 }
 
 /// A random delay in [0, max): xorshift64, as a skew needs spread, not cryptography.
@@ -720,14 +710,6 @@ fn index_of(cfg: &Config) -> HashMap<String, usize> {
         .enumerate()
         .map(|(i, s)| (s.key.clone(), i))
         .collect()
-}
-
-fn kind_name(k: CtlKind) -> &'static str {
-    match k {
-        CtlKind::Host => "host",
-        CtlKind::Service => "service",
-        CtlKind::Watch => "watch",
-    }
 }
 
 fn failed_hosts(st: &ServiceState) -> String {
