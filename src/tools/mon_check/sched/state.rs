@@ -6,7 +6,6 @@
 use crate::tools::mon_check::check::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One host's last result.
@@ -122,18 +121,13 @@ pub fn load(dir: &Path) -> Result<State, String> {
     }
 }
 
+/// Save the state through `base::fsio::write_atomic`: a new O_EXCL temporary (never a
+/// planted file or a symlink written through), fsync, rename, fsync of the directory.
+/// Mode 0600: acknowledgements and reasons are the operators' business.
 pub fn save(dir: &Path, s: &State) -> Result<(), String> {
-    let p = path(dir);
-    let tmp = dir.join(".state.json.tmp");
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(s).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &p)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| format!("cannot save the state in {}: {e}", dir.display()))
+    let bytes = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot save the state: {e}"))?;
+    crate::base::fsio::write_atomic(&path(dir), &bytes, 0o600)
+        .map_err(|e| format!("cannot save the state in {}: {e}", dir.display()))
 }
 
 #[cfg(test)]
@@ -167,5 +161,22 @@ mod tests {
         assert!(d.path().join("state.json.corrupt").exists());
         let mut dis = s.disabled.clone();
         assert!(dis.expire(11) && dis.hosts.is_empty());
+    }
+
+    /// The temporary is never written through a symlink planted where it used to be
+    /// made (`.state.json.tmp`), and the state is still saved.
+    #[test]
+    fn a_planted_symlink_is_not_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join(".state.json.tmp")).unwrap();
+        let mut s = State::default();
+        s.services.insert("web/http".into(), ServiceState::default());
+        save(d.path(), &s).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let m = std::fs::symlink_metadata(path(d.path())).unwrap();
+        assert!(m.is_file(), "state.json is a file of its own");
+        assert_eq!(load(d.path()).unwrap(), s);
     }
 }
