@@ -51,9 +51,13 @@ pub struct Tm {
 impl Tm {
     /// The local time of a Unix time.
     pub fn local(unix: i64) -> Tm {
+        // nix has no localtime: libc's, the one place the zone rules are read.
         let t = unix as libc::time_t;
-        // SAFETY: localtime_r writes into the zeroed tm we own.
+        // SAFETY: libc::tm is plain integers (and a pointer that may be null): all
+        // zeroes is a valid value.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are to live locals; localtime_r is the reentrant form
+        // and writes only into `tm`.
         unsafe { libc::localtime_r(&t, &mut tm) };
         Tm {
             year: tm.tm_year + 1900,
