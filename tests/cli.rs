@@ -158,3 +158,31 @@ fn ipfake_without_privilege_is_refused_cleanly() {
     assert!(err.contains("CAP_NET_ADMIN"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_one_shot_command_quietly() {
+    // `hb-watch status | head -0`: the print fails; the tool ends as a C tool does
+    // (SIGPIPE), not with a Rust panic on stderr.
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("ast");
+    let mut w = hakit::table::TableWriter::create(&t, 600, &["a".into()], "n0").unwrap();
+    for i in 0..600 {
+        let r = hakit::table::NodeRecord {
+            name: format!("node{i}"),
+            ..Default::default()
+        };
+        w.write(i, &r).unwrap();
+    }
+    let mut child = Command::new(bin("hb-watch"))
+        .args(["status", "-t", &t.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{err}");
+}

@@ -245,3 +245,121 @@ fn ipfake_down_leaves_an_address_it_did_not_add() {
     assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
     assert!(!net.has_addr(1, vip), "what ipfake added is gone");
 }
+
+#[test]
+fn a_holder_killed_and_restarted_still_removes_what_the_first_added() {
+    let mut net = Net::new(1, 1);
+    let pd = net.path("pids").display().to_string();
+    let ns = net.ns(1).to_string();
+    let cidr = "10.77.1.7/24";
+    let args: Vec<String> = ["--pid-dir", &pd, "up", cidr, "dev", "eth0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let pid_file = net.path("pids").join("ipfake.10.77.1.7.pid");
+    let first = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
+    assert!(wait_for(|| pid_file.exists(), Duration::from_secs(3)));
+    // SIGKILL (the OOM killer, systemd's last resort), then a restart (Restart=).
+    net.kill(first, Signal::SIGKILL);
+    let before = std::fs::read_to_string(&pid_file).unwrap();
+    net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
+    assert!(wait_for(
+        || std::fs::read_to_string(&pid_file).is_ok_and(|t| t != before),
+        Duration::from_secs(3)
+    ));
+    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.7"]);
+    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        !net.has_addr(1, cidr),
+        "the address ipfake added is gone after the restart"
+    );
+}
+
+#[test]
+fn a_pid_file_of_an_older_ipfake_is_still_believed() {
+    let mut net = Net::new(1, 1);
+    let pd = net.path("pids").display().to_string();
+    let ns = net.ns(1).to_string();
+    let cidr = "10.77.1.8/24";
+    let args: Vec<String> = ["--pid-dir", &pd, "up", cidr, "dev", "eth0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let pid_file = net.path("pids").join("ipfake.10.77.1.8.pid");
+    let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
+    assert!(wait_for(|| pid_file.exists(), Duration::from_secs(3)));
+    // What the previous version wrote: a bare pid, the interface, the prefix.
+    std::fs::write(&pid_file, format!("{h}\neth0\n24\n")).unwrap();
+    let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "status", "10.77.1.8"]);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "held: {}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.8"]);
+    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        !net.has_addr(1, cidr),
+        "the old holder was stopped and the address removed"
+    );
+    assert!(
+        wait_for(
+            || hakit::base::pidfile::start_time(h as i32).is_none(),
+            Duration::from_secs(2)
+        ),
+        "the old holder stopped"
+    );
+}
+
+#[test]
+fn a_fifo_planted_where_the_table_goes_hangs_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("ast");
+    nix::unistd::mkfifo(&t, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let ts = t.display().to_string();
+    let out = run_within(
+        Command::new(bin("hb-watch")).args(["status", "-t", &ts]),
+        Duration::from_secs(5),
+    )
+    .expect("hb-watch status did not hang on open");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    // hb-send keeps heartbeating (it reads the table at every heartbeat).
+    let out = hb_send(d.path(), "47696", &["--no-fifo", "--count", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn fifo_group_makes_it_0620_to_that_group() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo");
+    let out = hb_send(
+        d.path(),
+        "47698",
+        &[
+            "--fifo",
+            &fifo.display().to_string(),
+            "--fifo-group",
+            "nogroup",
+            "--count",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = std::fs::symlink_metadata(&fifo).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o620);
+    assert_eq!(
+        m.gid(),
+        nix::unistd::Group::from_name("nogroup").unwrap().unwrap().gid.as_raw()
+    );
+    // Group-writable to that group is ours again at the next start; without the
+    // setting it is refused (another group's members could write it).
+    let out = hb_send(
+        d.path(),
+        "47698",
+        &["--fifo", &fifo.display().to_string(), "--count", "2"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -151,7 +151,7 @@ fn heartbeats_as_nobody_with_the_units_capabilities() {
         ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
     assert!(err.contains("CAP_NET_BIND_SERVICE"), "names the capability: {err}");
 }
 

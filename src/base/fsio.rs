@@ -7,17 +7,21 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// What may share a file with its owner.
+/// Whose files are believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Share {
-    /// Only the owner may write (group and others may read).
-    OwnerOnly,
-    /// The file's group may write too (a FIFO shared with a group of scripts).
-    GroupWrite,
+pub enum Whose {
+    /// Ours (the effective user's) or root's: for a file we adopt, rewrite or act on
+    /// alone (the table we write, a generation, saved state).
+    Ours,
+    /// Also the owner of the directory it is in, who decides what lives there anyway:
+    /// what a tool running as another user wrote for us to read (root's `hb-watch
+    /// status` reading the table that hb-watch, as `hakit`, keeps in its /run/hakit).
+    /// The directory is looked at without following a symlink.
+    OursOrTheDirectorys,
 }
 
 /// The effective user, whose files the tools trust.
@@ -25,19 +29,27 @@ pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// Refuse a file that another user owns or that others can write: such a file may have
-/// been planted to be adopted. Trusted owners: the effective user, root (which can
-/// write anything anyway), and the owner of the directory the file is in (who can
-/// replace it anyway: a table in `/run/hakit` owned by the `hakit` user is read by
-/// root's `hb-watch status`; a file in a sticky `/tmp` owned by someone else is not).
-pub fn check_trusted(path: &Path, m: &Metadata, share: Share) -> Result<(), String> {
+/// The owner of the directory `path` is in, looked at without following a symlink.
+fn dir_owner(path: &Path) -> Option<u32> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let d = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .ok()?;
+    d.metadata().ok().map(|m| m.uid())
+}
+
+/// Refuse a file that someone we do not believe owns, or that others can write
+/// (group or world): such a file may have been planted to be adopted.
+pub fn check_trusted(path: &Path, m: &Metadata, whose: Whose) -> Result<(), String> {
     let me = euid();
-    let dir_owner = path
-        .parent()
-        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
-        .and_then(|d| std::fs::metadata(d).ok())
-        .map(|d| d.uid());
-    if m.uid() != me && m.uid() != 0 && Some(m.uid()) != dir_owner {
+    let owner_ok =
+        m.uid() == me || m.uid() == 0 || (whose == Whose::OursOrTheDirectorys && Some(m.uid()) == dir_owner(path));
+    if !owner_ok {
         return Err(format!(
             "{}: owned by uid {}, not by this user (uid {me}); refusing to use it",
             path.display(),
@@ -45,11 +57,7 @@ pub fn check_trusted(path: &Path, m: &Metadata, share: Share) -> Result<(), Stri
         ));
     }
     let mode = m.mode() & 0o7777;
-    let forbidden = match share {
-        Share::OwnerOnly => 0o022,
-        Share::GroupWrite => 0o002,
-    };
-    if mode & forbidden != 0 {
+    if mode & 0o022 != 0 {
         return Err(format!(
             "{}: mode {mode:04o} lets other users write it; refusing to use it",
             path.display()
@@ -58,14 +66,15 @@ pub fn check_trusted(path: &Path, m: &Metadata, share: Share) -> Result<(), Stri
     Ok(())
 }
 
-/// Open a regular file to read, refusing a symlink and a file [`check_trusted`] refuses.
-pub fn open_read_trusted(path: &Path) -> Result<File, String> {
+/// Open a regular file to read, refusing a symlink, a FIFO or device (opened without
+/// blocking, then refused), and a file [`check_trusted`] refuses.
+pub fn open_read_trusted(path: &Path, whose: Whose) -> Result<File, String> {
     let f = open_read(path).map_err(|e| open_error(path, e))?;
     let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     if !m.is_file() {
         return Err(format!("{}: not a regular file", path.display()));
     }
-    check_trusted(path, &m, Share::OwnerOnly)?;
+    check_trusted(path, &m, whose)?;
     Ok(f)
 }
 
@@ -93,39 +102,53 @@ pub fn open_or_create(path: &Path, mode: u32) -> Result<File, String> {
         .create(true)
         .truncate(false)
         .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO planted here must not hang the open; it is refused below.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| open_error(path, e))?;
     let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     if !m.is_file() {
         return Err(format!("{}: not a regular file", path.display()));
     }
-    check_trusted(path, &m, Share::OwnerOnly)?;
+    check_trusted(path, &m, Whose::Ours)?;
     Ok(f)
 }
 
-/// Open a file to read, without following a symlink.
+/// Open a file to read, without following a symlink, and without blocking if it is a
+/// FIFO (reads of a regular file are not affected by O_NONBLOCK).
 pub fn open_read(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
 }
 
-/// Read a small file that must be trusted (ours or root's, not writable by others);
-/// `Ok(None)` if it does not exist.
-pub fn read_trusted(path: &Path) -> Result<Option<String>, String> {
+/// How much of a trusted file is read at most (saved state is the largest).
+const READ_MAX: u64 = 64 << 20;
+
+/// Read a file that must be trusted (see [`Whose`]); `Ok(None)` if it does not exist.
+/// Also returns its owner.
+pub fn read_trusted_owned(path: &Path, whose: Whose) -> Result<Option<(String, u32)>, String> {
     if let Err(e) = std::fs::symlink_metadata(path) {
         if e.kind() == io::ErrorKind::NotFound {
             return Ok(None);
         }
     }
-    let f = open_read_trusted(path)?;
+    let f = open_read_trusted(path, whose)?;
+    let owner = f.metadata().map(|m| m.uid()).unwrap_or(u32::MAX);
     let mut s = String::new();
-    f.take(1 << 20)
+    f.take(READ_MAX + 1)
         .read_to_string(&mut s)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    Ok(Some(s))
+    if s.len() as u64 > READ_MAX {
+        return Err(format!("{}: larger than {} MiB", path.display(), READ_MAX >> 20));
+    }
+    Ok(Some((s, owner)))
+}
+
+/// [`read_trusted_owned`] for a file of our own, without its owner.
+pub fn read_trusted(path: &Path) -> Result<Option<String>, String> {
+    Ok(read_trusted_owned(path, Whose::Ours)?.map(|(s, _)| s))
 }
 
 fn open_error(path: &Path, e: io::Error) -> String {
@@ -186,11 +209,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> 
         path.display(),
         last.map(|e| e.to_string()).unwrap_or_default()
     ))
-}
-
-/// Whether the file at `path` is a FIFO (without following a symlink).
-pub fn is_fifo(m: &Metadata) -> bool {
-    m.file_type().is_fifo()
 }
 
 #[cfg(test)]

@@ -8,8 +8,13 @@
 //! never signalled. The signal goes through a pidfd opened before the start time is
 //! checked, so the process checked is the process signalled.
 //!
-//! Pid files of other programs (hb-watch's `--notify /run/app.pid`) hold a bare pid;
-//! those are trusted only if owned by us or root and not writable by others.
+//! A pid file is believed if it is ours, root's, or its directory's owner's (the
+//! unprivileged units keep theirs in a /run/hakit of their own, which root's `ipfake
+//! down` reads), and not writable by others; the process it names is signalled only if
+//! it runs as the file's owner (or the file is root's), so a pid file can never make
+//! us signal a process its writer could not have signalled itself.
+//!
+//! Pid files of other programs (hb-watch's `--notify /run/app.pid`) hold a bare pid.
 
 use crate::base::fsio;
 use nix::sys::signal::Signal;
@@ -24,15 +29,49 @@ pub struct PidRecord {
     pub start: Option<u64>,
     /// The lines after the first.
     pub extra: Vec<String>,
+    /// Who owns the file (None: this process's own record, not read from a file).
+    pub owner: Option<u32>,
 }
 
-/// The start time of a process, in clock ticks since boot, or None if it is gone.
+/// The start time of a process, in clock ticks since boot, or None if it is gone (a
+/// zombie is gone: it holds nothing any more).
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces or ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
     // Fields from 3 (state) on; starttime is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    if matches!(f.next()?, "Z" | "X") {
+        return None;
+    }
+    f.nth(18)?.parse().ok()
+}
+
+/// Whether `pid` runs `program` (its command name) and started before `t`: how a bare
+/// pid in a pid file of an older version is believed to be the one that wrote it.
+pub fn is_program_started_before(pid: i32, program: &str, t: std::time::SystemTime) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() != program {
+        return false;
+    }
+    let Some(ticks) = start_time(pid) else { return false };
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())
+    });
+    let Some(boot) = boot else { return false };
+    // USER_HZ, which /proc counts start times in, is 100 on every Linux ABI.
+    let started = std::time::UNIX_EPOCH + std::time::Duration::from_millis(boot * 1000 + ticks * 10);
+    // btime is whole seconds: allow one.
+    started <= t + std::time::Duration::from_secs(1)
+}
+
+/// The real and effective uids of a process.
+fn uids(pid: i32) -> Option<(u32, u32)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = st.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut w = line.split_whitespace().map(|v| v.parse::<u32>().ok());
+    Some((w.next()??, w.next()??))
 }
 
 impl PidRecord {
@@ -43,6 +82,7 @@ impl PidRecord {
             pid,
             start: start_time(pid),
             extra,
+            owner: None,
         }
     }
 
@@ -73,6 +113,7 @@ impl PidRecord {
             pid,
             start,
             extra: lines.map(str::to_string).collect(),
+            owner: None,
         })
     }
 
@@ -86,34 +127,60 @@ impl PidRecord {
         }
     }
 
-    /// Signal the process if it is still the one recorded. `Ok(false)`: it is gone (or
-    /// its pid now belongs to another process), nothing was signalled.
+    /// Signal the process if it is still the one recorded and runs as the pid file's
+    /// owner. `Ok(false)`: it is gone (or its pid now belongs to another process),
+    /// nothing was signalled; an error: it could not be signalled (it is not the file
+    /// owner's, or the kernel refused).
     pub fn signal(&self, sig: Signal) -> Result<bool, String> {
-        let Some(fd) = pidfd_open(self.pid) else {
-            return Ok(false);
+        let fd = match pidfd_open(self.pid) {
+            Ok(fd) => Some(fd),
+            Err(nix::errno::Errno::ESRCH) => return Ok(false),
+            // Before Linux 5.3: no pidfds; kill(2) after the check below, a window of
+            // microseconds for the pid to be reused.
+            Err(nix::errno::Errno::ENOSYS) => None,
+            Err(e) => return Err(format!("cannot signal pid {}: pidfd_open: {e}", self.pid)),
         };
         // The pidfd holds on to whichever process had the pid when it was opened: if
         // that one is still ours, it is the one the signal reaches.
         if !self.alive() {
             return Ok(false);
         }
-        pidfd_send_signal(&fd, sig).map_err(|e| format!("cannot signal pid {}: {e}", self.pid))?;
-        Ok(true)
+        if let Some(owner) = self.owner.filter(|o| *o != 0) {
+            match uids(self.pid) {
+                Some((r, e)) if r == owner || e == owner => {}
+                _ => {
+                    return Err(format!(
+                        "pid {} does not run as uid {owner}, who wrote its pid file; not signalling it",
+                        self.pid
+                    ))
+                }
+            }
+        }
+        let sent = match &fd {
+            Some(fd) => pidfd_send_signal(fd, sig),
+            None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), sig),
+        };
+        match sent {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::ESRCH) => Ok(false),
+            Err(e) => Err(format!("cannot signal pid {}: {e}", self.pid)),
+        }
     }
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1;
-    // nix 0.29 has no wrapper for it.
+/// A descriptor for the process that has `pid` now (see pidfd_open(2)).
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, nix::errno::Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor (always
+    // close-on-exec) or -1; nix 0.29 has no wrapper for it.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        return None;
+        return Err(nix::errno::Errno::last());
     }
     // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn pidfd_send_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
+fn pidfd_send_signal(fd: &OwnedFd, sig: Signal) -> Result<(), nix::errno::Errno> {
     // SAFETY: a valid pidfd, a valid signal number, no siginfo, no flags; nix 0.29 has
     // no wrapper for it.
     let r = unsafe {
@@ -126,7 +193,7 @@ fn pidfd_send_signal(fd: &OwnedFd, sig: Signal) -> std::io::Result<()> {
         )
     };
     if r < 0 {
-        Err(std::io::Error::last_os_error())
+        Err(nix::errno::Errno::last())
     } else {
         Ok(())
     }
@@ -142,10 +209,15 @@ pub fn write(path: &Path, extra: Vec<String>) -> Result<PidRecord, String> {
 /// Read a pid file; `Ok(None)` if it does not exist; an error if it is not trusted or
 /// not a pid file.
 pub fn read(path: &Path) -> Result<Option<PidRecord>, String> {
-    match fsio::read_trusted(path)? {
+    match fsio::read_trusted_owned(path, fsio::Whose::OursOrTheDirectorys)? {
         None => Ok(None),
-        Some(text) => PidRecord::parse(&text)
-            .map(Some)
+        Some((text, owner)) => PidRecord::parse(&text)
+            .map(|r| {
+                Some(PidRecord {
+                    owner: Some(owner),
+                    ..r
+                })
+            })
             .ok_or_else(|| format!("{}: not a pid file", path.display())),
     }
 }
@@ -160,7 +232,14 @@ mod tests {
         let p = d.path().join("x.pid");
         let r = write(&p, vec!["eth0".into()]).unwrap();
         let back = read(&p).unwrap().unwrap();
-        assert_eq!(back, r);
+        assert_eq!(
+            PidRecord {
+                owner: None,
+                ..back.clone()
+            },
+            r
+        );
+        assert_eq!(back.owner, Some(fsio::euid()));
         assert!(back.alive());
         // Same pid, another start time: what a reused pid looks like.
         let stranger = PidRecord {
@@ -169,6 +248,31 @@ mod tests {
         };
         assert!(!stranger.alive());
         assert_eq!(stranger.signal(Signal::SIGTERM), Ok(false));
+    }
+
+    #[test]
+    fn a_pid_file_never_gets_a_process_of_another_user_signalled() {
+        // nobody writes (in a directory of nobody's, so it is read) a pid file that
+        // names a process of ours, a child we started: it is not signalled.
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("a_pid_file_never_gets_a_process_of_another_user_signalled: SKIPPED, needs root");
+            return;
+        }
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+        let d = tempfile::tempdir().unwrap();
+        nix::unistd::chown(d.path(), Some(nobody), None).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let p = d.path().join("x.pid");
+        std::fs::write(&p, format!("{pid} {}\n", start_time(pid).unwrap())).unwrap();
+        nix::unistd::chown(&p, Some(nobody), None).unwrap();
+        let rec = read(&p).unwrap().unwrap();
+        assert_eq!(rec.owner, Some(nobody.as_raw()));
+        let e = rec.signal(Signal::SIGTERM).unwrap_err();
+        assert!(e.contains("does not run as uid"), "{e}");
+        assert!(child.try_wait().unwrap().is_none(), "still running");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

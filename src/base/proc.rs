@@ -20,7 +20,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -246,14 +246,7 @@ fn read_available(rd: &OwnedFd, buf: &mut Vec<u8>, max: usize, truncated: &mut b
 
 /// A descriptor that becomes readable when the child exits; None before Linux 5.3.
 fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor (always
-    // close-on-exec) or -1; nix 0.29 has no wrapper for it.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::base::pidfile::pidfd_open(pid.as_raw()).ok()
 }
 
 #[cfg(test)]

@@ -74,9 +74,12 @@ impl RunLoop {
 /// CAP_SYS_NICE and CAP_IPC_LOCK, or root).
 pub fn go_realtime() {
     let param = libc::sched_param { sched_priority: 50 };
+    // RESET_ON_FORK: hooks, plugins and alerts start as ordinary processes, so that a
+    // busy one cannot starve the detector it was started by.
+    let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
     // SAFETY: a plain system call on this process with a valid parameter; nix 0.29 has
     // no wrapper for sched_setscheduler.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
         crate::base::log::warn(&format!(
             "cannot run SCHED_FIFO (needs CAP_SYS_NICE): {}",
             std::io::Error::last_os_error()

@@ -1,9 +1,14 @@
 //! Signal handling shared by the long-running tools: TERM/INT stop cleanly, HUP
-//! reloads, USR1 is the tool's own (a status dump, or an armed ipfake's go), CHLD
-//! reaps hooks. Handlers only set flags and wake the
-//! poll loop through a self-pipe; the loop does the work.
+//! reloads, USR1 is the tool's own (a status dump, or an armed ipfake's go). Handlers
+//! only set flags and wake the poll loop through a self-pipe; the loop does the work.
+//! (Child processes are watched through pidfds by `base::proc`, not SIGCHLD.)
+//!
+//! Also: the one-shot commands die quietly of SIGPIPE when their reader goes away
+//! (`hb-watch status | head -1`), as a C tool does, instead of Rust's panic on a
+//! failed print; the daemons keep SIGPIPE ignored and handle the error (see
+//! `events::Sink`).
 
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::IntoRawFd;
 use std::os::unix::net::UnixStream;
@@ -14,7 +19,6 @@ pub struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
     usr1: Arc<AtomicBool>,
-    child: Arc<AtomicBool>,
     wake_rx: UnixStream,
 }
 
@@ -27,7 +31,6 @@ impl Signals {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
             usr1: Arc::new(AtomicBool::new(false)),
-            child: Arc::new(AtomicBool::new(false)),
             wake_rx: rx,
         };
         for (sig, flag) in [
@@ -35,7 +38,6 @@ impl Signals {
             (SIGINT, &s.stop),
             (SIGHUP, &s.reload),
             (SIGUSR1, &s.usr1),
-            (SIGCHLD, &s.child),
         ] {
             signal_hook::flag::register(sig, flag.clone())?;
             signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.into_raw_fd())?;
@@ -64,9 +66,6 @@ impl Signals {
     pub fn take_usr1(&self) -> bool {
         self.usr1.swap(false, Ordering::Relaxed)
     }
-    pub fn take_child(&self) -> bool {
-        self.child.swap(false, Ordering::Relaxed)
-    }
 }
 
 impl AsFd for Signals {
@@ -74,4 +73,12 @@ impl AsFd for Signals {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.wake_rx.as_fd()
     }
+}
+
+/// For a one-shot command: a reader that goes away ends the process (SIGPIPE's
+/// default) instead of making a print panic.
+pub fn die_on_broken_pipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler, so nothing can run in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }

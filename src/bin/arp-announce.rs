@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = ArpAnnounceArgs::parse();
+    hakit::base::signals::die_on_broken_pipe();
     hakit::base::log::init("arp-announce", false, false, args.announce.quiet);
     match &args.command {
         Some(Command::Probe(p)) => match hakit::tools::arp_announce::probe(p) {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = HbWatchArgs::parse();
     if let Some(Command::Status(st)) = &args.command {
+        hakit::base::signals::die_on_broken_pipe();
         hakit::base::log::init("hb-watch", false, false, false);
         return match settings::table_path(&st.table, &st.config) {
             Ok(t) => hakit::tools::hb_watch::status::run(&t, st.node.as_deref(), st.link.as_deref(), st.json).into(),

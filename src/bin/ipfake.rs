@@ -17,7 +17,10 @@ fn main() -> ExitCode {
             settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::up(&t, &pid_dir))
         }
         Command::Down(a) => takeover::down(a, &pid_dir),
-        Command::Status(a) => return takeover::status(a, &pid_dir).into(),
+        Command::Status(a) => {
+            hakit::base::signals::die_on_broken_pipe();
+            return takeover::status(a, &pid_dir).into();
+        }
         Command::Fake(a) => takeover::fake(a, &pid_dir),
     };
     match res {

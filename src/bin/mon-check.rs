@@ -23,14 +23,17 @@ fn main() -> ExitCode {
             hakit::tools::mon_check::sched::scheduler::main(r, args.json).into()
         }
         Command::Ctl(c) => {
+            hakit::base::signals::die_on_broken_pipe();
             hakit::base::log::init("mon-check", false, false, false);
             hakit::tools::mon_check::sched::ctl::client(c, args.json).into()
         }
         Command::Import(i) => {
+            hakit::base::signals::die_on_broken_pipe();
             hakit::base::log::init("mon-check", false, false, false);
             hakit::tools::mon_check::sched::import::main(i).into()
         }
         other => {
+            hakit::base::signals::die_on_broken_pipe();
             hakit::base::log::init("mon-check", false, args.verbose > 1, false);
             match Check::from_command(other) {
                 Ok(Some((check, hosts))) if args.mon => report::mon(&check, &hosts, args.json, args.verbose).into(),

@@ -80,6 +80,7 @@ impl NotifyTarget {
                 pid: *pid,
                 start: None,
                 extra: Vec::new(),
+                owner: None,
             },
             Whom::PidFile(f) => {
                 pidfile::read(f)?.ok_or_else(|| format!("{}: no pid file, nobody to signal", f.display()))?

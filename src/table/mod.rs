@@ -259,10 +259,11 @@ pub struct Torn {
     pub slot: usize,
 }
 
-/// How long a reader waits for a record (or the header) whose sequence is odd before
-/// it calls it torn. A live writer holds a record odd for well under a microsecond; this
-/// leaves room for it being preempted.
-const TORN_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a reader waits for a record (or the header) whose sequence stays odd while
+/// a writer holds the table, before it calls it torn. A live writer holds a record odd
+/// for well under a microsecond; this leaves room for one that is preempted or
+/// throttled. With no writer (no lock holder) an odd record is torn at once.
+const TORN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -442,7 +443,7 @@ impl TableWriter {
     /// floor under which a replayed packet is refused).
     pub fn existing(&self) -> Vec<NodeRecord> {
         (0..self.count)
-            .filter_map(|s| read_record(&self.mapped, s).ok())
+            .filter_map(|s| read_record(&self.mapped, s, &|| true).ok())
             .collect()
     }
 
@@ -482,9 +483,9 @@ impl TableWriter {
     }
 }
 
-fn read_record(m: &Mapped, slot: usize) -> Result<NodeRecord, Torn> {
+fn read_record(m: &Mapped, slot: usize, writer_alive: &dyn Fn() -> bool) -> Result<NodeRecord, Torn> {
     let mut w = [0u64; RECORD_WORDS];
-    if !read_words(m.record(slot), &mut w) {
+    if !read_words(m.record(slot), &mut w, writer_alive) {
         return Err(Torn { slot });
     }
     Ok(NodeRecord::decode(&w))
@@ -509,10 +510,12 @@ fn repair_torn(m: &Mapped, count: usize) -> Vec<usize> {
 }
 
 /// Retry a seqlock read until `attempt` succeeds (it returns Err with the sequence it
-/// saw when not). Torn (false) once the sequence has stayed the same odd value for
-/// [`TORN_AFTER`]: a sequence that moves is a live writer, and the wait starts again.
-/// Spins first (a writer is fast), then yields.
-fn seqlock_retry(mut attempt: impl FnMut() -> Result<(), u64>) -> bool {
+/// saw when not). Torn (false) at once if the sequence stays odd and `writer_alive`
+/// says nobody holds the table (its writer died between its two stores), or once it has
+/// stayed the same odd value for [`TORN_AFTER`] with a writer there. A sequence that
+/// moves is a live writer, and the wait starts again. Spins first (a writer is fast),
+/// then yields.
+fn seqlock_retry(mut attempt: impl FnMut() -> Result<(), u64>, writer_alive: &dyn Fn() -> bool) -> bool {
     let mut stuck: Option<(u64, std::time::Instant)> = None;
     for i in 0u32.. {
         let seen = match attempt() {
@@ -531,31 +534,39 @@ fn seqlock_retry(mut attempt: impl FnMut() -> Result<(), u64>) -> bool {
                 }
                 std::thread::yield_now();
             }
-            _ => stuck = Some((seen, now)),
+            _ => {
+                if seen & 1 == 1 && !writer_alive() {
+                    return false;
+                }
+                stuck = Some((seen, now));
+            }
         }
     }
     false
 }
 
 /// Copy a record's words under its seqlock; false if the record is torn.
-fn read_words(r: &[AtomicU64], out: &mut [u64; RECORD_WORDS]) -> bool {
-    seqlock_retry(|| {
-        let s1 = r[R_SEQ].load(Ordering::Acquire);
-        if s1 & 1 != 0 {
-            return Err(s1);
-        }
-        for (i, o) in out.iter_mut().enumerate().skip(1) {
-            *o = r[i].load(Ordering::Relaxed);
-        }
-        fence(Ordering::Acquire);
-        let s2 = r[R_SEQ].load(Ordering::Relaxed);
-        if s2 == s1 {
-            out[0] = s1;
-            Ok(())
-        } else {
-            Err(s2)
-        }
-    })
+fn read_words(r: &[AtomicU64], out: &mut [u64; RECORD_WORDS], writer_alive: &dyn Fn() -> bool) -> bool {
+    seqlock_retry(
+        || {
+            let s1 = r[R_SEQ].load(Ordering::Acquire);
+            if s1 & 1 != 0 {
+                return Err(s1);
+            }
+            for (i, o) in out.iter_mut().enumerate().skip(1) {
+                *o = r[i].load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            let s2 = r[R_SEQ].load(Ordering::Relaxed);
+            if s2 == s1 {
+                out[0] = s1;
+                Ok(())
+            } else {
+                Err(s2)
+            }
+        },
+        writer_alive,
+    )
 }
 
 fn read_writer_pid(path: &Path) -> Option<u32> {
@@ -587,13 +598,14 @@ pub struct Header {
 
 impl TableReader {
     pub fn open(path: &Path) -> Result<TableReader, Error> {
-        let file = crate::base::fsio::open_read_trusted(path).map_err(|m| {
-            if std::fs::symlink_metadata(path).is_err() {
-                Error::Io(path.into(), std::io::Error::from(std::io::ErrorKind::NotFound))
-            } else {
-                Error::Untrusted(m)
-            }
-        })?;
+        let file =
+            crate::base::fsio::open_read_trusted(path, crate::base::fsio::Whose::OursOrTheDirectorys).map_err(|m| {
+                if std::fs::symlink_metadata(path).is_err() {
+                    Error::Io(path.into(), std::io::Error::from(std::io::ErrorKind::NotFound))
+                } else {
+                    Error::Untrusted(m)
+                }
+            })?;
         let mapped = Self::map(path, &file)?;
         Ok(TableReader {
             path: path.into(),
@@ -655,27 +667,30 @@ impl TableReader {
         let mut local = [0u64; 8];
         let mut chans_pid = 0;
         let mut started = 0;
-        let ok = seqlock_retry(|| {
-            let s1 = h[H_SEQ].load(Ordering::Acquire);
-            if s1 & 1 != 0 {
-                return Err(s1);
-            }
-            for (i, n) in names.iter_mut().enumerate() {
-                *n = h[H_CHAN_NAMES + i].load(Ordering::Relaxed);
-            }
-            for (i, n) in local.iter_mut().enumerate() {
-                *n = h[H_LOCAL + i].load(Ordering::Relaxed);
-            }
-            chans_pid = h[H_CHANS_PID].load(Ordering::Relaxed);
-            started = h[H_STARTED].load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            let s2 = h[H_SEQ].load(Ordering::Relaxed);
-            if s2 == s1 {
-                Ok(())
-            } else {
-                Err(s2)
-            }
-        });
+        let ok = seqlock_retry(
+            || {
+                let s1 = h[H_SEQ].load(Ordering::Acquire);
+                if s1 & 1 != 0 {
+                    return Err(s1);
+                }
+                for (i, n) in names.iter_mut().enumerate() {
+                    *n = h[H_CHAN_NAMES + i].load(Ordering::Relaxed);
+                }
+                for (i, n) in local.iter_mut().enumerate() {
+                    *n = h[H_LOCAL + i].load(Ordering::Relaxed);
+                }
+                chans_pid = h[H_CHANS_PID].load(Ordering::Relaxed);
+                started = h[H_STARTED].load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                let s2 = h[H_SEQ].load(Ordering::Relaxed);
+                if s2 == s1 {
+                    Ok(())
+                } else {
+                    Err(s2)
+                }
+            },
+            &|| self.writer_alive(),
+        );
         if !ok {
             return Err(Error::TornHeader(self.path.clone()));
         }
@@ -698,7 +713,7 @@ impl TableReader {
         if slot >= self.count() {
             return None;
         }
-        Some(read_record(&self.mapped, slot))
+        Some(read_record(&self.mapped, slot, &|| self.writer_alive()))
     }
 
     /// The raw words of one record, for callers that want no allocation: Ok(false)
@@ -707,7 +722,7 @@ impl TableReader {
         if slot >= self.count() {
             return Ok(false);
         }
-        if !read_words(self.mapped.record(slot), out) {
+        if !read_words(self.mapped.record(slot), out, &|| self.writer_alive()) {
             return Err(Torn { slot });
         }
         Ok(true)
@@ -715,7 +730,9 @@ impl TableReader {
 
     /// Every record, a torn one as such.
     pub fn records(&self) -> Vec<Result<NodeRecord, Torn>> {
-        (0..self.count()).map(|s| read_record(&self.mapped, s)).collect()
+        (0..self.count())
+            .map(|s| read_record(&self.mapped, s, &|| self.writer_alive()))
+            .collect()
     }
 }
 
@@ -853,6 +870,32 @@ mod tests {
         let names: Vec<_> = w.existing().into_iter().map(|r| r.name).collect();
         assert_eq!(names, vec!["n1", "", "n3"]);
         assert!(r.read(1).unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_live_writer_that_stalls_mid_record_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ast");
+        let mut w = TableWriter::create(&p, 4, &["a".into()], "n1").unwrap();
+        w.write(0, &rec("n1", 5)).unwrap();
+        w.write(1, &rec("n2", 6)).unwrap();
+        // The writer is between its two stores (as if preempted there), and alive.
+        tear(&p, 1);
+        let r = TableReader::open(&p).unwrap();
+        let t0 = std::time::Instant::now();
+        let finish = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            w.write(1, &rec("n2", 7)).unwrap();
+            w
+        });
+        let got = r.read(1).unwrap();
+        assert_eq!(
+            got.unwrap().generation,
+            7,
+            "read once the writer finished, not called torn"
+        );
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
+        drop(finish.join().unwrap());
     }
 
     #[test]

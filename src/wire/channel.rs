@@ -14,7 +14,8 @@ use std::os::unix::io::{AsRawFd, RawFd};
 pub struct Error {
     pub channel: String,
     pub msg: String,
-    pub missing_device: bool,
+    /// A configuration or privilege problem (exit 2), not a run-time failure.
+    pub usage: bool,
 }
 
 impl fmt::Display for Error {
@@ -28,15 +29,23 @@ impl Error {
         Error {
             channel: spec.name.clone(),
             msg,
-            missing_device: false,
+            usage: false,
+        }
+    }
+    fn usage(spec: &ChannelSpec, msg: String) -> Error {
+        Error {
+            channel: spec.name.clone(),
+            msg,
+            usage: true,
         }
     }
 }
 
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
-        // A missing interface is a configuration error; anything else failed at run time.
-        if self.missing_device {
+        // A missing interface or capability is a usage error; anything else failed at
+        // run time.
+        if self.usage {
             ExitStatus::Usage
         } else {
             ExitStatus::Failure
@@ -122,7 +131,7 @@ impl Channel {
         let err = |msg: String, missing: bool| Error {
             channel: spec.name.clone(),
             msg,
-            missing_device: missing,
+            usage: missing,
         };
         let ifindex = nix::net::if_::if_nametoindex(spec.dev.as_str())
             .map_err(|_| err(format!("no interface `{}`", spec.dev), true))?;
@@ -199,8 +208,17 @@ impl Channel {
             setopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
                 .map_err(|e| err(format!("joining {group}: {e}")))?;
         }
-        bind(&sock, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
-            .map_err(|e| err(format!("bind port {port}: {e}")))?;
+        bind(&sock, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).map_err(|e| {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                // Below net.ipv4.ip_unprivileged_port_start (1024 unless changed).
+                Error::usage(
+                    spec,
+                    format!("bind port {port}: {e}; a port this low needs CAP_NET_BIND_SERVICE (run as root, or grant it: AmbientCapabilities= in a unit, setpriv --ambient-caps), or use a port from 1024 up"),
+                )
+            } else {
+                err(format!("bind port {port}: {e}"))
+            }
+        })?;
         Ok(Channel {
             spec: spec.clone(),
             ifindex,
@@ -338,12 +356,16 @@ mod tests {
     fn datagrams_carry_the_kernels_arrival_stamp() {
         let spec = ChannelSpec::parse("ucast:lo:127.0.0.1").unwrap();
         let rx = Channel::open_receiver(&spec, 47_697).unwrap();
-        let before = crate::base::clock::real_ns();
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.send_to(b"hello", "127.0.0.1:47697").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
         let mut bufs = vec![vec![0u8; 64]];
         let mut got = vec![Received::default()];
+        // The kernel turns arrival stamping on for the whole host a moment after the
+        // first socket asks (a deferred static key); until then a datagram is stamped
+        // when it is read. A long-running hb-watch never notices; a test waits.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let before = crate::base::clock::real_ns();
+        tx.send_to(b"hello", "127.0.0.1:47697").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(rx.recv_many(&mut bufs, &mut got).unwrap(), 1);
         let stamp = got[0].stamp_real_ns;
         assert!(stamp >= before, "stamped by the kernel: {stamp}");

@@ -36,10 +36,11 @@ impl HasExitStatus for Error {
 pub fn bump(path: &Path) -> Result<u64, Error> {
     let e = |m: String| Error(path.into(), m);
     let old = match crate::base::fsio::read_trusted(path).map_err(|m| Error(PathBuf::new(), m))? {
-        Some(s) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| e(format!("`{}` is not a generation number", s.trim())))?,
+        Some(s) => s.trim().parse::<u64>().map_err(|_| {
+            // One line, however long or odd the file: its start, escaped.
+            let shown: String = s.trim().chars().take(40).collect();
+            e(format!("{shown:?} is not a generation number"))
+        })?,
         None => 0,
     };
     let now = crate::base::clock::unix_ms() / 1000;

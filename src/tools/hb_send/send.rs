@@ -70,6 +70,7 @@ struct Sender {
     uuid: [u8; 16],
     table: Option<TableReader>,
     table_retry_ns: u64,
+    table_warned: bool,
     view_offset: usize,
     load: String,
     load_at: u64,
@@ -93,7 +94,19 @@ impl Sender {
     /// long ago.
     fn view(&mut self, now: u64) -> String {
         if self.table.is_none() && now >= self.table_retry_ns {
-            self.table = TableReader::open(&self.s.cluster.table).ok();
+            self.table = match TableReader::open(&self.s.cluster.table) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    // Missing until hb-watch starts is normal; anything else is said once.
+                    let missing =
+                        matches!(&e, crate::table::Error::Io(_, io) if io.kind() == std::io::ErrorKind::NotFound);
+                    if !missing && !self.table_warned {
+                        crate::base::log::warn(&format!("{e}; heartbeats carry no view until it is usable"));
+                        self.table_warned = true;
+                    }
+                    None
+                }
+            };
             self.table_retry_ns = now + 1_000_000_000;
         }
         let mut out = String::new();
@@ -235,6 +248,7 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         seq: 0,
         table: None,
         table_retry_ns: 0,
+        table_warned: false,
         view_offset: 0,
         load: String::new(),
         load_at: 0,
@@ -278,7 +292,6 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
                 me.status, me.gen, me.seq, me.sent, me.failed
             ));
         }
-        let _ = signals.take_child();
         if let Some(f) = &mut fifo {
             if ready.has(0) {
                 for m in f.read_messages() {

@@ -151,12 +151,6 @@ const NFIXED: usize = 1;
 
 /// Run hb-watch until stopped. `reload` re-reads the settings on SIGHUP.
 pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::Error>) -> Result<(), Error> {
-    if s.cluster.port < 1024 && !crate::base::privilege::has(crate::base::privilege::Cap::NetBindService) {
-        return Err(Error::Config(config::Error::new(format!(
-            "listening on port {} needs CAP_NET_BIND_SERVICE (run as root, or grant it: AmbientCapabilities= in a unit, setpriv --ambient-caps), or use a port from 1024 up",
-            s.cluster.port
-        ))));
-    }
     let keys = AuthKeys::load(&s.cluster.keys).map_err(Error::Keys)?;
     let channels = s
         .cluster

@@ -67,15 +67,24 @@ struct Holder {
     proc: PidRecord,
     iface: String,
     prefix: u8,
-    /// Whether the holder added the address: only then is it ours to remove.
+    /// Whether the holder added the address (or took over from one that had): only
+    /// then is it ours to remove.
     added: bool,
+    /// For a pid file of an older ipfake (no start time): when it was written.
+    legacy: Option<std::time::SystemTime>,
 }
 
 impl Holder {
     /// Alive and still the process that wrote the file (not a stranger that got its
-    /// pid since). A pid file without a start time cannot tell, so it is not.
+    /// pid since). A pid file of an older ipfake (a bare pid, no start time) is
+    /// believed if the process is an ipfake that started before the file was written.
     fn alive(&self) -> bool {
-        self.proc.start.is_some() && self.proc.alive()
+        match self.proc.start {
+            Some(_) => self.proc.alive(),
+            None => self
+                .legacy
+                .is_some_and(|written| pidfile::is_program_started_before(self.proc.pid, "ipfake", written)),
+        }
     }
 }
 
@@ -88,26 +97,46 @@ fn read_holder(path: &Path) -> Option<Holder> {
         }
     };
     let mut l = rec.extra.iter();
+    let legacy = match rec.start {
+        Some(_) => None,
+        None => std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok(),
+    };
     Some(Holder {
         iface: l.next()?.trim().to_string(),
         prefix: l.next()?.trim().parse().ok()?,
-        added: l.next().map(|s| s.trim() == "added").unwrap_or(false),
+        // An older ipfake did not say; it removed the address at `down`, and so do we.
+        added: l.next().map(|s| s.trim() == "added").unwrap_or(legacy.is_some()),
+        legacy,
         proc: rec,
     })
 }
 
-/// Stop a running holder and wait (at most 2 s) for it to release.
-fn stop_holder(h: &Holder) {
+/// Stop a running holder and wait (at most 2 s) for it to release. An error if it
+/// could not be signalled or did not stop: then nothing of its may be touched.
+fn stop_holder(h: &Holder) -> Result<(), Error> {
     if !h.alive() || h.proc.pid == std::process::id() as i32 {
-        return;
+        return Ok(());
     }
-    if h.proc.signal(Signal::SIGTERM) != Ok(true) {
-        return;
+    let signalled = if h.proc.start.is_some() {
+        h.proc.signal(Signal::SIGTERM).map_err(Error::Io)?
+    } else {
+        // An older ipfake's bare pid, checked above by name and start: plain kill(2).
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(h.proc.pid), Signal::SIGTERM).is_ok()
+    };
+    if !signalled {
+        return Ok(());
     }
     let end = Instant::now() + Duration::from_secs(2);
     while h.alive() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(5));
     }
+    if h.alive() {
+        return Err(Error::Io(format!(
+            "the holder (pid {}) did not stop within 2 s; leaving its address and pid file",
+            h.proc.pid
+        )));
+    }
+    Ok(())
 }
 
 /// The capabilities taking an address over needs, checked before anything is done.
@@ -180,25 +209,33 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         }
     }
     let pid_file = pid_path(pid_dir, addr);
-    if let Some(old) = read_holder(&pid_file) {
+    let old = read_holder(&pid_file);
+    if let Some(old) = &old {
         // Fake's rule: a new instance for the same address replaces the running one.
-        stop_holder(&old);
+        stop_holder(old)?;
     }
     let added = addr::add(index, addr, prefix, a.label.as_deref())
         .map_err(|e| Error::Io(format!("cannot add {addr}/{prefix} to {}: {e}", a.iface)))?;
+    // Found there, but left by a holder that had added it and died (SIGKILL, and a
+    // restart): it is still ipfake's to remove.
+    let ours = added == Added::Now || old.as_ref().is_some_and(|o| o.added);
+    let me = pidfile::PidRecord::me(Vec::new());
     let release = |why: &str| {
-        if added == Added::Now {
+        if ours {
             if let Err(e) = addr::del(index, addr, prefix) {
                 crate::base::log::error(&format!("cannot remove {addr}/{prefix} from {}: {e}", a.iface));
             }
         }
-        let _ = std::fs::remove_file(&pid_file);
+        // Only our own pid file: a new holder that replaced us may have written its own.
+        if read_holder(&pid_file).is_some_and(|h| h.proc.pid == me.pid && h.proc.start == me.start) {
+            let _ = std::fs::remove_file(&pid_file);
+        }
         crate::base::log::info(&format!("released {addr} ({why})"));
     };
     // From here on, a failure removes what was added: nothing is left half-done.
     let hold = (|| -> Result<(), Error> {
         if !a.once {
-            let how = if added == Added::Now { "added" } else { "found" };
+            let how = if ours { "added" } else { "found" };
             pidfile::write(&pid_file, vec![a.iface.clone(), prefix.to_string(), how.into()]).map_err(Error::Io)?;
         }
         for i in 0..a.count.max(1) {
@@ -244,7 +281,7 @@ pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
     let pid_file = pid_path(pid_dir, a.addr);
     let holder = read_holder(&pid_file);
     if let Some(h) = &holder {
-        stop_holder(h);
+        stop_holder(h)?;
         let _ = std::fs::remove_file(&pid_file);
     }
     // A holder killed with SIGKILL left the address behind: remove it here — if it was
