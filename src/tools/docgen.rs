@@ -27,13 +27,16 @@ read-only. Readers never block the writer and never see a torn record: every rec
 begins with a sequence word that is odd while the record is being written; a reader
 copies the record between two reads of that word and retries when they differ. A
 record whose word stays odd (its writer was killed between its two stores) is
-reported unreadable after a bounded wait (20 ms), never spun on; the next writer
-clears such records when it takes the table. The file never shrinks while mapped; a
+reported unreadable at once when no writer holds the table, after 1 s of the word not
+moving when one does, never spun on; the next writer clears such records when it
+takes the table. \fBhb-watch status\fR then exits 1 and names the record. The file never shrinks while mapped; a
 new writer only grows it.
 .PP
 The writer creates the file mode 0644. Neither the writer nor a reader follows a
-symbolic link to it, or uses one that others can write or that a user other than
-itself, root or the owner of its directory owns.
+symbolic link to it, or uses one that others can write; the writer uses only its own
+or root's, a reader also one owned by the owner of its directory (root's
+\fBhb-watch status\fR reads the table an unprivileged hb-watch keeps in its own
+/run/hakit).
 .SH LAYOUT
 All integers little-endian; every field sits in naturally aligned 64-bit words.
 .TP

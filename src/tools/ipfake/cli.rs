@@ -11,11 +11,14 @@ use std::time::Duration;
 /// every `--refresh` for as long as it holds the address, as Fake's loop did: caches
 /// expire, and a half-dead former owner could win the ARP race. SIGTERM or SIGINT
 /// releases the address (removes it if ipfake added it) and exits 0; SIGKILL leaves the
-/// address and the pid file behind — the next `ipfake up` or `ipfake down` for the
-/// address cleans up after it.
+/// address and the pid file behind — the next `ipfake up` takes it over (and removes
+/// it when it releases), `ipfake down` removes it.
 ///
-/// `ipfake down ADDR` stops the holder and removes the address, and with `--owner-mac`
-/// announces the original owner's MAC so that traffic goes back at once.
+/// `ipfake down ADDR` stops the holder and removes the address if ipfake added it (one
+/// configured before stays), and with `--owner-mac` announces the original owner's MAC
+/// so that traffic goes back at once. The pid file (`PID STARTTIME`, the interface, the
+/// prefix, `added` or `found`) lets `down` and a new `up` know the holder: a pid reused
+/// by another process since is never taken for it nor signalled.
 /// `ipfake status [ADDR]` lists the addresses held here.
 ///
 /// Exit status: 0 done (status: the address is held); 1 the takeover failed, the
@@ -106,8 +109,8 @@ pub struct UpArgs {
     /// Announce the burst, then exit leaving the address up.
     #[arg(long)]
     pub once: bool,
-    /// Get everything ready (the link open, the pid file written), then wait for
-    /// SIGUSR1 before taking the address: a hot standby that takes over without
+    /// Get everything ready (the link open, the capabilities checked), then wait for
+    /// SIGUSR1 before taking the address (the pid file is written once it is taken): a hot standby that takes over without
     /// starting a process. SIGTERM before then exits without touching the address.
     #[arg(long, conflicts_with = "probe")]
     pub armed: bool,
