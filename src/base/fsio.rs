@@ -161,11 +161,22 @@ fn open_error(path: &Path, e: io::Error) -> String {
 
 static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// Replace `path` with `bytes` atomically and durably: write a new temporary beside it
-/// (created with O_EXCL, so neither a planted file nor a symlink is ever written
-/// through), fsync, rename over the target (rename replaces a symlink, never follows
-/// it), fsync the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+/// How much a replaced file must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash or power loss keeps either the old or the new content (fsync of the file
+    /// and the directory): generations, saved state.
+    Durable,
+    /// Atomic for readers, no fsync: pid files, which mean nothing after a reboot and
+    /// are written on the takeover path, where an fsync costs milliseconds.
+    Atomic,
+}
+
+/// Replace `path` with `bytes` atomically (and, if `Durable`, durably): write a new
+/// temporary beside it (created with O_EXCL, so neither a planted file nor a symlink is
+/// ever written through), fsync, rename over the target (rename replaces a symlink,
+/// never follows it), fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> Result<(), String> {
     ensure_parent(path)?;
     let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
@@ -193,14 +204,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> 
             }
             Err(e) => return Err(format!("{}: cannot create: {e}", tmp.display())),
         };
-        let written = f.write_all(bytes).and_then(|_| f.sync_all());
+        let written = f.write_all(bytes).and_then(|_| {
+            if durability == Durability::Durable {
+                f.sync_all()
+            } else {
+                Ok(())
+            }
+        });
         let renamed = written.and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = renamed {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("{}: cannot write: {e}", path.display()));
         }
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
+        if durability == Durability::Durable {
+            if let Ok(d) = File::open(&dir) {
+                let _ = d.sync_all();
+            }
         }
         return Ok(());
     }
@@ -246,7 +265,7 @@ mod tests {
         let p = d.path().join("state");
         // A symlink where the file goes is replaced, not followed.
         std::os::unix::fs::symlink(&victim, &p).unwrap();
-        write_atomic(&p, b"new", 0o600).unwrap();
+        write_atomic(&p, b"new", 0o600, Durability::Durable).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
         assert!(!std::fs::symlink_metadata(&p).unwrap().file_type().is_symlink());

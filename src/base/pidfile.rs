@@ -202,7 +202,7 @@ fn pidfd_send_signal(fd: &OwnedFd, sig: Signal) -> Result<(), nix::errno::Errno>
 /// Write this process's pid file (atomically, never through a symlink).
 pub fn write(path: &Path, extra: Vec<String>) -> Result<PidRecord, String> {
     let r = PidRecord::me(extra);
-    fsio::write_atomic(path, r.render().as_bytes(), 0o644)?;
+    fsio::write_atomic(path, r.render().as_bytes(), 0o644, fsio::Durability::Atomic)?;
     Ok(r)
 }
 

@@ -45,8 +45,13 @@ pub fn bump(path: &Path) -> Result<u64, Error> {
     };
     let now = crate::base::clock::unix_ms() / 1000;
     let new = (old + 1).max(now);
-    crate::base::fsio::write_atomic(path, format!("{new}\n").as_bytes(), 0o644)
-        .map_err(|m| Error(PathBuf::new(), m))?;
+    crate::base::fsio::write_atomic(
+        path,
+        format!("{new}\n").as_bytes(),
+        0o644,
+        crate::base::fsio::Durability::Durable,
+    )
+    .map_err(|m| Error(PathBuf::new(), m))?;
     Ok(new)
 }
 

@@ -234,14 +234,14 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     };
     // From here on, a failure removes what was added: nothing is left half-done.
     let hold = (|| -> Result<(), Error> {
+        // The first announcement before anything else: it is what clients wait for.
+        announce(&mut link, ip, &a.routers)?;
         if !a.once {
             let how = if ours { "added" } else { "found" };
             pidfile::write(&pid_file, vec![a.iface.clone(), prefix.to_string(), how.into()]).map_err(Error::Io)?;
         }
-        for i in 0..a.count.max(1) {
-            if i > 0 {
-                std::thread::sleep(a.interval);
-            }
+        for _ in 1..a.count.max(1) {
+            std::thread::sleep(a.interval);
             announce(&mut link, ip, &a.routers)?;
         }
         Ok(())

@@ -126,7 +126,7 @@ pub fn load(dir: &Path) -> Result<State, String> {
 /// Mode 0600: acknowledgements and reasons are the operators' business.
 pub fn save(dir: &Path, s: &State) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot save the state: {e}"))?;
-    crate::base::fsio::write_atomic(&path(dir), &bytes, 0o600)
+    crate::base::fsio::write_atomic(&path(dir), &bytes, 0o600, crate::base::fsio::Durability::Durable)
         .map_err(|e| format!("cannot save the state in {}: {e}", dir.display()))
 }
 
