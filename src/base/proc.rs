@@ -78,12 +78,17 @@ pub struct Finished {
 impl Finished {
     /// Why it ended, for a message: `timed out`, `exit 2`, `killed by signal 9`.
     pub fn how(&self) -> String {
-        match (self.code, self.signal) {
-            _ if self.timed_out => "timed out".into(),
-            (Some(c), _) => format!("exit {c}"),
-            (None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown end".into(),
-        }
+        how(self.code, self.signal, self.timed_out)
+    }
+}
+
+/// Why a child ended, for a message: `timed out`, `exit 2`, `killed by signal 9`.
+pub fn how(code: Option<i32>, signal: Option<i32>, timed_out: bool) -> String {
+    match (code, signal) {
+        _ if timed_out => "timed out".into(),
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown end".into(),
     }
 }
 

@@ -472,6 +472,23 @@ pub fn uname_node() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// For the tools' settings tests: `TOOL --channel bcast:eth0 --node n1`, then
+/// `--config DIR/h.yaml` holding `file` if there is one, then `flags`.
+#[cfg(test)]
+pub fn test_argv(dir: &Path, tool: &str, file: Option<&str>, flags: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = [tool, "--channel", "bcast:eth0", "--node", "n1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(text) = file {
+        let path = dir.join("h.yaml");
+        std::fs::write(&path, text).unwrap();
+        argv.extend(["--config".into(), path.display().to_string()]);
+    }
+    argv.extend(flags.iter().map(|s| s.to_string()));
+    argv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,14 +126,7 @@ mod tests {
 
     fn resolve(file: Option<&str>, flags: &[&str]) -> Result<SendSettings, Error> {
         let d = tempfile::tempdir().unwrap();
-        let mut argv = vec!["hb-send", "--channel", "bcast:eth0", "--node", "n1"];
-        let path = d.path().join("h.yaml");
-        let p = path.to_str().unwrap().to_string();
-        if let Some(text) = file {
-            std::fs::write(&path, text).unwrap();
-            argv.extend(["--config", &p]);
-        }
-        argv.extend(flags);
+        let argv = config::test_argv(d.path(), "hb-send", file, flags);
         SendSettings::resolve(&HbSendArgs::try_parse_from(argv).unwrap())
     }
 

@@ -131,14 +131,7 @@ mod tests {
 
     fn resolve(file: Option<&str>, flags: &[&str]) -> Result<WatchSettings, Error> {
         let d = tempfile::tempdir().unwrap();
-        let mut argv = vec!["hb-watch", "--channel", "bcast:eth0", "--node", "n1"];
-        let path = d.path().join("h.yaml");
-        let p = path.to_str().unwrap().to_string();
-        if let Some(text) = file {
-            std::fs::write(&path, text).unwrap();
-            argv.extend(["--config", &p]);
-        }
-        argv.extend(flags);
+        let argv = config::test_argv(d.path(), "hb-watch", file, flags);
         WatchSettings::resolve(&HbWatchArgs::try_parse_from(argv).unwrap().run)
     }
 

@@ -48,12 +48,7 @@ pub struct Ran {
 impl Ran {
     /// Why it failed, for a message: `exit 2`, `killed by signal 9`.
     pub fn how(&self) -> String {
-        match (self.code, self.signal) {
-            _ if self.timed_out => "timed out".into(),
-            (Some(c), _) => format!("exit {c}"),
-            (None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown end".into(),
-        }
+        proc::how(self.code, self.signal, self.timed_out)
     }
 }
 
