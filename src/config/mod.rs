@@ -195,6 +195,46 @@ impl Source {
         })
     }
 
+    /// Line and column of `key:` in the `index`th entry (from 0) of the list `list:`
+    /// inside `section:` — or of the entry itself with an empty `key` — so that an error
+    /// about the third address points at the third address. Block lists (`- ` lines)
+    /// only; otherwise (a flow list) the list's own line.
+    pub fn locate_item(&self, section: &str, list: &str, index: usize, key: &str) -> Option<(usize, usize)> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let (list_line, _) = self.locate(section, list)?;
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let list_indent = indent(lines[list_line - 1]);
+        let mut item = None;
+        let mut seen = 0;
+        for (i, line) in lines.iter().enumerate().skip(list_line) {
+            let t = line.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if indent(line) < list_indent || (indent(line) == list_indent && !t.starts_with("- ")) {
+                break;
+            }
+            if t.starts_with("- ") && item.is_none_or(|it: usize| indent(line) <= it) {
+                if seen == index {
+                    if key.is_empty() {
+                        return Some((i + 1, indent(line) + 1));
+                    }
+                    item = Some(indent(line));
+                } else if item.is_some() {
+                    break;
+                }
+                seen += 1;
+            }
+            if item.is_some() {
+                let k = t.trim_start_matches("- ");
+                if k.starts_with(&format!("{key}:")) || k.starts_with(&format!("{key} :")) {
+                    return Some((i + 1, line.len() - k.len() + 1));
+                }
+            }
+        }
+        Some((list_line, list_indent + 1))
+    }
+
     /// Line and column (from 1) of the first place inside `section:` where `find` finds
     /// something: `find` gets each line of the section (those after its top-level
     /// `section:` line, up to the next top-level line; every line for "") and returns
@@ -384,6 +424,13 @@ pub enum Origin {
     Flag(&'static str),
     /// A key of the configuration file's section.
     File { section: &'static str, key: &'static str },
+    /// A key of one entry of a list in the section (`key` empty: the entry).
+    Item {
+        section: &'static str,
+        list: &'static str,
+        index: usize,
+        key: &'static str,
+    },
     /// Nobody set it.
     Default,
 }
@@ -441,12 +488,31 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The origin of a key of the `index`th entry of the section's list `list`.
+    pub fn item_origin(&self, list: &'static str, index: usize, key: &'static str) -> Origin {
+        Origin::Item {
+            section: self.section,
+            list,
+            index,
+            key,
+        }
+    }
+
     /// An error about a value from `from`.
     pub fn error(&self, from: &Origin, msg: impl Into<String>) -> Error {
         let msg = msg.into();
         match (from, self.src) {
             (Origin::Flag(f), _) => Error::new(format!("{f}: {msg}")),
             (Origin::File { section, key }, Some(s)) => Error::at(s, s.locate(section, key), msg),
+            (
+                Origin::Item {
+                    section,
+                    list,
+                    index,
+                    key,
+                },
+                Some(s),
+            ) => Error::at(s, s.locate_item(section, list, *index, key), msg),
             _ => Error::new(msg),
         }
     }
@@ -537,6 +603,19 @@ mod tests {
                 ttl: 1
             }
         );
+    }
+
+    #[test]
+    fn locate_item_finds_the_entry() {
+        let s = src("ipfake:\n  addresses:\n    - addr: 10.0.0.1/24\n      dev: eth0\n    # a comment\n    - addr: 10.0.0.2/24\n      routers: [x]\n      dev: eth1\ncluster:\n  node: a\n");
+        assert_eq!(s.locate_item("ipfake", "addresses", 1, "routers"), Some((7, 7)));
+        assert_eq!(s.locate_item("ipfake", "addresses", 1, "addr"), Some((6, 7)));
+        assert_eq!(s.locate_item("ipfake", "addresses", 0, "dev"), Some((4, 7)));
+        assert_eq!(s.locate_item("ipfake", "addresses", 1, ""), Some((6, 5)));
+        // No such key in that entry: the list.
+        assert_eq!(s.locate_item("ipfake", "addresses", 0, "routers"), Some((2, 3)));
+        let flow = src("cluster:\n  channels: [{dev: eth0, mode: bcast}]\n");
+        assert_eq!(flow.locate_item("cluster", "channels", 0, "dev"), Some((2, 3)));
     }
 
     #[test]

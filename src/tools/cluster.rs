@@ -80,7 +80,8 @@ impl ClusterArgs {
             let c = f
                 .channels
                 .iter()
-                .map(|c| ChannelSpec::from_entry(c).map_err(|m| r.error(&from, m)))
+                .enumerate()
+                .map(|(i, c)| ChannelSpec::from_entry(c).map_err(|m| r.error(&r.item_origin("channels", i, ""), m)))
                 .collect::<Result<Vec<_>, _>>()?;
             (c, from)
         };

@@ -49,11 +49,18 @@ impl Takeover {
         let ip: IpAddr = bare
             .parse()
             .map_err(|_| usage(format!("`{bare}` is not an IP address")))?;
-        let entry = section
+        let index = section
             .addresses
             .iter()
-            .find(|e| e.addr.split('/').next() == Some(bare));
-        let cfg_err = |key: &'static str, m: String| Error::Usage(r.error(&r.file_origin(key), m).to_string());
+            .position(|e| e.addr.split('/').next() == Some(bare));
+        let entry = index.map(|i| &section.addresses[i]);
+        // An error in the entry points at that entry's key, not the first entry's.
+        let cfg_err = |key: &'static str, m: String| {
+            Error::Usage(
+                r.error(&r.item_origin("addresses", index.unwrap_or(0), key), m)
+                    .to_string(),
+            )
+        };
         let prefixed = if a.addr.contains('/') {
             a.addr.clone()
         } else if let Some(e) = entry {
@@ -110,5 +117,25 @@ impl Takeover {
             once: a.once,
             armed: a.armed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::ipfake::cli::Command;
+    use clap::Parser;
+
+    #[test]
+    fn an_error_in_an_entry_points_at_that_entry() {
+        let src = Source {
+            path: "h.yaml".into(),
+            text: "ipfake:\n  addresses:\n    - addr: 10.0.0.1/24\n      dev: eth0\n      routers: [aa:bb:cc:dd:ee:ff]\n    - addr: 10.0.0.2/24\n      dev: eth1\n      routers: [nonsense]\n".into(),
+        };
+        let section = config::parse(&src).unwrap().ipfake;
+        let args = IpfakeArgs::try_parse_from(["ipfake", "up", "10.0.0.2"]).unwrap();
+        let Command::Up(up) = &args.command else { panic!() };
+        let e = Takeover::resolve(up, &section, Some(&src)).unwrap_err().to_string();
+        assert!(e.starts_with("h.yaml:8:7: `nonsense` is not a MAC address"), "{e}");
     }
 }
