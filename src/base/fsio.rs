@@ -161,6 +161,31 @@ fn open_error(path: &Path, e: io::Error) -> String {
 
 static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Remove the temporaries of `name` that a process killed between creating and
+/// renaming one left behind: ours (owned by us, a regular file), named after a
+/// process that is gone.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_file() && m.uid() == euid());
+        if ours && pid != std::process::id() as i32 && crate::base::pidfile::start_time(pid).is_none() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// How much a replaced file must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -221,6 +246,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability
                 let _ = d.sync_all();
             }
         }
+        remove_stale_temporaries(&dir, &name);
         return Ok(());
     }
     Err(format!(
@@ -272,6 +298,15 @@ mod tests {
         // Nothing is left beside it.
         let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().collect();
         assert_eq!(left.len(), 2);
+        // A temporary left by a writer killed before its rename (a pid that is gone) is
+        // cleared by the next write; one named after a live process (pid 1) stays.
+        let stale = d.path().join(".state.999999999.0.tmp");
+        std::fs::write(&stale, "half").unwrap();
+        let other = d.path().join(".state.1.0.tmp");
+        std::fs::write(&other, "pid 1 lives").unwrap();
+        write_atomic(&p, b"newer", 0o600, Durability::Atomic).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 
     #[test]
