@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use nix::sys::signal::Signal;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -163,43 +163,69 @@ fn stranger() -> Child {
     Command::new("sleep").arg("60").spawn().unwrap()
 }
 
-#[test]
-fn ipfake_never_signals_a_process_that_reused_the_holders_pid() {
-    let mut net = Net::new(1, 1);
+/// `ipfake ARGS` in node 1's namespace, its pid files in the net's `pids`; the status.
+fn ipfake(net: &Net, args: &[&str]) -> Output {
+    let pd = net.path("pids").display().to_string();
+    let mut a = vec!["--pid-dir", &pd];
+    a.extend_from_slice(args);
+    net.run(net.ns(1), &bin("ipfake"), &a)
+}
+
+/// Assert that an ipfake command succeeded.
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `ipfake up CIDR dev eth0` held in node 1 in the background: its pid, and its pid
+/// file once written.
+fn hold(net: &mut Net, cidr: &str) -> (u32, PathBuf) {
     let pids = net.path("pids");
-    let pd = pids.display().to_string();
-    let ns = net.ns(1).to_string();
-    let vip = "10.77.1.120";
-    let args: Vec<String> = ["--pid-dir", &pd, "up", &format!("{vip}/24"), "dev", "eth0"]
+    let args: Vec<String> = ["--pid-dir", &pids.display().to_string(), "up", cidr, "dev", "eth0"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let holder = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    let pid_file = pids.join(format!("ipfake.{vip}.pid"));
+    let pid_file = pids.join(format!("ipfake.{}.pid", cidr.split('/').next().unwrap()));
+    let before = std::fs::read_to_string(&pid_file).ok();
+    let ns = net.ns(1).to_string();
+    let pid = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
     assert!(
-        wait_for(|| pid_file.exists(), Duration::from_secs(3)),
-        "the holder wrote its pid file"
+        wait_for(
+            || std::fs::read_to_string(&pid_file)
+                .ok()
+                .is_some_and(|t| Some(&t) != before.as_ref()),
+            Duration::from_secs(3)
+        ),
+        "the holder of {cidr} wrote its pid file"
     );
+    (pid, pid_file)
+}
+
+/// Make a pid file name `pid` instead, keeping the rest (start time and all).
+fn repoint(pid_file: &Path, pid: u32) {
+    let text = std::fs::read_to_string(pid_file).unwrap();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap();
+    std::fs::write(pid_file, format!("{pid}{}", &text[digits..])).unwrap();
+}
+
+#[test]
+fn ipfake_never_signals_a_process_that_reused_the_holders_pid() {
+    let mut net = Net::new(1, 1);
+    let vip = "10.77.1.120";
+    let (holder, pid_file) = hold(&mut net, &format!("{vip}/24"));
     // The holder is killed with SIGKILL and its pid is taken by a stranger: the file
     // now names the stranger's pid (with the holder's start time, as the file recorded).
     net.kill(holder, Signal::SIGKILL);
     let mut s = stranger();
-    let text = std::fs::read_to_string(&pid_file).unwrap();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap();
-    std::fs::write(&pid_file, format!("{}{}", s.id(), &text[digits..])).unwrap();
-    let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "status", vip]);
+    repoint(&pid_file, s.id());
+    let saved = std::fs::read_to_string(&pid_file).unwrap();
+    let st = ipfake(&net, &["status", vip]);
     let out = String::from_utf8_lossy(&st.stdout);
     assert_eq!(st.status.code(), Some(1), "not held: {out}");
     assert!(out.contains("stale"), "{out}");
-    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", vip]);
-    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    ok(&ipfake(&net, &["down", vip]));
     // `up` replaces a running holder: it must not take the stranger for one either.
-    let up = net.run(
-        &ns,
-        &bin("ipfake"),
-        &["--pid-dir", &pd, "up", &format!("{vip}/24"), "dev", "eth0", "--once"],
-    );
-    assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stderr));
+    std::fs::write(&pid_file, saved).unwrap();
+    ok(&ipfake(&net, &["up", &format!("{vip}/24"), "dev", "eth0", "--once"]));
     std::thread::sleep(Duration::from_millis(100));
     let alive = s.try_wait().unwrap().is_none();
     let _ = s.kill();
@@ -210,22 +236,11 @@ fn ipfake_never_signals_a_process_that_reused_the_holders_pid() {
 #[test]
 fn ipfake_down_leaves_an_address_it_did_not_add() {
     let mut net = Net::new(1, 1);
-    let pd = net.path("pids").display().to_string();
-    let ns = net.ns(1).to_string();
     let cidr = "10.77.1.5/24";
+    let ns = net.ns(1).to_string();
     net.ip(&ns, &["addr", "add", cidr, "dev", "eth0"]);
-    let args: Vec<String> = ["--pid-dir", &pd, "up", cidr, "dev", "eth0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    let pid_file = net.path("pids").join("ipfake.10.77.1.5.pid");
-    assert!(
-        wait_for(|| pid_file.exists(), Duration::from_secs(3)),
-        "the holder wrote its pid file"
-    );
-    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.5"]);
-    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    let (_, pid_file) = hold(&mut net, cidr);
+    ok(&ipfake(&net, &["down", "10.77.1.5"]));
     assert!(!pid_file.exists());
     assert!(
         net.has_addr(1, cidr),
@@ -233,42 +248,21 @@ fn ipfake_down_leaves_an_address_it_did_not_add() {
     );
     // One ipfake added is removed by down, even after its holder was killed.
     let vip = "10.77.1.6/24";
-    let args: Vec<String> = ["--pid-dir", &pd, "up", vip, "dev", "eth0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    let pid_file = net.path("pids").join("ipfake.10.77.1.6.pid");
-    assert!(wait_for(|| pid_file.exists(), Duration::from_secs(3)));
+    let (h, _) = hold(&mut net, vip);
     net.kill(h, Signal::SIGKILL);
-    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.6"]);
-    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    ok(&ipfake(&net, &["down", "10.77.1.6"]));
     assert!(!net.has_addr(1, vip), "what ipfake added is gone");
 }
 
 #[test]
 fn a_holder_killed_and_restarted_still_removes_what_the_first_added() {
     let mut net = Net::new(1, 1);
-    let pd = net.path("pids").display().to_string();
-    let ns = net.ns(1).to_string();
     let cidr = "10.77.1.7/24";
-    let args: Vec<String> = ["--pid-dir", &pd, "up", cidr, "dev", "eth0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let pid_file = net.path("pids").join("ipfake.10.77.1.7.pid");
-    let first = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    assert!(wait_for(|| pid_file.exists(), Duration::from_secs(3)));
+    let (first, _) = hold(&mut net, cidr);
     // SIGKILL (the OOM killer, systemd's last resort), then a restart (Restart=).
     net.kill(first, Signal::SIGKILL);
-    let before = std::fs::read_to_string(&pid_file).unwrap();
-    net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    assert!(wait_for(
-        || std::fs::read_to_string(&pid_file).is_ok_and(|t| t != before),
-        Duration::from_secs(3)
-    ));
-    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.7"]);
-    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    hold(&mut net, cidr);
+    ok(&ipfake(&net, &["down", "10.77.1.7"]));
     assert!(
         !net.has_addr(1, cidr),
         "the address ipfake added is gone after the restart"
@@ -278,27 +272,18 @@ fn a_holder_killed_and_restarted_still_removes_what_the_first_added() {
 #[test]
 fn a_pid_file_of_an_older_ipfake_is_still_believed() {
     let mut net = Net::new(1, 1);
-    let pd = net.path("pids").display().to_string();
-    let ns = net.ns(1).to_string();
     let cidr = "10.77.1.8/24";
-    let args: Vec<String> = ["--pid-dir", &pd, "up", cidr, "dev", "eth0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let pid_file = net.path("pids").join("ipfake.10.77.1.8.pid");
-    let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    assert!(wait_for(|| pid_file.exists(), Duration::from_secs(3)));
+    let (h, pid_file) = hold(&mut net, cidr);
     // What the previous version wrote: a bare pid, the interface, the prefix.
     std::fs::write(&pid_file, format!("{h}\neth0\n24\n")).unwrap();
-    let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "status", "10.77.1.8"]);
+    let st = ipfake(&net, &["status", "10.77.1.8"]);
     assert_eq!(
         st.status.code(),
         Some(0),
         "held: {}",
         String::from_utf8_lossy(&st.stdout)
     );
-    let down = net.run(&ns, &bin("ipfake"), &["--pid-dir", &pd, "down", "10.77.1.8"]);
-    assert_eq!(down.status.code(), Some(0), "{}", String::from_utf8_lossy(&down.stderr));
+    ok(&ipfake(&net, &["down", "10.77.1.8"]));
     assert!(
         !net.has_addr(1, cidr),
         "the old holder was stopped and the address removed"

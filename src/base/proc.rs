@@ -113,7 +113,7 @@ pub fn run(mut cmd: Command, stdin: Option<Vec<u8>>, limits: &Limits) -> io::Res
                 cmd.stderr(Stdio::from(wr.try_clone()?));
             }
             cmd.stdout(Stdio::from(wr));
-            Some(rd)
+            Some(std::fs::File::from(rd))
         }
     };
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -226,14 +226,10 @@ fn end(pid: Pid) {
 }
 
 /// Read what the pipe holds now; true at EOF (or an error: nothing more will come).
-fn read_available(rd: &OwnedFd, buf: &mut Vec<u8>, max: usize, truncated: &mut bool) -> bool {
+fn read_available(mut rd: &std::fs::File, buf: &mut Vec<u8>, max: usize, truncated: &mut bool) -> bool {
     let mut chunk = [0u8; 16 * 1024];
-    let mut file = match rd.try_clone() {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(_) => return true,
-    };
     loop {
-        match file.read(&mut chunk) {
+        match rd.read(&mut chunk) {
             Ok(0) => return true,
             Ok(n) => {
                 let room = max.saturating_sub(buf.len());

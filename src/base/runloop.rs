@@ -4,6 +4,7 @@
 //! Also the real-time priority hb-send and hb-watch may ask for.
 
 use crate::base::clock::mono_ns;
+use crate::base::privilege::Cap;
 pub use crate::base::signals::Signals;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
@@ -81,13 +82,17 @@ pub fn go_realtime() {
     // no wrapper for sched_setscheduler.
     if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
         crate::base::log::warn(&format!(
-            "cannot run SCHED_FIFO (needs CAP_SYS_NICE): {}",
+            "cannot run SCHED_FIFO (needs {}): {}",
+            Cap::SysNice.name(),
             std::io::Error::last_os_error()
         ));
     }
     use nix::sys::mman::{mlockall, MlockAllFlags};
     if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
-        crate::base::log::warn(&format!("cannot lock memory (needs CAP_IPC_LOCK or LimitMEMLOCK): {e}"));
+        crate::base::log::warn(&format!(
+            "cannot lock memory (needs {} or LimitMEMLOCK): {e}",
+            Cap::IpcLock.name()
+        ));
     }
 }
 

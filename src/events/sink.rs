@@ -1,5 +1,6 @@
 //! Where the events are printed: one line per event (or one JSON object per line) on
-//! stdout, flushed at once so that a `while read` loop sees each event as it happens.
+//! stdout, buffered and flushed after each batch (the events of one wake-up), so that a
+//! `while read` loop sees them as they happen and a burst of a thousand costs one write.
 //!
 //! A reader that goes away (a broken pipe, a closed or full stdout: any write error) is
 //! met once: logged once, and nothing more is printed. The tool keeps running — what
@@ -11,7 +12,7 @@
 use crate::events::Event;
 use std::io::Write;
 
-pub struct Sink<W: Write = std::io::Stdout> {
+pub struct Sink<W: Write = std::io::BufWriter<std::io::Stdout>> {
     out: W,
     json: bool,
     closed: bool,
@@ -19,11 +20,11 @@ pub struct Sink<W: Write = std::io::Stdout> {
     still: &'static str,
 }
 
-impl Sink<std::io::Stdout> {
+impl Sink {
     /// Events on stdout, JSON lines if `json`. `still`: what goes on once stdout is
     /// closed, for the log line that says so (`the hook and the table still get them`).
     pub fn stdout(json: bool, still: &'static str) -> Sink {
-        Sink::new(std::io::stdout(), json, still)
+        Sink::new(std::io::BufWriter::new(std::io::stdout()), json, still)
     }
 }
 
@@ -42,15 +43,29 @@ impl<W: Write> Sink<W> {
         self.json = json;
     }
 
-    /// Print one event and flush it. False once the output is closed (nothing is
-    /// printed then).
+    /// Print one event (buffered: [`flush`](Sink::flush) ends the batch). False once
+    /// the output is closed (nothing is printed then).
     pub fn emit(&mut self, ev: &Event) -> bool {
         if self.closed {
             return false;
         }
         let mut line = if self.json { ev.to_json() } else { ev.to_line() };
         line.push('\n');
-        if let Err(e) = self.out.write_all(line.as_bytes()).and_then(|_| self.out.flush()) {
+        let written = self.out.write_all(line.as_bytes());
+        self.check(written)
+    }
+
+    /// Hand what was emitted to the reader now. False once the output is closed.
+    pub fn flush(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let flushed = self.out.flush();
+        self.check(flushed)
+    }
+
+    fn check(&mut self, r: std::io::Result<()>) -> bool {
+        if let Err(e) = r {
             self.closed = true;
             crate::base::log::warn(&format!("stdout: {e}; events are no longer printed ({})", self.still));
             return false;

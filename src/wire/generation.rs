@@ -8,19 +8,15 @@
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+/// One line that names the file (fsio's messages name it already).
 #[derive(Debug)]
-pub struct Error(PathBuf, String);
+pub struct Error(String);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        // fsio's messages name the path already.
-        if self.0.as_os_str().is_empty() {
-            f.write_str(&self.1)
-        } else {
-            write!(f, "{}: {}", self.0.display(), self.1)
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -34,12 +30,11 @@ impl HasExitStatus for Error {
 /// The file is read without following a symlink and only if no other user can have
 /// written it; it is replaced through a new temporary (see [`crate::base::fsio`]).
 pub fn bump(path: &Path) -> Result<u64, Error> {
-    let e = |m: String| Error(path.into(), m);
-    let old = match crate::base::fsio::read_trusted(path).map_err(|m| Error(PathBuf::new(), m))? {
+    let old = match crate::base::fsio::read_trusted(path).map_err(Error)? {
         Some(s) => s.trim().parse::<u64>().map_err(|_| {
             // One line, however long or odd the file: its start, escaped.
             let shown: String = s.trim().chars().take(40).collect();
-            e(format!("{shown:?} is not a generation number"))
+            Error(format!("{}: {shown:?} is not a generation number", path.display()))
         })?,
         None => 0,
     };
@@ -51,7 +46,7 @@ pub fn bump(path: &Path) -> Result<u64, Error> {
         0o644,
         crate::base::fsio::Durability::Durable,
     )
-    .map_err(|m| Error(PathBuf::new(), m))?;
+    .map_err(Error)?;
     Ok(new)
 }
 

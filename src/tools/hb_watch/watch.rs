@@ -329,7 +329,9 @@ impl Watcher {
     /// Events out (stdout, signals, hook) and changed records into the table. The hook
     /// is only queued here (it runs on its own thread), so nothing waits for it.
     fn publish(&mut self) {
+        let mut any = false;
         for ev in self.intake.detector.drain_events() {
+            any = true;
             self.out.emit(&ev);
             for t in &self.s.notify {
                 if let Err(e) = t.send() {
@@ -337,6 +339,9 @@ impl Watcher {
                 }
             }
             self.hooks.push(&ev);
+        }
+        if any {
+            self.out.flush();
         }
         let table = &mut self.table;
         self.intake.detector.take_dirty(|slot, rec| {

@@ -219,15 +219,15 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     // Found there, but left by a holder that had added it and died (SIGKILL, and a
     // restart): it is still ipfake's to remove.
     let ours = added == Added::Now || old.as_ref().is_some_and(|o| o.added);
-    let me = pidfile::PidRecord::me(Vec::new());
     let release = |why: &str| {
         if ours {
             if let Err(e) = addr::del(index, addr, prefix) {
                 crate::base::log::error(&format!("cannot remove {addr}/{prefix} from {}: {e}", a.iface));
             }
         }
-        // Only our own pid file: a new holder that replaced us may have written its own.
-        if read_holder(&pid_file).is_some_and(|h| h.proc.pid == me.pid && h.proc.start == me.start) {
+        // Only our own pid file (ours while it names our pid: we are alive): a new holder
+        // that replaced us may have written its own.
+        if read_holder(&pid_file).is_some_and(|h| h.proc.pid == std::process::id() as i32) {
             let _ = std::fs::remove_file(&pid_file);
         }
         crate::base::log::info(&format!("released {addr} ({why})"));

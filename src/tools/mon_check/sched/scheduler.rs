@@ -405,6 +405,7 @@ impl Scheduler {
         for ev in events(key, &before, &r, was_failing, was_untested) {
             self.sink.emit(&ev);
         }
+        self.sink.flush();
         self.worst = self.worst.worst(r.status);
         let mut snapshot = st.clone();
         snapshot.output = r.output.clone();
