@@ -14,6 +14,13 @@ fn main() -> ExitCode {
             Err(e) => report(&e).into(),
         };
     }
+    if let Some(Command::Forget(f)) = &args.command {
+        hakit::base::log::init("hb-watch", false, false, false);
+        return match settings::forget_paths(&f.table, &f.floors, &f.config) {
+            Ok((t, fl)) => hakit::tools::hb_watch::floors::forget_command(&t, &fl, &f.node).into(),
+            Err(e) => report(&e).into(),
+        };
+    }
     let run = &args.run;
     hakit::base::log::init("hb-watch", run.cluster.syslog, run.cluster.verbose, run.cluster.quiet);
     let settings = match WatchSettings::resolve(run) {

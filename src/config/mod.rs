@@ -21,6 +21,8 @@ pub const DEFAULT_KEYS: &str = "/etc/hakit/authkeys";
 pub const DEFAULT_TABLE: &str = "/run/hakit/ast";
 pub const DEFAULT_FIFO: &str = "/run/hakit/fifo";
 pub const DEFAULT_GENERATION: &str = "/var/lib/hakit/generation";
+/// hb-watch's replay floors, for the default table (another table's are beside it).
+pub const DEFAULT_FLOORS: &str = "/var/lib/hakit/floors";
 pub const DEFAULT_PORT: u16 = 694;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +179,13 @@ pub struct HbWatchSection {
     pub notify: Vec<String>,
     pub json: Option<bool>,
     pub realtime: Option<bool>,
+    pub floors: Option<PathBuf>,
+    #[serde(default)]
+    pub ping: Vec<String>,
+    #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
+    pub ping_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
+    pub ping_deadtime: Option<Duration>,
 }
 
 /// The text of a loaded file, kept to point at a key's line in semantic errors.

@@ -22,6 +22,9 @@ pub enum Kind {
     LinkLate,
     LinkDead,
     Message,
+    /// hb-watch: a ping node answers again, or stopped answering.
+    PingUp,
+    PingDead,
     /// mon-check: a host of a service stopped answering as it should, or came back.
     HostDown,
     HostUp,
@@ -42,6 +45,8 @@ impl Kind {
             Kind::LinkLate => "link-late",
             Kind::LinkDead => "link-dead",
             Kind::Message => "message",
+            Kind::PingUp => "ping-up",
+            Kind::PingDead => "ping-dead",
             Kind::HostDown => "host-down",
             Kind::HostUp => "host-up",
             Kind::ServiceFailing => "service-failing",

@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod arp;
+pub mod icmp;
 pub mod linkwatch;
 pub mod ndp;
 pub mod netlink;

@@ -23,7 +23,9 @@
 //! A record is 64 words: word 0 its sequence (odd while being written), then name (8
 //! words), state/flags/dt, status (2 words), generation, last sequence, load, last
 //! change (Unix ms and monotonic ns), then five words per channel: last heard
-//! (CLOCK_MONOTONIC ns), link state, lost, duplicate, rejected.
+//! (CLOCK_MONOTONIC ns), link state, lost, duplicate, rejected; then the node's ping
+//! nodes (reachable u16 | configured u16, 0/0 when it announces none) and what it says
+//! it holds (`held`, 40 bytes, cut with a trailing `+` when longer).
 //!
 //! Readers copy a record between two reads of its sequence and retry if it changed, so
 //! they never block the writer and never see a torn record. A record whose sequence
@@ -75,6 +77,10 @@ const R_CHANGED_MS: usize = 15;
 const R_CHANGED_NS: usize = 16;
 const R_LINKS: usize = 18; // 5 words per channel
 const LINK_WORDS: usize = 5;
+const R_PINGS: usize = 58; // reachable u16 | configured u16
+const R_HELD: usize = 59; // 5 words
+pub const HELD_LEN: usize = 40;
+const _: () = assert!(R_LINKS + MAX_CHANNELS * LINK_WORDS == R_PINGS && R_HELD + HELD_LEN / 8 == RECORD_WORDS);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
@@ -143,6 +149,9 @@ impl LinkState {
 
 pub const FLAG_LOCAL: u8 = 1;
 pub const FLAG_CONFIGURED: u8 = 2;
+/// A ping node (an address hb-watch pings, as Heartbeat's `ping` directive), not a
+/// cluster member: it sends no heartbeats and holds nothing.
+pub const FLAG_PING: u8 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LinkRecord {
@@ -168,11 +177,20 @@ pub struct NodeRecord {
     pub changed_unix_ms: u64,
     pub changed_mono_ns: u64,
     pub links: [LinkRecord; MAX_CHANNELS],
+    /// Ping nodes: how many of the configured ones the node reaches (the local node's
+    /// as hb-watch measures them, a peer's as its heartbeats say).
+    pub pings_up: u16,
+    pub pings_total: u16,
+    /// What the node says it holds (`held` in its heartbeats), as far as it fits.
+    pub held: String,
 }
 
 impl NodeRecord {
     pub fn is_local(&self) -> bool {
         self.flags & FLAG_LOCAL != 0
+    }
+    pub fn is_ping(&self) -> bool {
+        self.flags & FLAG_PING != 0
     }
 
     fn encode(&self, w: &mut [u64; RECORD_WORDS]) {
@@ -192,6 +210,16 @@ impl NodeRecord {
             w[b + 2] = l.lost;
             w[b + 3] = l.dup;
             w[b + 4] = l.rejected;
+        }
+        w[R_PINGS] = self.pings_up as u64 | (self.pings_total as u64) << 16;
+        if self.held.len() > HELD_LEN {
+            let mut cut = HELD_LEN - 1;
+            while !self.held.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            put_str(&mut w[R_HELD..R_HELD + 5], &format!("{}+", &self.held[..cut]));
+        } else {
+            put_str(&mut w[R_HELD..R_HELD + 5], &self.held);
         }
     }
 
@@ -219,6 +247,9 @@ impl NodeRecord {
             changed_unix_ms: w[R_CHANGED_MS],
             changed_mono_ns: w[R_CHANGED_NS],
             links,
+            pings_up: w[R_PINGS] as u16,
+            pings_total: (w[R_PINGS] >> 16) as u16,
+            held: get_str(&w[R_HELD..R_HELD + 5]),
         }
     }
 }
@@ -639,6 +670,12 @@ impl TableReader {
     }
 
     /// Whether a writer holds the table now (asked without blocking it).
+    /// The uid that owns the file (its writer runs as that user).
+    pub fn owner(&self) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().map(|m| m.uid()).unwrap_or(u32::MAX)
+    }
+
     pub fn writer_alive(&self) -> bool {
         // A shared lock on a second descriptor, dropped (released) at once.
         match self.file.try_clone() {

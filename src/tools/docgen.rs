@@ -49,14 +49,19 @@ rejected before a node could be named; 256: the local node's name (64 bytes).
 .TP
 .B Record (512 bytes each, from offset 512)
 word 0: sequence; words 1\-8: node name (NUL padded); word 9: byte 0 node state (0
-unknown, 1 up, 2 unreachable, 3 dead), byte 1 flags (1 local, 2 configured member),
+unknown, 1 up, 2 unreachable, 3 dead), byte 1 flags (1 local, 2 configured member,
+4 a ping node: an address hb-watch pings, named by the address),
 bytes 4\-7 the deadtime the node announced in ms; words 10\-11: status (as announced,
 e.g. active, standby); word 12: generation; word 13: last sequence number; word 14:
 1, 5 and 15 minute load in hundredths (three u16); word 15: last state change, Unix
 ms; word 16: last state change, CLOCK_MONOTONIC ns; then from word 18, five words per
 channel: last heard (CLOCK_MONOTONIC ns, comparable with the reader's own clock on
 the same host), link state (0 unknown, 1 up, 2 late, 3 dead), lost, duplicate and
-rejected message counts.
+rejected message counts; word 58: ping nodes, how many the node reaches (u16) of how
+many it has (u16) \- the local node's as its hb-watch measures them, a peer's as its
+heartbeats (BpnR) say; words 59\-63: what the node says it holds (its heartbeats'
+BheldR, NUL padded, cut to 39 bytes and a B+R when longer). Records written by
+an hb-watch older than these two fields have zeros there.
 .SH COMPATIBILITY
 A reader refuses a file whose magic, version, header size or record size differ; so
 does a writer, which never rewrites a table of another version.

@@ -10,6 +10,7 @@ use crate::wire::authkeys::{self, AuthKeys};
 use crate::wire::channel::{self, Channel};
 use crate::wire::fifo::{self, FieldBuf, Fifo};
 use crate::wire::msg::Builder;
+use crate::wire::{valid_held, HELD, PINGS};
 use std::fmt;
 use std::os::fd::AsFd;
 
@@ -67,6 +68,10 @@ struct Sender {
     gen: u64,
     seq: u64,
     status: String,
+    /// What this node says it holds (set through the FIFO), in every heartbeat.
+    held: String,
+    /// Our ping nodes as our hb-watch last wrote them: (reachable, configured).
+    pings: Option<(u16, u16)>,
     uuid: [u8; 16],
     table: Option<TableReader>,
     table_retry_ns: u64,
@@ -110,7 +115,10 @@ impl Sender {
             self.table_retry_ns = now + 1_000_000_000;
         }
         let mut out = String::new();
-        let Some(t) = &mut self.table else { return out };
+        let Some(t) = &mut self.table else {
+            self.pings = None;
+            return out;
+        };
         if now >= self.table_retry_ns {
             // A restarted hb-watch may have grown the file: look once a second.
             let _ = t.refresh();
@@ -118,6 +126,15 @@ impl Sender {
         }
         let n = t.count();
         let mut words = [0u64; crate::table::RECORD_WORDS];
+        // Slot 0 is the local node: hb-watch measures our ping nodes, our heartbeats
+        // say how many answer.
+        self.pings = match t.read_raw(0, &mut words) {
+            Ok(true) => {
+                let r = crate::table::decode(&words);
+                (r.is_local() && r.pings_total > 0).then_some((r.pings_up, r.pings_total))
+            }
+            _ => None,
+        };
         let start = if n > 0 { self.view_offset % n } else { 0 };
         let mut next = start;
         for i in 0..n {
@@ -129,7 +146,7 @@ impl Sender {
                 Err(_) => continue,
             }
             let r = crate::table::decode(&words);
-            if r.is_local() {
+            if r.is_local() || r.is_ping() {
                 continue;
             }
             let mut mask = 0u8;
@@ -183,20 +200,51 @@ impl Sender {
         if !view.is_empty() {
             b.add(crate::wire::hv::FIELD, &view);
         }
+        if !self.held.is_empty() && status != "dead" {
+            b.add(HELD, &self.held);
+        }
+        if let Some((up, total)) = self.pings {
+            b.add(PINGS, &format!("{up}/{total}"));
+        }
         self.stamp_and_send(&mut b, now);
     }
 
     fn fifo_message(&mut self, fields: Vec<FieldBuf>, now: u64) {
         let is_status = fields.iter().any(|(n, _, v)| n == "t" && v == "status");
+        let get = |k: &str| fields.iter().find(|(n, _, _)| n == k).map(|(_, _, v)| v.clone());
         if is_status {
-            if let Some((_, _, st)) = fields.iter().find(|(n, _, _)| n == "st") {
-                if !st.is_empty() && st.len() <= crate::table::STATUS_LEN && st != "dead" {
-                    crate::base::log::info(&format!("status {} -> {st} (from the FIFO)", self.status));
-                    self.status = st.clone();
-                    self.heartbeat(now, &st.clone());
-                    return;
+            // What a node announces about itself is hb-send's to keep: it goes into
+            // every heartbeat from now on, not into one message.
+            let (st, held) = (get("st"), get("held"));
+            if st.is_none() && held.is_none() {
+                return crate::base::log::warn("FIFO: a t=status message without st or held; dropped");
+            }
+            if let Some(st) = &st {
+                if !crate::tools::hb_send::settings::valid_status(st) || st == "dead" {
+                    return crate::base::log::warn(&format!(
+                        "FIFO: status {st:?} refused (a status word other than dead: hb-send says dead when it stops); dropped"
+                    ));
                 }
             }
+            if let Some(h) = &held {
+                if let Err(why) = valid_held(h) {
+                    return crate::base::log::warn(&format!("FIFO: held {h:?} refused: {why}; dropped"));
+                }
+            }
+            if let Some(st) = st {
+                if st != self.status {
+                    crate::base::log::info(&format!("status {} -> {st} (from the FIFO)", self.status));
+                    self.status = st;
+                }
+            }
+            if let Some(h) = held {
+                if h != self.held {
+                    crate::base::log::info(&format!("holds {:?} -> {h:?} (from the FIFO)", self.held));
+                    self.held = h;
+                }
+            }
+            let st = self.status.clone();
+            return self.heartbeat(now, &st);
         }
         let mut b = Builder::new();
         for (n, ty, v) in &fields {
@@ -241,6 +289,8 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
     let mut me = Sender {
         uuid: node_uuid(&s.cluster.node),
         status: s.status.clone(),
+        held: String::new(),
+        pings: None,
         s,
         keys,
         channels,

@@ -65,6 +65,13 @@ impl SendSettings {
         if !valid_status(&status.value) {
             return Err(r.error(&status.from, format!("`{}` is not a status word", status.value)));
         }
+        if status.value == "dead" {
+            // Every heartbeat would say "stopping": peers would flap dead/up each one.
+            return Err(r.error(
+                &status.from,
+                "`dead` is what hb-send announces when it stops; a node that should not serve is `standby`",
+            ));
+        }
         let group = r.pick(
             "--fifo-group",
             a.fifo_group.clone(),

@@ -17,7 +17,15 @@ use std::time::Duration;
 /// --notify process. The table (see hakit-table(5)) is kept up to date for any reader.
 ///
 /// Events: node-up, node-dead, node-unreachable, node-restart, node-status, link-up,
-/// link-late, link-dead, message.
+/// link-late, link-dead, message, ping-up, ping-dead. node-status comes with the first
+/// heartbeat after node-up and whenever what the node announces changes: its status,
+/// what it holds (`held`, set by its scripts through hb-send's FIFO) and how many of
+/// its ping nodes it reaches (`pings=UP/OF`); node-dead and node-unreachable name what
+/// the node held when last heard (`held`).
+///
+/// Generations more than a day ahead of this node's clock are refused (a forged
+/// message would otherwise lock the real node out); every peer's floor is saved in
+/// --floors, so that a reboot that empties /run does not let old heartbeats back in.
 ///
 /// SIGTERM or SIGINT: stop (the table is left for readers, marked without a writer).
 /// SIGHUP: read the configuration again (timing, hooks, notify). SIGUSR1: log the
@@ -78,6 +86,25 @@ pub struct RunArgs {
     /// Run with SCHED_FIFO and locked memory so that load does not delay detection.
     #[arg(long)]
     pub realtime: bool,
+    /// Where every peer's generation and sequence floor is kept across restarts and
+    /// reboots, so that old heartbeats replayed to a fresh table are refused. Keep it
+    /// on a disk, not in /run. [default: /var/lib/hakit/floors for the default table,
+    /// else TABLE.floors]
+    #[arg(long, value_name = "FILE")]
+    pub floors: Option<PathBuf>,
+    /// A ping node: an address on the service network (the gateway, say) pinged every
+    /// --ping-interval, as Heartbeat's `ping`. Its state is a record in the table, a
+    /// `ping-up` or `ping-dead` event, and travels in this node's heartbeats (`pn`),
+    /// so that a pair can tell which side still reaches the network. Repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub ping: Vec<String>,
+    /// How often each ping node is pinged. [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub ping_interval: Option<Duration>,
+    /// A ping node that has not answered for this long is dead. [default: 3 x
+    /// ping-interval]
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
+    pub ping_deadtime: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -85,6 +112,26 @@ pub enum Command {
     /// Print the Active Stations Table (like cl_status), or answer whether a node (or
     /// one of its links) is up through the exit status.
     Status(StatusArgs),
+    /// Clear a node's replay floor (its generation and sequence), when a node can no
+    /// longer be heard because a floor was set above anything it sends (a forged
+    /// generation, a clock that was far ahead). A running hb-watch applies it at once
+    /// (it is sent SIGHUP), a stopped one at its next start.
+    Forget(ForgetArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForgetArgs {
+    /// The node whose floor to clear.
+    pub node: String,
+    /// The floors file. [default: as hb-watch's --floors]
+    #[arg(long, value_name = "FILE")]
+    pub floors: Option<PathBuf>,
+    /// The Active Stations Table file (its writer is told). [default: /run/hakit/ast]
+    #[arg(short = 't', long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+    /// The configuration file, for the paths.
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

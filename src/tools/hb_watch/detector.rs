@@ -13,8 +13,9 @@
 //!   (cross-check), unreachable when another live node still hears it.
 
 use crate::events::{Event, Kind};
-use crate::table::{LinkState, NodeRecord, NodeState, FLAG_CONFIGURED, FLAG_LOCAL, MAX_CHANNELS};
+use crate::table::{LinkState, NodeRecord, NodeState, FLAG_CONFIGURED, FLAG_LOCAL, FLAG_PING, MAX_CHANNELS};
 use crate::wire::msg::{Msg, T_STRING};
+use crate::wire::{HELD, PINGS};
 use std::collections::HashMap;
 
 const MS: u64 = 1_000_000;
@@ -38,6 +39,17 @@ pub struct Config {
     pub capacity: usize,
 }
 
+/// How far ahead of our clock a generation may be: a sender's is the larger of its
+/// saved one plus one and its Unix time (`wire/generation.rs`), so only a clock more
+/// than a day off, or a day of restarts every second, goes past it.
+pub const GEN_AHEAD_S: u64 = 86_400;
+
+impl Config {
+    fn gen_ceiling(&self) -> u64 {
+        crate::base::clock::unix_ms() / 1000 + GEN_AHEAD_S
+    }
+}
+
 /// Why a message was refused after its signature was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -46,6 +58,8 @@ pub enum Refusal {
     Full,
     NoSequence,
     Replay,
+    /// A generation further ahead of our clock than any honest sender's can be.
+    FutureGeneration,
 }
 
 impl Refusal {
@@ -56,6 +70,7 @@ impl Refusal {
             Refusal::Full => "table-full",
             Refusal::NoSequence => "no-seq",
             Refusal::Replay => "replay",
+            Refusal::FutureGeneration => "future-generation",
         }
     }
 }
@@ -70,6 +85,14 @@ struct Node {
     /// Who else hears this node: (their slot, when they last heard it, estimated on
     /// our clock).
     heard_by: Vec<(usize, u64)>,
+    /// What the node holds, in full (the table keeps what fits).
+    held: String,
+    /// Until when a refused future generation is not logged again (one line a minute).
+    future_warned_ns: u64,
+    /// Whether what the node announces (status, held, ping nodes) has been reported
+    /// since it last came up: the first heartbeat after node-up always is, so that a
+    /// script learns what a node that returns from a partition holds.
+    announced: bool,
 }
 
 pub struct Detector {
@@ -82,6 +105,10 @@ pub struct Detector {
     dirty_list: Vec<usize>,
     events: Vec<Event>,
     next_deadline: u64,
+    /// A floor moved in a way worth saving at once (a generation changed, a node died).
+    floors_news: bool,
+    /// Ping node slots, in the order configured.
+    pings: Vec<usize>,
 }
 
 impl Detector {
@@ -97,6 +124,8 @@ impl Detector {
             dirty_list: Vec::new(),
             events: Vec::new(),
             next_deadline: u64::MAX,
+            floors_news: false,
+            pings: Vec::new(),
             cfg,
         };
         let local = d.cfg.local.clone();
@@ -123,6 +152,10 @@ impl Detector {
                 continue;
             };
             let n = &mut d.nodes[s];
+            // The table and the floors file may both know the node: the higher wins.
+            if n.has_gen && (n.rec.generation, n.rec.last_seq) >= (r.generation, r.last_seq) {
+                continue;
+            }
             n.rec.generation = r.generation;
             n.rec.last_seq = r.last_seq;
             n.has_gen = true;
@@ -146,6 +179,9 @@ impl Detector {
             link_seq: [0; MAX_CHANNELS],
             first_heard_ns: 0,
             heard_by: Vec::new(),
+            held: String::new(),
+            future_warned_ns: 0,
+            announced: false,
         });
         self.index.insert(name.to_string(), slot);
         self.dirty.push(false);
@@ -246,6 +282,7 @@ impl Detector {
             return Ok(());
         }
         let slot = match self.index.get(src) {
+            Some(&s) if self.nodes[s].rec.is_ping() => return Err(Refusal::UnknownNode),
             Some(&s) => s,
             None => {
                 if !self.cfg.nodes.is_empty() || !crate::wire::hv::valid_name(src) {
@@ -266,6 +303,20 @@ impl Detector {
             return Err(Refusal::NoSequence);
         };
         self.mark(slot);
+        if hg > self.cfg.gen_ceiling() {
+            // One signed message with a huge generation would otherwise raise the floor
+            // above anything the real node can send, for good (the floor is saved).
+            let n = &mut self.nodes[slot];
+            n.rec.links[chan].rejected += 1;
+            if now >= n.future_warned_ns {
+                n.future_warned_ns = now + 60_000 * MS;
+                crate::base::log::warn(&format!(
+                    "{src}: refused generation {hg}, further ahead of our clock than any sender's can be \
+                     (more than a day); a forged or broken sender. `hb-watch forget {src}` clears a floor set before"
+                ));
+            }
+            return Err(Refusal::FutureGeneration);
+        }
         let mut restarted = false;
         {
             let n = &mut self.nodes[slot];
@@ -274,6 +325,7 @@ impl Detector {
                 return Err(Refusal::Replay);
             }
             if !n.has_gen || hg > n.rec.generation {
+                self.floors_news = true;
                 restarted = n.has_gen;
                 n.has_gen = true;
                 n.rec.generation = hg;
@@ -360,17 +412,31 @@ impl Detector {
                 self.node_gone(slot, now, "shutdown");
                 return;
             }
-            let old = std::mem::replace(
-                &mut self.nodes[slot].rec.status,
-                truncate(st, crate::table::STATUS_LEN).into(),
-            );
-            if !old.is_empty() && old != st {
-                self.events.push(
-                    Event::new(Kind::NodeStatus, &name, now)
-                        .with("status", st)
-                        .with("old", old),
-                );
+            // Absent means none: a Heartbeat node, or one that holds nothing.
+            let held = msg.get_str(HELD).unwrap_or("");
+            let pings = msg.get_str(PINGS).and_then(parse_pings).unwrap_or((0, 0));
+            let n = &mut self.nodes[slot];
+            let old = std::mem::replace(&mut n.rec.status, truncate(st, crate::table::STATUS_LEN).into());
+            let news = old != n.rec.status || held != n.held || pings != (n.rec.pings_up, n.rec.pings_total);
+            if news {
+                n.held = held.into();
+                n.rec.held = held.into();
+                (n.rec.pings_up, n.rec.pings_total) = pings;
             }
+            // The first word after node-up is news even if nothing changed: a script
+            // must learn what a node back from a partition holds.
+            if news || !n.announced {
+                let mut ev = Event::new(Kind::NodeStatus, &name, now).with("status", st);
+                if !old.is_empty() && old != st {
+                    ev = ev.with("old", old);
+                }
+                ev = ev.with("held", held);
+                if pings.1 > 0 {
+                    ev = ev.with("pings", format!("{}/{}", pings.0, pings.1));
+                }
+                self.events.push(ev);
+            }
+            self.nodes[slot].announced = true;
             return;
         }
         let mut ev = Event::new(Kind::Message, &name, now);
@@ -388,7 +454,7 @@ impl Detector {
         let mut touched = Vec::new();
         for e in crate::wire::hv::parse(hv) {
             let Some(&x) = self.index.get(e.name) else { continue };
-            if x == from || x == 0 || e.mask == 0 {
+            if x == from || x == 0 || e.mask == 0 || self.nodes[x].rec.is_ping() {
                 continue;
             }
             let est = now.saturating_sub(e.age_ms.saturating_mul(MS));
@@ -470,6 +536,15 @@ impl Detector {
         ev.fields.extend(fields.iter().map(|(k, v)| (k.to_string(), v.clone())));
         if st != NodeState::Up {
             ev.fields.push(("was".into(), n.rec.state.as_str().into()));
+            // What it held when last heard: a takeover may have to fence it first.
+            if !n.held.is_empty() {
+                ev.fields.push(("held".into(), n.held.clone()));
+            }
+            n.announced = false;
+        }
+        if st == NodeState::Dead {
+            // Its last sequence is now the end of what could ever be replayed.
+            self.floors_news = true;
         }
         n.rec.state = st;
         n.rec.changed_unix_ms = ev.unix_ms;
@@ -528,6 +603,9 @@ impl Detector {
         }
         let initdead_over = now >= self.start_ns + self.cfg.initdead_ns;
         for slot in 1..self.nodes.len() {
+            if self.nodes[slot].rec.is_ping() {
+                continue;
+            }
             let dt = self.dt(slot);
             let dead = self.dead_after(slot);
             let warn = self.warn(slot);
@@ -571,10 +649,88 @@ impl Detector {
         self.recompute_deadline(now);
     }
 
+    /// Every peer's floor: the generation and sequence below which its messages are
+    /// refused.
+    pub fn floors(&self) -> Vec<crate::tools::hb_watch::floors::Floor> {
+        self.nodes[1..]
+            .iter()
+            .filter(|n| n.has_gen && !n.rec.is_ping())
+            .map(|n| crate::tools::hb_watch::floors::Floor {
+                node: n.rec.name.clone(),
+                gen: n.rec.generation,
+                seq: n.rec.last_seq,
+            })
+            .collect()
+    }
+
+    /// Whether floors moved in a way worth saving now; cleared.
+    pub fn take_floors_news(&mut self) -> bool {
+        std::mem::take(&mut self.floors_news)
+    }
+
+    /// Clear a node's floor: its next message is accepted whatever its generation.
+    pub fn forget(&mut self, name: &str) -> bool {
+        let Some(&s) = self.index.get(name) else { return false };
+        if s == 0 || self.nodes[s].rec.is_ping() {
+            return false;
+        }
+        let n = &mut self.nodes[s];
+        n.has_gen = false;
+        n.rec.generation = 0;
+        n.rec.last_seq = 0;
+        n.link_seq = [0; MAX_CHANNELS];
+        self.floors_news = true;
+        self.mark(s);
+        true
+    }
+
+    /// Add a ping node (a record flagged as one, named by its address).
+    pub fn add_ping(&mut self, name: &str, now: u64) -> Option<usize> {
+        if self.index.contains_key(name) || self.nodes.len() >= self.cfg.capacity {
+            return None;
+        }
+        let s = self.add_node(name, now);
+        self.nodes[s].rec.flags |= FLAG_PING;
+        self.pings.push(s);
+        self.nodes[0].rec.pings_total = self.pings.len() as u16;
+        self.mark(0);
+        Some(s)
+    }
+
+    /// A ping node answered (`up`) or has been silent for its deadtime.
+    pub fn ping_state(&mut self, slot: usize, up: bool, now: u64, fields: &[(&str, String)]) {
+        let want = if up { NodeState::Up } else { NodeState::Dead };
+        let n = &mut self.nodes[slot];
+        if n.rec.state == want {
+            return;
+        }
+        let was = n.rec.state;
+        n.rec.state = want;
+        let mut ev = Event::new(if up { Kind::PingUp } else { Kind::PingDead }, &n.rec.name, now);
+        n.rec.changed_unix_ms = ev.unix_ms;
+        n.rec.changed_mono_ns = now;
+        self.mark(slot);
+        let reached = self
+            .pings
+            .iter()
+            .filter(|&&p| self.nodes[p].rec.state == NodeState::Up)
+            .count() as u16;
+        self.nodes[0].rec.pings_up = reached;
+        self.mark(0);
+        ev.fields.extend(fields.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        ev = ev
+            .with("was", was.as_str())
+            .with("reachable", format!("{reached}/{}", self.pings.len()));
+        self.events.push(ev);
+    }
+
     fn recompute_deadline(&mut self, now: u64) {
         let mut next = u64::MAX;
         let initdead_at = self.start_ns + self.cfg.initdead_ns;
         for slot in 1..self.nodes.len() {
+            if self.nodes[slot].rec.is_ping() {
+                continue;
+            }
             let dt = self.dt(slot);
             let dead = self.dead_after(slot);
             let warn = self.warn(slot);
@@ -600,6 +756,13 @@ impl Detector {
         }
         self.next_deadline = next;
     }
+}
+
+/// `pn=REACHABLE/CONFIGURED`.
+fn parse_pings(v: &str) -> Option<(u16, u16)> {
+    let (a, b) = v.split_once('/')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    (a <= b).then_some((a, b))
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -674,7 +837,10 @@ mod tests {
         let mut d = Detector::new(cfg(&["n1", "n2"]), 0, &[]);
         feed(&mut d, MS, 0, "n2", 1, 1).unwrap();
         feed(&mut d, MS, 1, "n2", 1, 1).unwrap();
-        assert_eq!(kinds(&mut d), ["link-up n2 0", "node-up n2 0", "link-up n2 1"]);
+        assert_eq!(
+            kinds(&mut d),
+            ["link-up n2 0", "node-up n2 0", "node-status n2 ", "link-up n2 1"]
+        );
         // Channel 1 goes silent; channel 0 keeps going.
         for i in 2..10 {
             feed(&mut d, i * 10 * MS, 0, "n2", 1, i).unwrap();
@@ -712,7 +878,114 @@ mod tests {
         d.tick(100 * MS);
         assert!(kinds(&mut d).contains(&"node-dead n2 ".to_string()));
         feed(&mut d, 200 * MS, 0, "n2", 6, 1).unwrap();
-        assert_eq!(kinds(&mut d), ["node-restart n2 0", "link-up n2 0", "node-up n2 0"]);
+        assert_eq!(
+            kinds(&mut d),
+            ["node-restart n2 0", "link-up n2 0", "node-up n2 0", "node-status n2 "]
+        );
+    }
+
+    fn status_of(d: &mut Detector) -> Vec<String> {
+        d.drain_events()
+            .map(|e| {
+                let f = |k| e.field(k).unwrap_or("").to_string();
+                format!(
+                    "{} {} held={} pings={}",
+                    e.kind.as_str(),
+                    e.subject,
+                    f("held"),
+                    f("pings")
+                )
+            })
+            .collect()
+    }
+
+    fn feed_with(d: &mut Detector, now: u64, src: &str, hg: u64, seq: u64, extra: &[(&str, &str)]) {
+        let p = hb(src, hg, seq, extra);
+        d.accept(now, 0, &Msg::parse(&p).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn what_a_node_holds_is_news_after_every_node_up_and_on_change() {
+        let mut d = Detector::new(cfg(&["n1", "n2"]), 0, &[]);
+        feed_with(&mut d, MS, "n2", 1, 1, &[("held", "10.0.0.9/24"), ("pn", "1/2")]);
+        let ev = status_of(&mut d);
+        assert_eq!(
+            ev[1..],
+            ["node-up n2 held= pings=", "node-status n2 held=10.0.0.9/24 pings=1/2"]
+        );
+        feed_with(&mut d, 2 * MS, "n2", 1, 2, &[("held", "10.0.0.9/24"), ("pn", "1/2")]);
+        assert!(status_of(&mut d).is_empty(), "nothing changed: no event");
+        let r = d.records().find(|r| r.name == "n2").unwrap().clone();
+        assert_eq!((r.held.as_str(), r.pings_up, r.pings_total), ("10.0.0.9/24", 1, 2));
+        // Dead: the event says what it held.
+        d.tick(200 * MS);
+        let ev = status_of(&mut d);
+        assert!(
+            ev.contains(&"node-dead n2 held=10.0.0.9/24 pings=".to_string()),
+            "{ev:?}"
+        );
+        // Back with the same: reported again, since a script cannot know.
+        feed_with(&mut d, 300 * MS, "n2", 1, 3, &[("held", "10.0.0.9/24"), ("pn", "1/2")]);
+        let ev = status_of(&mut d);
+        assert!(
+            ev.contains(&"node-status n2 held=10.0.0.9/24 pings=1/2".to_string()),
+            "{ev:?}"
+        );
+        feed_with(&mut d, 301 * MS, "n2", 1, 4, &[]);
+        assert_eq!(status_of(&mut d), ["node-status n2 held= pings="]);
+    }
+
+    #[test]
+    fn a_generation_from_the_far_future_is_refused_and_forget_clears_a_floor() {
+        let mut d = Detector::new(cfg(&["n1", "n2"]), 0, &[]);
+        let p = hb("n2", u64::MAX, 1, &[]);
+        assert_eq!(
+            d.accept(MS, 0, &Msg::parse(&p).unwrap()),
+            Err(Refusal::FutureGeneration)
+        );
+        assert!(d.floors().is_empty());
+        // An honest-looking but high floor (a clock that was ahead) locks the node out
+        // until it is forgotten.
+        let ahead = crate::base::clock::unix_ms() / 1000 + 3600;
+        feed(&mut d, 2 * MS, 0, "n2", ahead, 1).unwrap();
+        let now_gen = crate::base::clock::unix_ms() / 1000;
+        assert_eq!(feed(&mut d, 3 * MS, 0, "n2", now_gen, 1), Err(Refusal::Replay));
+        assert!(d.take_floors_news());
+        assert!(d.forget("n2"));
+        feed(&mut d, 4 * MS, 0, "n2", now_gen, 1).unwrap();
+        assert_eq!(d.floors()[0].gen, now_gen);
+    }
+
+    #[test]
+    fn the_higher_of_two_seeded_floors_wins() {
+        let rec = |g, s| NodeRecord {
+            name: "n2".into(),
+            generation: g,
+            last_seq: s,
+            ..Default::default()
+        };
+        let d = Detector::new(cfg(&["n1", "n2"]), 0, &[rec(9, 100), rec(9, 50), rec(8, 900)]);
+        assert_eq!((d.floors()[0].gen, d.floors()[0].seq), (9, 100));
+    }
+
+    #[test]
+    fn ping_nodes_are_not_members() {
+        let mut d = Detector::new(cfg(&["n1", "n2"]), 0, &[]);
+        let s = d.add_ping("10.0.0.1", 0).unwrap();
+        d.ping_state(s, true, MS, &[]);
+        assert_eq!(kinds(&mut d), ["ping-up 10.0.0.1 "]);
+        d.tick(10_000 * MS);
+        assert!(
+            !kinds(&mut d).iter().any(|e| e.contains("10.0.0.1")),
+            "deadtime does not apply to a ping node"
+        );
+        let me = d.records().next().unwrap().clone();
+        assert_eq!((me.pings_up, me.pings_total), (1, 1));
+        // A heartbeat in a ping node's name is not taken.
+        assert_eq!(feed(&mut d, 2 * MS, 0, "10.0.0.1", 1, 1), Err(Refusal::UnknownNode));
+        d.ping_state(s, false, 3 * MS, &[]);
+        let me = d.records().next().unwrap().clone();
+        assert_eq!((me.pings_up, me.pings_total), (0, 1));
     }
 
     #[test]

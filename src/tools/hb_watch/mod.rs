@@ -2,6 +2,8 @@
 
 pub mod cli;
 pub mod detector;
+pub mod floors;
+pub mod ping;
 pub mod settings;
 pub mod status;
 pub mod watch;

@@ -1,7 +1,7 @@
 //! hb-watch's settings: its flags, then the file's `hb-watch` and `cluster` sections,
 //! then the defaults, checked here and nowhere else.
 
-use crate::config::{self, Cluster, Error, Resolver, DEFAULT_TABLE};
+use crate::config::{self, Cluster, Error, Resolver, DEFAULT_FLOORS, DEFAULT_TABLE};
 use crate::events::hooks::NotifyTarget;
 use crate::tools::hb_watch::cli::RunArgs;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,12 @@ pub struct WatchSettings {
     pub json: bool,
     pub realtime: bool,
     pub config: Option<PathBuf>,
+    /// The replay floors, kept across reboots.
+    pub floors: PathBuf,
+    /// Ping nodes, how often they are pinged, and the silence after which one is dead.
+    pub ping: Vec<std::net::IpAddr>,
+    pub ping_interval: Duration,
+    pub ping_deadtime: Duration,
 }
 
 impl WatchSettings {
@@ -90,7 +96,62 @@ impl WatchSettings {
         if !(1..=1_000_000).contains(&hook_queue.value) {
             return Err(r.error(&hook_queue.from, "hook-queue must be 1..1000000"));
         }
+        let floors = r.pick("--floors", a.floors.clone(), "floors", w.floors.clone(), || {
+            default_floors(&cluster.table)
+        });
+        let ping = r.pick(
+            "--ping",
+            (!a.ping.is_empty()).then(|| a.ping.clone()),
+            "ping",
+            (!w.ping.is_empty()).then(|| w.ping.clone()),
+            Vec::new,
+        );
+        let mut ping_nodes = Vec::new();
+        for p in &ping.value {
+            let ip: std::net::IpAddr = p
+                .parse()
+                .map_err(|_| r.error(&ping.from, format!("ping node `{p}` is not an IP address")))?;
+            let special =
+                ip.is_unspecified() || ip.is_multicast() || matches!(ip, std::net::IpAddr::V4(v) if v.is_broadcast());
+            if special {
+                return Err(r.error(&ping.from, format!("ping node {ip} is not a unicast address")));
+            }
+            if ping_nodes.contains(&ip) {
+                return Err(r.error(&ping.from, format!("ping node {ip} is listed twice")));
+            }
+            ping_nodes.push(ip);
+        }
+        if ping_nodes.len() > 16 {
+            return Err(r.error(&ping.from, "at most 16 ping nodes"));
+        }
+        let ping_interval = r.pick(
+            "--ping-interval",
+            a.ping_interval,
+            "ping-interval",
+            w.ping_interval,
+            || Duration::from_secs(1),
+        );
+        if ping_interval.value < Duration::from_millis(10) {
+            return Err(r.error(&ping_interval.from, "ping-interval must be at least 10ms"));
+        }
+        let ping_deadtime = r.pick(
+            "--ping-deadtime",
+            a.ping_deadtime,
+            "ping-deadtime",
+            w.ping_deadtime,
+            || ping_interval.value * 3,
+        );
+        if ping_deadtime.value <= ping_interval.value {
+            return Err(r.error_among(
+                &[&ping_deadtime.from, &ping_interval.from],
+                "ping-deadtime must be more than ping-interval",
+            ));
+        }
         Ok(WatchSettings {
+            floors: floors.value,
+            ping: ping_nodes,
+            ping_interval: ping_interval.value,
+            ping_deadtime: ping_deadtime.value,
             cluster,
             deadtime: deadtime.value,
             warntime: warntime.value,
@@ -105,6 +166,36 @@ impl WatchSettings {
             config: src.map(|s| s.path),
         })
     }
+}
+
+/// The default table's floors live on disk; another table's beside it, so that two
+/// hb-watch on one host (tests, a demo) never share one.
+pub fn default_floors(table: &Path) -> PathBuf {
+    if table == Path::new(DEFAULT_TABLE) {
+        DEFAULT_FLOORS.into()
+    } else {
+        let mut p = table.as_os_str().to_owned();
+        p.push(".floors");
+        p.into()
+    }
+}
+
+/// The table's and the floors' paths, for `hb-watch forget`.
+pub fn forget_paths(
+    table: &Option<PathBuf>,
+    floors: &Option<PathBuf>,
+    config: &Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf), Error> {
+    let (f, _) = config::load_for(config)?;
+    let t = table
+        .clone()
+        .or(f.cluster.table)
+        .unwrap_or_else(|| DEFAULT_TABLE.into());
+    let fl = floors
+        .clone()
+        .or(f.hb_watch.floors)
+        .unwrap_or_else(|| default_floors(&t));
+    Ok((t, fl))
 }
 
 /// Only the table's path, for `hb-watch status`.

@@ -21,6 +21,9 @@ fn age(now: u64, then: u64) -> String {
 
 /// One node on one line, for the USR1 dump and the table view.
 pub fn one_line(r: &NodeRecord, channels: &[String], now: u64) -> String {
+    if r.is_ping() {
+        return format!("{} (ping node) {}", r.name, r.state.as_str());
+    }
     let mut s = format!(
         "{}{} {} status={} gen={} seq={} load={:.2}",
         r.name,
@@ -31,6 +34,12 @@ pub fn one_line(r: &NodeRecord, channels: &[String], now: u64) -> String {
         r.last_seq,
         r.load[0] as f64 / 100.0
     );
+    if !r.held.is_empty() {
+        s.push_str(&format!(" held={}", r.held));
+    }
+    if r.pings_total > 0 {
+        s.push_str(&format!(" pings={}/{}", r.pings_up, r.pings_total));
+    }
     if !r.is_local() {
         for (i, c) in channels.iter().enumerate() {
             let l = &r.links[i];
@@ -64,14 +73,17 @@ fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
     serde_json::json!({
         "node": r.name,
         "local": r.is_local(),
+        "ping_node": r.is_ping(),
         "state": r.state.as_str(),
+        "held": if r.held.is_empty() { vec![] } else { r.held.split(',').collect::<Vec<_>>() },
+        "pings": if r.pings_total == 0 { serde_json::Value::Null } else { serde_json::json!({"reachable": r.pings_up, "configured": r.pings_total}) },
         "status": r.status,
         "generation": r.generation,
         "last_seq": r.last_seq,
         "dt_ms": r.dt_ms,
         "load": [r.load[0] as f64 / 100.0, r.load[1] as f64 / 100.0, r.load[2] as f64 / 100.0],
         "changed": crate::base::clock::rfc3339_ms(r.changed_unix_ms),
-        "links": if r.is_local() { vec![] } else { links },
+        "links": if r.is_local() || r.is_ping() { vec![] } else { links },
     })
 }
 
@@ -154,29 +166,40 @@ pub fn run(table: &Path, node: Option<&str>, link: Option<&str>, as_json: bool) 
         println!("{v}");
     } else {
         println!(
-            "{:<16} {:<12} {:<10} {:>6}  links ({})",
+            "{:<16} {:<12} {:<10} {:>6}  {:<7} {:<20} links ({})",
             "NODE",
             "STATE",
             "STATUS",
             "LOAD",
+            "PINGS",
+            "HELD",
             h.channels.join(" ")
         );
         for r in &recs {
             let mut l = String::new();
             if r.is_local() {
                 l.push_str("(local)");
+            } else if r.is_ping() {
+                l.push_str("(ping node)");
             } else {
                 for (i, c) in h.channels.iter().enumerate() {
                     let k = &r.links[i];
                     l.push_str(&format!("{c}:{}/{} ", k.state.as_str(), age(now, k.last_heard_ns)));
                 }
             }
+            let pings = if r.pings_total > 0 {
+                format!("{}/{}", r.pings_up, r.pings_total)
+            } else {
+                "-".into()
+            };
             println!(
-                "{:<16} {:<12} {:<10} {:>6.2}  {}",
+                "{:<16} {:<12} {:<10} {:>6.2}  {:<7} {:<20} {}",
                 r.name,
                 r.state.as_str(),
                 if r.status.is_empty() { "-" } else { &r.status },
                 r.load[0] as f64 / 100.0,
+                pings,
+                if r.held.is_empty() { "-" } else { &r.held },
                 l.trim_end()
             );
         }

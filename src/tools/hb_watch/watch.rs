@@ -9,6 +9,8 @@ use crate::events::Sink;
 use crate::net::linkwatch::LinkWatch;
 use crate::table::{self, TableWriter};
 use crate::tools::hb_watch::detector::{self, Detector};
+use crate::tools::hb_watch::floors;
+use crate::tools::hb_watch::ping::Pinger;
 use crate::tools::hb_watch::settings::WatchSettings;
 use crate::wire::authkeys::{self, AuthKeys};
 use crate::wire::channel::{self, Channel};
@@ -144,6 +146,11 @@ struct Watcher {
     quiet_until: u64,
     window: u64,
     reported_unattributed: [u64; table::MAX_CHANNELS],
+    pinger: Option<Pinger>,
+    /// When the floors were last saved, and until when a failure to save is not
+    /// logged again.
+    floors_saved_ns: u64,
+    floors_warned_ns: u64,
 }
 
 /// The fixed sources at the head of the poll set: netlink, then the channels.
@@ -164,10 +171,46 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
     let names: Vec<String> = s.cluster.channels.iter().map(|c| c.name.clone()).collect();
     let mut table =
         TableWriter::create(&s.cluster.table, s.max_nodes, &names, &s.cluster.node).map_err(Error::Table)?;
-    let seed = table.existing();
+    let mut seed = table.existing();
     table.clear();
+    // Floors from the disk too: the table is emptied by a reboot, they are not.
+    match floors::load(&s.floors) {
+        Ok(fl) => seed.extend(fl.into_iter().map(|f| table::NodeRecord {
+            name: f.node,
+            generation: f.gen,
+            last_seq: f.seq,
+            ..Default::default()
+        })),
+        Err(e) => {
+            let aside = floors::set_aside(&s.floors);
+            crate::base::log::error(&format!(
+                "{e}; set aside as {}, starting from the table's floors",
+                aside.display()
+            ));
+        }
+    }
+    match floors::take_forgets(&s.floors) {
+        Ok(names) => {
+            for n in &names {
+                crate::base::log::info(&format!("{n}: replay floor forgotten, as asked (hb-watch forget)"));
+            }
+            seed.retain(|r| !names.contains(&r.name));
+        }
+        Err(e) => crate::base::log::error(&format!("forget: {e}")),
+    }
     let now = mono_ns();
-    let intake = Intake::new(keys, Detector::new(detector_config(&s), now, &seed));
+    let mut detector = Detector::new(detector_config(&s), now, &seed);
+    let ping_slots: Vec<usize> = s
+        .ping
+        .iter()
+        .filter_map(|ip| detector.add_ping(&ip.to_string(), now))
+        .collect();
+    let pinger = if s.ping.is_empty() {
+        None
+    } else {
+        Some(Pinger::new(&s.ping, &ping_slots, s.ping_interval, s.ping_deadtime, now).map_err(Error::Io)?)
+    };
+    let intake = Intake::new(keys, detector);
     if s.realtime {
         crate::base::runloop::go_realtime();
     }
@@ -193,6 +236,9 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         // sockets first, so the batching delays no detection.
         window: (s.deadtime.as_nanos() as u64 / 16).min(2_000_000),
         reported_unattributed: [0; table::MAX_CHANNELS],
+        pinger,
+        floors_saved_ns: now,
+        floors_warned_ns: 0,
         s,
         names,
         channels,
@@ -208,14 +254,20 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         if quiet {
             deadline = deadline.min(w.quiet_until);
         }
+        if let Some(p) = &w.pinger {
+            deadline = deadline.min(p.next_deadline());
+        }
+        deadline = deadline.min(w.floors_saved_ns + floors::SAVE_EVERY.as_nanos() as u64);
         // During a batching window the channels are left alone (see `window`).
         let sources: Vec<_> = std::iter::once(Some(w.links.as_fd()))
             .chain(w.channels.iter().map(|c| (!quiet).then(|| c.as_fd())))
+            .chain(w.pinger.iter().flat_map(|p| p.fds()).map(Some))
             .collect();
         let ready = w.rl.wait(&sources, deadline);
         drop(sources);
         let now = mono_ns();
         if w.rl.signals().stop() {
+            w.save_floors(now, true);
             w.hooks.finish(std::time::Duration::from_secs(2));
             crate::base::log::info("stopping");
             return Ok(());
@@ -237,10 +289,16 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
             w.quiet_until = now + w.window;
         }
         w.intake.detector.tick(now);
+        if let Some(p) = &mut w.pinger {
+            p.run(now, &mut w.intake.detector);
+        }
         w.publish();
         if w.rl.signals().take_reload() {
             w.reload(&reload, now);
+            w.apply_forgets();
         }
+        let news = w.intake.detector.take_floors_news();
+        w.save_floors(now, news);
         if w.rl.signals().take_usr1() {
             for r in w.intake.detector.records() {
                 crate::base::log::info(&crate::tools::hb_watch::status::one_line(r, &w.names, now));
@@ -358,6 +416,39 @@ impl Watcher {
         {
             self.table.count_rejects(i, u - *r);
             *r = u;
+        }
+    }
+
+    /// Save the floors if asked to (`now_`), or if the last save is old; after the
+    /// events are out, so that a durable write never delays one.
+    fn save_floors(&mut self, now: u64, now_: bool) {
+        if !now_ && now < self.floors_saved_ns + floors::SAVE_EVERY.as_nanos() as u64 {
+            return;
+        }
+        self.floors_saved_ns = now;
+        if let Err(e) = floors::save(&self.s.floors, &self.intake.detector.floors()) {
+            if now >= self.floors_warned_ns {
+                self.floors_warned_ns = now + 600_000_000_000;
+                crate::base::log::error(&format!(
+                    "floors: {e}; a reboot would let old heartbeats of a dead node back in"
+                ));
+            }
+        }
+    }
+
+    /// `hb-watch forget NODE` leaves a request and sends SIGHUP.
+    fn apply_forgets(&mut self) {
+        match floors::take_forgets(&self.s.floors) {
+            Ok(names) => {
+                for n in names {
+                    if self.intake.detector.forget(&n) {
+                        crate::base::log::info(&format!("{n}: replay floor forgotten, as asked (hb-watch forget)"));
+                    } else {
+                        crate::base::log::warn(&format!("forget: no node {n} here"));
+                    }
+                }
+            }
+            Err(e) => crate::base::log::error(&format!("forget: {e}")),
         }
     }
 

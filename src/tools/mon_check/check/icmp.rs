@@ -5,12 +5,10 @@
 use super::net::{self, Fail, Family};
 use super::{Outcome, Perf, Status};
 use crate::base::privilege::{self, Cap};
-use nix::errno::Errno;
+use crate::net::icmp::EchoSocket;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage};
 use std::collections::HashMap;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// A round-trip time (ms) and a loss (%) limit: check_icmp's `-w 200,40%`.
@@ -122,45 +120,9 @@ fn judge(s: &Settings, host: &str, rtts: &[f64]) -> Outcome {
     o
 }
 
-/// An ICMP socket: the kind decides whether replies carry an IPv4 header and whether
-/// we must match the identifier ourselves.
-struct Sock {
-    fd: OwnedFd,
-    raw: bool,
-    v6: bool,
-}
-
-fn open(v6: bool) -> io::Result<Sock> {
-    let (dom, proto) = if v6 {
-        (AddressFamily::Inet6, SockProtocol::IcmpV6)
-    } else {
-        (AddressFamily::Inet, SockProtocol::Icmp)
-    };
-    for (ty, raw) in [(SockType::Datagram, false), (SockType::Raw, true)] {
-        match socket::socket(dom, ty, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, proto) {
-            Ok(fd) => return Ok(Sock { fd, raw, v6 }),
-            Err(e) if !raw && matches!(e, Errno::EACCES | Errno::EPERM) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(io::Error::from(io::ErrorKind::PermissionDenied))
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in b.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
     let addr = net::resolve(host, 0, s.family, deadline)?[0];
-    let sock = open(addr.is_ipv6())?;
-    let sa = SockaddrStorage::from(addr);
+    let sock = EchoSocket::open(addr.is_ipv6())?;
     let id = (std::process::id() as u16) ^ (crate::base::clock::mono_ns() as u16);
     // A token in the payload tells our replies from other pings' on a raw socket.
     let token: u64 = (u64::from(std::process::id()) << 32) ^ crate::base::clock::mono_ns();
@@ -174,20 +136,11 @@ fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
         let now = Instant::now();
         let next_send = start + s.interval * u32::from(seq);
         if seq < s.packets && now >= next_send {
-            let mut pkt = [0u8; 64];
-            pkt[0] = if sock.v6 { 128 } else { 8 };
-            pkt[4..6].copy_from_slice(&id.to_be_bytes());
-            pkt[6..8].copy_from_slice(&seq.to_be_bytes());
-            pkt[8..16].copy_from_slice(&token.to_be_bytes());
-            if !sock.v6 {
-                let c = checksum(&pkt);
-                pkt[2..4].copy_from_slice(&c.to_be_bytes());
-            }
-            match socket::sendto(sock.fd.as_raw_fd(), &pkt, &sa, MsgFlags::empty()) {
+            match sock.send(addr.ip(), id, seq, token) {
                 Ok(_) => {
                     sent.insert(seq, Instant::now());
                 }
-                Err(e) => last_err = Some(io::Error::from(e)),
+                Err(e) => last_err = Some(e),
             }
             seq += 1;
             continue;
@@ -209,29 +162,16 @@ fn ping(s: &Settings, host: &str, deadline: Instant) -> Result<Vec<f64>, Fail> {
             continue;
         }
         let ms = (stop - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut pfd = [PollFd::new(sock.fd.as_fd(), PollFlags::POLLIN)];
+        let mut pfd = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
         if !matches!(poll(&mut pfd, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0) {
             continue;
         }
-        let mut buf = [0u8; 1500];
-        while let Ok(n) = socket::recv(sock.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        while let Some(r) = sock.recv(id) {
             let got = Instant::now();
-            let mut b = &buf[..n];
-            if sock.raw && !sock.v6 {
-                let ihl = usize::from(b.first().map(|v| v & 0x0f).unwrap_or(0)) * 4;
-                b = b.get(ihl..).unwrap_or(&[]);
-            }
-            if b.len() < 16 || b[0] != if sock.v6 { 129 } else { 0 } {
+            if r.token != token {
                 continue;
             }
-            if sock.raw && u16::from_be_bytes([b[4], b[5]]) != id {
-                continue;
-            }
-            if b[8..16] != token.to_be_bytes() {
-                continue;
-            }
-            let rseq = u16::from_be_bytes([b[6], b[7]]);
-            if let Some(t) = sent.remove(&rseq) {
+            if let Some(t) = sent.remove(&r.seq) {
                 rtts.push((got - t).as_secs_f64() * 1000.0);
             }
         }
@@ -269,6 +209,9 @@ mod tests {
     #[test]
     fn checksum_of_an_echo_request() {
         // RFC 1071 example words
-        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+        assert_eq!(
+            crate::net::icmp::checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
     }
 }
