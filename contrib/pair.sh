@@ -4,7 +4,9 @@
 #
 #   pair.sh run --node n1 --peer n2 --vip 192.0.2.10/24 --dev eth0 [--preferred]
 #               [--failback] [--keepalive 200ms] [--deadtime 1s] [--state-dir DIR]
-#               -- [more options for hb-send and hb-watch: --keys, --channel ...]
+#               [--lib-dir DIR] [--ping ADDR]... [--ping-interval 1s] [--ping-deadtime 3s]
+#               [--fence PROGRAM [--fence-timeout 10s]
+#               [--fence-optional]] -- [more options for hb-send and hb-watch]
 #   pair.sh standby [--state-dir DIR]   # give the address up by hand; the peer takes it
 #   pair.sh active  [--state-dir DIR]   # back in the game
 #
@@ -12,15 +14,29 @@
 # - A node takes the address when it is not standby and the peer is dead, has gone
 #   standby, or has released it to us; the preferred node also takes it at start if no
 #   other host answers for it (ipfake --probe).
+# - Ping nodes (--ping, Heartbeat's ipfail): a node that reaches none of them while
+#   its peer reaches some does not take the address, and gives it up to the peer.
+# - Fencing (--fence): before taking over from a dead peer that was last seen holding
+#   the address, run `PROGRAM PEER VIP` and wait for it (--fence-timeout); take over
+#   only if it succeeds — or anyway, with --fence-optional.
+# - Two holders (a healed partition): every heartbeat says what its node holds
+#   (held=VIP@EPOCH.RANK). When both hold it, both sides compare the same two ranks
+#   and agree without a word: with --failback the preferred node keeps it, without it
+#   the one that took it most recently (the higher takeover epoch) keeps it, so that a
+#   healed partition moves nothing; a tie goes to the smaller node name. The other
+#   releases at once; the keeper announces again so that every ARP cache ends on it.
 # - A node releases the address before saying standby, and — with --failback, on the
 #   node that is not preferred — when the preferred node comes back; it then tells the
 #   peer (a `t=pair-release` cluster message), which takes it.
-# - Without --failback the address stays where it is when the preferred node returns.
+# - If hb-send or hb-watch exits, the pair releases what it holds and exits 1: a node
+#   that is silent, or deaf, must not hold the address (its peer takes it). systemd
+#   (contrib/systemd/hakit-pair@.service) restarts it, with a limit.
 set -euo pipefail
 
 cmd=${1:-}; shift || true
-state=/run/hakit/pair
+state=/run/hakit/pair lib=/var/lib/hakit/pair
 me= peer= vip= dev= preferred=0 failback=0 keepalive=200ms deadtime=1s
+fence= fence_timeout=10s fence_optional=0 pings=() pingopts=()
 while [ $# -gt 0 ]; do
   case $1 in
     --node) me=$2; shift 2 ;;
@@ -32,6 +48,12 @@ while [ $# -gt 0 ]; do
     --keepalive) keepalive=$2; shift 2 ;;
     --deadtime) deadtime=$2; shift 2 ;;
     --state-dir) state=$2; shift 2 ;;
+    --lib-dir) lib=$2; shift 2 ;;
+    --ping) pings+=(--ping "$2"); shift 2 ;;
+    --ping-interval|--ping-deadtime) pingopts+=("$1" "$2"); shift 2 ;;
+    --fence) fence=$2; shift 2 ;;
+    --fence-timeout) fence_timeout=$2; shift 2 ;;
+    --fence-optional) fence_optional=1; shift ;;
     --) shift; break ;;
     *) echo "pair.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -46,23 +68,33 @@ case $cmd in
 esac
 [ -n "$me" ] && [ -n "$peer" ] && [ -n "$vip" ] && [ -n "$dev" ] ||
   { echo "pair.sh: --node, --peer, --vip and --dev are required" >&2; exit 2; }
-mkdir -p "$state"
+[ ${#pings[@]} -gt 0 ] || [ ${#pingopts[@]} = 0 ] || { echo "pair.sh: --ping-interval and --ping-deadtime need --ping" >&2; exit 2; }
+[ -z "$fence" ] || [ -x "$fence" ] || { echo "pair.sh: --fence $fence is not an executable file" >&2; exit 2; }
+mkdir -p "$state" "$lib"
 echo $$ > "$state/pair.pid"
-fifo=$state/fifo
 tools=(--node "$me" --nodes "$me,$peer" --table "$state/ast" "${extra[@]}")
 
 log() { echo "pair[$me]: $*" >&2; }
-tell() { printf '>>>\n%s\n<<<\n' "$1" > "$fifo"; }   # a message to the cluster
+# Messages to hb-send go through a FIFO held open read-write, so that a write never
+# blocks on a dead hb-send (and a printf this small is one atomic write).
+fifo=$state/fifo
+rm -f "$fifo"; mkfifo -m 0600 "$fifo"; exec 3<>"$fifo"
+tell() { printf '>>>\n%s\n<<<\n' "$1" >&3; }
 
 # An armed ipfake waits, link open, for SIGUSR1: taking over starts no process.
-holder= armed=
+holder= armed= epoch=0 standby=0
+peer_state=unknown peer_held= peer_epoch=0 peer_rank=0 my_pings=0 peer_pings=0
 arm() {
   ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s &
   armed=$!
 }
+rank() { if [ "$failback" = 1 ]; then echo $((preferred * 1000000000 + epoch)); else echo $((epoch * 2 + preferred)); fi; }
+# Whether the ping nodes let us serve: not when we reach none and the peer reaches some.
+pings_ok() { [ ${#pings[@]} = 0 ] || [ "$my_pings" -gt 0 ] || [ "$peer_state" != up ] || [ "$peer_pings" = 0 ]; }
 take() {
   [ "$standby" = 0 ] || return 0
   if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then return 0; fi
+  pings_ok || { log "not taking $vip ($1): no ping node answers here, $peer reaches $peer_pings"; return 0; }
   log "taking $vip: $1"
   if [ -n "$armed" ] && kill -USR1 "$armed" 2>/dev/null; then
     holder=$armed
@@ -71,6 +103,8 @@ take() {
     holder=$!
   fi
   armed=
+  epoch=$(( (epoch > peer_epoch ? epoch : peer_epoch) + 1 ))
+  tell "t=status"$'\n'"held=$vip@$epoch.$(rank)"
 }
 release() {
   [ -n "$holder" ] || return 0
@@ -78,26 +112,73 @@ release() {
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
   holder=
+  tell "t=status"$'\n'"held="
   arm
 }
+announce() { arp-announce -q -i "$dev" --count 3 --interval 20ms "${vip%/*}" || true; }
+# A dead peer that was last seen holding the address is fenced before we take it.
+fence_then_take() {
+  if [ -n "$fence" ] && [ -n "$peer_held" ]; then
+    log "fencing $peer, which held $vip: $fence $peer $vip"
+    local rc=0; timeout -k 1 "$fence_timeout" "$fence" "$peer" "$vip" || rc=$?
+    if [ "$rc" = 0 ]; then
+      log "fenced $peer"
+    elif [ "$fence_optional" = 1 ]; then
+      log "fencing $peer failed (status $rc); taking over anyway (--fence-optional)"
+    else
+      log "fencing $peer failed or timed out (status $rc, 124 = timeout); NOT taking $vip"
+      return 0
+    fi
+  fi
+  take "$1"
+}
+# What the peer says it holds: held=VIP@EPOCH.RANK (or nothing).
+peer_says() {
+  local h=" ${1//,/ } " tok
+  peer_held= peer_epoch=${peer_epoch:-0}
+  case $h in *" $vip@"*) tok=${h#* "$vip"@}; tok=${tok%% *}; peer_held=1; peer_epoch=${tok%.*}; peer_rank=${tok#*.} ;; esac
+}
+# Both hold it: the higher rank keeps it, a tie goes to the smaller name.
+resolve_two_holders() {
+  [ -n "$holder" ] && [ -n "$peer_held" ] || return 0
+  local mine; mine=$(rank)
+  if [ "$mine" -gt "$peer_rank" ] || { [ "$mine" = "$peer_rank" ] && [[ "$me" < "$peer" ]]; }; then
+    log "both hold $vip: keeping it (rank $mine over $peer's $peer_rank)"
+    announce
+  else
+    release "both hold $vip: $peer keeps it (rank $peer_rank over our $mine)"
+  fi
+}
 
-standby=0
 on_standby() { standby=1; release "standby by hand"; tell "t=status"$'\n'"st=standby"; }
 on_active() {
   standby=0; tell "t=status"$'\n'"st=active"
   case $peer_state in dead|standby) take "active again, $peer is $peer_state" ;; esac
 }
+stop() {
+  release "$1"
+  kill "$TOOLS_PID" "$armed" 2>/dev/null || true
+  wait 2>/dev/null || true
+  exit "$2"
+}
 trap on_standby USR1
 trap on_active USR2
-trap 'release "stopping"; kill "$sender" "$watcher" "$armed" 2>/dev/null; exit 0' TERM INT
+trap 'stop stopping 0' TERM INT
 
-hb-send --fifo "$fifo" --generation-file "$state/generation" --keepalive "$keepalive" \
-  --deadtime "$deadtime" "${tools[@]}" &
-sender=$!
-coproc WATCH { exec hb-watch --deadtime "$deadtime" "${tools[@]}"; }
-watcher=$WATCH_PID
+# hb-send and hb-watch together: when either exits, the other is stopped and one line
+# says which, so that the loop below never goes on with half a node.
+coproc TOOLS {
+  trap 'kill $s $w 2>/dev/null' TERM
+  hb-send --fifo "$fifo" --generation-file "$lib/generation" --keepalive "$keepalive" \
+    --deadtime "$deadtime" "${tools[@]}" >&2 & s=$!
+  hb-watch --deadtime "$deadtime" --floors "$lib/floors" "${pings[@]}" "${pingopts[@]}" "${tools[@]}" & w=$!
+  rc=0; wait -n -p who || rc=$?
+  [ "${who:-}" = "$s" ] && who=hb-send || who=hb-watch
+  echo "tool-exit $who status=$rc"
+  kill $s $w 2>/dev/null; wait
+}
+exec 4<&"${TOOLS[0]}"
 
-peer_state=unknown
 arm
 if [ "$preferred" = 1 ]; then
   if arp-announce probe -i "$dev" "${vip%/*}" >/dev/null; then
@@ -109,18 +190,39 @@ fi
 
 # Events, one per line: EVENT NODE key=value ... (a trapped signal interrupts read).
 while :; do
-  if ! read -r event node fields <&"${WATCH[0]}"; then
+  if ! read -r event node fields <&4; then
     [ $? -gt 128 ] && continue
-    break
+    event=tool-exit node=hb-watch fields="status=eof"
   fi
+  fields=" $fields "; [ -z "${PAIR_DEBUG:-}" ] || log "event: $event $node$fields"
+  case $event in
+    tool-exit) log "$node exited ($fields); releasing and stopping"; stop "$node exited" 1 ;;
+    ping-up|ping-dead)
+      r=${fields#* reachable=}; my_pings=${r%%/*}
+      if ! pings_ok && [ -n "$holder" ]; then
+        release "no ping node answers here; $peer reaches $peer_pings"
+        tell "t=pair-release"$'\n'"to=$peer"
+      fi
+      continue ;;
+  esac
   [ "$node" = "$peer" ] || continue
   case $event in
-    node-dead) peer_state=dead; take "$peer is dead" ;;
+    node-dead)
+      peer_state=dead
+      case $fields in *" held="*) peer_says "$(v=${fields#* held=}; echo "${v%% *}")" ;; *) peer_held= ;; esac
+      fence_then_take "$peer is dead" ;;
     node-status)
-      case " $fields " in
+      was_held=$peer_held
+      v=${fields#* held=}; [ "$v" != "$fields" ] && peer_says "${v%% *}"
+      case $fields in *" pings="*) v=${fields#* pings=}; peer_pings=${v%%/*} ;; *) peer_pings=0 ;; esac
+      case $fields in
         *" status=standby "*) peer_state=standby; take "$peer went standby" ;;
         *" status=active "*) peer_state=up ;;
-      esac ;;
+      esac
+      resolve_two_holders
+      # The other holder has let go: every cache must now end on us.
+      [ -n "$holder" ] && [ -n "$was_held" ] && [ -z "$peer_held" ] && announce
+      ;;
     node-up|node-restart)
       peer_state=up
       if [ "$preferred" = 0 ] && [ "$failback" = 1 ] && [ -n "$holder" ]; then
@@ -128,7 +230,7 @@ while :; do
         tell "t=pair-release"$'\n'"to=$peer"
       fi ;;
     message)
-      case " $fields " in *" t=pair-release "*" to=$me "*|*" to=$me "*" t=pair-release "*)
-        take "$peer released it to us" ;; esac ;;
+      case $fields in *" t=pair-release "*) case $fields in *" to=$me "*)
+        take "$peer released it to us" ;; esac ;; esac ;;
   esac
 done
