@@ -357,7 +357,7 @@ pub struct Events {
 }
 
 impl Events {
-    fn new(out: std::process::ChildStdout, pid: u32) -> Events {
+    pub fn new(out: std::process::ChildStdout, pid: u32) -> Events {
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
