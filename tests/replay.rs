@@ -257,9 +257,9 @@ fn what_a_node_holds_travels_in_its_heartbeats_and_shows_in_status() {
     fn held(w: &Events) -> Option<String> {
         w.seen
             .iter()
+            .rev()
             .filter(|l| l.starts_with("node-status n2"))
-            .filter_map(|l| field(l, "held").map(str::to_string))
-            .last()
+            .find_map(|l| field(l, "held").map(str::to_string))
     }
     w.gather(Duration::from_millis(300));
     assert_eq!(held(&w).as_deref(), Some("10.0.0.5/24,web"), "{:?}", w.seen);
