@@ -38,7 +38,7 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 l
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcements in the first burst. [default: 5]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l interval -d 'Time between the burst\'s announcements. [default: 200ms]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l refresh -d 'Re-announce this often while holding the address (0 = never). [default: 10s]' -r
-complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable; one host\'s: not a broadcast, multicast or all-zero MAC)' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l probe -d 'First ask whether another host answers for the address; refuse (exit 1) if so'

@@ -76,7 +76,10 @@ pub struct FakeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// The address with its prefix length, e.g. 192.0.2.10/24; the prefix and the
-    /// interface may be left to the configuration's `ipfake.addresses` entry.
+    /// interface may be left to the configuration's `ipfake.addresses` entry. One
+    /// host's unicast address: the unspecified, broadcast, multicast and loopback
+    /// addresses, IPv4-mapped IPv6, a /0 prefix, and the subnet's network (IPv6:
+    /// subnet-router anycast) and broadcast addresses below /31 (/127) are refused.
     #[arg(value_name = "ADDR[/PREFIX]")]
     pub addr: String,
     /// The word `dev`, as in `ip addr add`.
@@ -97,7 +100,8 @@ pub struct UpArgs {
     /// Re-announce this often while holding the address (0 = never). [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
     pub refresh: Option<Duration>,
-    /// Also announce straight to this router's MAC (repeatable).
+    /// Also announce straight to this router's MAC (repeatable; one host's: not a
+    /// broadcast, multicast or all-zero MAC).
     #[arg(long = "router", value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub routers: Vec<pnet_base::MacAddr>,
     /// First ask whether another host answers for the address; refuse (exit 1) if so.

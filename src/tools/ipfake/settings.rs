@@ -81,6 +81,13 @@ impl Takeover {
         if addr != ip {
             return Err(usage(format!("{addr} does not match {ip}")));
         }
+        crate::net::addr::check_unicast(addr, Some(prefix)).map_err(|m| {
+            if a.addr.contains('/') {
+                usage(format!("ADDR `{prefixed}`: {m}"))
+            } else {
+                cfg_err("addr", m)
+            }
+        })?;
         let iface = a
             .iface
             .clone()

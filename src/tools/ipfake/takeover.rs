@@ -277,6 +277,10 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
 /// back to its owner's MAC.
 pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
     let ip = a.addr;
+    if a.owner_mac.is_some() {
+        // It is announced: the same check as `up`'s.
+        crate::net::addr::check_unicast(ip, None).map_err(|m| Error::Usage(format!("ADDR `{ip}`: {m}")))?;
+    }
     need_caps()?;
     let pid_file = pid_path(pid_dir, a.addr);
     let holder = read_holder(&pid_file);
