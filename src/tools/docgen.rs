@@ -73,7 +73,8 @@ One YAML file (default \fI/etc/hakit/hakit.yaml\fR, or \fB--config\fR, or
 \fBHAKIT_CONFIG\fR) describes the cluster; each tool reads the shared \fBcluster\fR
 section and its own. Every setting is also a command-line flag, and flags win.
 An unknown key, a bad value or a missing file is a one-line error naming the file,
-line and column, and exit status 2.
+line and column, and exit status 2 (mon-check: 3). So is nesting deeper than 64
+levels (the deepest section has five), refused before the file is parsed.
 .PP
 Times are written \fB250ms\fR, \fB2s\fR, \fB1m\fR, \fB500us\fR; a bare number is
 seconds (decimals allowed), as in Heartbeat's ha.cf.
