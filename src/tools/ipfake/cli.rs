@@ -33,8 +33,8 @@ use std::time::Duration;
 pub struct IpfakeArgs {
     #[command(subcommand)]
     pub command: Command,
-    /// Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the
-    /// configuration, else /run/hakit]
+    /// Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is
+    /// not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]
     #[arg(long, global = true, value_name = "DIR")]
     pub pid_dir: Option<PathBuf>,
     /// The configuration file (YAML; its `ipfake.addresses` describe addresses by
@@ -88,7 +88,8 @@ pub struct UpArgs {
     /// The interface.
     #[arg(value_name = "IFACE")]
     pub iface: Option<String>,
-    /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE.
+    /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE: the
+    /// interface's name or `IFACE:...`, at most 15 characters (the kernel's limit).
     #[arg(long, value_name = "LABEL")]
     pub label: Option<String>,
     /// Announcements in the first burst. [default: 5]

@@ -145,6 +145,10 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
         Some((d, _)) => (d.to_string(), Some(target.clone())),
         None => (target.clone(), None),
     };
+    if let Some(l) = &label {
+        crate::tools::ipfake::settings::check_label(l, &dev)
+            .map_err(|e| format!("{}:{}:1: TARGET_INTERFACE: {e}", cfg.display(), at("TARGET_INTERFACE")))?;
+    }
     let arp_delay = match get(&rcv, "ARP_DELAY") {
         Some(d) => crate::base::duration::parse(&d).map_err(|e| format!("{}: ARP_DELAY: {e}", rc_path.display()))?,
         None => Duration::from_secs(1),

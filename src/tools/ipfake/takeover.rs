@@ -365,6 +365,8 @@ pub fn status(a: &StatusArgs, pid_dir: &Path) -> ExitStatus {
 pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
     let i = crate::tools::ipfake::fakecfg::load(a.rc.as_deref(), &a.ip).map_err(Error::Usage)?;
     let dir = i.pid_dir.clone().unwrap_or_else(|| pid_dir.to_path_buf());
+    crate::tools::ipfake::settings::check_dir(&dir)
+        .map_err(|m| Error::Usage(format!("PID_DIR {}: {m}", dir.display())))?;
     if a.remove {
         return down(
             &DownArgs {
