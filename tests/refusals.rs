@@ -492,7 +492,9 @@ fn a_table_that_is_not_a_file_says_so() {
         "status -t DIR",
         &o,
         2,
-        &[&format!("{dir}: is a directory, not an Active Stations Table")],
+        &[&format!(
+            "{dir}: not an Active Stations Table: is a directory, not a regular file"
+        )],
         true,
     );
     let fifo = d.path().join("fifo");
@@ -507,7 +509,9 @@ fn a_table_that_is_not_a_file_says_so() {
         "status -t FIFO",
         &o,
         2,
-        &[&format!("{f}: is a FIFO, not an Active Stations Table")],
+        &[&format!(
+            "{f}: not an Active Stations Table: is a FIFO, not a regular file"
+        )],
         true,
     );
     // A regular file that is not a table: already clear.
@@ -542,7 +546,9 @@ fn a_table_that_is_not_a_file_says_so() {
         "--table DIR",
         &o,
         2,
-        &[&format!("{dir}: is a directory, not an Active Stations Table")],
+        &[&format!(
+            "{dir}: not an Active Stations Table: is a directory, not a regular file"
+        )],
         true,
     );
 }

@@ -352,7 +352,7 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
 fn not_a_table(path: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(Error::Untrusted(format!(
-            "{}: is {}, not an Active Stations Table",
+            "{}: not an Active Stations Table: is {}, not a regular file",
             path.display(),
             crate::base::fsio::kind(&m)
         ))),
