@@ -30,8 +30,8 @@ complete -c arp-announce -n "__fish_arp_announce_needs_command" -s w -l interval
 complete -c arp-announce -n "__fish_arp_announce_needs_command" -l form -d 'Which ARP operation to send' -r -f -a "request\t''
 reply\t''
 both\t''"
-complete -c arp-announce -n "__fish_arp_announce_needs_command" -l to -d 'Send to this host\'s MAC instead of the Ethernet broadcast' -r
-complete -c arp-announce -n "__fish_arp_announce_needs_command" -l mac -d 'Announce this MAC instead of the interface\'s' -r
+complete -c arp-announce -n "__fish_arp_announce_needs_command" -l to -d 'Send to this host\'s MAC instead of the Ethernet broadcast (one host\'s: not a broadcast, multicast or all-zero MAC)' -r
+complete -c arp-announce -n "__fish_arp_announce_needs_command" -l mac -d 'Announce this MAC instead of the interface\'s (one host\'s: not a broadcast, multicast or all-zero MAC)' -r
 complete -c arp-announce -n "__fish_arp_announce_needs_command" -s q -l quiet -d 'Log only errors'
 complete -c arp-announce -n "__fish_arp_announce_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c arp-announce -n "__fish_arp_announce_needs_command" -s V -l version -d 'Print version'

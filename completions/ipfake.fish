@@ -24,7 +24,7 @@ function __fish_ipfake_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c ipfake -n "__fish_ipfake_needs_command" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_needs_command" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_needs_command" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_needs_command" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -34,12 +34,12 @@ complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "down" -d 'Stop the ho
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 label for the address (`eth0:vip`), as Fake\'s TARGET_INTERFACE' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 label for the address (`eth0:vip`), as Fake\'s TARGET_INTERFACE: the interface\'s name or `IFACE:...`, at most 15 characters (the kernel\'s limit)' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcements in the first burst. [default: 5]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l interval -d 'Time between the burst\'s announcements. [default: 200ms]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l refresh -d 'Re-announce this often while holding the address (0 = never). [default: 10s]' -r
-complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable)' -r
-complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable; one host\'s: not a broadcast, multicast or all-zero MAC)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l probe -d 'First ask whether another host answers for the address; refuse (exit 1) if so'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l force -d 'With --probe: take the address even if another host answers'
@@ -48,16 +48,16 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l armed -d 'Get every
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s h -l help -d 'Print help'
 complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l owner-mac -d 'Announce the address at this MAC (the original owner\'s) after releasing it' -r
-complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand down" -s h -l help -d 'Print help'
-complete -c ipfake -n "__fish_ipfake_using_subcommand status" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand status" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand status" -s h -l help -d 'Print help'
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l rc -d 'Fake\'s `.fakerc`. [default: /etc/fake/.fakerc, then ~/.fakerc]' -r -F
-complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l remove -d 'Release the address instead (Fake\'s `fake remove IP`), announcing FOREIGN_MACADDR if the instance file sets it'
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s q -l quiet -d 'Log only warnings and errors'

@@ -66,13 +66,36 @@ pub fn check_trusted(path: &Path, m: &Metadata, whose: Whose) -> Result<(), Stri
     Ok(())
 }
 
+/// What a file is, for a refusal: "a directory", "a FIFO", ...
+pub fn kind(m: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "something else"
+    }
+}
+
 /// Open a regular file to read, refusing a symlink, a FIFO or device (opened without
 /// blocking, then refused), and a file [`check_trusted`] refuses.
 pub fn open_read_trusted(path: &Path, whose: Whose) -> Result<File, String> {
     let f = open_read(path).map_err(|e| open_error(path, e))?;
     let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     if !m.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+        return Err(format!("{}: is {}, not a regular file", path.display(), kind(&m)));
     }
     check_trusted(path, &m, whose)?;
     Ok(f)

@@ -11,7 +11,10 @@ fn main() -> ExitCode {
         Ok(x) => x,
         Err(e) => return report(&e).into(),
     };
-    let pid_dir = settings::pid_dir(&args, &section);
+    let pid_dir = match settings::pid_dir(&args, &section, src.as_ref()) {
+        Ok(d) => d,
+        Err(e) => return report(&e).into(),
+    };
     let res = match &args.command {
         Command::Up(a) => {
             settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::up(&t, &pid_dir))

@@ -287,8 +287,12 @@ impl Source {
         })
     }
 
-    /// Deserialize the file as `T`; an error names the file, line and column.
+    /// Deserialize the file as `T`; an error names the file, line and column. Nesting
+    /// deeper than [`MAX_DEPTH`] is refused before the parser sees it.
     pub fn yaml<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        if let Err((pos, limit)) = check_nesting(&self.text) {
+            return Err(Error::at(self, Some(pos), format!("nesting deeper than {limit}")));
+        }
         serde_yaml::from_str::<T>(&self.text).map_err(|e| {
             let pos = e.location().map(|l| (l.line(), l.column()));
             // serde_yaml appends " at line L column C"; the position is already in front.
@@ -300,6 +304,156 @@ impl Source {
             Error::at(self, pos, msg)
         })
     }
+}
+
+/// How deep a configuration may nest (mappings, lists, flow collections). hakit's
+/// deepest structure is five levels (mon-check's watches, services, alerts); 64 leaves
+/// room for anything written by hand or generated, and stays under the deserializer's
+/// own limit (128), which it only applies after the whole file is scanned: the YAML
+/// scanner's cost grows with the square of the flow nesting (a 200 KB `[[[...]]]` took
+/// half a minute), so the depth is checked here first, in one linear pass.
+pub const MAX_DEPTH: usize = 64;
+
+/// Brackets nested this deep, counted without regard to quotes or comments, are refused
+/// too: whatever [`check_nesting`]'s reading of the YAML misses, the scanner's cost
+/// stays bounded (4096² steps take milliseconds).
+const MAX_RAW_BRACKETS: usize = 4096;
+
+/// The first place where `text` nests deeper than [`MAX_DEPTH`] (or its raw brackets
+/// deeper than [`MAX_RAW_BRACKETS`]), and that limit. The nesting is read as YAML does,
+/// closely enough for a limit: block levels by indentation (and each `- ` of compact
+/// lists), flow levels by `[`/`{` where a value starts or inside a flow collection;
+/// quoted scalars, comments and block scalars (`|`, `>`) are skipped.
+pub fn check_nesting(text: &str) -> Result<(), ((usize, usize), usize)> {
+    #[derive(PartialEq)]
+    enum Quote {
+        No,
+        Single,
+        Double,
+    }
+    let mut quote = Quote::No;
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    let mut block_scalar: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        let b = line.as_bytes();
+        let indent = b.iter().take_while(|&&c| c == b' ').count();
+        let blank = line.trim().is_empty();
+        if let Some(parent) = block_scalar {
+            if blank || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        let mut i = 0;
+        let mut base = indents.len();
+        // Where a node may start: a quote or a bracket there opens one.
+        let mut node_start = true;
+        if quote == Quote::No && flow == 0 {
+            if blank || line.trim_start().starts_with('#') {
+                continue;
+            }
+            while indents.last().is_some_and(|&t| t > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+            base = indents.len();
+            i = indent;
+            if line.starts_with("---") || line.starts_with("...") {
+                i = 3;
+            }
+            // `- - - x`: each entry indicator opens a list.
+            while i < b.len()
+                && (b[i] == b'-' || b[i] == b'?')
+                && b.get(i + 1).is_none_or(|c| *c == b' ' || *c == b'\t')
+            {
+                base += 1;
+                i += 1;
+                while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+                    i += 1;
+                }
+            }
+            if base > MAX_DEPTH {
+                return Err(((n + 1, indent + 1), MAX_DEPTH));
+            }
+        }
+        let mut prev_space = true;
+        while i < b.len() {
+            let c = b[i];
+            match quote {
+                Quote::Single => {
+                    if c == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 1;
+                        } else {
+                            quote = Quote::No;
+                            node_start = false;
+                        }
+                    }
+                }
+                Quote::Double => {
+                    if c == b'\\' {
+                        i += 1;
+                    } else if c == b'"' {
+                        quote = Quote::No;
+                        node_start = false;
+                    }
+                }
+                Quote::No => match c {
+                    b' ' | b'\t' => {}
+                    b'#' if prev_space => break,
+                    b'\'' if node_start => quote = Quote::Single,
+                    b'"' if node_start => quote = Quote::Double,
+                    b'[' | b'{' if flow > 0 || node_start => {
+                        flow += 1;
+                        if base + flow > MAX_DEPTH {
+                            return Err(((n + 1, i + 1), MAX_DEPTH));
+                        }
+                        node_start = true;
+                    }
+                    b']' | b'}' if flow > 0 => {
+                        flow -= 1;
+                        node_start = false;
+                    }
+                    b',' if flow > 0 => node_start = true,
+                    b':' | b'-' | b'?' if b.get(i + 1).is_none_or(|c| *c == b' ' || *c == b'\t') => node_start = true,
+                    b'|' | b'>' if flow == 0 && node_start => {
+                        block_scalar = Some(indent);
+                        break;
+                    }
+                    // An anchor or a tag comes before the node it names.
+                    b'&' | b'!' if node_start => {
+                        while i + 1 < b.len() && b[i + 1] != b' ' && b[i + 1] != b'\t' {
+                            i += 1;
+                        }
+                    }
+                    _ => node_start = false,
+                },
+            }
+            prev_space = c == b' ' || c == b'\t';
+            i += 1;
+        }
+    }
+    // The reading above is YAML's only closely enough: a file it misreads must not
+    // cost more than this either.
+    let mut raw = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        for (i, b) in line.bytes().enumerate() {
+            match b {
+                b'[' | b'{' => {
+                    raw += 1;
+                    if raw > MAX_RAW_BRACKETS {
+                        return Err(((n + 1, i + 1), MAX_RAW_BRACKETS));
+                    }
+                }
+                b']' | b'}' => raw = raw.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn parse(src: &Source) -> Result<File, Error> {
@@ -573,6 +727,43 @@ mod tests {
             path: "hakit.yaml".into(),
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = |open: &str, close: &str, n: usize| format!("a: {}1{}\n", open.repeat(n), close.repeat(n));
+        // 1 (the mapping) + 63 = 64: fine; one more is not.
+        assert_eq!(check_nesting(&deep("[", "]", 63)), Ok(()));
+        assert_eq!(check_nesting(&deep("[", "]", 64)), Err(((1, 67), 64)));
+        assert_eq!(check_nesting(&deep("{b: ", "}", 64)).unwrap_err().1, 64);
+        // Across lines, after an anchor, in a list entry.
+        let t = format!("x:\n  - &a\n    {}\n", "[\n".repeat(70));
+        assert_eq!(check_nesting(&t).unwrap_err().0 .0, 3 + 61);
+        // Block nesting by indentation and compact lists.
+        let mut t = String::new();
+        for i in 0..70 {
+            t += &format!("{}k{i}:\n", " ".repeat(i));
+        }
+        assert_eq!(check_nesting(&t).unwrap_err().0, (65, 65));
+        assert!(check_nesting(&format!("{}x\n", "- ".repeat(70))).is_err());
+        // Brackets in quotes, comments, block scalars and plain scalars are text.
+        let text = format!(
+            "a: '{o}'\nb: \"{o}\\\"{o}\"\n# {o}\nc: |\n  {o}\n  {o}\nd: echo {o}\ne: [x, '{o}', {{k: \"{o}\"}}]\nf: it's {o}\n",
+            o = "[".repeat(100)
+        );
+        assert_eq!(check_nesting(&text), Ok(()), "{text}");
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["c"].as_str().unwrap().len(), 202);
+        // A file of real shape passes, and its error still comes from the parser.
+        let e = src("cluster:\n  channels:\n    - {dev: eth0, mode: bcast, peers: [10.0.0.1]}\n  nodez: 1\n")
+            .yaml::<File>()
+            .unwrap_err();
+        assert!(e.msg.contains("nodez"), "{e}");
+        // Brackets nested past any reading of YAML: refused on their count alone.
+        let t = format!("a: '{}'\n", "[".repeat(5000));
+        assert_eq!(check_nesting(&t), Err(((1, 4101), 4096)));
+        let e = src(&deep("[", "]", 100)).yaml::<File>().unwrap_err();
+        assert_eq!(e.to_string(), "hakit.yaml:1:67: nesting deeper than 64");
     }
 
     #[test]

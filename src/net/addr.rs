@@ -1,12 +1,105 @@
 //! Interface addresses over rtnetlink, synchronously: add (already present is not an
-//! error) and delete, as `ip addr add/del` do.
+//! error) and delete, as `ip addr add/del` do; and [`check_unicast`], the one check
+//! that an address given to ipfake or arp-announce is one host's.
 
 use crate::net::netlink::Route;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Refuse an address that is not one host's unicast address on a LAN, before anything
+/// is added or announced: the unspecified address, broadcast (255.255.255.255, and
+/// with `prefix` the subnet's broadcast address), multicast (IPv4 224/4, IPv6 ff00::/8,
+/// link-local ones included), loopback (127/8, ::1), IPv4-mapped IPv6, and a /0
+/// prefix (the kernel would take it as "every address is on this link"). With a
+/// prefix shorter than /31 (IPv4) or /127 (IPv6), the subnet's first address is
+/// refused too: it is the network address (IPv4, which hosts treat as broadcast-like
+/// and routers refuse to forward to) or the subnet-router anycast address (IPv6,
+/// RFC 4291 2.6.1). /31 and /32 (RFC 3021) have no network or broadcast address.
+/// The message names the address and why; the caller says where it came from.
+pub fn check_unicast(ip: IpAddr, prefix: Option<u8>) -> Result<(), String> {
+    let why = match ip {
+        IpAddr::V4(v4) => v4_problem(v4, prefix),
+        IpAddr::V6(v6) => v6_problem(v6, prefix),
+    };
+    match why {
+        None => Ok(()),
+        Some(w) => Err(format!(
+            "{w}; only one host's unicast address can be taken over or announced"
+        )),
+    }
+}
+
+fn v4_problem(a: Ipv4Addr, prefix: Option<u8>) -> Option<String> {
+    if a.is_unspecified() {
+        return Some(format!("{a} is the unspecified address"));
+    }
+    if a.is_broadcast() {
+        return Some(format!("{a} is the broadcast address"));
+    }
+    if a.is_multicast() {
+        return Some(format!("{a} is a multicast address (224.0.0.0/4)"));
+    }
+    if a.is_loopback() {
+        return Some(format!("{a} is a loopback address (127.0.0.0/8)"));
+    }
+    match prefix {
+        Some(0) => Some(format!("/0 makes {a}/0 cover every address")),
+        Some(p) if p < 31 => {
+            let host = u32::MAX >> p;
+            let bits = u32::from(a);
+            let net = format!("{}/{p}", Ipv4Addr::from(bits & !host));
+            if bits & host == host {
+                Some(format!("{a} is the broadcast address of {net}"))
+            } else if bits & host == 0 {
+                Some(format!(
+                    "{a} is the network address of {net} (a point-to-point /31 has none)"
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn v6_problem(a: Ipv6Addr, prefix: Option<u8>) -> Option<String> {
+    if a.is_unspecified() {
+        return Some(format!("{a} is the unspecified address"));
+    }
+    if a.is_loopback() {
+        return Some(format!("{a} is the loopback address"));
+    }
+    if a.is_multicast() {
+        return Some(format!("{a} is a multicast address (ff00::/8)"));
+    }
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return Some(format!("{a} is an IPv4-mapped address (write {v4})"));
+    }
+    match prefix {
+        Some(0) => Some(format!("/0 makes {a}/0 cover every address")),
+        Some(p) if p < 127 => {
+            let host = u128::MAX >> p;
+            let bits = u128::from(a);
+            (bits & host == 0).then(|| {
+                format!(
+                    "{a} is the subnet-router anycast address of {}/{p}",
+                    Ipv6Addr::from(bits & !host)
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An address from the command line that must be one host's (arp-announce's ADDR).
+pub fn parse_unicast(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s.parse().map_err(|_| format!("`{s}` is not an IP address"))?;
+    check_unicast(ip, None)?;
+    Ok(ip)
+}
 
 /// What adding an address did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +184,52 @@ pub fn present(addr: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+
+    #[test]
+    fn only_one_hosts_unicast_addresses_pass() {
+        let ok = |s: &str, p: Option<u8>| check_unicast(s.parse().unwrap(), p);
+        for (a, p) in [
+            ("192.0.2.10", Some(24)),
+            ("192.0.2.10", None),
+            ("192.0.2.0", Some(31)),
+            ("192.0.2.1", Some(31)),
+            ("192.0.2.255", Some(32)),
+            ("10.0.0.1", Some(8)),
+            ("169.254.1.1", Some(16)),
+            ("2001:db8::1", Some(64)),
+            ("fe80::1", Some(64)),
+            ("2001:db8::", Some(127)),
+            ("2001:db8::", Some(128)),
+        ] {
+            assert_eq!(ok(a, p), Ok(()), "{a}/{p:?}");
+        }
+        for (a, p, why) in [
+            ("0.0.0.0", None, "unspecified"),
+            ("255.255.255.255", Some(32), "broadcast"),
+            ("224.0.0.1", None, "multicast"),
+            ("239.255.255.250", Some(32), "multicast"),
+            ("127.0.0.5", Some(8), "loopback"),
+            ("192.0.2.10", Some(0), "/0"),
+            ("192.0.2.255", Some(24), "broadcast address of 192.0.2.0/24"),
+            ("192.0.2.0", Some(24), "network address of 192.0.2.0/24"),
+            ("10.1.255.255", Some(16), "broadcast address of 10.1.0.0/16"),
+            ("192.0.2.3", Some(30), "broadcast address of 192.0.2.0/30"),
+            ("::", None, "unspecified"),
+            ("::1", Some(128), "loopback"),
+            ("ff02::1", None, "multicast"),
+            ("ff02::1:ff00:1", Some(128), "multicast"),
+            ("::ffff:192.0.2.1", None, "write 192.0.2.1"),
+            ("2001:db8::1", Some(0), "/0"),
+            ("2001:db8::", Some(64), "subnet-router anycast address of 2001:db8::/64"),
+        ] {
+            let e = ok(a, p).unwrap_err();
+            assert!(e.contains(a) || a == "192.0.2.10" || a == "2001:db8::1", "{e}");
+            assert!(e.contains(why), "{a}/{p:?}: {e}");
+        }
+        assert_eq!(parse_unicast("192.0.2.1"), Ok("192.0.2.1".parse().unwrap()));
+        assert!(parse_unicast("nope").unwrap_err().contains("not an IP address"));
+        assert!(parse_unicast("ff02::1").unwrap_err().contains("multicast"));
+    }
 
     #[test]
     fn add_present_del_on_lo() {

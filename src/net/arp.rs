@@ -280,10 +280,29 @@ pub fn frames_for(ip: IpAddr, form: Form, eth_src: MacAddr, dst: MacAddr, mac: M
 }
 
 /// A MAC address as people write it, `aa:bb:cc:dd:ee:ff` (flags and files of
-/// arp-announce and ipfake).
+/// arp-announce and ipfake); one host's only (see [`check_unicast_mac`]).
 pub fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    s.parse::<MacAddr>()
-        .map_err(|_| format!("`{s}` is not a MAC address (write aa:bb:cc:dd:ee:ff)"))
+    let m = s
+        .parse::<MacAddr>()
+        .map_err(|_| format!("`{s}` is not a MAC address (write aa:bb:cc:dd:ee:ff)"))?;
+    check_unicast_mac(m)?;
+    Ok(m)
+}
+
+/// Refuse a MAC that is not one host's: announced as an address's owner, a broadcast
+/// or multicast MAC (the group bit, the first byte's lowest) sends every host's
+/// traffic for it to the whole LAN or to a group; the all-zero MAC to nobody.
+pub fn check_unicast_mac(m: MacAddr) -> Result<(), String> {
+    let why = if m == MacAddr::broadcast() {
+        "the broadcast MAC"
+    } else if m.0 & 1 == 1 {
+        "a multicast MAC (the first byte is odd)"
+    } else if m.is_zero() {
+        "the all-zero MAC"
+    } else {
+        return Ok(());
+    };
+    Err(format!("`{m}` is {why}, not one host's"))
 }
 
 #[cfg(test)]
@@ -321,6 +340,22 @@ mod tests {
             line.contains("CAP_NET_RAW") && line.starts_with("eth0:") && !line.contains('\n'),
             "{line}"
         );
+    }
+
+    #[test]
+    fn only_one_hosts_macs_parse() {
+        assert_eq!(parse_mac("02:00:00:00:00:01"), Ok(MAC));
+        assert_eq!(parse_mac("52:54:00:12:34:56").map(|m| m.0), Ok(0x52));
+        for (m, why) in [
+            ("ff:ff:ff:ff:ff:ff", "broadcast"),
+            ("01:00:5e:00:00:01", "multicast"),
+            ("33:33:00:00:00:01", "multicast"),
+            ("00:00:00:00:00:00", "all-zero"),
+            ("nonsense", "not a MAC address"),
+        ] {
+            let e = parse_mac(m).unwrap_err();
+            assert!(e.contains(why) && e.contains(m), "{m}: {e}");
+        }
     }
 
     #[test]

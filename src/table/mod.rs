@@ -376,6 +376,21 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
     Ok(u32_at(20) as usize)
 }
 
+/// Refuse a path that is there but is no file at all (a directory, a FIFO, a device),
+/// saying what it is; before the open, which would say "Is a directory" or, mapped,
+/// "No such device". A symlink is left to the open, which refuses it; the open's own
+/// checks on its descriptor still decide.
+fn not_a_table(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(Error::Untrusted(format!(
+            "{}: not an Active Stations Table: is {}, not a regular file",
+            path.display(),
+            crate::base::fsio::kind(&m)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The one writer of a table.
 pub struct TableWriter {
     _file: Flock<File>,
@@ -389,6 +404,7 @@ impl TableWriter {
     /// `capacity` nodes (growing an existing file, never shrinking it).
     pub fn create(path: &Path, capacity: usize, channels: &[String], local: &str) -> Result<TableWriter, Error> {
         let io = |e| Error::Io(path.into(), e);
+        not_a_table(path)?;
         let file = crate::base::fsio::open_or_create(path, 0o644).map_err(Error::Untrusted)?;
         // The lock lives as long as the writer (dropping the Flock releases it).
         let file = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
@@ -629,6 +645,7 @@ pub struct Header {
 
 impl TableReader {
     pub fn open(path: &Path) -> Result<TableReader, Error> {
+        not_a_table(path)?;
         let file =
             crate::base::fsio::open_read_trusted(path, crate::base::fsio::Whose::OursOrTheDirectorys).map_err(|m| {
                 if std::fs::symlink_metadata(path).is_err() {

@@ -78,7 +78,8 @@ One YAML file (default \fI/etc/hakit/hakit.yaml\fR, or \fB--config\fR, or
 \fBHAKIT_CONFIG\fR) describes the cluster; each tool reads the shared \fBcluster\fR
 section and its own. Every setting is also a command-line flag, and flags win.
 An unknown key, a bad value or a missing file is a one-line error naming the file,
-line and column, and exit status 2.
+line and column, and exit status 2 (mon-check: 3). So is nesting deeper than 64
+levels (the deepest section has five), refused before the file is parsed.
 .PP
 Times are written \fB250ms\fR, \fB2s\fR, \fB1m\fR, \fB500us\fR; a bare number is
 seconds (decimals allowed), as in Heartbeat's ha.cf.
@@ -169,8 +170,11 @@ const AUTHKEYS_PAGE: &str = r#".TH HAKIT-AUTHKEYS 5 "" "hakit" "File Formats"
 .SH NAME
 hakit-authkeys \- the keys that sign and verify cluster messages
 .SH DESCRIPTION
-Heartbeat's \fBauthkeys\fR format. The file is refused (exit status 2) unless only
-its owner can read it (\fBchmod 600\fR).
+Heartbeat's \fBauthkeys\fR format. The file is refused (exit status 2, one line
+naming it) unless it is a regular file (not a symbolic link, FIFO or device), owned by
+the user the tool runs as or by root (another user could read and replace the key),
+and only its owner can read it (\fBchmod 600\fR); and unless exactly one \fBauth\fR
+line selects the signing key.
 .PP
 .nf
 auth 1
@@ -183,7 +187,8 @@ auth 1
 Methods: \fBsha256\fR (HMAC-SHA256, hakit's default and the one to use),
 \fBsha1\fR and \fBmd5\fR (HMACs, as Heartbeat computes them, for clusters mixing
 hakit and Heartbeat 3 nodes), \fBcrc\fR (CRC-32, no key: integrity only, no
-authentication). The key is the rest of the line. To change keys without a gap, add
+authentication: anyone on the LAN can forge messages, and every start warns so).
+The key is the rest of the line. To change keys without a gap, add
 the new key under a new index everywhere, reload (SIGHUP), then select it with
 \fBauth\fR and reload again.
 .SH SEE ALSO

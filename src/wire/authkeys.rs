@@ -8,17 +8,26 @@
 //! ```
 //! `sha256` (HMAC-SHA256) is hakit's own method and its default; `sha1` and `md5`
 //! (HMACs, as Heartbeat computes them) and `crc` (integrity only) are there for mixed
-//! clusters with Heartbeat nodes. The file is refused unless only its owner can read it.
+//! clusters with Heartbeat nodes; a crc key is warned about at every load, since
+//! anyone on the LAN can sign with it. The file is refused unless it is a regular file
+//! (not a symlink: opened without following one, and without blocking on a FIFO), owned
+//! by the running user or root (another user could read and replace the key), that
+//! only its owner can read; and unless exactly one `auth` line selects the signing key.
 
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::fsio;
 use hmac::{Hmac, Mac};
 use std::fmt;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
 /// The highest key index (Heartbeat allows 16 of them, 0 to 15).
 pub const MAX_INDEX: u8 = 15;
+
+/// A keys file is 17 short lines; more than this is not one.
+const MAX_FILE: u64 = 64 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -71,6 +80,8 @@ pub struct AuthKeys {
 pub enum Error {
     Io(PathBuf, std::io::Error),
     Mode(PathBuf, u32),
+    /// Not a regular file, or not ours or root's: fsio's one-line refusal.
+    Untrusted(String),
     Syntax {
         path: PathBuf,
         line: usize,
@@ -89,6 +100,7 @@ impl fmt::Display for Error {
                 p.display(),
                 m & 0o7777
             ),
+            Error::Untrusted(m) => f.write_str(m),
             Error::Syntax { path, line, col, msg } => write!(f, "{}:{line}:{col}: {msg}", path.display()),
         }
     }
@@ -123,17 +135,56 @@ impl Reject {
 impl AuthKeys {
     /// Read and check a keys file.
     pub fn load(path: &Path) -> Result<AuthKeys, Error> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::Io(path.into(), e))?;
+        // Checked on the open descriptor (nothing swapped in between); O_NONBLOCK so
+        // that a FIFO is refused rather than waited on.
+        let mut f = fsio::open_read(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::Untrusted(format!(
+                "{}: the keys file is a symbolic link; refusing to follow it",
+                path.display()
+            )),
+            _ => Error::Io(path.into(), e),
+        })?;
+        let meta = f.metadata().map_err(|e| Error::Io(path.into(), e))?;
+        if !meta.is_file() {
+            return Err(Error::Untrusted(format!(
+                "{}: the keys file is {}, not a regular file",
+                path.display(),
+                fsio::kind(&meta)
+            )));
+        }
         if meta.mode() & 0o077 != 0 {
             return Err(Error::Mode(path.into(), meta.mode()));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io(path.into(), e))?;
-        Self::parse(&text).map_err(|(line, col, msg)| Error::Syntax {
+        fsio::check_trusted(path, &meta, fsio::Whose::Ours).map_err(Error::Untrusted)?;
+        let mut text = String::new();
+        (&mut f)
+            .take(MAX_FILE + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::Io(path.into(), e))?;
+        if text.len() as u64 > MAX_FILE {
+            return Err(Error::Untrusted(format!(
+                "{}: the keys file is larger than {} KiB",
+                path.display(),
+                MAX_FILE >> 10
+            )));
+        }
+        let keys = Self::parse(&text).map_err(|(line, col, msg)| Error::Syntax {
             path: path.into(),
             line,
             col,
             msg,
-        })
+        })?;
+        if let Some(idx) = keys
+            .keys
+            .iter()
+            .position(|k| k.as_ref().is_some_and(|k| k.method == Method::Crc))
+        {
+            crate::base::log::warn(&format!(
+                "{}: key {idx} is crc, which authenticates nothing: anyone on the LAN can forge heartbeats signed with it (use sha256)",
+                path.display()
+            ));
+        }
+        Ok(keys)
     }
 
     /// Parse the text of a keys file; errors carry (line, column, message).
@@ -148,6 +199,13 @@ impl AuthKeys {
                 continue;
             };
             if w1 == "auth" {
+                if let Some((_, first, _)) = active {
+                    return Err((
+                        line,
+                        c1,
+                        format!("a second `auth` line (the first is on line {first}); one selects the signing key"),
+                    ));
+                }
                 let (c2, w2) = words
                     .next()
                     .ok_or((line, body.len() + 1, "`auth` needs a key index".to_string()))?;
@@ -365,5 +423,28 @@ mod tests {
         assert!(AuthKeys::parse("auth 4\n1 sha1 k\n").is_err());
         assert!(AuthKeys::parse("auth 1\n1 sha1\n").is_err());
         assert!(AuthKeys::parse("auth 16\n").is_err());
+        // Two `auth` lines: which one signs? Refused at the second.
+        let e = AuthKeys::parse("auth 1\n1 sha1 k\n2 sha1 j\n  auth 2\n").unwrap_err();
+        assert_eq!((e.0, e.1), (4, 3));
+        assert!(e.2.contains("second `auth`") && e.2.contains("line 1"), "{}", e.2);
+    }
+
+    #[test]
+    fn load_refuses_what_is_not_our_regular_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        std::fs::write(&p, "auth 1\n1 sha256 k\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(AuthKeys::load(&p).unwrap().active_method(), Method::Sha256);
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let e = AuthKeys::load(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let e = AuthKeys::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory, not a regular file"), "{e}");
+        let e = AuthKeys::load(&d.path().join("none")).unwrap_err();
+        assert!(matches!(e, Error::Io(..)), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::Usage);
     }
 }

@@ -46,8 +46,9 @@ pub struct AnnounceArgs {
     /// The interface to announce on.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Option<String>,
-    /// The addresses to announce (IPv6 ones by unsolicited neighbour advertisements).
-    #[arg(value_name = "ADDR")]
+    /// The addresses to announce (IPv6 ones by unsolicited neighbour advertisements):
+    /// one host's each, not the unspecified, a broadcast, multicast or loopback address.
+    #[arg(value_name = "ADDR", value_parser = crate::net::addr::parse_unicast)]
     pub addrs: Vec<IpAddr>,
     /// How many announcements (each a request/reply pair with --form both).
     #[arg(short = 'c', long, value_name = "N", default_value_t = 5)]
@@ -58,10 +59,12 @@ pub struct AnnounceArgs {
     /// Which ARP operation to send.
     #[arg(long, value_enum, default_value_t = FormArg::Both)]
     pub form: FormArg,
-    /// Send to this host's MAC instead of the Ethernet broadcast.
+    /// Send to this host's MAC instead of the Ethernet broadcast (one host's: not a
+    /// broadcast, multicast or all-zero MAC).
     #[arg(long, value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub to: Option<pnet_base::MacAddr>,
-    /// Announce this MAC instead of the interface's.
+    /// Announce this MAC instead of the interface's (one host's: not a broadcast,
+    /// multicast or all-zero MAC).
     #[arg(long, value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub mac: Option<pnet_base::MacAddr>,
     /// Log only errors.
@@ -81,8 +84,8 @@ pub struct ProbeArgs {
     /// The interface to probe on.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: String,
-    /// The address to probe (IPv6: duplicate address detection).
-    #[arg(value_name = "ADDR")]
+    /// The address to probe (IPv6: duplicate address detection); one host's.
+    #[arg(value_name = "ADDR", value_parser = crate::net::addr::parse_unicast)]
     pub addr: IpAddr,
     /// How many probes. (RFC 5227 sends 3, 1 to 2 s apart; a takeover cannot wait that long.)
     #[arg(short = 'c', long, value_name = "N", default_value_t = 2)]

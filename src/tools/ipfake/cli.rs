@@ -33,8 +33,8 @@ use std::time::Duration;
 pub struct IpfakeArgs {
     #[command(subcommand)]
     pub command: Command,
-    /// Where pid files live (`ipfake.<ADDR>.pid`). [default: ipfake.pid-dir in the
-    /// configuration, else /run/hakit]
+    /// Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is
+    /// not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]
     #[arg(long, global = true, value_name = "DIR")]
     pub pid_dir: Option<PathBuf>,
     /// The configuration file (YAML; its `ipfake.addresses` describe addresses by
@@ -76,7 +76,10 @@ pub struct FakeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// The address with its prefix length, e.g. 192.0.2.10/24; the prefix and the
-    /// interface may be left to the configuration's `ipfake.addresses` entry.
+    /// interface may be left to the configuration's `ipfake.addresses` entry. One
+    /// host's unicast address: the unspecified, broadcast, multicast and loopback
+    /// addresses, IPv4-mapped IPv6, a /0 prefix, and the subnet's network (IPv6:
+    /// subnet-router anycast) and broadcast addresses below /31 (/127) are refused.
     #[arg(value_name = "ADDR[/PREFIX]")]
     pub addr: String,
     /// The word `dev`, as in `ip addr add`.
@@ -85,7 +88,8 @@ pub struct UpArgs {
     /// The interface.
     #[arg(value_name = "IFACE")]
     pub iface: Option<String>,
-    /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE.
+    /// An IPv4 label for the address (`eth0:vip`), as Fake's TARGET_INTERFACE: the
+    /// interface's name or `IFACE:...`, at most 15 characters (the kernel's limit).
     #[arg(long, value_name = "LABEL")]
     pub label: Option<String>,
     /// Announcements in the first burst. [default: 5]
@@ -97,7 +101,8 @@ pub struct UpArgs {
     /// Re-announce this often while holding the address (0 = never). [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
     pub refresh: Option<Duration>,
-    /// Also announce straight to this router's MAC (repeatable).
+    /// Also announce straight to this router's MAC (repeatable; one host's: not a
+    /// broadcast, multicast or all-zero MAC).
     #[arg(long = "router", value_name = "MAC", value_parser = crate::net::arp::parse_mac)]
     pub routers: Vec<pnet_base::MacAddr>,
     /// First ask whether another host answers for the address; refuse (exit 1) if so.

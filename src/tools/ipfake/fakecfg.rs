@@ -32,11 +32,14 @@ fn arp_table_mac(ip: Ipv4Addr) -> Option<pnet_base::MacAddr> {
         (w.len() >= 4 && w[0].parse::<Ipv4Addr>().ok()? == ip)
             .then(|| w[3].parse().ok())
             .flatten()
+            // An incomplete entry shows the all-zero MAC: not known.
+            .filter(|m| crate::net::arp::check_unicast_mac(*m).is_ok())
     })
 }
 
 /// Each line of a clear_routers file: a MAC, or an IPv4 address looked up in the ARP
-/// table. What cannot be resolved is reported and left to the broadcast.
+/// table. What cannot be resolved is reported and left to the broadcast; a MAC that is
+/// not one host's (broadcast, multicast, zero) is an error.
 fn routers(path: &Path) -> Result<Vec<pnet_base::MacAddr>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
@@ -46,7 +49,10 @@ fn routers(path: &Path) -> Result<Vec<pnet_base::MacAddr>, String> {
             continue;
         }
         let mac = match w.parse::<pnet_base::MacAddr>() {
-            Ok(m) => Some(m),
+            Ok(m) => {
+                crate::net::arp::check_unicast_mac(m).map_err(|e| format!("{}:{}:1: {e}", path.display(), n + 1))?;
+                Some(m)
+            }
             Err(_) => w.parse::<Ipv4Addr>().ok().and_then(arp_table_mac),
         };
         match mac {
@@ -133,18 +139,25 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
             at("SPOOF_NETMASK")
         )
     })?;
+    crate::net::addr::check_unicast(addr, Some(prefix))
+        .map_err(|e| format!("{}:{}:1: SPOOF_IP {addr}/{prefix}: {e}", cfg.display(), at("SPOOF_IP")))?;
     let (dev, label) = match target.split_once(':') {
         Some((d, _)) => (d.to_string(), Some(target.clone())),
         None => (target.clone(), None),
     };
+    if let Some(l) = &label {
+        crate::tools::ipfake::settings::check_label(l, &dev)
+            .map_err(|e| format!("{}:{}:1: TARGET_INTERFACE: {e}", cfg.display(), at("TARGET_INTERFACE")))?;
+    }
     let arp_delay = match get(&rcv, "ARP_DELAY") {
         Some(d) => crate::base::duration::parse(&d).map_err(|e| format!("{}: ARP_DELAY: {e}", rc_path.display()))?,
         None => Duration::from_secs(1),
     };
     let foreign_mac = match get(&iv, "FOREIGN_MACADDR").filter(|s| !s.is_empty()) {
-        Some(m) => {
-            Some(crate::net::arp::parse_mac(&m).map_err(|e| format!("{}: FOREIGN_MACADDR: {e}", cfg.display()))?)
-        }
+        Some(m) => Some(
+            crate::net::arp::parse_mac(&m)
+                .map_err(|e| format!("{}:{}:1: FOREIGN_MACADDR: {e}", cfg.display(), at("FOREIGN_MACADDR")))?,
+        ),
         None => None,
     };
     let routers = match get(&rcv, "CLEAR_ROUTERS_FILE").filter(|s| !s.is_empty()) {

@@ -9,12 +9,59 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The pid directory: `--pid-dir`, then `ipfake.pid-dir`, then /run/hakit.
-pub fn pid_dir(args: &IpfakeArgs, section: &IpfakeSection) -> PathBuf {
-    args.pid_dir
-        .clone()
-        .or_else(|| section.pid_dir.clone())
-        .unwrap_or_else(|| "/run/hakit".into())
+/// The pid directory: `--pid-dir`, then `ipfake.pid-dir`, then /run/hakit; refused
+/// (naming where it came from) if something other than a directory is there. A
+/// missing one is made when a pid file is first written.
+pub fn pid_dir(args: &IpfakeArgs, section: &IpfakeSection, src: Option<&Source>) -> Result<PathBuf, ConfigError> {
+    let r = Resolver::new(src, "ipfake");
+    let s = r.pick(
+        "--pid-dir",
+        args.pid_dir.clone(),
+        "pid-dir",
+        section.pid_dir.clone(),
+        || "/run/hakit".into(),
+    );
+    check_dir(&s.value).map_err(|m| match s.from {
+        config::Origin::Flag(f) => ConfigError::new(format!("{f} {}: {m}", s.value.display())),
+        _ => r.error(&s.from, format!("pid-dir {}: {m}", s.value.display())),
+    })?;
+    Ok(s.value)
+}
+
+/// A directory, or nothing yet (it is made when needed).
+pub fn check_dir(p: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err("is not a directory".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            Err("is not a directory (a part of the path is a file)".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The longest label the kernel takes (IFNAMSIZ - 1; longer ones it refuses with
+/// ERANGE, "Numerical result out of range").
+pub const LABEL_MAX: usize = 15;
+
+/// An IPv4 label for an address on `dev`: at most [`LABEL_MAX`] characters, and `dev`
+/// itself or `dev:...`. The kernel takes any label, but ip(8) refuses one that does not
+/// start with the device's name, and ifconfig and `ip addr show label` take the part
+/// before the colon for the device: a label naming another shows the address there.
+pub fn check_label(label: &str, dev: &str) -> Result<(), String> {
+    if label.len() > LABEL_MAX {
+        return Err(format!(
+            "`{label}` is {} characters; a label has at most {LABEL_MAX} characters (IFNAMSIZ-1)",
+            label.len()
+        ));
+    }
+    if label != dev && !label.strip_prefix(dev).is_some_and(|r| r.starts_with(':')) {
+        return Err(format!(
+            "`{label}` must be `{dev}` or start with `{dev}:` (the device's name)"
+        ));
+    }
+    Ok(())
 }
 
 /// The `ipfake` section of the configuration named (or the default one when it
@@ -81,6 +128,13 @@ impl Takeover {
         if addr != ip {
             return Err(usage(format!("{addr} does not match {ip}")));
         }
+        crate::net::addr::check_unicast(addr, Some(prefix)).map_err(|m| {
+            if a.addr.contains('/') {
+                usage(format!("ADDR `{prefixed}`: {m}"))
+            } else {
+                cfg_err("addr", m)
+            }
+        })?;
         let iface = a
             .iface
             .clone()
@@ -98,10 +152,21 @@ impl Takeover {
                 }
             }
         }
+        let label = match (&a.label, entry.and_then(|e| e.label.as_ref())) {
+            (Some(l), _) => {
+                check_label(l, &iface).map_err(|m| usage(format!("--label: {m}")))?;
+                Some(l.clone())
+            }
+            (None, Some(l)) => {
+                check_label(l, &iface).map_err(|m| cfg_err("label", m))?;
+                Some(l.clone())
+            }
+            (None, None) => None,
+        };
         Ok(Takeover {
             addr: (addr, prefix),
             iface,
-            label: a.label.clone().or_else(|| entry.and_then(|e| e.label.clone())),
+            label,
             count: a.count.or_else(|| entry.and_then(|e| e.count)).unwrap_or(5),
             interval: a
                 .interval
@@ -125,6 +190,36 @@ mod tests {
     use super::*;
     use crate::tools::ipfake::cli::Command;
     use clap::Parser;
+
+    #[test]
+    fn labels_and_pid_dirs() {
+        assert_eq!(check_label("eth0", "eth0"), Ok(()));
+        assert_eq!(check_label("eth0:vip", "eth0"), Ok(()));
+        assert_eq!(check_label("eth0:abcdefghij", "eth0"), Ok(()));
+        assert!(check_label("eth0:abcdefghijk", "eth0")
+            .unwrap_err()
+            .contains("15 characters"));
+        assert!(check_label("eth01", "eth0").unwrap_err().contains("start with `eth0:`"));
+        assert!(check_label("vip", "eth0").is_err());
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(check_dir(d.path()), Ok(()));
+        assert_eq!(check_dir(&d.path().join("not-yet")), Ok(()));
+        let f = d.path().join("f");
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(check_dir(&f), Err("is not a directory".into()));
+        assert!(check_dir(&f.join("x")).unwrap_err().starts_with("is not a directory"));
+        let src = Source {
+            path: "h.yaml".into(),
+            text: format!("ipfake:\n  pid-dir: {}\n", f.display()),
+        };
+        let section = config::parse(&src).unwrap().ipfake;
+        let args = IpfakeArgs::try_parse_from(["ipfake", "status"]).unwrap();
+        let e = pid_dir(&args, &section, Some(&src)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("h.yaml:2:3: pid-dir ") && e.ends_with("is not a directory"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn an_error_in_an_entry_points_at_that_entry() {

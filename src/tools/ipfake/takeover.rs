@@ -277,6 +277,10 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
 /// back to its owner's MAC.
 pub fn down(a: &DownArgs, pid_dir: &Path) -> Result<(), Error> {
     let ip = a.addr;
+    if a.owner_mac.is_some() {
+        // It is announced: the same check as `up`'s.
+        crate::net::addr::check_unicast(ip, None).map_err(|m| Error::Usage(format!("ADDR `{ip}`: {m}")))?;
+    }
     need_caps()?;
     let pid_file = pid_path(pid_dir, a.addr);
     let holder = read_holder(&pid_file);
@@ -361,6 +365,8 @@ pub fn status(a: &StatusArgs, pid_dir: &Path) -> ExitStatus {
 pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
     let i = crate::tools::ipfake::fakecfg::load(a.rc.as_deref(), &a.ip).map_err(Error::Usage)?;
     let dir = i.pid_dir.clone().unwrap_or_else(|| pid_dir.to_path_buf());
+    crate::tools::ipfake::settings::check_dir(&dir)
+        .map_err(|m| Error::Usage(format!("PID_DIR {}: {m}", dir.display())))?;
     if a.remove {
         return down(
             &DownArgs {
