@@ -16,11 +16,17 @@ _hb__watch() {
             ",$1")
                 cmd="hb__watch"
                 ;;
+            hb__watch,forget)
+                cmd="hb__watch__subcmd__forget"
+                ;;
             hb__watch,help)
                 cmd="hb__watch__subcmd__help"
                 ;;
             hb__watch,status)
                 cmd="hb__watch__subcmd__status"
+                ;;
+            hb__watch__subcmd__help,forget)
+                cmd="hb__watch__subcmd__help__subcmd__forget"
                 ;;
             hb__watch__subcmd__help,help)
                 cmd="hb__watch__subcmd__help__subcmd__help"
@@ -35,7 +41,7 @@ _hb__watch() {
 
     case "${cmd}" in
         hb__watch)
-            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --hook-timeout --hook-queue --notify --json --realtime --help --version status help"
+            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --hook-timeout --hook-queue --notify --json --realtime --floors --ping --ping-interval --ping-deadtime --help --version status forget help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +127,56 @@ _hb__watch() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --floors)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-deadtime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hb__subcmd__watch__subcmd__forget)
+            opts="-t -c -h --floors --table --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --floors)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -129,8 +185,22 @@ _hb__watch() {
             return 0
             ;;
         hb__subcmd__watch__subcmd__help)
-            opts="status help"
+            opts="status forget help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hb__subcmd__watch__subcmd__help__subcmd__forget)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hb_watch_global_optspecs
-    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= hook-timeout= hook-queue= notify= json realtime h/help V/version
+    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= hook-timeout= hook-queue= notify= json realtime floors= ping= ping-interval= ping-deadtime= h/help V/version
 end
 
 function __fish_hb_watch_needs_command
@@ -39,6 +39,10 @@ complete -c hb-watch -n "__fish_hb_watch_needs_command" -l exec -d 'Run this pro
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l hook-timeout -d 'A hook still running after this long is killed with its process group, and reported. [default: 30s]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l hook-queue -d 'Events waiting for the hook at most; one more is dropped, counted and logged (stdout and --notify never wait for hooks). [default: 1024]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l notify -d 'Signal this process on every event: a PID or a pid file, optionally `:SIGNAL` (default SIGUSR2). Repeatable' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l floors -d 'Where every peer\'s generation and sequence floor is kept across restarts and reboots, so that old heartbeats replayed to a fresh table are refused. Keep it on a disk, not in /run. [default: /var/lib/hakit/floors for the default table, else TABLE.floors]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l ping -d 'A ping node: an address on the service network (the gateway, say) pinged every --ping-interval, as Heartbeat\'s `ping`. Its state is a record in the table, a `ping-up` or `ping-dead` event, and travels in this node\'s heartbeats (`pn`), so that a pair can tell which side still reaches the network. Repeatable' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l ping-interval -d 'How often each ping node is pinged. [default: 1s]' -r
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l ping-deadtime -d 'A ping node that has not answered for this long is dead. [default: 3 x ping-interval]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l syslog -d 'Log to syslog instead of stderr'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s v -l verbose -d 'Log more (debug)'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s q -l quiet -d 'Log only warnings and errors'
@@ -47,11 +51,17 @@ complete -c hb-watch -n "__fish_hb_watch_needs_command" -l realtime -d 'Run with
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s V -l version -d 'Print version'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "status" -d 'Print the Active Stations Table (like cl_status), or answer whether a node (or one of its links) is up through the exit status'
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "forget" -d 'Clear a node\'s replay floor (its generation and sequence), when a node can no longer be heard because a floor was set above anything it sends (a forged generation, a clock that was far ahead). A running hb-watch applies it at once (it is sent SIGHUP), a stopped one at its next start'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l link -d 'With NODE: ask about this channel\'s link (its name or number) instead' -r
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s c -l config -d 'The configuration file, for the table\'s path' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l json -d 'Print JSON'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s h -l help -d 'Print help'
-complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Print the Active Stations Table (like cl_status), or answer whether a node (or one of its links) is up through the exit status'
-complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -l floors -d 'The floors file. [default: as hb-watch\'s --floors]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -s t -l table -d 'The Active Stations Table file (its writer is told). [default: /run/hakit/ast]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -s c -l config -d 'The configuration file, for the paths' -r -F
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -s h -l help -d 'Print help'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status forget help" -f -a "status" -d 'Print the Active Stations Table (like cl_status), or answer whether a node (or one of its links) is up through the exit status'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status forget help" -f -a "forget" -d 'Clear a node\'s replay floor (its generation and sequence), when a node can no longer be heard because a floor was set above anything it sends (a forged generation, a clock that was far ahead). A running hb-watch applies it at once (it is sent SIGHUP), a stopped one at its next start'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand help; and not __fish_seen_subcommand_from status forget help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -9,10 +9,14 @@ use std::time::Duration;
 /// every channel, signed with the keys file, stamped with a sequence number and a
 /// generation that is bumped and saved at every start. Messages written to its FIFO
 /// (`>>>` ... `<<<` blocks, as Heartbeat's ha_clustermsg writes them) go to the whole
-/// cluster, stamped the same way; a `t=status` message there changes the status this
-/// node announces. Each heartbeat also carries this node's view of the cluster, read
-/// from the local Active Stations Table, so that receivers can tell a dead node from a
-/// cut link.
+/// cluster, stamped the same way; a `t=status` message there changes what this node
+/// announces in every heartbeat from then on: its status (`st=standby`; `dead` is
+/// refused, hb-send says it only when it stops) and what it holds (`held=` comma-separated
+/// words of letters, digits and `. : / @ _ -`, such as service addresses; empty for
+/// nothing), which every hb-watch reports in node-status and `hb-watch status`. Each
+/// heartbeat also carries this node's view of the cluster and how many of its ping
+/// nodes answer (`pn`), read from the local Active Stations Table, so that receivers can
+/// tell a dead node from a cut link, and which side still reaches the network.
 ///
 /// SIGTERM or SIGINT: announce `st=dead` once (peers fail over at once) and stop.
 /// SIGHUP: read the configuration and keys again. SIGUSR1: log a status line.
