@@ -2,7 +2,10 @@
 """Client-observed failover, hakit's pair against keepalived, in namespaces made here.
 
   sudo contrib/bench-takeover.py [TRIALS]
+  sudo contrib/bench-takeover.py fast [TRIALS] [DEADTIME REDUNDANCY]...  # keepalive 10 ms, shorter deadtimes
+  sudo contrib/bench-takeover.py heal [TRIALS]    # a 3 s partition healed: back to one holder
   sudo contrib/bench-takeover.py soak [SECONDS]   # no false failover under load
+  sudo contrib/bench-takeover.py lossy [SECONDS] [DEADTIME REDUNDANCY]  # and at 10 % loss, beside keepalived
   sudo contrib/bench-takeover.py demo             # one failover, told as it happens
 
 Nodes n1 (primary) and n2 (standby) on two bridges (channels a and b), a client n3.
@@ -15,7 +18,7 @@ client's first answer from n2. Then the ports are mended, the address goes back 
 Setups: contrib/pair.sh at keepalive 10 ms / deadtime 30 ms and 2 ms / 8 ms, and
 keepalived (VRRPv3, advert_int 0.01, its fastest) on channel a.
 """
-import os, random, socket, statistics, subprocess, sys, threading, time
+import os, random, socket, statistics, struct, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nslab  # noqa: E402
@@ -95,25 +98,28 @@ class Client(threading.Thread):
         return None
 
 
-def run_pair(ka, dt):
+def run_pair(ka, dt, redundancy=0, failback=True):
     keys = WORK + "/authkeys"
     for i, peer in ((1, 2), (2, 1)):
         args = ["env", "PATH=%s:%s" % (BIN, os.environ.get("PATH", "")), "bash", ROOT + "/contrib/pair.sh", "run",
-                "--node", "n%d" % i, "--peer", "n%d" % peer, "--vip", VIP + "/24", "--dev", "eth0", "--failback",
-                "--keepalive", ka, "--deadtime", dt, "--state-dir", "%s/pair%d" % (WORK, i)]
+                "--node", "n%d" % i, "--peer", "n%d" % peer, "--vip", VIP + "/24", "--dev", "eth0",
+                "--keepalive", ka, "--deadtime", dt, "--redundancy", str(redundancy),
+                "--state-dir", "%s/pair%d" % (WORK, i), "--lib-dir", "%s/lib%d" % (WORK, i)]
+        if failback:
+            args.append("--failback")
         if i == 1:
             args.append("--preferred")
         args += ["--", "--keys", keys, "--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1", "-q", "--realtime"]
         spawn(i, args)
 
 
-def run_keepalived():
+def run_keepalived(advert="0.01"):
     for i, prio in ((1, 150), (2, 100)):
         conf = "%s/ka%d.conf" % (WORK, i)
         with open(conf, "w") as f:
             f.write("global_defs {\n router_id n%d\n}\nvrrp_instance VI_1 {\n interface eth0\n state BACKUP\n"
-                    " virtual_router_id 51\n priority %d\n advert_int 0.01\n version 3\n"
-                    " virtual_ipaddress {\n  %s/24\n }\n}\n" % (i, prio, VIP))
+                    " virtual_router_id 51\n priority %d\n advert_int %s\n version 3\n"
+                    " virtual_ipaddress {\n  %s/24\n }\n}\n" % (i, prio, advert, VIP))
         spawn(i, ["keepalived", "-n", "-l", "-D", "-f", conf, "-p", "%s/ka%d.pid" % (WORK, i),
                   "-r", "%s/ka%d.vrrp.pid" % (WORK, i), "--vrrp"])
 
@@ -132,6 +138,210 @@ def trials(name, n, client):
             continue
         lat.append((t - t0) * 1000)
     return lat
+
+
+class Holders(threading.Thread):
+    """Who holds the address, from the kernel's own address events (RTM_NEWADDR and
+    RTM_DELADDR) in n1 and n2: every change with its CLOCK_MONOTONIC time."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.changes = []  # (mono, node, holds)
+        self.now = {}
+        self.ready = threading.Event()
+
+    def run(self):
+        import select
+        socks = {}
+        for i in (1, 2):
+            setns(ns(i))
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+            s.bind((0, 0x10))  # RTMGRP_IPV4_IFADDR
+            socks[s.fileno()] = (s, i)
+            self.now[i] = subprocess.run(["ip", "-n", ns(i), "-br", "addr", "show", "dev", "eth0"],
+                                         stdout=subprocess.PIPE, text=True).stdout.find(VIP + "/") >= 0
+        self.ready.set()
+        vip = socket.inet_aton(VIP)
+        while True:
+            r, _, _ = select.select(list(socks), [], [])
+            for fd in r:
+                s, i = socks[fd]
+                data = s.recv(65536)
+                t = mono()
+                off = 0
+                while off + 16 <= len(data):
+                    ln, ty = struct.unpack_from("=IH", data, off)
+                    if ln < 16:
+                        break
+                    if ty in (20, 21):
+                        a = off + 16 + 8
+                        while a + 4 <= off + ln:
+                            alen, atype = struct.unpack_from("=HH", data, a)
+                            if alen < 4:
+                                break
+                            if atype in (1, 2) and data[a + 4:a + 8] == vip:
+                                held = ty == 20
+                                if self.now.get(i) != held:
+                                    self.now[i] = held
+                                    self.changes.append((t, i, held))
+                                break
+                            a += (alen + 3) & ~3
+                    off += (ln + 3) & ~3
+
+    def count(self):
+        return sum(1 for v in self.now.values() if v)
+
+    def state_at(self, t, start):
+        """Holders at time t, from `start` (the state then) and the changes since."""
+        st = dict(start)
+        for (ct, i, h) in self.changes:
+            if ct <= t:
+                st[i] = h
+        return st
+
+
+def partition_rules(drop_all):
+    rule = "policy drop;" if drop_all else "policy accept;"
+    return "table bridge hkpart {\n chain part {\n  type filter hook forward priority 0; %s\n }\n}\n" % rule
+
+
+def nft_switch(text):
+    f = WORK + "/nft.rules"
+    with open(f, "w") as fh:
+        fh.write(text)
+    t = mono()
+    sh("ip", "netns", "exec", SW, "nft", "-f", f)
+    return t
+
+
+def heal_trials(name, n, client, holders, bound_ms):
+    """Partition both LANs at the switch for 3 s (frames dropped, no carrier lost),
+    heal, and time: the heal (taken when nft was started, so never flattering) to the
+    first answer the client gets from the one remaining holder after the last change
+    of holders. Any moment with no holder after the heal, and any trial still with two
+    holders after 3 s, is reported."""
+    out, problems = [], 0
+    for k in range(n):
+        if holders.count() != 1:
+            time.sleep(1)
+        if holders.count() != 1:
+            print("  %s trial %d: %d holders before the partition" % (name, k, holders.count()), flush=True)
+        nft_switch(partition_rules(True))
+        t_end = mono() + 3
+        while mono() < t_end and holders.count() < 2:
+            time.sleep(0.005)
+        if holders.count() < 2:
+            print("  %s trial %d: the standby did not take over during the partition" % (name, k), flush=True)
+        time.sleep(max(0, t_end - mono()))
+        before = dict(holders.now)
+        th = nft_switch("delete table bridge hkpart\n")
+        end = th + 3
+        while mono() < end and holders.count() != 1:
+            time.sleep(0.002)
+        time.sleep(0.3)  # settled: a change after this would count against the trial
+        if holders.count() != 1:
+            print("  %s trial %d: %d holders 3 s after the heal" % (name, k, holders.count()), flush=True)
+            problems += 1
+            continue
+        keeper = [i for i, v in holders.now.items() if v][0]
+        last = max([t for (t, _, _) in holders.changes if t >= th] or [th])
+        for (t, _, _) in [c for c in holders.changes if c[0] >= th]:
+            if not any(holders.state_at(t, before).values()):
+                print("  %s trial %d: no holder at all %.1f ms after the heal" % (name, k, (t - th) * 1000), flush=True)
+                problems += 1
+        ans = client.first_from("n%d" % keeper, last, 3)
+        if ans is None:
+            print("  %s trial %d: the client got no answer from n%d" % (name, k, keeper), flush=True)
+            problems += 1
+            continue
+        out.append(((last - th) * 1000, (ans - th) * 1000))
+        time.sleep(1.0)
+    if out:
+        one = [a for a, _ in out]
+        ans = [b for _, b in out]
+        print("%s: heal to one holder median %.1f ms (max %.1f); to the client answered by it median %.1f ms, "
+              "max %.1f ms (bound deadtime + 2 keepalives = %.0f ms); %d trials, %d problems"
+              % (name, statistics.median(one), max(one), statistics.median(ans), max(ans), bound_ms, len(out), problems),
+              flush=True)
+    return out
+
+
+def heal(n):
+    for name, start, bound in (
+            ("hakit keepalive 10ms deadtime 30ms", lambda: run_pair("10ms", "30ms", failback=False), 50),
+            ("keepalived advert_int 0.01", lambda: run_keepalived("0.01"), 50),
+            ("hakit keepalive 100ms deadtime 500ms", lambda: run_pair("100ms", "500ms", failback=False), 700),
+            ("keepalived advert_int 0.1", lambda: run_keepalived("0.1"), 700)):
+        fresh()
+        topology()
+        for i in (1, 2):
+            spawn(i, ["python3", "-c", ECHO, "n%d" % i])
+        start()
+        c = Client()
+        c.start()
+        if c.first_from("n1", mono(), 15) is None:
+            raise RuntimeError("%s: the client never got answers from n1" % name)
+        h = Holders()
+        h.start()
+        h.ready.wait()
+        time.sleep(1)
+        heal_trials(name, n, c, h, bound)
+        c.stop = True
+        cleanup()
+        namespaces.clear()
+        procs.clear()
+
+
+def fresh():
+    os.makedirs(WORK, exist_ok=True)
+    with open(WORK + "/authkeys", "w") as f:
+        f.write("auth 1\n1 sha256 bench-%d\n" % random.getrandbits(64))
+    os.chmod(WORK + "/authkeys", 0o600)
+
+
+def lossy(seconds, dt, red):
+    """No false failover at 10 % random loss on both LANs with both CPUs saturated:
+    hakit's pair (keepalive 10 ms, DEADTIME, REDUNDANCY) and keepalived (advert_int
+    0.01) side by side, each in its own namespaces, under the same load and loss.
+    A false failover: the address added on the standby while the primary lives."""
+    global PFX, SW, WORK
+    fresh()
+    labs = []
+    for name in ("hakit", "keepalived"):
+        PFX = "hkt%d%s" % (os.getpid(), name[0])
+        SW = PFX + "sw"
+        topology()
+        nft_switch("table bridge hkloss {\n chain f {\n  type filter hook forward priority 0;\n"
+                   "  numgen random mod 100 < 10 drop\n }\n}\n")
+        if name == "hakit":
+            run_pair("10ms", dt, redundancy=red)
+        else:
+            run_keepalived("0.01")
+        labs.append((name, PFX))
+    time.sleep(3)
+    watchers = {}
+    for name, pfx in labs:
+        PFX = pfx
+        h = Holders()
+        h.start()
+        h.ready.wait()
+        watchers[name] = h
+    for name, h in watchers.items():
+        if not h.now.get(1) or h.now.get(2):
+            print("lossy: %s did not settle with n1 holding (%s)" % (name, h.now), flush=True)
+    burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2 * os.cpu_count())]
+    procs.extend(burners)
+    t0 = mono()
+    time.sleep(seconds)
+    for b in burners:
+        b.kill()
+    for name, h in watchers.items():
+        false = [c for c in h.changes if c[0] >= t0 and c[1] == 2 and c[2]]
+        lost = [c for c in h.changes if c[0] >= t0 and c[1] == 1 and not c[2]]
+        label = ("hakit keepalive 10ms deadtime %s redundancy %d" % (dt, red)) if name == "hakit" \
+            else "keepalived advert_int 0.01"
+        print("lossy %ds, 10%% loss on both LANs, both CPUs saturated: %s: %d false takeovers by the standby, "
+              "%d releases by the primary" % (seconds, label, len(false), len(lost)), flush=True)
 
 
 def cleanup():
@@ -208,6 +418,45 @@ def main():
         # keepalived is the benchmark's rival, not a test dependency.
         subprocess.run(["apt-get", "install", "-y", "-qq", "keepalived"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+    if len(sys.argv) > 1 and sys.argv[1] == "heal":
+        fresh()
+        try:
+            heal(int(sys.argv[2]) if len(sys.argv) > 2 else 20)
+        finally:
+            cleanup()
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "lossy":
+        secs = int(sys.argv[2]) if len(sys.argv) > 2 else 600
+        dt = sys.argv[3] if len(sys.argv) > 3 else "30ms"
+        red = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        try:
+            lossy(secs, dt, red)
+        finally:
+            cleanup()
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "fast":
+        n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+        combos = list(zip(sys.argv[3::2], [int(r) for r in sys.argv[4::2]])) or [("21ms", 1), ("25ms", 1)]
+        fresh()
+        try:
+            for dt, red in combos:
+                name = "hakit keepalive 10ms deadtime %s redundancy %d" % (dt, red)
+                topology()
+                for i in (1, 2):
+                    spawn(i, ["python3", "-c", ECHO, "n%d" % i])
+                run_pair("10ms", dt, redundancy=red)
+                c = Client()
+                c.start()
+                lat = trials(name, n, c)
+                c.stop = True
+                cleanup(); namespaces.clear(); procs.clear(); fresh()
+                if lat:
+                    print("%s: client's first answer from the standby after the cut: median %.1f ms, min %.1f, "
+                          "max %.1f, %d trials" % (name, statistics.median(lat), min(lat), max(lat), len(lat)),
+                          flush=True)
+        finally:
+            cleanup()
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "soak":
         os.makedirs(WORK, exist_ok=True)
         with open(WORK + "/authkeys", "w") as f:

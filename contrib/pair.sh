@@ -3,7 +3,7 @@
 # hb-send, hb-watch and ipfake. Run it on both nodes, the same way.
 #
 #   pair.sh run --node n1 --peer n2 --vip 192.0.2.10/24 --dev eth0 [--preferred]
-#               [--failback] [--keepalive 200ms] [--deadtime 1s] [--state-dir DIR]
+#               [--failback] [--keepalive 200ms] [--deadtime 1s] [--redundancy N] [--state-dir DIR]
 #               [--lib-dir DIR] [--ping ADDR]... [--ping-interval 1s] [--ping-deadtime 3s]
 #               [--fence PROGRAM [--fence-timeout 10s]
 #               [--fence-optional]] -- [more options for hb-send and hb-watch]
@@ -35,7 +35,7 @@ set -euo pipefail
 
 cmd=${1:-}; shift || true
 state=/run/hakit/pair lib=/var/lib/hakit/pair
-me= peer= vip= dev= preferred=0 failback=0 keepalive=200ms deadtime=1s
+me= peer= vip= dev= preferred=0 failback=0 keepalive=200ms deadtime=1s redundancy=0
 fence= fence_timeout=10s fence_optional=0 pings=() pingopts=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -47,6 +47,7 @@ while [ $# -gt 0 ]; do
     --failback) failback=1; shift ;;
     --keepalive) keepalive=$2; shift 2 ;;
     --deadtime) deadtime=$2; shift 2 ;;
+    --redundancy) redundancy=$2; shift 2 ;;
     --state-dir) state=$2; shift 2 ;;
     --lib-dir) lib=$2; shift 2 ;;
     --ping) pings+=(--ping "$2"); shift 2 ;;
@@ -170,7 +171,7 @@ trap 'stop stopping 0' TERM INT
 coproc TOOLS {
   trap 'kill $s $w 2>/dev/null' TERM
   hb-send --fifo "$fifo" --generation-file "$lib/generation" --keepalive "$keepalive" \
-    --deadtime "$deadtime" "${tools[@]}" >&2 & s=$!
+    --deadtime "$deadtime" --redundancy "$redundancy" "${tools[@]}" >&2 & s=$!
   hb-watch --deadtime "$deadtime" --floors "$lib/floors" "${pings[@]}" "${pingopts[@]}" "${tools[@]}" & w=$!
   rc=0; wait -n -p who || rc=$?
   [ "${who:-}" = "$s" ] && who=hb-send || who=hb-watch
@@ -225,6 +226,8 @@ while :; do
       ;;
     node-up|node-restart)
       peer_state=up
+      # Back from a partition? Say what we hold now, not a keepalive from now.
+      [ -z "$holder" ] || tell "t=status"$'\n'"held=$vip@$epoch.$(rank)"
       if [ "$preferred" = 0 ] && [ "$failback" = 1 ] && [ -n "$holder" ]; then
         release "failback to $peer"
         tell "t=pair-release"$'\n'"to=$peer"
