@@ -1364,3 +1364,81 @@ fn the_example_configuration_in_contrib_is_valid() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text(&o).contains("6 services"), "{}", text(&o));
 }
+
+/// A scheduler configuration on loopback: one service checking a port that listens.
+fn one_service(port: u16) -> String {
+    format!(
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      svc:\n        interval: 300ms\n        monitor: tcp -p {port} -t 1\n"
+    )
+}
+
+#[test]
+fn a_state_file_of_invalid_utf8_is_set_aside_and_the_scheduler_starts() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = Sched::new(&one_service(l.local_addr().unwrap().port()));
+    std::fs::create_dir(s.p("state")).unwrap();
+    std::fs::write(s.p("state/state.json"), b"{\"services\": {\"web/\xff\xfe\": {}}}").unwrap();
+    let cfg = s.p("hakit.yaml").display().to_string();
+    let o = run(&["run", "--once", "-c", &cfg]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(code(&o), 0, "the round ran: {err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("state.json")).collect();
+    assert_eq!(said.len(), 1, "one line about it: {err}");
+    assert!(
+        said[0].contains("moved to") && said[0].contains("state.json.corrupt"),
+        "{err}"
+    );
+    assert!(s.p("state/state.json.corrupt").exists());
+    let saved: serde_json::Value = serde_json::from_str(&read(&s.p("state/state.json"))).unwrap();
+    assert_eq!(saved["services"]["local/svc"]["failing"], false, "{saved}");
+}
+
+/// mon-check, killed if it has not exited within `within` (a scheduler that should
+/// have refused to start must not hang the test).
+fn run_within(args: &[&str], within: Duration) -> Output {
+    let mut c = Command::new(mc())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !wait_for(|| c.try_wait().unwrap().is_some(), within) {
+        let _ = c.kill();
+    }
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_second_scheduler_on_the_same_state_directory_is_refused() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = Sched::new(&one_service(l.local_addr().unwrap().port()));
+    s.start();
+    let pid = s.child.as_ref().unwrap().id();
+    // Another control socket, the same state directory.
+    let other = s.p("other.yaml");
+    std::fs::write(&other, read(&s.p("hakit.yaml")).replace("mon.sock", "other.sock")).unwrap();
+    let cfg = other.display().to_string();
+    for extra in [&[][..], &["--once"][..]] {
+        let mut args = vec!["run", "-c", &cfg];
+        args.extend_from_slice(extra);
+        let t = Instant::now();
+        let o = run_within(&args, Duration::from_secs(5));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(code(&o), 3, "refused as a setup error: {err}");
+        assert!(t.elapsed() < Duration::from_secs(5), "at start");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&s.p("state").display().to_string()) && err.contains(&format!("pid {pid}")),
+            "names the directory and its holder: {err}"
+        );
+        assert!(!s.p("other.sock").exists(), "nothing was started");
+    }
+    // The lock goes with its holder: killed (no clean exit), its lock file left behind
+    // does not block the next scheduler.
+    let mut c = s.child.take().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert!(s.p("state").read_dir().unwrap().count() > 0);
+    let o = run(&["run", "--once", "-c", &cfg]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+}
