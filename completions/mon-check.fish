@@ -260,7 +260,7 @@ complete -c mon-check -n "__fish_mon_check_using_subcommand run" -s q -l quiet -
 complete -c mon-check -n "__fish_mon_check_using_subcommand run" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'
 complete -c mon-check -n "__fish_mon_check_using_subcommand run" -l json -d 'Print the result as JSON (one object; with --mon, one per host)'
 complete -c mon-check -n "__fish_mon_check_using_subcommand run" -s v -l verbose -d 'Print more: the detail lines after the status line'
-complete -c mon-check -n "__fish_mon_check_using_subcommand run" -s h -l help -d 'Print help'
+complete -c mon-check -n "__fish_mon_check_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mon-check -n "__fish_mon_check_using_subcommand ctl; and not __fish_seen_subcommand_from list disable enable ack test check reload help" -l socket -d 'The scheduler\'s control socket. [default: mon-check.socket of the configuration, else /run/hakit/mon.sock]' -r -F
 complete -c mon-check -n "__fish_mon_check_using_subcommand ctl; and not __fish_seen_subcommand_from list disable enable ack test check reload help" -s c -l config -d 'The configuration file, to find the socket in' -r -F
 complete -c mon-check -n "__fish_mon_check_using_subcommand ctl; and not __fish_seen_subcommand_from list disable enable ack test check reload help" -l mon -d 'Run as a mon monitor: check every HOST given, print the failed ones on the first line and the detail after, exit nonzero on any failure'

@@ -1364,3 +1364,233 @@ fn the_example_configuration_in_contrib_is_valid() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(text(&o).contains("6 services"), "{}", text(&o));
 }
+
+/// A scheduler configuration on loopback: one service checking a port that listens.
+fn one_service(port: u16) -> String {
+    format!(
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      svc:\n        interval: 300ms\n        monitor: tcp -p {port} -t 1\n"
+    )
+}
+
+#[test]
+fn a_state_file_of_invalid_utf8_is_set_aside_and_the_scheduler_starts() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = Sched::new(&one_service(l.local_addr().unwrap().port()));
+    std::fs::create_dir(s.p("state")).unwrap();
+    std::fs::write(s.p("state/state.json"), b"{\"services\": {\"web/\xff\xfe\": {}}}").unwrap();
+    let cfg = s.p("hakit.yaml").display().to_string();
+    let o = run(&["run", "--once", "-c", &cfg]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(code(&o), 0, "the round ran: {err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("state.json")).collect();
+    assert_eq!(said.len(), 1, "one line about it: {err}");
+    assert!(
+        said[0].contains("moved to") && said[0].contains("state.json.corrupt"),
+        "{err}"
+    );
+    assert!(s.p("state/state.json.corrupt").exists());
+    let saved: serde_json::Value = serde_json::from_str(&read(&s.p("state/state.json"))).unwrap();
+    assert_eq!(saved["services"]["local/svc"]["failing"], false, "{saved}");
+}
+
+/// mon-check, killed if it has not exited within `within` (a scheduler that should
+/// have refused to start must not hang the test).
+fn run_within(args: &[&str], within: Duration) -> Output {
+    let mut c = Command::new(mc())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !wait_for(|| c.try_wait().unwrap().is_some(), within) {
+        let _ = c.kill();
+    }
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_second_scheduler_on_the_same_state_directory_is_refused() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = Sched::new(&one_service(l.local_addr().unwrap().port()));
+    s.start();
+    let pid = s.child.as_ref().unwrap().id();
+    // Another control socket, the same state directory.
+    let other = s.p("other.yaml");
+    std::fs::write(&other, read(&s.p("hakit.yaml")).replace("mon.sock", "other.sock")).unwrap();
+    let cfg = other.display().to_string();
+    for extra in [&[][..], &["--once"][..]] {
+        let mut args = vec!["run", "-c", &cfg];
+        args.extend_from_slice(extra);
+        let t = Instant::now();
+        let o = run_within(&args, Duration::from_secs(5));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(code(&o), 3, "refused as a setup error: {err}");
+        assert!(t.elapsed() < Duration::from_secs(5), "at start");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&s.p("state").display().to_string()) && err.contains(&format!("pid {pid}")),
+            "names the directory and its holder: {err}"
+        );
+        assert!(!s.p("other.sock").exists(), "nothing was started");
+    }
+    // The lock goes with its holder: killed (no clean exit), its lock file left behind
+    // does not block the next scheduler.
+    let mut c = s.child.take().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert!(s.p("state").read_dir().unwrap().count() > 0);
+    let o = run(&["run", "--once", "-c", &cfg]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// An HTTP server on loopback that answers one request with `answer` and then keeps
+/// the connection open for `linger` (0: closes at once). Returns its port.
+fn http_answering(answer: &'static [u8], linger: Duration) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => req.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = c.write_all(answer);
+            std::thread::sleep(linger);
+        }
+    });
+    port.to_string()
+}
+
+#[test]
+fn malformed_http_answers_are_critical_with_the_reason() {
+    for (answer, why) in [
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"[..],
+            "body ends after 9 of the 100 bytes of its Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            "invalid chunk size 'zz'",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            "chunked body ends before its last chunk",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nx",
+            "invalid chunk size 'ffffffffffffffffffff'",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+            "invalid Content-Length '-5'",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+            "conflicting Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5, 7\r\n\r\nhello",
+            "conflicting Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "both Transfer-Encoding and Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "Invalid HTTP response"),
+    ] {
+        let port = http_answering(answer, Duration::ZERO);
+        let o = run(&["http", "-H", "127.0.0.1", "-p", &port, "-t", "5"]);
+        let line = text(&o);
+        assert_eq!(code(&o), 2, "{}: {line}", String::from_utf8_lossy(answer));
+        assert!(line.starts_with("HTTP CRITICAL") && line.contains(why), "{why}: {line}");
+        assert_eq!(line.trim_end().lines().count(), 1, "{line}");
+    }
+    // What is well framed still passes: repeated identical lengths, a chunked body
+    // with extensions and trailers, an interim 103, and a body complete by its
+    // Content-Length on a connection the server keeps open (read to its length, not
+    // to a timeout).
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nhel\r\n2\r\nlo\r\n0\r\nT: 1\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    ] {
+        let port = http_answering(answer, Duration::from_secs(10));
+        let t = Instant::now();
+        let o = run(&["http", "-H", "127.0.0.1", "-p", &port, "-t", "5", "-s", "hello"]);
+        assert_eq!(code(&o), 0, "{}: {}", String::from_utf8_lossy(answer), text(&o));
+        assert!(t.elapsed() < Duration::from_secs(3), "{}", text(&o));
+    }
+}
+
+/// What a test's DNS server answers to a query.
+type Answerer = fn(&[u8]) -> Vec<u8>;
+
+/// A DNS server on loopback that answers every query with `answer(query)`.
+fn dns_answering(answer: Answerer) -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut b) {
+            let _ = s.send_to(&answer(&b[..n]), from);
+        }
+    });
+    port.to_string()
+}
+
+#[test]
+fn garbage_dns_answers_say_what_was_wrong() {
+    // The query made a response with one A record for the name asked.
+    fn respond(q: &[u8]) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[2] |= 0x80;
+        r[7] = 1;
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        r
+    }
+    let cases: [(Answerer, &str); 5] = [
+        (|_| vec![0x12, 0x34, 0x81], "truncated header"),
+        (
+            |q| {
+                let mut r = respond(q);
+                r[0] ^= 0xff;
+                r
+            },
+            "wrong id",
+        ),
+        (|q| q.to_vec(), "not a response"),
+        (
+            |q| {
+                let mut r = respond(q);
+                r[13] = b'x'; // www → xww
+                r
+            },
+            "question mismatch",
+        ),
+        (
+            |q| {
+                let mut r = respond(q);
+                r.truncate(r.len() - 2);
+                r
+            },
+            "truncated record",
+        ),
+    ];
+    for (answer, why) in cases {
+        let port = dns_answering(answer);
+        let o = run(&["dns", "-H", "www.hakit.test", "-s", "127.0.0.1", "-p", &port, "-t", "1"]);
+        let line = text(&o);
+        assert_eq!(code(&o), 2, "{line}");
+        assert!(
+            line.starts_with("DNS CRITICAL: answer from 127.0.0.1 is malformed: ") && line.contains(why),
+            "{why}: {line}"
+        );
+    }
+    let port = dns_answering(respond);
+    let o = run(&["dns", "-H", "www.hakit.test", "-s", "127.0.0.1", "-p", &port, "-t", "1"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}

@@ -392,6 +392,10 @@ pub struct RunArgs {
     )]
     pub config: PathBuf,
     /// Where the state is saved. [default: mon-check.state-dir, else /var/lib/hakit/mon]
+    ///
+    /// One scheduler per directory: a second is refused, naming the pid that holds it
+    /// (in DIR/lock). A corrupt state file is set aside as state.json.corrupt and the
+    /// scheduler starts afresh.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The control socket. [default: mon-check.socket, else /run/hakit/mon.sock]

@@ -55,6 +55,8 @@ pub struct Reply {
     pub id: u16,
     pub rcode: u8,
     pub truncated: bool,
+    /// The first question: name, type, class.
+    pub question: Option<(String, u16, u16)>,
     pub answers: Vec<Answer>,
 }
 
@@ -74,6 +76,10 @@ pub fn run(s: &Settings, server: &str) -> Outcome {
         Ok(r) => judge(s, server, &r, start.elapsed().as_secs_f64()),
         Err(Fail::Timeout) => timed_out(s.timeout),
         Err(Fail::Resolve(why)) => Outcome::new(Status::Critical, format!("cannot resolve {why}")),
+        // A malformed answer says so itself (see `ask`).
+        Err(Fail::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Outcome::new(Status::Critical, e.to_string())
+        }
         Err(Fail::Io(e)) => Outcome::new(Status::Critical, format!("server {server}: {}", net::io_text(&e))),
     };
     o.elapsed = start.elapsed();
@@ -159,25 +165,45 @@ fn ask(s: &Settings, server: &str, deadline: Instant) -> Result<Reply, Fail> {
     let sock = UdpSocket::bind(bind)?;
     sock.connect(addr)?;
     sock.send(&q)?;
+    let malformed = |why: String| {
+        Fail::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("answer from {} is malformed: {why}", addr.ip()),
+        ))
+    };
     let mut buf = [0u8; 4096];
+    // What was wrong with the last answer that was not believed.
+    let mut bad = None;
     let reply = loop {
-        sock.set_read_timeout(Some(net::remaining(deadline)?))?;
+        let left = match net::remaining(deadline) {
+            Ok(l) => l,
+            Err(timeout) => return Err(bad.map_or(timeout, malformed)),
+        };
+        sock.set_read_timeout(Some(left))?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(match Fail::from(e) {
+                    Fail::Timeout => bad.map_or(Fail::Timeout, malformed),
+                    f => f,
+                })
+            }
         };
-        // Anything that is not the answer to our question is ignored, not believed.
-        match parse(&buf[..n]) {
-            Ok(r) if r.id == id => break r,
-            _ => continue,
+        // Anything that is not the answer to our question is not believed, but the wait
+        // goes on, as dig's does: a datagram from the server's address may be forged,
+        // and must not hide the real answer. If none comes, the timeout is reported as
+        // what was wrong with the last answer, not as silence.
+        match answer(&buf[..n], id, &s.name, s.qtype) {
+            Ok(r) => break r,
+            Err(why) => bad = Some(why),
         }
     };
     if !reply.truncated {
         return Ok(reply);
     }
-    let (s, _) = net::connect(&[addr], deadline)?;
-    let mut tcp = net::Bounded { s, deadline };
+    let (s_tcp, _) = net::connect(&[addr], deadline)?;
+    let mut tcp = net::Bounded { s: s_tcp, deadline };
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&q);
     tcp.write_all(&framed)?;
@@ -185,7 +211,26 @@ fn ask(s: &Settings, server: &str, deadline: Instant) -> Result<Reply, Fail> {
     tcp.read_exact(&mut len)?;
     let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
     tcp.read_exact(&mut body)?;
-    parse(&body).map_err(|e| Fail::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    answer(&body, id, &s.name, s.qtype).map_err(malformed)
+}
+
+/// `b` parsed, if it is the answer to our query: our id, a response, our question.
+pub fn answer(b: &[u8], id: u16, name: &str, qtype: QType) -> Result<Reply, String> {
+    let r = parse(b)?;
+    if r.id != id {
+        return Err(format!("wrong id {:#06x} (asked with {id:#06x})", r.id));
+    }
+    let want = name.trim_end_matches('.');
+    match &r.question {
+        Some((n, t, 1)) if n.trim_end_matches('.').eq_ignore_ascii_case(want) && *t == qtype as u16 => Ok(r),
+        // A server may leave out the question of an error (FORMERR, REFUSED).
+        None if r.rcode != 0 => Ok(r),
+        Some((n, t, c)) => Err(format!(
+            "question mismatch: '{n}' type {t} class {c}, asked '{want}' type {}",
+            qtype as u16
+        )),
+        None => Err("question mismatch: no question".into()),
+    }
 }
 
 /// A recursive query for one name.
@@ -214,22 +259,25 @@ pub fn query(id: u16, name: &str, qtype: QType) -> Result<Vec<u8>, String> {
 /// backwards, so a loop cannot be built.
 pub fn parse(b: &[u8]) -> Result<Reply, String> {
     if b.len() < 12 {
-        return Err("short DNS message".into());
+        return Err(format!("truncated header ({} bytes)", b.len()));
     }
     let u16at = |i: usize| -> Result<u16, String> {
         b.get(i..i + 2)
             .map(|x| u16::from_be_bytes([x[0], x[1]]))
-            .ok_or_else(|| "truncated DNS message".to_string())
+            .ok_or_else(|| "truncated message".to_string())
     };
     let id = u16at(0)?;
     let flags = u16at(2)?;
     if flags & 0x8000 == 0 {
-        return Err("not a DNS response".into());
+        return Err("not a response".into());
     }
     let (qd, an) = (u16at(4)?, u16at(6)?);
     let mut pos = 12;
+    let mut question = None;
     for _ in 0..qd {
-        let (_, next) = name_at(b, pos)?;
+        let (name, next) = name_at(b, pos)?;
+        let (t, c) = (u16at(next)?, u16at(next + 2)?);
+        question.get_or_insert((name, t, c));
         pos = next + 4;
     }
     let mut answers = Vec::new();
@@ -238,7 +286,7 @@ pub fn parse(b: &[u8]) -> Result<Reply, String> {
         let rtype = u16at(next)?;
         let rdlen = u16at(next + 8)? as usize;
         let start = next + 10;
-        let rdata = b.get(start..start + rdlen).ok_or("truncated DNS record")?;
+        let rdata = b.get(start..start + rdlen).ok_or("truncated record")?;
         let data = match (rtype, rdlen) {
             (1, 4) => Ipv4Addr::from([rdata[0], rdata[1], rdata[2], rdata[3]]).to_string(),
             (28, 16) => {
@@ -257,6 +305,7 @@ pub fn parse(b: &[u8]) -> Result<Reply, String> {
         id,
         rcode: (flags & 0x000f) as u8,
         truncated: flags & 0x0200 != 0,
+        question,
         answers,
     })
 }
@@ -267,33 +316,33 @@ fn name_at(b: &[u8], mut pos: usize) -> Result<(String, usize), String> {
     let mut end = None;
     let mut floor = pos;
     loop {
-        let len = *b.get(pos).ok_or("truncated DNS name")? as usize;
+        let len = *b.get(pos).ok_or("truncated name")? as usize;
         match len & 0xc0 {
             0x00 if len == 0 => {
                 return Ok((if name.is_empty() { ".".into() } else { name }, end.unwrap_or(pos + 1)));
             }
             0x00 => {
-                let label = b.get(pos + 1..pos + 1 + len).ok_or("truncated DNS label")?;
+                let label = b.get(pos + 1..pos + 1 + len).ok_or("truncated label")?;
                 if !name.is_empty() {
                     name.push('.');
                 }
                 name.push_str(&String::from_utf8_lossy(label));
                 if name.len() > 255 {
-                    return Err("DNS name too long".into());
+                    return Err("name too long".into());
                 }
                 pos += 1 + len;
             }
             0xc0 => {
-                let lo = *b.get(pos + 1).ok_or("truncated DNS pointer")? as usize;
+                let lo = *b.get(pos + 1).ok_or("truncated pointer")? as usize;
                 let target = ((len & 0x3f) << 8) | lo;
                 if target >= floor {
-                    return Err("DNS compression pointer does not point backwards".into());
+                    return Err("compression pointer does not point backwards".into());
                 }
                 end.get_or_insert(pos + 2);
                 floor = target;
                 pos = target;
             }
-            _ => return Err("bad DNS label type".into()),
+            _ => return Err("bad label type".into()),
         }
     }
 }

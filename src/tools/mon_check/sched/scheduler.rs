@@ -87,6 +87,14 @@ pub fn main(args: &RunArgs, json: bool) -> Status {
         }
         return Status::Ok;
     }
+    // Before the state is read (or a corrupt one set aside) and anything is started.
+    let lock = match state::lock(&cfg.state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::base::log::error(&e);
+            return Status::Unknown;
+        }
+    };
     let st = match state::load(&cfg.state_dir) {
         Ok(s) => s,
         Err(e) => {
@@ -111,6 +119,7 @@ pub fn main(args: &RunArgs, json: bool) -> Status {
         return Status::Unknown;
     }
     let mut s = Scheduler::new(cfg, args.clone(), json, st, tx, rx);
+    s.lock = Some(lock);
     s.run()
 }
 
@@ -149,6 +158,8 @@ pub struct Scheduler {
     earliest: Option<Instant>,
     /// Where the events go (stdout, lines or JSON lines).
     sink: Sink,
+    /// The state directory's lock, held while this runs (None in unit tests).
+    lock: Option<state::DirLock>,
 }
 
 impl Scheduler {
@@ -173,6 +184,7 @@ impl Scheduler {
             index: HashMap::new(),
             earliest: Some(now),
             sink: Sink::stdout(json, "checks, alerts and the state go on"),
+            lock: None,
         };
         s.index = index_of(&s.cfg);
         for svc in s.cfg.clone().services.iter() {
@@ -522,6 +534,16 @@ impl Scheduler {
                 Err(e.to_string())
             }
             Ok(cfg) => {
+                // A new state directory is taken only with its lock.
+                if cfg.state_dir != self.cfg.state_dir && self.lock.is_some() {
+                    match state::lock(&cfg.state_dir) {
+                        Ok(l) => self.lock = Some(l),
+                        Err(e) => {
+                            crate::base::log::error(&format!("{e}; keeping the running configuration"));
+                            return Err(e);
+                        }
+                    }
+                }
                 let now = Instant::now();
                 let keys: HashSet<String> = cfg.services.iter().map(|s| s.key.clone()).collect();
                 self.next.retain(|k, _| keys.contains(k));

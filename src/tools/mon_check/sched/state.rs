@@ -4,6 +4,7 @@
 //! directory), so a crash leaves the old state or the new one, never half of one.
 
 use crate::tools::mon_check::check::Status;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,17 +97,33 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
-/// Load the saved state. A missing file is a first start; a corrupt one is set aside
-/// (`state.json.corrupt`) and reported, and the scheduler starts afresh rather than
-/// not at all.
+/// How large a state file is believed; a larger one is corruption (thousands of
+/// services take a few MiB).
+const STATE_MAX: u64 = 64 << 20;
+
+/// Load the saved state. A missing file is a first start; a corrupt one (not JSON, not
+/// UTF-8, not the state's shape, too large) is set aside (`state.json.corrupt`) and
+/// reported, and the scheduler starts afresh rather than not at all. A file that is
+/// not to be trusted (a symlink, another user's) is still a refusal.
 pub fn load(dir: &Path) -> Result<State, String> {
+    use std::io::Read;
     let p = path(dir);
+    if std::fs::symlink_metadata(&p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(State::default());
+    }
     // Not followed if a symlink, not believed if another user could have written it.
-    let text = match crate::base::fsio::read_trusted(&p)? {
-        Some(t) => t,
-        None => return Ok(State::default()),
+    // Read as bytes: invalid UTF-8 is for the parser to find, as corruption.
+    let f = crate::base::fsio::open_read_trusted(&p, crate::base::fsio::Whose::Ours)?;
+    let mut bytes = Vec::new();
+    f.take(STATE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+    let parsed = if bytes.len() as u64 > STATE_MAX {
+        Err(format!("larger than {} MiB", STATE_MAX >> 20))
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
     };
-    match serde_json::from_str(&text) {
+    match parsed {
         Ok(s) => Ok(s),
         Err(e) => {
             let aside = p.with_extension("json.corrupt");
@@ -128,6 +145,46 @@ pub fn save(dir: &Path, s: &State) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(s).map_err(|e| format!("cannot save the state: {e}"))?;
     crate::base::fsio::write_atomic(&path(dir), &bytes, 0o600, crate::base::fsio::Durability::Durable)
         .map_err(|e| format!("cannot save the state in {}: {e}", dir.display()))
+}
+
+/// One scheduler per state directory: two would both alert and overwrite each other's
+/// state. The lock is an flock on `lock` in the directory, so the kernel releases it
+/// when its holder dies, however it dies: a lock file left behind never blocks. The
+/// file holds the holder's pid, for the refusal to name it.
+pub struct DirLock {
+    _file: Flock<std::fs::File>,
+}
+
+pub fn lock(dir: &Path) -> Result<DirLock, String> {
+    use std::os::unix::fs::FileExt;
+    let p = dir.join("lock");
+    // Created (with the directory) without following a symlink or opening a planted
+    // FIFO, and refused if it is not ours; O_CLOEXEC, so no alert inherits the lock.
+    let f = crate::base::fsio::open_or_create(&p, 0o644)?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(f) => {
+            let pid = format!("{}\n", std::process::id());
+            f.set_len(0)
+                .and_then(|_| f.write_all_at(pid.as_bytes(), 0))
+                .map_err(|e| format!("{}: cannot write: {e}", p.display()))?;
+            Ok(DirLock { _file: f })
+        }
+        Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut buf = [0u8; 32];
+            let n = f.read_at(&mut buf, 0).unwrap_or(0);
+            let holder = std::str::from_utf8(&buf[..n])
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .map_or("a process that has not yet written its pid".to_string(), |p| {
+                    format!("pid {p}")
+                });
+            Err(format!(
+                "{}: the state directory is in use by another mon-check run ({holder}); one scheduler per state directory",
+                dir.display()
+            ))
+        }
+        Err((_, e)) => Err(format!("{}: cannot lock: {e}", p.display())),
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +218,17 @@ mod tests {
         assert!(d.path().join("state.json.corrupt").exists());
         let mut dis = s.disabled.clone();
         assert!(dis.expire(11) && dis.hosts.is_empty());
+    }
+
+    /// Bytes that are not UTF-8 are corruption like any other: set aside, not a refusal
+    /// to start.
+    #[test]
+    fn non_utf8_state_is_set_aside() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(path(d.path()), b"{\"services\": {\"\xff\xfe\": {}}}").unwrap();
+        assert_eq!(load(d.path()).unwrap(), State::default());
+        assert!(d.path().join("state.json.corrupt").exists());
+        assert!(!path(d.path()).exists());
     }
 
     /// The temporary is never written through a symlink planted where it used to be
