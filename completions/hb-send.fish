@@ -6,7 +6,7 @@ complete -c hb-send -l channel -d 'A channel: `bcast:DEV`, `mcast:DEV:GROUP[:TTL
 complete -c hb-send -s p -l port -d 'The UDP port. [default: 694]' -r
 complete -c hb-send -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
 complete -c hb-send -l keepalive -d 'Interval between heartbeats. [default: 1s]' -r
-complete -c hb-send -l deadtime -d 'The deadtime announced to receivers (`dt`): they declare this node\'s links dead after this much silence. [default: 30s]' -r
+complete -c hb-send -l deadtime -d 'The deadtime announced to receivers (`dt`): they declare this node\'s links dead after this much silence. More than twice --keepalive; with --redundancy, at least twice. [default: 30s]' -r
 complete -c hb-send -l redundancy -d 'Send every message K+1 times on each channel, to survive K losses in a row. [default: 0]' -r
 complete -c hb-send -l fifo -d 'The FIFO to read cluster messages from. hb-send creates it (mode 0600) and refuses an existing one that is not a FIFO, not its own, or writable by others. [default: /run/hakit/fifo]' -r -F
 complete -c hb-send -l fifo-group -d 'Let this group write to the FIFO too (mode 0620), for scripts that do not run as hb-send\'s user' -r

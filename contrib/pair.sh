@@ -89,7 +89,8 @@ arm() {
   ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s &
   armed=$!
 }
-rank() { if [ "$failback" = 1 ]; then echo $((preferred * 1000000000 + epoch)); else echo $((epoch * 2 + preferred)); fi; }
+# Our rank, in $rank (no $(...): a fork costs a millisecond on the paths that use it).
+set_rank() { if [ "$failback" = 1 ]; then rank=$((preferred * 1000000000 + epoch)); else rank=$((epoch * 2 + preferred)); fi; }
 # Whether the ping nodes let us serve: not when we reach none and the peer reaches some.
 pings_ok() { [ ${#pings[@]} = 0 ] || [ "$my_pings" -gt 0 ] || [ "$peer_state" != up ] || [ "$peer_pings" = 0 ]; }
 take() {
@@ -105,7 +106,7 @@ take() {
   fi
   armed=
   epoch=$(( (epoch > peer_epoch ? epoch : peer_epoch) + 1 ))
-  tell "t=status"$'\n'"held=$vip@$epoch.$(rank)"
+  set_rank; tell "t=status"$'\n'"held=$vip@$epoch.$rank"
 }
 release() {
   [ -n "$holder" ] || return 0
@@ -142,7 +143,7 @@ peer_says() {
 # Both hold it: the higher rank keeps it, a tie goes to the smaller name.
 resolve_two_holders() {
   [ -n "$holder" ] && [ -n "$peer_held" ] || return 0
-  local mine; mine=$(rank)
+  set_rank; local mine=$rank
   if [ "$mine" -gt "$peer_rank" ] || { [ "$mine" = "$peer_rank" ] && [[ "$me" < "$peer" ]]; }; then
     log "both hold $vip: keeping it (rank $mine over $peer's $peer_rank)"
     announce
@@ -210,7 +211,7 @@ while :; do
   case $event in
     node-dead)
       peer_state=dead
-      case $fields in *" held="*) peer_says "$(v=${fields#* held=}; echo "${v%% *}")" ;; *) peer_held= ;; esac
+      case $fields in *" held="*) v=${fields#* held=}; peer_says "${v%% *}" ;; *) peer_held= ;; esac
       fence_then_take "$peer is dead" ;;
     node-status)
       was_held=$peer_held
@@ -227,7 +228,7 @@ while :; do
     node-up|node-restart)
       peer_state=up
       # Back from a partition? Say what we hold now, not a keepalive from now.
-      [ -z "$holder" ] || tell "t=status"$'\n'"held=$vip@$epoch.$(rank)"
+      [ -z "$holder" ] || { set_rank; tell "t=status"$'\n'"held=$vip@$epoch.$rank"; }
       if [ "$preferred" = 0 ] && [ "$failback" = 1 ] && [ -n "$holder" ]; then
         release "failback to $peer"
         tell "t=pair-release"$'\n'"to=$peer"

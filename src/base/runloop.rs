@@ -74,13 +74,7 @@ impl RunLoop {
 /// Ask for SCHED_FIFO and locked memory, as Heartbeat does; warn if refused (it needs
 /// CAP_SYS_NICE and CAP_IPC_LOCK, or root).
 pub fn go_realtime() {
-    let param = libc::sched_param { sched_priority: 50 };
-    // RESET_ON_FORK: hooks, plugins and alerts start as ordinary processes, so that a
-    // busy one cannot starve the detector it was started by.
-    let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
-    // SAFETY: a plain system call on this process with a valid parameter; nix 0.29 has
-    // no wrapper for sched_setscheduler.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+    if !fifo_this_thread() {
         crate::base::log::warn(&format!(
             "cannot run SCHED_FIFO (needs {}): {}",
             Cap::SysNice.name(),
@@ -94,6 +88,17 @@ pub fn go_realtime() {
             Cap::IpcLock.name()
         ));
     }
+}
+
+/// SCHED_FIFO for the calling thread (a thread started later asks for itself).
+pub fn fifo_this_thread() -> bool {
+    let param = libc::sched_param { sched_priority: 50 };
+    // RESET_ON_FORK: hooks, plugins and alerts start as ordinary processes, so that a
+    // busy one cannot starve the detector it was started by.
+    let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
+    // SAFETY: a plain system call on this process with a valid parameter; nix 0.29 has
+    // no wrapper for sched_setscheduler.
+    unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub struct HbSendArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
     pub keepalive: Option<Duration>,
     /// The deadtime announced to receivers (`dt`): they declare this node's links dead
-    /// after this much silence. [default: 30s]
+    /// after this much silence. More than twice --keepalive; with --redundancy, at least
+    /// twice. [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = crate::base::duration::clap_parse)]
     pub deadtime: Option<Duration>,
     /// Send every message K+1 times on each channel, to survive K losses in a row.
@@ -61,7 +62,10 @@ pub struct HbSendArgs {
     /// The status to announce at start (`st`). [default: active]
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
-    /// Run with SCHED_FIFO and locked memory so that load does not delay heartbeats.
+    /// Run with SCHED_FIFO and locked memory so that load does not delay heartbeats;
+    /// with two CPUs or more, a second thread pinned to another CPU sends a heartbeat
+    /// the main thread could not send on time (a CPU the host or a cgroup quota holds
+    /// up for 100 ms would otherwise silence the node).
     #[arg(long)]
     pub realtime: bool,
     /// Send this many heartbeats, then stop (for scripts and tests).

@@ -13,6 +13,8 @@ use crate::wire::msg::Builder;
 use crate::wire::{valid_held, HELD, PINGS};
 use std::fmt;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug)]
 pub enum Error {
@@ -82,6 +84,11 @@ struct Sender {
     sent: u64,
     failed: u64,
     out: Vec<u8>,
+    /// When the next heartbeat is due (CLOCK_MONOTONIC ns), and how many were sent.
+    next: u64,
+    beats: u64,
+    /// Heartbeats the second thread sent because the main one was held up.
+    by_second: u64,
 }
 
 impl Sender {
@@ -188,6 +195,24 @@ impl Sender {
                 self.sent += c.dests().len() as u64;
             }
         }
+    }
+
+    /// Send the heartbeat if it is due and schedule the next; true when --count is
+    /// reached.
+    fn beat_if_due(&mut self, now: u64) -> bool {
+        if now < self.next {
+            return false;
+        }
+        let st = self.status.clone();
+        self.heartbeat(now, &st);
+        self.beats += 1;
+        let ka = self.s.keepalive.as_nanos() as u64;
+        self.next += ka;
+        if self.next <= now {
+            // We fell behind (stopped, or starved): do not send a burst.
+            self.next = now + ka;
+        }
+        self.s.count.is_some_and(|c| self.beats >= c)
     }
 
     fn heartbeat(&mut self, now: u64, status: &str) {
@@ -305,14 +330,58 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         sent: 0,
         failed: 0,
         out: Vec::with_capacity(1024),
+        next: 0,
+        beats: 0,
+        by_second: 0,
     };
-    let mut next = mono_ns();
-    let mut beats = 0u64;
+    me.next = mono_ns();
+    let shared = Arc::new(Shared {
+        sender: Mutex::new(me),
+        stop: AtomicBool::new(false),
+    });
+    // A realtime node sends from a second thread on a second CPU as well: a CPU held
+    // up for a while (a vCPU the host throttles, a cgroup over its quota: 100 ms here,
+    // BENCHMARKS.md) would otherwise silence the node, and its peers would fail over.
+    let second = if shared.lock().s.realtime {
+        spread(&shared)
+    } else {
+        None
+    };
+    let res = main_loop(&shared, &mut rl, &mut fifo, reload);
+    // The second thread sees `stop` under the lock and sends nothing more; it is not
+    // waited for (it may be asleep for a keepalive), the process ends with it.
+    drop(second);
+    res
+}
+
+/// The sender, shared by the main loop and the second sending thread.
+struct Shared {
+    sender: Mutex<Sender>,
+    /// Set (under the lock) before the last heartbeat, so that no `active` follows a
+    /// `dead`.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sender> {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn main_loop(
+    shared: &Shared,
+    rl: &mut RunLoop,
+    fifo: &mut Option<Fifo>,
+    reload: impl Fn() -> Result<SendSettings, config::Error>,
+) -> Result<(), Error> {
     loop {
+        let next = shared.lock().next;
         let ready = rl.wait(&[fifo.as_ref().map(|f| f.as_fd())], next);
         let now = mono_ns();
+        let mut me = shared.lock();
         let signals = rl.signals();
         if signals.stop() {
+            shared.stop.store(true, Ordering::SeqCst);
             // Say goodbye so that peers fail over now rather than after deadtime.
             me.heartbeat(now, "dead");
             crate::base::log::info("stopping");
@@ -338,30 +407,79 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
         }
         if signals.take_usr1() {
             crate::base::log::info(&format!(
-                "status {} generation {} seq {} datagrams sent {} failed {}",
-                me.status, me.gen, me.seq, me.sent, me.failed
+                "status {} generation {} seq {} datagrams sent {} failed {} heartbeats by the second thread {}",
+                me.status, me.gen, me.seq, me.sent, me.failed, me.by_second
             ));
         }
-        if let Some(f) = &mut fifo {
+        if let Some(f) = fifo {
             if ready.has(0) {
                 for m in f.read_messages() {
                     me.fifo_message(m, now);
                 }
             }
         }
-        if now >= next {
-            let st = me.status.clone();
-            me.heartbeat(now, &st);
-            beats += 1;
-            let ka = me.s.keepalive.as_nanos() as u64;
-            next += ka;
-            if next <= now {
-                // We fell behind (stopped, or starved): do not send a burst.
-                next = now + ka;
-            }
-            if me.s.count.is_some_and(|c| beats >= c) {
-                return Ok(());
-            }
+        if me.beat_if_due(now) {
+            shared.stop.store(true, Ordering::SeqCst);
+            return Ok(());
         }
     }
+}
+
+/// Start the second sending thread, pinned to another CPU than the main thread (which
+/// is pinned too: two threads the scheduler put on one CPU would stall together).
+fn spread(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    let cpus: Vec<usize> = (0..CpuSet::count()).filter(|&c| allowed.is_set(c).unwrap_or(false)).collect();
+    if cpus.len() < 2 {
+        crate::base::log::info("one CPU: heartbeats are sent from one thread");
+        return None;
+    }
+    let pin = |cpu: usize| {
+        let mut set = CpuSet::new();
+        set.set(cpu).ok()?;
+        sched_setaffinity(Pid::from_raw(0), &set).ok()
+    };
+    pin(cpus[0])?;
+    let sh = Arc::clone(shared);
+    let second = cpus[1];
+    std::thread::Builder::new()
+        .name("hb-send-2".into())
+        .spawn(move || {
+            // Threads start as ordinary ones (SCHED_RESET_ON_FORK): this one asks again.
+            let _ = pin(second);
+            crate::base::runloop::fifo_this_thread();
+            while !sh.stop.load(Ordering::SeqCst) {
+                let next = sh.lock().next;
+                // A little after the main thread: it sends when it can; this one when
+                // the main thread's CPU did not let it.
+                sleep_until(next + SECOND_AFTER_NS);
+                let mut me = sh.lock();
+                if sh.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let now = mono_ns();
+                if now >= me.next {
+                    me.by_second += 1;
+                    if me.beat_if_due(now) {
+                        sh.stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        })
+        .ok()
+}
+
+/// How long after a heartbeat is due the second thread sends it if nobody has.
+const SECOND_AFTER_NS: u64 = 200_000;
+
+fn sleep_until(t: u64) {
+    let ts = nix::sys::time::TimeSpec::from(std::time::Duration::from_nanos(t));
+    let _ = nix::time::clock_nanosleep(
+        nix::time::ClockId::CLOCK_MONOTONIC,
+        nix::time::ClockNanosleepFlags::TIMER_ABSTIME,
+        &ts,
+    );
 }

@@ -42,21 +42,37 @@ impl SendSettings {
                 format!("keepalive {} is below the 500us floor", dur(keepalive.value)),
             ));
         }
-        if deadtime.value <= keepalive.value * 2 {
-            return Err(r.error_among(
-                &[&deadtime.from, &keepalive.from],
-                format!(
-                    "deadtime {} must be more than twice keepalive {}",
-                    dur(deadtime.value),
-                    dur(keepalive.value)
-                ),
-            ));
-        }
         let redundancy = r.pick("--redundancy", a.redundancy, "redundancy", s.redundancy, || 0);
         if redundancy.value > 9 {
             return Err(r.error(
                 &redundancy.from,
                 format!("redundancy {} is more than 9", redundancy.value),
+            ));
+        }
+        // A deadtime of two keepalives dies of one lost heartbeat, unless every
+        // heartbeat travels more than once (--redundancy): then a whole round must be
+        // lost, which is what makes the shortest deadtimes safe (BENCHMARKS.md).
+        let too_short = if redundancy.value > 0 {
+            deadtime.value < keepalive.value * 2
+        } else {
+            deadtime.value <= keepalive.value * 2
+        };
+        if too_short {
+            return Err(r.error_among(
+                &[&deadtime.from, &keepalive.from],
+                if redundancy.value > 0 {
+                    format!(
+                        "deadtime {} must be at least twice keepalive {}",
+                        dur(deadtime.value),
+                        dur(keepalive.value)
+                    )
+                } else {
+                    format!(
+                        "deadtime {} must be more than twice keepalive {} (or twice, with --redundancy)",
+                        dur(deadtime.value),
+                        dur(keepalive.value)
+                    )
+                },
             ));
         }
         let status = r.pick("--status", a.status.clone(), "status", s.status.clone(), || {

@@ -21,7 +21,9 @@ use std::time::Duration;
 /// heartbeat after node-up and whenever what the node announces changes: its status,
 /// what it holds (`held`, set by its scripts through hb-send's FIFO) and how many of
 /// its ping nodes it reaches (`pings=UP/OF`); node-dead and node-unreachable name what
-/// the node held when last heard (`held`).
+/// the node held when last heard (`held`). contrib/pair.sh settles a healed partition
+/// from these alone: when both nodes hold the address, with failback the preferred
+/// node keeps it, without it the one that took it over last; the other releases.
 ///
 /// Generations more than a day ahead of this node's clock are refused (a forged
 /// message would otherwise lock the real node out); every peer's floor is saved in

@@ -649,6 +649,26 @@ impl Detector {
         self.recompute_deadline(now);
     }
 
+    /// We were not running for `stall_ns` (our wake-up came that much after the
+    /// deadline we slept for: the host stalled the VM, or something of higher
+    /// priority held the CPU). Silence while we were away proves nothing about a peer:
+    /// every live link's silence is counted from `stall_ns` later, so that a deadline
+    /// that passed while we slept does not kill a link whose heartbeats could not be
+    /// seen. A peer that really died is then found at most `stall_ns` later.
+    pub fn forgive(&mut self, stall_ns: u64, now: u64) {
+        for n in self.nodes.iter_mut().skip(1) {
+            if n.rec.is_ping() {
+                continue;
+            }
+            for l in n.rec.links.iter_mut().take(self.cfg.channels.len()) {
+                if l.state.alive() {
+                    l.last_heard_ns = l.last_heard_ns.saturating_add(stall_ns).min(now);
+                }
+            }
+        }
+        self.recompute_deadline(now);
+    }
+
     /// Every peer's floor: the generation and sequence below which its messages are
     /// refused.
     pub fn floors(&self) -> Vec<crate::tools::hb_watch::floors::Floor> {
@@ -966,6 +986,21 @@ mod tests {
         };
         let d = Detector::new(cfg(&["n1", "n2"]), 0, &[rec(9, 100), rec(9, 50), rec(8, 900)]);
         assert_eq!((d.floors()[0].gen, d.floors()[0].seq), (9, 100));
+    }
+
+    #[test]
+    fn silence_while_we_were_not_running_is_forgiven() {
+        let mut d = Detector::new(cfg(&["n1", "n2"]), 0, &[]);
+        feed(&mut d, MS, 0, "n2", 1, 1).unwrap();
+        feed(&mut d, MS, 1, "n2", 1, 1).unwrap();
+        kinds(&mut d);
+        // We slept through the deadline for 100 ms: the links live on.
+        d.forgive(100 * MS, 131 * MS);
+        d.tick(131 * MS);
+        assert!(!kinds(&mut d).iter().any(|e| e.contains("dead")));
+        // But a peer that stays silent after we are back is dead a deadtime later.
+        d.tick(101 * MS + 32 * MS);
+        assert!(kinds(&mut d).iter().any(|e| e.starts_with("node-dead n2")));
     }
 
     #[test]

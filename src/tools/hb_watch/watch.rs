@@ -151,7 +151,12 @@ struct Watcher {
     /// logged again.
     floors_saved_ns: u64,
     floors_warned_ns: u64,
+    /// Until when a stall of our own is not logged again.
+    stall_warned_ns: u64,
 }
+
+/// A wake-up later than this after its deadline means we were not running.
+const STALL_NS: u64 = 1_000_000;
 
 /// The fixed sources at the head of the poll set: netlink, then the channels.
 const NFIXED: usize = 1;
@@ -239,6 +244,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         pinger,
         floors_saved_ns: now,
         floors_warned_ns: 0,
+        stall_warned_ns: 0,
         s,
         names,
         channels,
@@ -287,6 +293,21 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         // datagram (a small cluster) would pay a timer wake-up for nothing.
         if drained >= 2 {
             w.quiet_until = now + w.window;
+        }
+        // Woken well after the deadline we slept for: we were not running (a stalled
+        // VM, a higher-priority task). What arrived meanwhile is drained above; the
+        // silence of the rest is not the peers' doing.
+        let late = now.saturating_sub(deadline);
+        if late > STALL_NS {
+            w.intake.detector.forgive(late, now);
+            if now >= w.stall_warned_ns {
+                w.stall_warned_ns = now + 60_000_000_000;
+                crate::base::log::warn(&format!(
+                    "hb-watch was not running for {} ms after a deadline (the host or a higher-priority task held \
+                     the CPU); silence while away is not counted against any peer (logged once a minute)",
+                    late / 1_000_000
+                ));
+            }
         }
         w.intake.detector.tick(now);
         if let Some(p) = &mut w.pinger {
