@@ -12,8 +12,8 @@
 #
 # Rules, in the order they are checked:
 # - A node takes the address when it is not standby and the peer is dead, has gone
-#   standby, or has released it to us; the preferred node also takes it at start if no
-#   other host answers for it (ipfake --probe).
+#   standby, or has released it to us; the preferred node also takes it at start, and
+#   whenever both are up and neither holds it, if no other host answers for it (probe).
 # - Ping nodes (--ping, Heartbeat's ipfail): a node that reaches none of them while
 #   its peer reaches some does not take the address, and gives it up to the peer.
 # - Fencing (--fence): before taking over from a dead peer that was last seen holding
@@ -107,6 +107,8 @@ take() {
   armed=
   epoch=$(( (epoch > peer_epoch ? epoch : peer_epoch) + 1 ))
   set_rank; tell "t=status"$'\n'"held=$vip@$epoch.$rank"
+  # Standby by hand may have come (USR1) while we were taking it.
+  [ "$standby" = 0 ] || release "standby by hand"
 }
 release() {
   [ -n "$holder" ] || return 0
@@ -159,7 +161,7 @@ on_active() {
 }
 stop() {
   release "$1"
-  kill "$TOOLS_PID" "$armed" 2>/dev/null || true
+  kill "$tools_pid" ${armed:+"$armed"} 2>/dev/null || true
   wait 2>/dev/null || true
   exit "$2"
 }
@@ -180,6 +182,7 @@ coproc TOOLS {
   kill $s $w 2>/dev/null; wait
 }
 exec 4<&"${TOOLS[0]}"
+tools_pid=$TOOLS_PID   # bash unsets TOOLS_PID once the coproc is reaped
 
 arm
 if [ "$preferred" = 1 ]; then
@@ -190,10 +193,11 @@ if [ "$preferred" = 1 ]; then
   fi
 fi
 
-# Events, one per line: EVENT NODE key=value ... (a trapped signal interrupts read).
+# Events, one per line: EVENT NODE key=value ... (traps run between reads).
 while :; do
-  if ! read -r event node fields <&4; then
-    [ $? -gt 128 ] && continue
+  rc=0; read -r event node fields <&4 || rc=$?
+  if [ "$rc" != 0 ]; then
+    [ "$rc" -gt 128 ] && continue   # interrupted (by a trapped signal, in POSIX mode)
     event=tool-exit node=hb-watch fields="status=eof"
   fi
   fields=" $fields "; [ -z "${PAIR_DEBUG:-}" ] || log "event: $event $node$fields"
@@ -224,6 +228,18 @@ while :; do
       resolve_two_holders
       # The other holder has let go: every cache must now end on us.
       [ -n "$holder" ] && [ -n "$was_held" ] && [ -z "$peer_held" ] && announce
+      # The peer's ping nodes changed: ipfail's rule again, from our side.
+      if ! pings_ok && [ -n "$holder" ]; then
+        release "no ping node answers here; $peer reaches $peer_pings"
+        tell "t=pair-release"$'\n'"to=$peer"
+      fi
+      # Both up and nobody in the pair holds it (a lost pair-release, a peer
+      # restarted within deadtime): the preferred node takes it, if no other host
+      # answers for it.
+      if [ -z "$holder" ] && [ -z "$peer_held" ] && [ "$peer_state" = up ] && [ "$preferred" = 1 ] &&
+        [ "$standby" = 0 ] && arp-announce probe -i "$dev" "${vip%/*}" >/dev/null; then
+        take "nobody holds $vip"
+      fi
       ;;
     node-up|node-restart)
       peer_state=up

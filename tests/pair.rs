@@ -440,3 +440,27 @@ fn a_pair_whose_watcher_dies_releases_and_stops_and_the_peer_takes_over() {
     wait_until("n2 takes over", Duration::from_secs(3), || holds(&net, 2));
     wait_until("the client follows", Duration::from_secs(5), || client_reaches(&net));
 }
+
+#[test]
+fn a_pair_stopped_cleanly_hands_over_without_being_fenced() {
+    let mut net = Net::new(3, 2);
+    let f = fence(&net, "exit 0");
+    let chans = ["--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1"];
+    let fast = ["--keepalive", "50ms", "--deadtime", "300ms", "--fence", &f];
+    let one: Vec<&str> = fast.iter().chain(&["--preferred"]).copied().collect();
+    let mut c1 = start(&net, 1, &one, &chans);
+    let c2 = start(&net, 2, &fast, &chans);
+    net.adopt(c2);
+    wait_until("n1 takes the address", Duration::from_secs(5), || holds(&net, 1));
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c1.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(exit_of(&mut c1, Duration::from_secs(5)), Some(0), "{}", log_of(&net, 1));
+    assert!(!holds(&net, 1));
+    wait_until("n2 takes over", Duration::from_secs(3), || holds(&net, 2));
+    // n1 said it held nothing as it went: nothing to fence.
+    assert_eq!(fenced(&net), "", "{}", log_of(&net, 2));
+}

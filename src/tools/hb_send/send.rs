@@ -225,7 +225,8 @@ impl Sender {
         if !view.is_empty() {
             b.add(crate::wire::hv::FIELD, &view);
         }
-        if !self.held.is_empty() && status != "dead" {
+        // Also in the last one (`dead`): a peer fences a node that stopped holding.
+        if !self.held.is_empty() {
             b.add(HELD, &self.held);
         }
         if let Some((up, total)) = self.pings {
@@ -379,6 +380,19 @@ fn main_loop(
         let ready = rl.wait(&[fifo.as_ref().map(|f| f.as_fd())], next);
         let now = mono_ns();
         let mut me = shared.lock();
+        if shared.stop.load(Ordering::SeqCst) {
+            // The second thread sent the last of --count.
+            return Ok(());
+        }
+        // What scripts wrote before stopping us counts (a pair releases, then stops
+        // hb-send: its last heartbeat must not still say it holds the address).
+        if let Some(f) = fifo {
+            if ready.has(0) {
+                for m in f.read_messages() {
+                    me.fifo_message(m, now);
+                }
+            }
+        }
         let signals = rl.signals();
         if signals.stop() {
             shared.stop.store(true, Ordering::SeqCst);
@@ -411,13 +425,6 @@ fn main_loop(
                 me.status, me.gen, me.seq, me.sent, me.failed, me.by_second
             ));
         }
-        if let Some(f) = fifo {
-            if ready.has(0) {
-                for m in f.read_messages() {
-                    me.fifo_message(m, now);
-                }
-            }
-        }
         if me.beat_if_due(now) {
             shared.stop.store(true, Ordering::SeqCst);
             return Ok(());
@@ -431,7 +438,9 @@ fn spread(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
     use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
     let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
-    let cpus: Vec<usize> = (0..CpuSet::count()).filter(|&c| allowed.is_set(c).unwrap_or(false)).collect();
+    let cpus: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
+        .collect();
     if cpus.len() < 2 {
         crate::base::log::info("one CPU: heartbeats are sent from one thread");
         return None;

@@ -407,13 +407,16 @@ impl Detector {
         }
         if t == "status" {
             let st = msg.get_str("st").unwrap_or("");
+            // Absent means none: a Heartbeat node, or one that holds nothing.
+            let held = msg.get_str(HELD).unwrap_or("");
             if st == "dead" {
-                // A node that says it is stopping: no need to wait for deadtime.
+                // A node that says it is stopping: no need to wait for deadtime. What
+                // it holds as it goes is what node-dead reports (fencing needs it).
+                self.nodes[slot].held = held.into();
+                self.nodes[slot].rec.held = held.into();
                 self.node_gone(slot, now, "shutdown");
                 return;
             }
-            // Absent means none: a Heartbeat node, or one that holds nothing.
-            let held = msg.get_str(HELD).unwrap_or("");
             let pings = msg.get_str(PINGS).and_then(parse_pings).unwrap_or((0, 0));
             let n = &mut self.nodes[slot];
             let old = std::mem::replace(&mut n.rec.status, truncate(st, crate::table::STATUS_LEN).into());

@@ -160,9 +160,16 @@ pub fn forget_command(table: &Path, floors: &Path, node: &str) -> crate::base::e
         extra: Vec::new(),
         owner: Some(reader.owner()),
     };
-    if let Err(e) = rec.signal(nix::sys::signal::Signal::SIGHUP) {
-        log::error(&format!("hb-watch pid {pid}: {e}"));
-        return ExitStatus::Failure;
+    match rec.signal(nix::sys::signal::Signal::SIGHUP) {
+        Ok(true) => {}
+        Ok(false) => {
+            println!("{node}: hb-watch (pid {pid}) has just stopped; its floor will be forgotten at its next start");
+            return ExitStatus::Success;
+        }
+        Err(e) => {
+            log::error(&format!("hb-watch pid {pid}: {e}"));
+            return ExitStatus::Failure;
+        }
     }
     let end = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < end {

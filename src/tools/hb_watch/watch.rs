@@ -210,6 +210,12 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         .iter()
         .filter_map(|ip| detector.add_ping(&ip.to_string(), now))
         .collect();
+    if ping_slots.len() != s.ping.len() {
+        return Err(Error::Io(format!(
+            "ping nodes: no room for {} in the table (raise max-nodes), or one is named like a node",
+            s.ping.len()
+        )));
+    }
     let pinger = if s.ping.is_empty() {
         None
     } else {
@@ -253,6 +259,8 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         table,
         intake,
     };
+    // At once: a forget applied above is kept only once the floors are rewritten.
+    w.save_floors(now, true);
     loop {
         let before = mono_ns();
         let quiet = before < w.quiet_until;
@@ -269,6 +277,9 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
             .chain(w.channels.iter().map(|c| (!quiet).then(|| c.as_fd())))
             .chain(w.pinger.iter().flat_map(|p| p.fds()).map(Some))
             .collect();
+        // A deadline already past when we go to sleep (our own work ran late) is not
+        // a stall: lateness counts from when we slept.
+        let entered = mono_ns();
         let ready = w.rl.wait(&sources, deadline);
         drop(sources);
         let now = mono_ns();
@@ -297,7 +308,7 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
         // Woken well after the deadline we slept for: we were not running (a stalled
         // VM, a higher-priority task). What arrived meanwhile is drained above; the
         // silence of the rest is not the peers' doing.
-        let late = now.saturating_sub(deadline);
+        let late = now.saturating_sub(deadline.max(entered));
         if late > STALL_NS {
             w.intake.detector.forgive(late, now);
             if now >= w.stall_warned_ns {
