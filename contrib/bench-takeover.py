@@ -410,13 +410,17 @@ def demo():
     topology()
     for i in (1, 2):
         spawn(i, ["python3", "-c", ECHO, "n%d" % i])
-    run_pair("10ms", "30ms")
+    run_pair("10ms", "20ms", redundancy=2, failback=False)
     c = Client()
     c.start()
     t = c.first_from("n1", mono(), 15)
     if t is None:
         raise RuntimeError("the client never got an answer from n1")
-    print("  the client (n3) sends to %s every 2 ms; n1 answers" % VIP, flush=True)
+    h = Holders()
+    h.start()
+    h.ready.wait()
+    print("  the client (n3) sends to %s every 2 ms; n1 answers (keepalive 10 ms, deadtime 20 ms)" % VIP,
+          flush=True)
     time.sleep(1.5)
     print("  pulling both of n1's cables ...", flush=True)
     t0 = set_ports(["n1c0", "n1c1"], False)
@@ -425,6 +429,20 @@ def demo():
         print("  no answer from n2 within 5 s", flush=True)
     else:
         print("  the client's first answer from n2 came %.1f ms after the cut" % ((t - t0) * 1000), flush=True)
+    set_ports(["n1c0", "n1c1"], True)
+    time.sleep(1)
+    who = lambda: " and ".join("n%d" % i for i, v in sorted(h.now.items()) if v) or "nobody"
+    print("  n1's cables back: %s holds it (no failback: nothing moves)" % who(), flush=True)
+    print("  both LANs dropped at the switch for 1 s, links up, frames lost ...", flush=True)
+    nft_switch(partition_rules(True))
+    time.sleep(1)
+    print("  during the partition: %s" % who(), flush=True)
+    th = nft_switch("delete table bridge hkpart\n")
+    while mono() < th + 3 and h.count() != 1:
+        time.sleep(0.002)
+    t1 = mono()
+    print("  healed: %s holds it, %.1f ms after the heal (the one that took it last keeps it)"
+          % (who(), (t1 - th) * 1000), flush=True)
     c.stop = True
 
 
