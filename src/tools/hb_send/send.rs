@@ -378,6 +378,21 @@ fn main_loop(
     loop {
         let next = shared.lock().next;
         let ready = rl.wait(&[fifo.as_ref().map(|f| f.as_fd())], next);
+        // What may block (the FIFO, the files of a reload) is done before the lock is
+        // taken: the second thread must never wait for the main thread's I/O.
+        let msgs = match fifo {
+            Some(f) if ready.has(0) => f.read_messages(),
+            _ => Vec::new(),
+        };
+        let signals = rl.signals();
+        let reloaded = signals.take_reload().then(|| {
+            reload().map(|ns| {
+                let keys = AuthKeys::load(&ns.cluster.keys);
+                (ns, keys)
+            })
+        });
+        let usr1 = signals.take_usr1();
+        let stop = signals.stop();
         let now = mono_ns();
         let mut me = shared.lock();
         if shared.stop.load(Ordering::SeqCst) {
@@ -386,40 +401,34 @@ fn main_loop(
         }
         // What scripts wrote before stopping us counts (a pair releases, then stops
         // hb-send: its last heartbeat must not still say it holds the address).
-        if let Some(f) = fifo {
-            if ready.has(0) {
-                for m in f.read_messages() {
-                    me.fifo_message(m, now);
-                }
-            }
+        for m in msgs {
+            me.fifo_message(m, now);
         }
-        let signals = rl.signals();
-        if signals.stop() {
+        if stop {
             shared.stop.store(true, Ordering::SeqCst);
             // Say goodbye so that peers fail over now rather than after deadtime.
             me.heartbeat(now, "dead");
             crate::base::log::info("stopping");
             return Ok(());
         }
-        if signals.take_reload() {
-            match reload() {
-                Ok(ns) => {
-                    if ns.cluster.channels != me.s.cluster.channels || ns.cluster.port != me.s.cluster.port {
-                        crate::base::log::warn("reload: channel changes take effect at the next start");
-                    }
-                    match AuthKeys::load(&ns.cluster.keys) {
-                        Ok(k) => me.keys = k,
-                        Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the old keys")),
-                    }
-                    me.s.keepalive = ns.keepalive;
-                    me.s.deadtime = ns.deadtime;
-                    me.s.redundancy = ns.redundancy;
-                    crate::base::log::info("configuration reloaded");
+        match reloaded {
+            Some(Ok((ns, keys))) => {
+                if ns.cluster.channels != me.s.cluster.channels || ns.cluster.port != me.s.cluster.port {
+                    crate::base::log::warn("reload: channel changes take effect at the next start");
                 }
-                Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the running configuration")),
+                match keys {
+                    Ok(k) => me.keys = k,
+                    Err(e) => crate::base::log::error(&format!("reload: {e}; keeping the old keys")),
+                }
+                me.s.keepalive = ns.keepalive;
+                me.s.deadtime = ns.deadtime;
+                me.s.redundancy = ns.redundancy;
+                crate::base::log::info("configuration reloaded");
             }
+            Some(Err(e)) => crate::base::log::error(&format!("reload: {e}; keeping the running configuration")),
+            None => {}
         }
-        if signals.take_usr1() {
+        if usr1 {
             crate::base::log::info(&format!(
                 "status {} generation {} seq {} datagrams sent {} failed {} heartbeats by the second thread {}",
                 me.status, me.gen, me.seq, me.sent, me.failed, me.by_second
