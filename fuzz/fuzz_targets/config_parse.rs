@@ -1,4 +1,4 @@
-//! Configuration and keys files on arbitrary text: errors, never panics.
+//! Configuration, keys and floors files on arbitrary text: errors, never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -10,5 +10,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = hakit::base::duration::parse(text);
         let _ = hakit::config::ChannelSpec::parse(text);
         let _ = hakit::wire::fifo::split_blocks(data);
+        let _ = hakit::tools::hb_watch::floors::parse(std::path::Path::new("floors"), text);
+        let _ = hakit::wire::valid_held(text);
     }
 });

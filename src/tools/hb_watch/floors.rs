@@ -25,9 +25,14 @@ pub struct Floor {
 /// The floors in `path`; none if it does not exist. A line that is not
 /// `NODE GEN SEQ` is an error naming `path:line`.
 pub fn load(path: &Path) -> Result<Vec<Floor>, String> {
-    let Some(text) = fsio::read_trusted(path)? else {
-        return Ok(Vec::new());
-    };
+    match fsio::read_trusted(path)? {
+        Some(text) => parse(path, &text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The floors in `text` (read from `path`, which errors name).
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Floor>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
