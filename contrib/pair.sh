@@ -93,6 +93,13 @@ arm() {
 set_rank() { if [ "$failback" = 1 ]; then rank=$((preferred * 1000000000 + epoch)); else rank=$((epoch * 2 + preferred)); fi; }
 # Whether the ping nodes let us serve: not when we reach none and the peer reaches some.
 pings_ok() { [ ${#pings[@]} = 0 ] || [ "$my_pings" -gt 0 ] || [ "$peer_state" != up ] || [ "$peer_pings" = 0 ]; }
+# Holding it while the peer reaches the ping nodes and we do not: hand it over.
+ipfail() {
+  if ! pings_ok && [ -n "$holder" ]; then
+    release "no ping node answers here; $peer reaches $peer_pings"
+    tell "t=pair-release"$'\n'"to=$peer"
+  fi
+}
 take() {
   [ "$standby" = 0 ] || return 0
   if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then return 0; fi
@@ -139,7 +146,7 @@ fence_then_take() {
 # What the peer says it holds: held=VIP@EPOCH.RANK (or nothing).
 peer_says() {
   local h=" ${1//,/ } " tok
-  peer_held= peer_epoch=${peer_epoch:-0}
+  peer_held=   # the last epoch it announced stays known
   case $h in *" $vip@"*) tok=${h#* "$vip"@}; tok=${tok%% *}; peer_held=1; peer_epoch=${tok%.*}; peer_rank=${tok#*.} ;; esac
 }
 # Both hold it: the higher rank keeps it, a tie goes to the smaller name.
@@ -205,10 +212,7 @@ while :; do
     tool-exit) log "$node exited ($fields); releasing and stopping"; stop "$node exited" 1 ;;
     ping-up|ping-dead)
       r=${fields#* reachable=}; my_pings=${r%%/*}
-      if ! pings_ok && [ -n "$holder" ]; then
-        release "no ping node answers here; $peer reaches $peer_pings"
-        tell "t=pair-release"$'\n'"to=$peer"
-      fi
+      ipfail
       continue ;;
   esac
   [ "$node" = "$peer" ] || continue
@@ -228,11 +232,7 @@ while :; do
       resolve_two_holders
       # The other holder has let go: every cache must now end on us.
       [ -n "$holder" ] && [ -n "$was_held" ] && [ -z "$peer_held" ] && announce
-      # The peer's ping nodes changed: ipfail's rule again, from our side.
-      if ! pings_ok && [ -n "$holder" ]; then
-        release "no ping node answers here; $peer reaches $peer_pings"
-        tell "t=pair-release"$'\n'"to=$peer"
-      fi
+      ipfail   # the peer's ping nodes may have changed
       # Both up and nobody in the pair holds it (a lost pair-release, a peer
       # restarted within deadtime): the preferred node takes it, if no other host
       # answers for it.

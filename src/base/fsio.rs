@@ -224,6 +224,17 @@ pub enum Durability {
 /// temporary beside it (created with O_EXCL, so neither a planted file nor a symlink is
 /// ever written through), fsync, rename over the target (rename replaces a symlink,
 /// never follows it), fsync the directory.
+/// Move a file that cannot be read as what it should be out of the way, to
+/// `PATH.corrupt` (replacing an older one), so that a fresh start is possible and the
+/// bad copy is still there to look at. Returns where it went.
+pub fn set_aside(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".corrupt");
+    let p = std::path::PathBuf::from(p);
+    let _ = std::fs::rename(path, &p);
+    p
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> Result<(), String> {
     ensure_parent(path)?;
     let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -113,3 +113,14 @@ pub fn checksum(b: &[u8]) -> u16 {
     }
     !(sum as u16)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checksum_of_rfc_1071s_example() {
+        assert_eq!(
+            super::checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
+    }
+}

@@ -343,16 +343,12 @@ pub fn run(s: SendSettings, reload: impl Fn() -> Result<SendSettings, config::Er
     // A realtime node sends from a second thread on a second CPU as well: a CPU held
     // up for a while (a vCPU the host throttles, a cgroup over its quota: 100 ms here,
     // BENCHMARKS.md) would otherwise silence the node, and its peers would fail over.
-    let second = if shared.lock().s.realtime {
-        spread(&shared)
-    } else {
-        None
-    };
-    let res = main_loop(&shared, &mut rl, &mut fifo, reload);
+    if shared.lock().s.realtime {
+        spread(&shared);
+    }
     // The second thread sees `stop` under the lock and sends nothing more; it is not
     // waited for (it may be asleep for a keepalive), the process ends with it.
-    drop(second);
-    res
+    main_loop(&shared, &mut rl, &mut fifo, reload)
 }
 
 /// The sender, shared by the main loop and the second sending thread.
@@ -443,7 +439,7 @@ fn main_loop(
 
 /// Start the second sending thread, pinned to another CPU than the main thread (which
 /// is pinned too: two threads the scheduler put on one CPU would stall together).
-fn spread(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
+fn spread(shared: &Arc<Shared>) -> Option<()> {
     use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
     let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
@@ -488,6 +484,7 @@ fn spread(shared: &Arc<Shared>) -> Option<std::thread::JoinHandle<()>> {
             }
         })
         .ok()
+        .map(drop)
 }
 
 /// How long after a heartbeat is due the second thread sends it if nobody has.

@@ -69,16 +69,6 @@ pub fn save(path: &Path, floors: &[Floor]) -> Result<(), String> {
     fsio::write_atomic(path, s.as_bytes(), 0o600, Durability::Durable)
 }
 
-/// A floors file that cannot be read as floors is set aside (`.corrupt`) rather than
-/// keeping hb-watch from starting; the table's records still give a floor.
-pub fn set_aside(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".corrupt");
-    let p = PathBuf::from(p);
-    let _ = std::fs::rename(path, &p);
-    p
-}
-
 fn forget_path(floors: &Path) -> PathBuf {
     let mut p = floors.as_os_str().to_owned();
     p.push(".forget");

@@ -187,7 +187,9 @@ pub fn run(s: WatchSettings, reload: impl Fn() -> Result<WatchSettings, config::
             ..Default::default()
         })),
         Err(e) => {
-            let aside = floors::set_aside(&s.floors);
+            // Set aside rather than kept from starting: the table's records still
+            // give a floor.
+            let aside = crate::base::fsio::set_aside(&s.floors);
             crate::base::log::error(&format!(
                 "{e}; set aside as {}, starting from the table's floors",
                 aside.display()

@@ -126,8 +126,7 @@ pub fn load(dir: &Path) -> Result<State, String> {
     match parsed {
         Ok(s) => Ok(s),
         Err(e) => {
-            let aside = p.with_extension("json.corrupt");
-            let _ = std::fs::rename(&p, &aside);
+            let aside = crate::base::fsio::set_aside(&p);
             crate::base::log::error(&format!(
                 "{}: unreadable state ({e}); moved to {} and starting afresh",
                 p.display(),
