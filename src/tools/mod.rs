@@ -7,4 +7,5 @@ pub mod docgen;
 pub mod hb_send;
 pub mod hb_watch;
 pub mod ipfake;
+pub mod lvs_ctl;
 pub mod mon_check;
