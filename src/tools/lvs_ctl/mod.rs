@@ -3,3 +3,5 @@
 
 pub mod backend;
 pub mod model;
+pub mod ipvs;
+pub mod nft;

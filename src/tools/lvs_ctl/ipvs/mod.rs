@@ -1,0 +1,1 @@
+//! The IPVS backend: generic netlink family `IPVS`, version 1.
