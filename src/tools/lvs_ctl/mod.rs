@@ -2,6 +2,7 @@
 //! line and output, declarative apply, and a follower of mon-check's events.
 
 pub mod backend;
+pub mod config;
 pub mod format;
 pub mod ipvs;
 pub mod ipvsadm;
