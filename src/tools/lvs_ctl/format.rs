@@ -275,6 +275,54 @@ pub fn save_service(out: &mut String, s: &Service) {
     }
 }
 
+/// One change as the ipvsadm line that makes it (`diff`'s output; `-R` reads it back).
+pub fn change_line(c: &Change) -> String {
+    let mut out = String::new();
+    match c {
+        Change::AddService(s) | Change::EditService(s) => {
+            save_service(
+                &mut out,
+                &Service {
+                    dests: Vec::new(),
+                    ..s.clone()
+                },
+            );
+            if matches!(c, Change::EditService(_)) {
+                out.replace_range(0..2, "-E");
+            }
+        }
+        Change::DelService(k) => {
+            let _ = writeln!(out, "-D {k}");
+        }
+        Change::AddDest(k, d) | Change::EditDest(k, d) => {
+            let op = if matches!(c, Change::AddDest(..)) { "-a" } else { "-e" };
+            let _ = write!(
+                out,
+                "{op} {k} -r {} {} -w {}",
+                AddrPort(d.addr, d.port),
+                d.fwd.switch(),
+                d.weight
+            );
+            if d.u_thresh != 0 {
+                let _ = write!(out, " -x {}", d.u_thresh);
+            }
+            if d.l_thresh != 0 {
+                let _ = write!(out, " -y {}", d.l_thresh);
+            }
+            out.push('\n');
+        }
+        Change::DelDest(k, a, p) => {
+            let _ = writeln!(out, "-d {k} -r {}", AddrPort(*a, *p));
+        }
+        Change::Flush => out.push_str("-C\n"),
+        Change::Zero(None) => out.push_str("-Z\n"),
+        Change::Zero(Some(k)) => {
+            let _ = writeln!(out, "-Z {k}");
+        }
+    }
+    out
+}
+
 /// `-L --timeout`.
 pub fn timeouts(t: &Timeouts) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)

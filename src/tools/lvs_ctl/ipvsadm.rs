@@ -78,6 +78,7 @@ pub enum Id {
     McastPort,
     McastTtl,
     SyncMaxlen,
+    TunType,
     // hakit's own.
     Backend,
     Json,
@@ -138,6 +139,7 @@ pub const OPTIONS: &[Opt] = &[
     o(Some('g'), "gatewaying", N, Id::Gatewaying, "Direct routing (the default)"),
     o(Some('i'), "ipip", N, Id::Ipip, "IP-in-IP tunnel"),
     o(Some('m'), "masquerading", N, Id::Masquerading, "NAT"),
+    o(None, "tun-type", R("TYPE"), Id::TunType, "Tunnel type: ipip (the only one lvs-ctl knows; with -i)"),
     o(Some('w'), "weight", R("WEIGHT"), Id::Weight, "Weight, 0 to 65535 (0: no new connections; default 1)"),
     o(Some('x'), "u-threshold", R("UTHRESHOLD"), Id::UThreshold, "Upper connection threshold (0: none)"),
     o(Some('y'), "l-threshold", R("LTHRESHOLD"), Id::LThreshold, "Lower connection threshold (0: none)"),
@@ -460,6 +462,7 @@ fn optname(id: Id) -> &'static str {
         Id::McastPort => "mcast-port",
         Id::McastTtl => "mcast-ttl",
         Id::SyncMaxlen => "sync-maxlen",
+        Id::TunType => "tun-type",
         _ => "option",
     }
 }
@@ -473,7 +476,7 @@ fn allowed(cmd: Id, opt: Id) -> bool {
     match cmd {
         AddService | EditService => svc || matches!(opt, Scheduler | Persistent | Netmask | Ops | Pe | SchedFlags),
         DelService => svc,
-        AddServer | EditServer => svc || fwd || matches!(opt, Real | Weight | UThreshold | LThreshold),
+        AddServer | EditServer => svc || fwd || matches!(opt, Real | Weight | UThreshold | LThreshold | TunType),
         DelServer => svc || opt == Real,
         List => {
             svc || matches!(
@@ -754,6 +757,17 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
                 d.l_thresh = number(&v, 0, i32::MAX as i64)
                     .ok_or_else(|| bad(&x.place, format!("illegal l_threshold specified: `{v}'")))?
                     as u32;
+            }
+            if let Some(x) = get(Id::TunType) {
+                if value(x) != "ipip" {
+                    return Err(bad(
+                        &x.place,
+                        format!("tunnel type `{}' is not supported (ipip only)", value(x)),
+                    ));
+                }
+                if d.fwd != Fwd::Tunnel {
+                    return Err(bad(&x.place, "Tunnel options conflict with forward method"));
+                }
             }
             // Direct routing and tunnels cannot change the port: the packet is not
             // rewritten (ipvsadm does the same, silently).

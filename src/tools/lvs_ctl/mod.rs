@@ -4,12 +4,14 @@
 //! model (the table, changes) ← ipvsadm (the command line) / config (the file) →
 //! run, apply, follow → backend::Backend ← ipvs | nft; format prints ipvsadm's text.
 
+pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod format;
 pub mod ipvs;
 pub mod ipvsadm;
+pub mod main;
 pub mod model;
 pub mod nft;
 pub mod run;

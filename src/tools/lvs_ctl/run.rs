@@ -254,6 +254,12 @@ pub mod tests {
         pub commits: usize,
     }
 
+    impl Default for Memory {
+        fn default() -> Memory {
+            Memory::new()
+        }
+    }
+
     impl Memory {
         pub fn new() -> Memory {
             Memory {
