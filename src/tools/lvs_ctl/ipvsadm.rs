@@ -1232,3 +1232,117 @@ mod tests {
         }
     }
 }
+
+/// A quick fuzz that runs with the tests (the cargo-fuzz target `lvs_parse` goes
+/// further): random words from ipvsadm's vocabulary and random bytes, never a panic.
+#[cfg(test)]
+mod shake {
+    use super::*;
+
+    #[test]
+    fn random_command_lines_never_panic() {
+        const VOCAB: &[&str] = &[
+            "-A",
+            "-E",
+            "-D",
+            "-a",
+            "-e",
+            "-d",
+            "-L",
+            "-l",
+            "-S",
+            "-R",
+            "-C",
+            "-Z",
+            "-n",
+            "-t",
+            "-u",
+            "-f",
+            "-6",
+            "-s",
+            "-p",
+            "-M",
+            "-r",
+            "-g",
+            "-m",
+            "-i",
+            "-w",
+            "-x",
+            "-y",
+            "-c",
+            "-o",
+            "-b",
+            "--set",
+            "--stats",
+            "--rate",
+            "--thresholds",
+            "--persistent-conn",
+            "--exact",
+            "--timeout",
+            "--daemon",
+            "--start-daemon",
+            "--stop-daemon",
+            "master",
+            "backup",
+            "--syncid",
+            "--mcast-group",
+            "--tun-type",
+            "ipip",
+            "--backend",
+            "nft",
+            "ipvs",
+            "--json",
+            "--pe",
+            "sip",
+            "10.0.0.1:80",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+            "2001:db8::1",
+            "[::]:0",
+            "0",
+            "1",
+            "65535",
+            "65536",
+            "-1",
+            "rr",
+            "sh",
+            "sh-port,sh-fallback",
+            "255.255.255.0",
+            "128",
+            "=",
+            "--weight=3",
+            "-Ln",
+            "-p300",
+            "-w",
+            "#",
+            "x#y",
+            "\u{0}",
+            "é",
+        ];
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 9) as usize;
+            let words: Vec<String> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    if r % 11 == 0 {
+                        (0..(r % 7))
+                            .map(|k| char::from(((r >> (k * 8)) & 0x7f) as u8))
+                            .collect()
+                    } else {
+                        VOCAB[(r % VOCAB.len() as u64) as usize].to_string()
+                    }
+                })
+                .collect();
+            let _ = parse_args(&words);
+            let line = words.join(" ");
+            let _ = parse(&split_line(&line), Origin::Line("stdin", 1));
+        }
+    }
+}
