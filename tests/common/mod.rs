@@ -20,6 +20,7 @@ pub fn bin(name: &str) -> PathBuf {
         "arp-announce" => PathBuf::from(env!("CARGO_BIN_EXE_arp-announce")),
         "ipfake" => PathBuf::from(env!("CARGO_BIN_EXE_ipfake")),
         "mon-check" => PathBuf::from(env!("CARGO_BIN_EXE_mon-check")),
+        "lvs-ctl" => PathBuf::from(env!("CARGO_BIN_EXE_lvs-ctl")),
         _ => panic!("no binary {name}"),
     }
 }

@@ -91,6 +91,19 @@ fn ipvsadm_main(program: &str, args: &[String]) -> ExitStatus {
         let mut none = NoBackend;
         return finish(run::run(&inv, &mut none, &mut std::io::empty(), &mut stdout, program));
     }
+    // A restore file is read and parsed whole before a backend is opened: a bad line
+    // is a usage error on any machine, and stdin is never left half read.
+    let mut stdin_text = String::new();
+    if inv.command == super::ipvsadm::Command::Restore {
+        use std::io::Read;
+        if let Err(e) = std::io::stdin().lock().read_to_string(&mut stdin_text) {
+            crate::base::log::error(&format!("stdin: {e}"));
+            return ExitStatus::Usage;
+        }
+        if let Err(e) = run::parse_restore(&stdin_text, "stdin") {
+            return report(&e);
+        }
+    }
     let file_backend = match config_path(&None) {
         None => None,
         Some(p) => match crate::config::Source::read(&p).and_then(|s| config::backend_of(&s)) {

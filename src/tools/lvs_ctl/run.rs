@@ -108,44 +108,57 @@ pub fn change(b: &mut dyn Backend, changes: &[Change]) -> Result<(), Error> {
     Ok(b.commit(&current, changes)?)
 }
 
-/// `-R`: every line parsed, checked and played before the first is sent; then one
-/// commit. Timeouts (`--set`) in the file are set after the table.
-pub fn restore(b: &mut dyn Backend, text: &str, name: &str) -> Result<(), Error> {
-    let mut changes = Vec::new();
-    let mut lines = Vec::new();
-    let mut timeouts: Option<Timeouts> = None;
+/// The lines of a restore file: each change with its line number, and the timeouts
+/// (`--set`) if any. Syntax only: nothing is asked of a backend.
+pub struct Restore {
+    pub changes: Vec<(usize, Change)>,
+    pub timeouts: Option<Timeouts>,
+}
+
+/// Parse every line of a restore file called `name`.
+pub fn parse_restore(text: &str, name: &str) -> Result<Restore, Error> {
+    let mut r = Restore {
+        changes: Vec::new(),
+        timeouts: None,
+    };
     for (n, line) in text.lines().enumerate() {
         let words = ipvsadm::split_line(line);
         if words.is_empty() {
             continue;
         }
-        let here = Origin::Line(name, n + 1);
-        let inv = ipvsadm::parse(&words, here)?;
-        let at = |msg: String| Error::Usage(format!("{name}:{}:{}: {msg}", n + 1, words[0].col));
+        let inv = ipvsadm::parse(&words, Origin::Line(name, n + 1))?;
+        let at = |msg: &str| Error::Usage(format!("{name}:{}:{}: {msg}", n + 1, words[0].col));
         if inv.backend.is_some() || inv.json {
-            return Err(at("--backend and --json have no place in a restore file".into()));
+            return Err(at("--backend and --json have no place in a restore file"));
         }
         match inv.command {
-            Command::Change(c) => {
-                b.check(&c).map_err(|e| at(e.to_string()))?;
-                changes.push(c);
-                lines.push(n + 1);
-            }
-            Command::SetTimeouts(t) => timeouts = Some(t),
-            _ => return Err(at("only changes (-A -E -D -a -e -d -C -Z --set) can be restored".into())),
+            Command::Change(c) => r.changes.push((n + 1, c)),
+            Command::SetTimeouts(t) => r.timeouts = Some(t),
+            _ => return Err(at("only changes (-A -E -D -a -e -d -C -Z --set) can be restored")),
         }
+    }
+    Ok(r)
+}
+
+/// `-R`: every line parsed, checked and played before the first is sent; then one
+/// commit. Timeouts (`--set`) in the file are set after the table.
+pub fn restore(b: &mut dyn Backend, text: &str, name: &str) -> Result<(), Error> {
+    let r = parse_restore(text, name)?;
+    for (n, c) in &r.changes {
+        b.check(c).map_err(|e| Error::Usage(format!("{name}:{n}: {e}")))?;
     }
     let current = b.read()?;
     let mut after = current.clone();
-    for (c, n) in changes.iter().zip(&lines) {
+    for (n, c) in &r.changes {
         after
             .apply(c)
-            .map_err(|r| Error::Usage(format!("{name}:{n}: {r} (nothing was changed)")))?;
+            .map_err(|e| Error::Usage(format!("{name}:{n}: {e} (nothing was changed)")))?;
     }
+    let changes: Vec<Change> = r.changes.into_iter().map(|(_, c)| c).collect();
     if !changes.is_empty() {
         b.commit(&current, &changes)?;
     }
-    if let Some(t) = timeouts {
+    if let Some(t) = r.timeouts {
         b.set_timeouts(t)?;
     }
     Ok(())
@@ -352,7 +365,7 @@ pub mod tests {
             ),
             (
                 format!("-A -t 10.0.0.8:80\n{RULES}"),
-                "stdin:1:1: the test backend cannot do wlc",
+                "stdin:1: the test backend cannot do wlc",
             ),
             (format!("{RULES}-L -n\n"), "stdin:5:1: only changes"),
         ] {
