@@ -129,3 +129,21 @@ fn a_bad_restore_line_is_named_and_nothing_is_read_past_it() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("stdin:2:37: illegal weight specified: `x'"), "{err}");
 }
+
+#[test]
+fn the_example_director_configuration_is_valid_for_both_tools() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lvs-ctl/director.yaml");
+    let cfg = hakit::tools::lvs_ctl::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.services.len(), 3);
+    let out = Command::new(bin("mon-check"))
+        .args(["run", "--check", "-c", &path.display().to_string()])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Every service's `check` is a watch of the same file, so follow hears about it.
+    for v in &cfg.services {
+        let key = v.check.as_deref().expect("every example service is checked");
+        assert!(listing.contains(&format!("  {key} every")), "{key}: {listing}");
+    }
+}
