@@ -21,6 +21,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v zcat >/dev/null || need+=(gzip)
+command -v curl >/dev/null || need+=(curl)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
   need+=(busybox-static)

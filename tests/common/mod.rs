@@ -4,6 +4,7 @@
 //! by PID.
 #![allow(dead_code)]
 
+pub mod lvs;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
