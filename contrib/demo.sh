@@ -4,7 +4,9 @@
 # is cut and a node is killed and restarted. Act two runs the active/standby pair with a
 # client, pulls the primary's cables and prints how long the client went unanswered.
 # Act three watches two web servers with mon-check: one-shot checks, then the
-# scheduler, an alert when a server dies, an acknowledgement, an up alert.
+# scheduler, an alert when a server dies, an acknowledgement, an up alert. Act four is
+# a director: lvs-ctl on nftables spreading a client's requests over three real
+# servers, mon-check's events taking a dead one out and putting it back.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -135,6 +137,67 @@ web 2
 sleep 2
 in3 ctl --socket "$work/mon.sock" list
 kill "$tailpid" 2>/dev/null || true
+stop_all
+
+echo
+echo "== act four: a director (lvs-ctl on nftables): a client n1, the director n2, real servers n3-n5"
+net_up 5 2
+vip=10.77.1.100
+ip -n "${PFX}n1" addr flush dev eth1; ip -n "${PFX}n1" link set eth1 down
+ip -n "${PFX}n2" addr add "$vip/32" dev eth0
+ip netns exec "${PFX}n2" sysctl -qw net.ipv4.ip_forward=1
+for i in 3 4 5; do
+  ip -n "${PFX}n$i" addr flush dev eth0; ip -n "${PFX}n$i" link set eth0 down
+  ip -n "${PFX}n$i" route add default via 10.77.2.2
+  mkdir -p "$work/www$i"; echo "served by n$i" > "$work/www$i/index.html"
+  ip netns exec "${PFX}n$i" python3 -m http.server 80 --bind "10.77.2.$i" --directory "$work/www$i" >/dev/null 2>&1 &
+  eval "rs$i=$!"
+done
+cat > "$work/director.yaml" <<YAML
+lvs-ctl:
+  backend: nft
+  services:
+    - service: tcp $vip:80
+      scheduler: wrr
+      forward: masq
+      check: web/http
+      on-failure: quiesce
+      reals:
+        - { address: 10.77.2.3:80, weight: 2 }
+        - { address: 10.77.2.4:80, weight: 1 }
+        - { address: 10.77.2.5:80, weight: 1 }
+mon-check:
+  state-dir: $work/lvs-mon
+  socket: $work/lvs-mon.sock
+  hostgroups:
+    web: [10.77.2.3, 10.77.2.4, 10.77.2.5]
+  watches:
+    web:
+      http: {interval: 500ms, monitor: http -p 80 -s served -t 1}
+YAML
+in2() { ip netns exec "${PFX}n2" "$bin/lvs-ctl" "$@"; }
+clients() { # clients N: N requests from n1 to the virtual address, counted by server
+  for _ in $(seq "$1"); do ip netns exec "${PFX}n1" curl -s -m 1 "http://$vip/" || echo "no answer"; done | sort | uniq -c | sed 's/^/  /'
+}
+sleep 0.5
+step "what apply would change (lvs-ctl diff; exit 1: there are changes)" 0
+show in2 diff "$work/director.yaml"
+step "apply it, then list it as ipvsadm does" 0
+in2 apply "$work/director.yaml" >/dev/null
+in2 -L -n
+step "12 requests from the client: wrr 2:1:1" 0
+clients 12
+step "health from mon-check: mon-check run | lvs-ctl follow; n3's web server dies" 0
+ip netns exec "${PFX}n2" sh -c "'$bin/mon-check' run -q -c '$work/director.yaml' | exec '$bin/lvs-ctl' follow -q -c '$work/director.yaml' --state '$work/lvs-follow.json'" &
+sleep 1.5
+kill "$rs3"; wait "$rs3" 2>/dev/null || true
+sleep 1.5
+in2 -L -n
+clients 8
+step "it comes back" 0
+ip netns exec "${PFX}n3" python3 -m http.server 80 --bind 10.77.2.3 --directory "$work/www3" >/dev/null 2>&1 &
+sleep 1.5
+in2 status
 stop_all
 echo
 echo "demo done; the namespaces are gone."
