@@ -17,6 +17,8 @@ pub struct Lab {
     pub net: Net,
     pub reals: usize,
     servers: Vec<Option<u32>>,
+    /// Web servers listen on every address (direct routing: the VIP on lo too).
+    bind_all: bool,
 }
 
 impl Lab {
@@ -39,8 +41,40 @@ impl Lab {
             net,
             reals,
             servers: vec![None; reals],
+            bind_all: false,
         };
         for i in 3..3 + reals {
+            lab.start_server(i);
+        }
+        lab
+    }
+
+    /// Direct routing: as [`Lab::nat`], but the real servers are on the client's LAN too
+    /// (eth0, 10.77.1.I) and answer the client from there; each holds the virtual
+    /// address on lo, never answers ARP for it (arp_ignore 1, arp_announce 2), and its
+    /// web server listens on every address. The director rewrites only the frame.
+    pub fn dr(reals: usize) -> Lab {
+        let mut lab = Lab::nat(reals);
+        for i in 3..3 + reals {
+            lab.kill_server(i);
+            let r = lab.net.ns(i).to_string();
+            for (k, v) in [("arp_ignore", "1"), ("arp_announce", "2")] {
+                sh(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &r,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.conf.all.{k}={v}"),
+                ]);
+            }
+            lab.net.ip(&r, &["addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            lab.net
+                .ip(&r, &["addr", "add", &format!("10.77.1.{i}/24"), "dev", "eth0"]);
+            lab.net.ip(&r, &["link", "set", "eth0", "up"]);
+            lab.net.ip(&r, &["route", "del", "default"]);
+            lab.bind_all = true;
             lab.start_server(i);
         }
         lab
@@ -64,7 +98,11 @@ impl Lab {
                 "http.server".into(),
                 "80".into(),
                 "--bind".into(),
-                Lab::real_addr(i),
+                if self.bind_all {
+                    "0.0.0.0".into()
+                } else {
+                    Lab::real_addr(i)
+                },
                 "--directory".into(),
                 dir.display().to_string(),
             ],
