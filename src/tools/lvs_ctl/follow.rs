@@ -448,14 +448,7 @@ fn events_of(v: &Virtual, prev: &Shown, now: &Shown, notes: &[Note], want: &Serv
         let ev = match (class_changed, n.class, n.refused, note) {
             (true, Class::Down | Class::Maintenance, true, Some(Note::DepoolRefused { why, max_out, .. })) => {
                 let e = with_weight(base(Kind::DepoolRefused))
-                    .with(
-                        "health",
-                        if n.class == Class::Down {
-                            "down"
-                        } else {
-                            "maintenance"
-                        },
-                    )
+                    .with("health", if n.class == Class::Down { "down" } else { "maintenance" })
                     .with("max-out", max_out);
                 Some(why_fields(e, why))
             }
@@ -531,8 +524,7 @@ fn events_of(v: &Virtual, prev: &Shown, now: &Shown, notes: &[Note], want: &Serv
 fn same_service(a: &Service, b: &Service) -> bool {
     a.same_settings(b)
         && a.dests.len() == b.dests.len()
-        && a
-            .dests
+        && a.dests
             .iter()
             .all(|d| b.dest(d.addr, d.port).is_some_and(|x| x.same_settings(d)))
 }
@@ -861,7 +853,12 @@ impl<W: Write> Follow<W> {
             }
             let n = c.len();
             changes.extend(c);
-            plans.push(Plan { i, want, notes, changes: n });
+            plans.push(Plan {
+                i,
+                want,
+                notes,
+                changes: n,
+            });
         }
         for (key, e) in refusals {
             let svc = health::service_name(&key);
@@ -1002,7 +999,10 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
         f.health.set_maintenance(names, now);
     }
     f.start(now);
-    let config_path = args.config.clone().unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
     let stdin = std::io::stdin();
     let fd = std::os::fd::AsFd::as_fd(&stdin);
     let mut buf = vec![0u8; 64 * 1024];
@@ -1083,14 +1083,21 @@ mod tests {
         assert_eq!(parse_line(line), Ok(want.clone()));
         let json = r#"{"event":"host-down","subject":"web2","ts":"2026-11-20T22:30:00.123Z","mono":5000,"service":"web/http","status":"CRITICAL","was":"OK","line":"connect to 10.0.0.2:80: Connection refused"}"#;
         assert_eq!(parse_line(json), Ok(want));
-        let up = parse_line("host-up web2 ts=x mono=1 service=web/http status=OK was=CRITICAL line='HTTP OK'\r").unwrap();
+        let up =
+            parse_line("host-up web2 ts=x mono=1 service=web/http status=OK was=CRITICAL line='HTTP OK'\r").unwrap();
         assert!(up.up);
-        assert_eq!(parse_line("service-failing web/http ts=x status=CRITICAL"), Err(Skip::NotHost));
+        assert_eq!(
+            parse_line("service-failing web/http ts=x status=CRITICAL"),
+            Err(Skip::NotHost)
+        );
         assert_eq!(parse_line(""), Err(Skip::NotHost));
         assert_eq!(parse_line("node-dead n2 ts=x"), Err(Skip::Unknown("node-dead".into())));
         assert!(matches!(parse_line("host-down"), Err(Skip::Malformed(_))));
         assert!(matches!(parse_line("host-down web2 ts=x"), Err(Skip::Malformed(_))));
-        assert!(matches!(parse_line("host-down 'web2 service=a"), Err(Skip::Malformed(_))));
+        assert!(matches!(
+            parse_line("host-down 'web2 service=a"),
+            Err(Skip::Malformed(_))
+        ));
         assert!(matches!(parse_line("{\"event\":"), Err(Skip::Malformed(_))));
         assert!(matches!(parse_line("{\"event\":\"host-up\"}"), Err(Skip::Malformed(_))));
         assert!(matches!(parse_line("[1]"), Err(Skip::Unknown(_))));
@@ -1109,7 +1116,11 @@ mod tests {
                 .with("status", "CRITICAL")
                 .with("was", "untested")
                 .with("line", line);
-            let clean = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+            let clean = |s: &str| {
+                s.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect::<String>()
+            };
             for text in [e.to_line(), e.to_json()] {
                 let back = parse_line(&text).unwrap();
                 assert_eq!(back.host, host);
@@ -1124,10 +1135,59 @@ mod tests {
     }
 
     #[test]
+    fn random_lines_never_panic_and_printed_events_read_back() {
+        // The fuzz target's property, on a fixed stream of odd strings.
+        let alphabet: Vec<char> = "ab =\'\"\\\t\n\r\u{1}\u{7f}{}[]:é\u{2028}-$`".chars().collect();
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..5000 {
+            let mut word = |max: u64, min: u64| -> String {
+                let n = min + next() % max;
+                (0..n)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            };
+            let host = word(6, 1);
+            let reason = word(12, 0);
+            let junk = word(40, 0);
+            let _ = parse_line(&junk);
+            let _ = parse_line(&format!("host-down {junk}"));
+            let _ = health::parse_state(&junk);
+            if host.trim().is_empty() || host.contains('=') {
+                continue;
+            }
+            let ev = Event::new(Kind::HostDown, &host, 1)
+                .with("service", "web/http")
+                .with("line", &reason);
+            let clean = |s: &str| {
+                s.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect::<String>()
+            };
+            let back = parse_line(&ev.to_json()).unwrap();
+            assert_eq!(
+                (back.host.as_str(), back.line.as_str()),
+                (host.as_str(), reason.as_str())
+            );
+            let text = ev.to_line();
+            let back = parse_line(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!((back.host, back.line), (clean(&host), clean(&reason)), "{text}");
+        }
+    }
+
+    #[test]
     fn lines_are_assembled_and_bounded() {
         let mut l = Lines::default();
         assert!(l.feed(b"abc").is_empty());
-        assert_eq!(l.feed(b"def\ngh\r\ni"), [Ok(String::from("abcdef")), Ok(String::from("gh"))]);
+        assert_eq!(
+            l.feed(b"def\ngh\r\ni"),
+            [Ok(String::from("abcdef")), Ok(String::from("gh"))]
+        );
         assert_eq!(l.finish(), Some(Ok(String::from("i"))));
         assert_eq!(l.finish(), None);
         let big = vec![b'x'; LINE_MAX + 1];
@@ -1262,11 +1322,18 @@ mod tests {
     #[test]
     fn a_host_event_commits_only_its_services_without_reading_the_kernel() {
         let (mut f, rec, _d) = setup(three_services());
-        assert_eq!(rec.borrow().mem.table.services.len(), 3, "start applied the configuration");
+        assert_eq!(
+            rec.borrow().mem.table.services.len(),
+            3,
+            "start applied the configuration"
+        );
         assert_eq!(rec.borrow().commits.len(), 1);
         let reads = rec.borrow().reads;
         let mut seen = 0;
-        assert!(take_events(&mut f, &mut seen).is_empty(), "nothing to announce at a healthy start");
+        assert!(
+            take_events(&mut f, &mut seen).is_empty(),
+            "nothing to announce at a healthy start"
+        );
 
         f.input(
             b"host-down web2 ts=x mono=1 service=web/http status=CRITICAL was=OK line='refused'\n",
@@ -1285,7 +1352,9 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert!(ev[0].starts_with("real-down 10.0.0.2:80 ts="), "{}", ev[0]);
         assert!(
-            ev[0].ends_with("service=tcp/192.0.2.10:80 host=web2 action=quiesce weight=0 reason='CRITICAL: refused' was=up"),
+            ev[0].ends_with(
+                "service=tcp/192.0.2.10:80 host=web2 action=quiesce weight=0 reason='CRITICAL: refused' was=up"
+            ),
             "{}",
             ev[0]
         );
@@ -1311,7 +1380,11 @@ mod tests {
         );
         let ev = take_events(&mut f, &mut seen);
         assert_eq!(ev.len(), 1);
-        assert!(ev[0].starts_with("real-up 10.0.0.2:80 ") && ev[0].ends_with("weight=1 was=down"), "{}", ev[0]);
+        assert!(
+            ev[0].starts_with("real-up 10.0.0.2:80 ") && ev[0].ends_with("weight=1 was=down"),
+            "{}",
+            ev[0]
+        );
         assert_eq!(touched(rec.borrow().commits.last().unwrap()), [80].into());
 
         // The state file says it, with our pid.
@@ -1356,7 +1429,10 @@ mod tests {
         let mut seen = 0;
         rec.borrow_mut().mem.fail_at = Some(0);
         f.input(b"host-down web4 service=web/http status=CRITICAL line=x\n", at(1));
-        assert!(take_events(&mut f, &mut seen).is_empty(), "no event for what did not happen");
+        assert!(
+            take_events(&mut f, &mut seen).is_empty(),
+            "no event for what did not happen"
+        );
         assert_eq!(rec.borrow().mem.table.services[2].dests[0].weight, 1);
         rec.borrow_mut().mem.fail_at = None;
         f.tick(at(2));
@@ -1426,7 +1502,11 @@ mod tests {
         );
         f.input(b"host-up web2 service=web/http status=OK line=a\n", at(5));
         let ev = take_events(&mut f, &mut seen);
-        assert!(ev.iter().any(|e| e.starts_with("sorry-out 10.0.0.9:80 ") && e.ends_with("live-weight=1 quorum=1")), "{ev:?}");
+        assert!(
+            ev.iter()
+                .any(|e| e.starts_with("sorry-out 10.0.0.9:80 ") && e.ends_with("live-weight=1 quorum=1")),
+            "{ev:?}"
+        );
     }
 
     #[test]
@@ -1441,7 +1521,10 @@ mod tests {
         f.tick(at(1));
         let ev = take_events(&mut f, &mut seen);
         assert_eq!(ev.len(), 2, "10.0.0.1 is in two services: {ev:?}");
-        assert!(ev[0].starts_with("maintenance-in 10.0.0.1:80 ") && ev[0].ends_with("action=quiesce weight=0 file=10.0.0.1 was=up"));
+        assert!(
+            ev[0].starts_with("maintenance-in 10.0.0.1:80 ")
+                && ev[0].ends_with("action=quiesce weight=0 file=10.0.0.1 was=up")
+        );
         assert_eq!(touched(rec.borrow().commits.last().unwrap()), [80, 443].into());
         std::fs::remove_file(d.path().join("10.0.0.1")).unwrap();
         f.tick(at(2));

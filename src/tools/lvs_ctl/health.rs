@@ -168,7 +168,10 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Why {
     Down(Down),
-    Maintenance { file: String, since: Stamp },
+    Maintenance {
+        file: String,
+        since: Stamp,
+    },
     /// Healthy, but the sorry server has the service (the quorum is lost).
     Quorum,
 }
@@ -250,7 +253,8 @@ impl Note {
 /// ceil(n × t), with the product's rounding error (10 × 0.7 = 7.000000000000001)
 /// taken off first so that an exact share is not rounded up.
 pub fn min_in(n: usize, t: f64) -> usize {
-    if !(t > 0.0) {
+    // NaN and negative shares keep nothing in.
+    if t.is_nan() || t <= 0.0 {
         return 0;
     }
     let x = n as f64 * t.min(1.0) - 1e-9;
@@ -351,7 +355,10 @@ impl Health {
         if cfg.maintenance_dir.is_some() && !self.maintenance.is_empty() {
             for name in maintenance_names(r) {
                 if let Some(since) = self.maintenance.get(&name) {
-                    return Some(Why::Maintenance { file: name, since: *since });
+                    return Some(Why::Maintenance {
+                        file: name,
+                        since: *since,
+                    });
                 }
             }
         }
@@ -688,11 +695,7 @@ mod tests {
     pub fn virt(port: u16, weights: &[u32]) -> Virtual {
         Virtual {
             service: Service::new(key(port)),
-            reals: weights
-                .iter()
-                .enumerate()
-                .map(|(i, w)| real(i as u8 + 1, *w))
-                .collect(),
+            reals: weights.iter().enumerate().map(|(i, w)| real(i as u8 + 1, *w)).collect(),
             check: Some("web/http".into()),
             on_failure: OnFailure::Quiesce,
             drain: None,
@@ -789,11 +792,25 @@ mod tests {
         ));
         let (_, _, changed) = h.settle(&c, &v, at(20));
         assert!(!changed, "the stamp stays");
-        let (s, _) = desired_service(&c, &v, &h, Stamp { mono_ns: at(42).mono_ns - 1, ..at(42) });
+        let (s, _) = desired_service(
+            &c,
+            &v,
+            &h,
+            Stamp {
+                mono_ns: at(42).mono_ns - 1,
+                ..at(42)
+            },
+        );
         assert_eq!(s.dests.len(), 2, "still draining a nanosecond before");
         let (s, notes) = desired_service(&c, &v, &h, at(42));
         assert_eq!(weights(&s), w(&[("10.0.0.2:80", 1)]));
-        assert!(matches!(notes[0], Note::Out { placement: Placement::Removed, .. }));
+        assert!(matches!(
+            notes[0],
+            Note::Out {
+                placement: Placement::Removed,
+                ..
+            }
+        ));
         // Back up: in, and the stamp is gone, so a new failure drains afresh.
         h.host_up("web/http", "web1.example.com");
         let (s, notes, changed) = h.settle(&c, &v, at(50));
@@ -806,7 +823,14 @@ mod tests {
         let r = real(2, 1);
         assert_eq!(
             maintenance_names(&r),
-            ["10.0.0.2:80", "10.0.0.2", "web2.example.com:80", "web2.example.com", "web2:80", "web2"]
+            [
+                "10.0.0.2:80",
+                "10.0.0.2",
+                "web2.example.com:80",
+                "web2.example.com",
+                "web2:80",
+                "web2"
+            ]
         );
         let mut v6 = real(2, 1);
         v6.dest.addr = "2001:db8::2".parse().unwrap();
@@ -840,7 +864,13 @@ mod tests {
         h.set_maintenance(["web1".to_string()].into(), at(1));
         h.host_down("web/http", "web1.example.com", "CRITICAL", "x", at(2));
         let (_, notes) = desired_service(&c, &c.services[0], &h, at(3));
-        assert!(matches!(&notes[0], Note::Out { why: Why::Maintenance { .. }, .. }));
+        assert!(matches!(
+            &notes[0],
+            Note::Out {
+                why: Why::Maintenance { .. },
+                ..
+            }
+        ));
         c.maintenance_dir = None;
         let (_, notes) = desired_service(&c, &c.services[0], &h, at(3));
         assert!(matches!(&notes[0], Note::Out { why: Why::Down(_), .. }));
@@ -879,7 +909,12 @@ mod tests {
         let (s, notes, _) = h.settle(&c, &v, at(4));
         assert_eq!(
             weights(&s),
-            w(&[("10.0.0.1:80", 0), ("10.0.0.2:80", 1), ("10.0.0.3:80", 0), ("10.0.0.4:80", 1)]),
+            w(&[
+                ("10.0.0.1:80", 0),
+                ("10.0.0.2:80", 1),
+                ("10.0.0.3:80", 0),
+                ("10.0.0.4:80", 1)
+            ]),
             "the first two to fail are out, web2 (3rd in order) and web4 stay"
         );
         let refused: Vec<String> = notes
@@ -899,7 +934,12 @@ mod tests {
         let (s, _, _) = h.settle(&c, &v, at(5));
         assert_eq!(
             weights(&s),
-            w(&[("10.0.0.1:80", 0), ("10.0.0.2:80", 0), ("10.0.0.3:80", 1), ("10.0.0.4:80", 1)])
+            w(&[
+                ("10.0.0.1:80", 0),
+                ("10.0.0.2:80", 0),
+                ("10.0.0.3:80", 1),
+                ("10.0.0.4:80", 1)
+            ])
         );
         // Threshold 1: nothing ever goes out.
         c.depool_threshold = 1.0;
@@ -936,12 +976,21 @@ mod tests {
         let (s, notes) = desired_service(&c, &v, &h, at(2));
         assert_eq!(
             weights(&s),
-            w(&[("10.0.0.1:80", 0), ("10.0.0.2:80", 0), ("10.0.0.3:80", 0), ("10.0.0.9:80", 1)]),
+            w(&[
+                ("10.0.0.1:80", 0),
+                ("10.0.0.2:80", 0),
+                ("10.0.0.3:80", 0),
+                ("10.0.0.9:80", 1)
+            ]),
             "keepalived: the live ones go (quiesced here) and the sorry server has it all"
         );
         assert!(matches!(
             notes.last(),
-            Some(Note::SorryIn { live_weight: 3, quorum: 4, .. })
+            Some(Note::SorryIn {
+                live_weight: 3,
+                quorum: 4,
+                ..
+            })
         ));
         assert!(matches!(&notes[2], Note::Out { why: Why::Quorum, .. }));
         // With remove, the live ones leave the table.
@@ -1047,7 +1096,10 @@ mod tests {
         save_state(&p, &h, &w).unwrap();
         assert_eq!(load_live_state(&p), Some(h.clone()));
         // The same pid with another start time is another process: not believed.
-        let gone = Writer { start: w.start + 1, ..w };
+        let gone = Writer {
+            start: w.start + 1,
+            ..w
+        };
         save_state(&p, &h, &gone).unwrap();
         assert_eq!(load_live_state(&p), None);
         assert!(load_state(&p).unwrap().is_some(), "still readable, for a restart");

@@ -386,7 +386,13 @@ pub fn json(r: &Report) -> String {
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
     let kernel = backend.read()?;
     let live = health::load_live(&args.state);
-    let r = report(cfg.as_ref(), &kernel, live.as_ref(), backend.kind().name(), Stamp::now());
+    let r = report(
+        cfg.as_ref(),
+        &kernel,
+        live.as_ref(),
+        backend.kind().name(),
+        Stamp::now(),
+    );
     let out = if args.json { json(&r) } else { text(&r) };
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
@@ -417,7 +423,10 @@ mod tests {
             let mut d = Dest::new(format!("10.0.0.{i}").parse().unwrap(), 80);
             d.fwd = Fwd::Masq;
             d.weight = i as u32;
-            reals.push(Real { dest: d, host: host.into() });
+            reals.push(Real {
+                dest: d,
+                host: host.into(),
+            });
         }
         Config {
             backend: None,
@@ -474,7 +483,10 @@ mod tests {
         assert_eq!((s.configured, s.in_kernel), (true, true));
         assert_eq!(s.live_weight, 3, "2 + 0 + the stranger's 1");
         let web2 = &s.reals[0];
-        assert_eq!((web2.weight, web2.kernel_weight, web2.active, web2.inactive), (Some(2), Some(2), 3, 12));
+        assert_eq!(
+            (web2.weight, web2.kernel_weight, web2.active, web2.inactive),
+            (Some(2), Some(2), 3, 12)
+        );
         assert_eq!((web2.health, web2.state), (Some("up"), Some("in")));
         let web3 = &s.reals[1];
         assert_eq!((web3.health, web3.state), (Some("down"), Some("quiesced")));
@@ -486,7 +498,10 @@ mod tests {
 
         let t = text(&r);
         assert!(t.starts_with("backend nft; followed by pid 4242 since "), "{t}");
-        assert!(t.contains("TCP  192.0.2.10:80 wrr  check web/http, on failure quiesce, quorum 1, live weight 3\n"), "{t}");
+        assert!(
+            t.contains("TCP  192.0.2.10:80 wrr  check web/http, on failure quiesce, quorum 1, live weight 3\n"),
+            "{t}"
+        );
         assert!(t.contains("-> 10.0.0.3:80 (web3)"), "{t}");
         assert!(t.contains("down, quiesced since 2026-"), "{t}");
         assert!(t.contains(": CRITICAL: refused\n"), "{t}");
