@@ -7,7 +7,9 @@
 //! decides the table). mon-check's `service-failing`/`service-up` are skipped; an
 //! unknown event or a malformed line is logged once per kind and skipped.
 //!
-//! The table: read from the kernel once at start; after that follow keeps what it
+//! The table: read from the kernel once at start, and every configured service made
+//! what the configuration and the health say (so a follower that starts also applies
+//! its services, as `apply` would, but touches no other); after that follow keeps what it
 //! committed in memory and sends a health change as the changes of the services it
 //! touches only, in one all-or-nothing commit per wake-up (no re-read per event). Every
 //! `--interval` it looks at the maintenance directory, re-reads the kernel and repairs
@@ -988,7 +990,11 @@ fn restore(path: &Path, now: Stamp) -> Result<Health, Error> {
 /// Follow mon-check's events on stdin until TERM/INT (Ok) or the end of stdin.
 pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<(), Error> {
     let mut rl = RunLoop::new().map_err(|e| Error::Io(format!("cannot install the signal handlers: {e}")))?;
-    let interval = args.interval.max(Duration::from_millis(10));
+    let interval = args
+        .interval
+        .max(Duration::from_millis(10))
+        .as_nanos()
+        .min(u64::MAX as u128 / 2) as u64;
     let now = Stamp::now();
     let health = restore(&args.state, now)?;
     let sink = Sink::stdout(args.json, "the table and the state file are still kept");
@@ -1006,7 +1012,7 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
     let stdin = std::io::stdin();
     let fd = std::os::fd::AsFd::as_fd(&stdin);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut next_tick = now.mono_ns + interval.as_nanos() as u64;
+    let mut next_tick = now.mono_ns.saturating_add(interval);
     loop {
         let deadline = f.next_deadline().map_or(next_tick, |d| d.min(next_tick));
         let ready = rl.wait(&[Some(fd)], deadline);
@@ -1042,7 +1048,7 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
         let now = Stamp::now();
         if now.mono_ns >= next_tick {
             f.tick(now);
-            next_tick = now.mono_ns + interval.as_nanos() as u64;
+            next_tick = now.mono_ns.saturating_add(interval);
         }
         f.expire(now);
     }
