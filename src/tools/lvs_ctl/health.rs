@@ -669,6 +669,27 @@ pub fn load_live_state(path: &Path) -> Option<Health> {
     load_live(path).map(|(h, _)| h)
 }
 
+/// Tell the follower that keeps `path` to reload its configuration (SIGHUP), as `apply`
+/// must after changing the table from a new file: else the follower, still on the old
+/// one, puts its services back at its next interval. `Ok(false)`: no live follower.
+/// Signalled only if it is still the process recorded and runs as the file's owner.
+pub fn reload_follower(path: &Path) -> Result<bool, String> {
+    let Some((text, owner)) = fsio::read_trusted_owned(path, fsio::Whose::OursOrTheDirectorys)? else {
+        return Ok(false);
+    };
+    let (_, w) = parse_state(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if w.pid <= 1 {
+        return Ok(false);
+    }
+    pidfile::PidRecord {
+        pid: w.pid,
+        start: Some(w.start),
+        extra: Vec::new(),
+        owner: Some(owner),
+    }
+    .signal(nix::sys::signal::Signal::SIGHUP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1103,6 +1124,7 @@ mod tests {
         save_state(&p, &h, &gone).unwrap();
         assert_eq!(load_live_state(&p), None);
         assert!(load_state(&p).unwrap().is_some(), "still readable, for a restart");
+        assert_eq!(reload_follower(&p), Ok(false), "a writer that is gone is not signalled");
         std::fs::write(&p, "{not json").unwrap();
         assert_eq!(load_live_state(&p), None);
         assert!(parse_state("{\"version\":2}").is_err());
