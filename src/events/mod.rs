@@ -31,6 +31,23 @@ pub enum Kind {
     /// mon-check: a service began failing on some host, or stopped failing.
     ServiceFailing,
     ServiceUp,
+    /// lvs-ctl follow: a real server taken out (its check failed), or back in.
+    RealDown,
+    RealUp,
+    /// lvs-ctl follow: a draining real server's time is over; it is removed.
+    RealDrained,
+    /// lvs-ctl follow: a real server taken out, or let back, by the maintenance directory.
+    MaintenanceIn,
+    MaintenanceOut,
+    /// lvs-ctl follow: a real server that should go out stays in (the depool threshold).
+    DepoolRefused,
+    /// lvs-ctl follow: a service's live weight fell below its quorum and the sorry server
+    /// took it, or came back to it.
+    SorryIn,
+    SorryOut,
+    /// lvs-ctl follow: the kernel's table of a service differed from what follow had
+    /// put there, and was put back.
+    DriftRepaired,
 }
 
 impl Kind {
@@ -51,6 +68,15 @@ impl Kind {
             Kind::HostUp => "host-up",
             Kind::ServiceFailing => "service-failing",
             Kind::ServiceUp => "service-up",
+            Kind::RealDown => "real-down",
+            Kind::RealUp => "real-up",
+            Kind::RealDrained => "real-drained",
+            Kind::MaintenanceIn => "maintenance-in",
+            Kind::MaintenanceOut => "maintenance-out",
+            Kind::DepoolRefused => "depool-refused",
+            Kind::SorryIn => "sorry-in",
+            Kind::SorryOut => "sorry-out",
+            Kind::DriftRepaired => "drift-repaired",
         }
     }
 

@@ -8,13 +8,16 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod follow;
 pub mod format;
+pub mod health;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod main;
 pub mod model;
 pub mod nft;
 pub mod run;
+pub mod status;
 
 /// Where `follow` keeps the health of the real servers for `apply` and `status`.
 pub const DEFAULT_STATE: &str = "/run/hakit/lvs-follow.json";

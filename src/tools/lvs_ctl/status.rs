@@ -1,0 +1,526 @@
+//! `lvs-ctl status`: the services, their real servers with the configured weight and
+//! the kernel's, connection counts, and the health as a live `follow` knows it (from
+//! its state file; without a live follower the health is not known and says so).
+//! Services of the kernel that the configuration does not name are listed too.
+
+use super::backend::{self, Backend};
+use super::cli::StatusArgs;
+use super::config::{Config, OnFailure, Virtual};
+use super::health::{self, Health, Note, Placement, Stamp, Why, Writer};
+use super::model::{AddrPort, Dest, Service, ServiceKey, Table};
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use serde::Serialize;
+use std::fmt;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::SocketAddr;
+
+#[derive(Debug)]
+pub enum Error {
+    Backend(backend::Error),
+    Io(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Backend(e) => e.fmt(f),
+            Error::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Backend(e) => e.exit_status(),
+            Error::Io(_) => ExitStatus::Failure,
+        }
+    }
+}
+
+impl From<backend::Error> for Error {
+    fn from(e: backend::Error) -> Error {
+        Error::Backend(e)
+    }
+}
+
+/// Who follows, for the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FollowerView {
+    pub pid: i32,
+    pub since: String,
+    pub written: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SorryView {
+    pub real: String,
+    pub in_kernel: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RealView {
+    pub real: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub forward: &'static str,
+    /// The configured weight (None: not in the configuration).
+    pub weight: Option<u32>,
+    /// The kernel's (None: not in the kernel).
+    pub kernel_weight: Option<u32>,
+    pub active: u32,
+    pub inactive: u32,
+    /// up, down, maintenance; None when no live follower says.
+    pub health: Option<&'static str>,
+    /// How follow holds it: in, quiesced, draining, removed, depool-refused (down but
+    /// kept in), quorum (healthy, out while the sorry server has the service).
+    pub state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceView {
+    pub service: String,
+    pub scheduler: String,
+    pub configured: bool,
+    pub in_kernel: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u64>,
+    /// The kernel's: the weights of its real servers but the sorry server.
+    pub live_weight: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sorry: Option<SorryView>,
+    pub reals: Vec<RealView>,
+    #[serde(skip)]
+    key: Option<ServiceKey>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub backend: &'static str,
+    pub follower: Option<FollowerView>,
+    pub services: Vec<ServiceView>,
+}
+
+fn fwd_word(d: &Dest) -> &'static str {
+    d.fwd.name()
+}
+
+fn real_of(d: &Dest, host: Option<&str>, weight: Option<u32>, kernel: Option<&Dest>) -> RealView {
+    RealView {
+        real: SocketAddr::new(d.addr, d.port).to_string(),
+        host: host.map(str::to_string),
+        forward: fwd_word(d),
+        weight,
+        kernel_weight: kernel.map(|k| k.weight),
+        active: kernel.map_or(0, |k| k.active),
+        inactive: kernel.map_or(0, |k| k.inactive),
+        health: None,
+        state: None,
+        since: None,
+        reason: None,
+        file: None,
+        until: None,
+    }
+}
+
+fn follow_health(r: &mut RealView, note: Option<&Note>) {
+    let (health, state, why) = match note {
+        None => ("up", "in", None),
+        Some(Note::Out { why, placement, .. }) => {
+            let state = match (why, placement) {
+                (Why::Quorum, Placement::Removed) | (Why::Quorum, Placement::Quiesced) => "quorum",
+                (_, Placement::Quiesced) => "quiesced",
+                (_, Placement::Draining { until }) => {
+                    r.until = Some(until.rfc3339());
+                    "draining"
+                }
+                (_, Placement::Removed) => "removed",
+            };
+            (why.word(), state, Some(why))
+        }
+        Some(Note::DepoolRefused { why, .. }) => (why.word(), "depool-refused", Some(why)),
+        Some(Note::SorryIn { .. }) => return,
+    };
+    r.health = Some(if health == "quorum" { "up" } else { health });
+    r.state = Some(state);
+    match why {
+        Some(Why::Down(d)) => {
+            r.since = Some(d.since.rfc3339());
+            r.reason = Some(d.reason());
+        }
+        Some(Why::Maintenance { file, since }) => {
+            r.since = Some(since.rfc3339());
+            r.file = Some(file.clone());
+        }
+        _ => {}
+    }
+}
+
+fn on_failure_word(v: &Virtual) -> &'static str {
+    match (v.on_failure, v.drain) {
+        (OnFailure::Quiesce, _) => "quiesce",
+        (OnFailure::Remove, Some(_)) => "drain",
+        (OnFailure::Remove, None) => "remove",
+    }
+}
+
+fn live_weight(s: &Service, sorry: Option<&Dest>) -> u64 {
+    s.dests
+        .iter()
+        .filter(|d| sorry.is_none_or(|x| !(x.addr == d.addr && x.port == d.port)))
+        .map(|d| d.weight as u64)
+        .sum()
+}
+
+/// What status shows, from the configuration (if any), the kernel's table and a live
+/// follower's health (if any).
+pub fn report(
+    cfg: Option<&Config>,
+    kernel: &Table,
+    follower: Option<&(Health, Writer)>,
+    backend: &'static str,
+    now: Stamp,
+) -> Report {
+    let mut services = Vec::new();
+    for v in cfg.map(|c| c.services.as_slice()).unwrap_or(&[]) {
+        let k = kernel.service(&v.service.key);
+        let notes = match (cfg, follower) {
+            (Some(c), Some((h, _))) => Some(health::desired_service(c, v, h, now).1),
+            _ => None,
+        };
+        let mut reals = Vec::new();
+        for r in &v.reals {
+            let kd = k.and_then(|s| s.dest(r.dest.addr, r.dest.port));
+            let mut rv = real_of(&r.dest, Some(&r.host), Some(r.dest.weight), kd);
+            if let Some(notes) = &notes {
+                let me = SocketAddr::new(r.dest.addr, r.dest.port);
+                let note = notes.iter().find(|n| match n {
+                    Note::Out { real, .. } | Note::DepoolRefused { real, .. } => *real == me,
+                    Note::SorryIn { .. } => false,
+                });
+                follow_health(&mut rv, note);
+            }
+            reals.push(rv);
+        }
+        // Real servers in the kernel that the configuration does not have.
+        for d in k.map(|s| s.dests.as_slice()).unwrap_or(&[]) {
+            let configured = v.reals.iter().any(|r| r.dest.addr == d.addr && r.dest.port == d.port);
+            let sorry = v.sorry.as_ref().is_some_and(|s| s.addr == d.addr && s.port == d.port);
+            if !configured && !sorry {
+                reals.push(real_of(d, None, None, Some(d)));
+            }
+        }
+        services.push(ServiceView {
+            service: health::service_name(&v.service.key),
+            scheduler: k.map_or(&v.service.scheduler, |s| &s.scheduler).clone(),
+            configured: true,
+            in_kernel: k.is_some(),
+            check: v.check.clone(),
+            on_failure: Some(on_failure_word(v)),
+            quorum: v.sorry.as_ref().map(|_| v.quorum),
+            live_weight: k.map_or(0, |s| live_weight(s, v.sorry.as_ref())),
+            sorry: v.sorry.as_ref().map(|s| SorryView {
+                real: SocketAddr::new(s.addr, s.port).to_string(),
+                in_kernel: k.is_some_and(|ks| ks.dest(s.addr, s.port).is_some()),
+            }),
+            reals,
+            key: Some(v.service.key),
+        });
+    }
+    let mut others: Vec<&Service> = kernel
+        .services
+        .iter()
+        .filter(|s| !services.iter().any(|v| v.key == Some(s.key)))
+        .collect();
+    others.sort_by_key(|s| s.key.sort_key());
+    for s in others {
+        services.push(ServiceView {
+            service: health::service_name(&s.key),
+            scheduler: s.scheduler.clone(),
+            configured: false,
+            in_kernel: true,
+            check: None,
+            on_failure: None,
+            quorum: None,
+            live_weight: live_weight(s, None),
+            sorry: None,
+            reals: s.dests.iter().map(|d| real_of(d, None, None, Some(d))).collect(),
+            key: Some(s.key),
+        });
+    }
+    Report {
+        backend,
+        follower: follower.map(|(_, w)| FollowerView {
+            pid: w.pid,
+            since: w.since.rfc3339(),
+            written: w.written.rfc3339(),
+        }),
+        services,
+    }
+}
+
+fn opt<T: fmt::Display>(v: Option<T>) -> String {
+    v.map_or("-".to_string(), |x| x.to_string())
+}
+
+/// `TCP  192.0.2.10:80`, as `-L -n` heads a service.
+fn heading(sv: &ServiceView) -> String {
+    match sv.key {
+        Some(ServiceKey::Addr { proto, addr, port }) => format!("{}  {}", proto.upper(), AddrPort(addr, port)),
+        Some(ServiceKey::Fwmark { mark, v6 }) => format!("FWM  {mark}{}", if v6 { " IPv6" } else { "" }),
+        None => sv.service.clone(),
+    }
+}
+
+/// For people.
+pub fn text(r: &Report) -> String {
+    let mut s = String::new();
+    match &r.follower {
+        Some(f) => {
+            let _ = writeln!(
+                s,
+                "backend {}; followed by pid {} since {} (state written {})",
+                r.backend, f.pid, f.since, f.written
+            );
+        }
+        None => {
+            let _ = writeln!(s, "backend {}; no follower running: health not known", r.backend);
+        }
+    }
+    for sv in &r.services {
+        let mut h = format!("{} {}", heading(sv), sv.scheduler);
+        if !sv.configured {
+            h.push_str("  (not in the configuration)");
+        } else if !sv.in_kernel {
+            h.push_str("  (not in the kernel)");
+        }
+        if let Some(c) = &sv.check {
+            let _ = write!(h, "  check {c}");
+        }
+        if let Some(o) = sv.on_failure {
+            let _ = write!(h, ", on failure {o}");
+        }
+        if let Some(q) = sv.quorum {
+            let _ = write!(h, ", quorum {q}");
+        }
+        let _ = write!(h, ", live weight {}", sv.live_weight);
+        let _ = writeln!(s, "{h}");
+        let _ = writeln!(
+            s,
+            "  {:<30} {:<7} {:>6} {:>6} {:>10} {:>10}  Health",
+            "-> RemoteAddress:Port", "Forward", "Weight", "Kernel", "ActiveConn", "InActConn"
+        );
+        for rv in &sv.reals {
+            let mut health = match (rv.health, rv.state) {
+                (Some(h), Some("in")) => h.to_string(),
+                (Some(h), Some(st)) => format!("{h}, {st}"),
+                _ if rv.weight.is_none() => "not in the configuration".to_string(),
+                _ => "-".to_string(),
+            };
+            if let Some(since) = &rv.since {
+                let _ = write!(health, " since {since}");
+            }
+            if let Some(until) = &rv.until {
+                let _ = write!(health, " until {until}");
+            }
+            if let Some(f) = &rv.file {
+                let _ = write!(health, " (file {f})");
+            }
+            if let Some(why) = &rv.reason {
+                let _ = write!(health, ": {why}");
+            }
+            let name = match &rv.host {
+                Some(h) if *h != rv.real.split(':').next().unwrap_or("") && !rv.real.starts_with('[') => {
+                    format!("{} ({h})", rv.real)
+                }
+                _ => rv.real.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "  -> {:<27} {:<7} {:>6} {:>6} {:>10} {:>10}  {health}",
+                name,
+                rv.forward,
+                opt(rv.weight),
+                opt(rv.kernel_weight),
+                rv.active,
+                rv.inactive
+            );
+        }
+        if let Some(sorry) = &sv.sorry {
+            let _ = writeln!(
+                s,
+                "  -> {:<27} {:<7} {:>6} {:>6} {:>10} {:>10}  sorry server, {}",
+                sorry.real,
+                "",
+                "",
+                "",
+                "",
+                "",
+                if sorry.in_kernel { "in" } else { "out" }
+            );
+        }
+    }
+    s
+}
+
+pub fn json(r: &Report) -> String {
+    let mut s = serde_json::to_string(r).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Print the status (text, or JSON with `--json`).
+pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
+    let kernel = backend.read()?;
+    let live = health::load_live(&args.state);
+    let r = report(
+        cfg.as_ref(),
+        &kernel,
+        live.as_ref(),
+        backend.kind().name(),
+        Stamp::now(),
+    );
+    let out = if args.json { json(&r) } else { text(&r) };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io(format!("stdout: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::lvs_ctl::config::Real;
+    use crate::tools::lvs_ctl::model::{Fwd, Info, Proto};
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Proto::Tcp,
+            addr: "192.0.2.10".parse().unwrap(),
+            port,
+        }
+    }
+
+    fn cfg() -> Config {
+        let mut s = Service::new(key(80));
+        s.scheduler = "wrr".into();
+        let mut reals = Vec::new();
+        for (i, host) in [(2u8, "web2"), (3, "web3")] {
+            let mut d = Dest::new(format!("10.0.0.{i}").parse().unwrap(), 80);
+            d.fwd = Fwd::Masq;
+            d.weight = i as u32;
+            reals.push(Real {
+                dest: d,
+                host: host.into(),
+            });
+        }
+        Config {
+            backend: None,
+            maintenance_dir: None,
+            depool_threshold: 0.0,
+            services: vec![Virtual {
+                service: s,
+                reals,
+                check: Some("web/http".into()),
+                on_failure: OnFailure::Quiesce,
+                drain: None,
+                quorum: 1,
+                sorry: Some(Dest::new("10.0.0.9".parse().unwrap(), 80)),
+            }],
+        }
+    }
+
+    fn kernel(c: &Config) -> Table {
+        let mut t = c.table(Info { version: 0, size: 0 });
+        t.services[0].dests[1].weight = 0;
+        t.services[0].dests[0].active = 3;
+        t.services[0].dests[0].inactive = 12;
+        t.services[0].dests.push(Dest::new("10.0.0.77".parse().unwrap(), 80));
+        let mut other = Service::new(ServiceKey::Fwmark { mark: 5, v6: false });
+        other.dests.push(Dest::new("10.1.0.1".parse().unwrap(), 0));
+        t.services.push(other);
+        t
+    }
+
+    fn stamp(s: u64) -> Stamp {
+        Stamp {
+            mono_ns: s * 1_000_000_000,
+            unix_ms: 1_795_000_000_000 + s * 1000,
+        }
+    }
+
+    #[test]
+    fn reports_configuration_kernel_and_followed_health() {
+        let c = cfg();
+        let k = kernel(&c);
+        let mut h = Health::default();
+        h.host_down("web/http", "web3", "CRITICAL", "refused", stamp(1));
+        let w = Writer {
+            pid: 4242,
+            start: 1,
+            since: stamp(0),
+            written: stamp(1),
+        };
+        let live = (h, w);
+        let r = report(Some(&c), &k, Some(&live), "nft", stamp(2));
+        assert_eq!(r.services.len(), 2);
+        let s = &r.services[0];
+        assert_eq!(s.service, "tcp/192.0.2.10:80");
+        assert_eq!((s.configured, s.in_kernel), (true, true));
+        assert_eq!(s.live_weight, 3, "2 + 0 + the stranger's 1");
+        let web2 = &s.reals[0];
+        assert_eq!(
+            (web2.weight, web2.kernel_weight, web2.active, web2.inactive),
+            (Some(2), Some(2), 3, 12)
+        );
+        assert_eq!((web2.health, web2.state), (Some("up"), Some("in")));
+        let web3 = &s.reals[1];
+        assert_eq!((web3.health, web3.state), (Some("down"), Some("quiesced")));
+        assert_eq!(web3.reason.as_deref(), Some("CRITICAL: refused"));
+        assert_eq!(s.reals[2].real, "10.0.0.77:80");
+        assert_eq!(s.reals[2].weight, None, "in the kernel only");
+        assert_eq!(s.sorry.as_ref().map(|x| x.in_kernel), Some(false));
+        assert!(!r.services[1].configured);
+
+        let t = text(&r);
+        assert!(t.starts_with("backend nft; followed by pid 4242 since "), "{t}");
+        assert!(
+            t.contains("TCP  192.0.2.10:80 wrr  check web/http, on failure quiesce, quorum 1, live weight 3\n"),
+            "{t}"
+        );
+        assert!(t.contains("-> 10.0.0.3:80 (web3)"), "{t}");
+        assert!(t.contains("down, quiesced since 2026-"), "{t}");
+        assert!(t.contains(": CRITICAL: refused\n"), "{t}");
+        assert!(t.contains("not in the configuration"), "{t}");
+        assert!(t.contains("FWM  5 wlc  (not in the configuration)"), "{t}");
+
+        let j: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(j["follower"]["pid"], 4242);
+        assert_eq!(j["services"][0]["reals"][1]["health"], "down");
+        assert_eq!(j["services"][0]["reals"][1]["kernel_weight"], 0);
+        assert_eq!(j["services"][0]["reals"][2]["weight"], serde_json::Value::Null);
+
+        // Without a follower: no health, and it says so.
+        let r = report(Some(&c), &k, None, "nft", stamp(2));
+        assert_eq!(r.services[0].reals[1].health, None);
+        assert!(text(&r).starts_with("backend nft; no follower running: health not known\n"));
+        // Without a configuration: the kernel's table alone.
+        let r = report(None, &k, None, "ipvs", stamp(2));
+        assert_eq!(r.services.len(), 2);
+        assert!(r.services.iter().all(|s| !s.configured));
+    }
+}
