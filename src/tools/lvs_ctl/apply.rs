@@ -8,13 +8,18 @@
 use super::backend::{Backend, Kind};
 use super::config::Config;
 use super::format;
+use super::health::{self, Health};
 use super::model::{Change, Table};
 use super::run::Error;
 use std::io::Write;
 
-/// The table `cfg` asks for, on top of `current`'s info.
-pub fn desired(cfg: &Config, current: &Table) -> Table {
-    cfg.table(current.info)
+/// The table `cfg` asks for given what a live follower knows of the real servers'
+/// health (an empty [`Health`] when none runs: every real server in), on top of
+/// `current`'s info. The same function `follow` uses, so the two never disagree.
+pub fn desired(cfg: &Config, current: &Table, health: &Health) -> Table {
+    let (mut t, _) = health::desired(cfg, health, health::Stamp::now());
+    t.info = current.info;
+    t
 }
 
 /// The changes that make the kernel what `want` says; a scheduler or forwarding method
@@ -105,13 +110,19 @@ mod tests {
         let c = cfg(CFG);
         let mut b = Memory::new();
         let mut out = Vec::new();
-        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut out).unwrap(), 3);
+        assert_eq!(
+            apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut out).unwrap(),
+            3
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 2\n"
         );
-        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap(), 0);
-        assert!(diff(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap());
+        assert_eq!(
+            apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
+            0
+        );
+        assert!(diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap());
         // Someone edits the kernel's table by hand.
         run::change(
             &mut b,
@@ -127,25 +138,28 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        assert!(!diff(&mut b, |t| desired(&c, t), false, &mut out).unwrap());
+        assert!(!diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut out).unwrap());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "-D -u 10.0.0.1:53\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n"
         );
-        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap(), 2);
-        assert!(diff(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap());
+        assert_eq!(
+            apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
+            2
+        );
+        assert!(diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap());
     }
 
     #[test]
     fn a_change_the_backend_cannot_make_changes_nothing() {
         let c = cfg(&CFG.replace("scheduler: rr", "scheduler: wlc"));
         let mut b = Memory::new();
-        let e = apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap_err();
+        let e = apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("cannot do wlc"), "{e}");
         assert!(b.table.services.is_empty());
         b.fail_at = Some(1);
         let c = cfg(CFG);
-        assert!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).is_err());
+        assert!(apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).is_err());
         assert!(b.table.services.is_empty(), "a failed batch leaves nothing");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::backend::{self, Kind};
 use super::cli::{Command, LvsCtlArgs};
-use super::{apply, config, run};
+use super::{apply, config, follow, health, run, status};
 use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -159,20 +159,58 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
             };
             crate::base::signals::die_on_broken_pipe();
             let mut out = std::io::stdout().lock();
-            let want = |t: &super::model::Table| apply::desired(&cfg, t);
+            // Real servers a running follower holds out stay out.
+            let health = health::load_live_state(&x.state).unwrap_or_default();
+            let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
             if matches!(cmd, Command::Diff(_)) {
-                match apply::diff(b.as_mut(), want, x.json, &mut out) {
+                return match apply::diff(b.as_mut(), want, x.json, &mut out) {
                     Ok(true) => ExitStatus::Success,
                     Ok(false) => ExitStatus::Failure,
                     Err(e) => report(&e),
-                }
-            } else {
-                finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()))
+                };
+            }
+            let r = finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()));
+            // A follower still on the old file would put its table back as drift.
+            match health::reload_follower(&x.state) {
+                Ok(true) => crate::base::log::info("told the running follower to reload"),
+                Ok(false) => {}
+                Err(e) => crate::base::log::warn(&format!("the follower was not told to reload: {e}")),
+            }
+            r
+        }
+        Command::Follow(x) => {
+            let path = x.config.clone().unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
+            let cfg = match config::load(&path) {
+                Ok(c) => c,
+                Err(e) => return report(&e),
+            };
+            let b = match backend::open(backend::choose(x.common.backend, cfg.backend)) {
+                Ok(b) => b,
+                Err(e) => return report(&e),
+            };
+            match follow::run(x, cfg, b) {
+                Ok(()) => ExitStatus::Success,
+                Err(e) => report(&e),
             }
         }
-        Command::Follow(_) | Command::Status(_) => {
-            crate::base::log::error("follow and status are not built yet");
-            ExitStatus::Failure
+        Command::Status(x) => {
+            let cfg = match config_path(&x.config) {
+                None => None,
+                Some(p) => match config::load(&p) {
+                    Ok(c) => Some(c),
+                    Err(e) => return report(&e),
+                },
+            };
+            let file_backend = cfg.as_ref().and_then(|c| c.backend);
+            let mut b = match backend::open(backend::choose(x.common.backend, file_backend)) {
+                Ok(b) => b,
+                Err(e) => return report(&e),
+            };
+            crate::base::signals::die_on_broken_pipe();
+            match status::run(x, cfg, b.as_mut()) {
+                Ok(()) => ExitStatus::Success,
+                Err(e) => report(&e),
+            }
         }
     }
 }
