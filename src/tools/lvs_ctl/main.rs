@@ -118,7 +118,7 @@ fn ipvsadm_main(program: &str, args: &[String]) -> ExitStatus {
     finish(run::run(
         &inv,
         b.as_mut(),
-        &mut std::io::stdin().lock(),
+        &mut stdin_text.as_bytes(),
         &mut stdout,
         program,
     ))
