@@ -215,6 +215,8 @@ impl Source {
         let list_indent = indent(lines[list_line - 1]);
         let mut item = None;
         let mut seen = 0;
+        // The entries' own indentation: a list nested inside an entry is not counted.
+        let mut entry_indent = None;
         for (i, line) in lines.iter().enumerate().skip(list_line) {
             let t = line.trim_start();
             if t.is_empty() || t.starts_with('#') {
@@ -223,7 +225,7 @@ impl Source {
             if indent(line) < list_indent || (indent(line) == list_indent && !t.starts_with("- ")) {
                 break;
             }
-            if t.starts_with("- ") && item.is_none_or(|it: usize| indent(line) <= it) {
+            if t.starts_with("- ") && *entry_indent.get_or_insert(indent(line)) == indent(line) {
                 if seen == index {
                     if key.is_empty() {
                         return Some((i + 1, indent(line) + 1));

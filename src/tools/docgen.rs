@@ -14,6 +14,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::tools::ipfake::cli::IpfakeArgs::command(),
         crate::tools::arp_announce::cli::ArpAnnounceArgs::command(),
         crate::tools::mon_check::cli::MonCheckArgs::command(),
+        crate::tools::lvs_ctl::cli::command_with_ipvsadm_options(),
     ]
 }
 
@@ -201,19 +202,23 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for cmd in commands() {
         let name = cmd.get_name().to_string();
+        // lvs-ctl is a system administrator's command, as ipvsadm(8) is.
+        let section = if name == "lvs-ctl" { "8" } else { "1" };
         let mut page = Vec::new();
         clap_mangen::Man::new(cmd.clone())
+            .section(section)
             .render(&mut page)
             .expect("render to memory");
-        out.push((PathBuf::from(format!("man/{name}.1")), page));
+        out.push((PathBuf::from(format!("man/{name}.{section}")), page));
         // The page of each subcommand, which the tool's page lists as NAME-SUB(1).
         for sub in cmd.get_subcommands() {
             let full = format!("{name}-{}", sub.get_name());
             let mut page = Vec::new();
             clap_mangen::Man::new(sub.clone().name(full.clone()))
+                .section(section)
                 .render(&mut page)
                 .expect("render to memory");
-            out.push((PathBuf::from(format!("man/{full}.1")), page));
+            out.push((PathBuf::from(format!("man/{full}.{section}")), page));
         }
         for (shell, file) in [
             (Shell::Bash, format!("completions/{name}.bash")),

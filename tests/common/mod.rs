@@ -4,6 +4,9 @@
 //! by PID.
 #![allow(dead_code)]
 
+pub mod lvs;
+pub mod vm;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         "arp-announce" => PathBuf::from(env!("CARGO_BIN_EXE_arp-announce")),
         "ipfake" => PathBuf::from(env!("CARGO_BIN_EXE_ipfake")),
         "mon-check" => PathBuf::from(env!("CARGO_BIN_EXE_mon-check")),
+        "lvs-ctl" => PathBuf::from(env!("CARGO_BIN_EXE_lvs-ctl")),
         _ => panic!("no binary {name}"),
     }
 }

@@ -96,3 +96,23 @@ pub trait Backend {
         Error::Usage(format!("the {} backend has no {what}", self.kind().name()))
     }
 }
+
+/// The backend to use: the flag, else the configuration's, else IPVS where the kernel
+/// has it (the family resolves), else nftables.
+pub fn choose(flag: Option<Kind>, file: Option<Kind>) -> Kind {
+    flag.or(file).unwrap_or_else(|| {
+        if super::ipvs::available() {
+            Kind::Ipvs
+        } else {
+            Kind::Nft
+        }
+    })
+}
+
+/// Open the backend `kind`.
+pub fn open(kind: Kind) -> Result<Box<dyn Backend>> {
+    Ok(match kind {
+        Kind::Ipvs => Box::new(super::ipvs::Ipvs::open()?),
+        Kind::Nft => Box::new(super::nft::Nft::open()?),
+    })
+}

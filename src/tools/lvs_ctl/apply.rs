@@ -1,0 +1,151 @@
+//! `apply` and `diff`: the configuration as the desired state. The difference to what
+//! the kernel holds is computed on the model ([`Table::diff`]), so an unchanged real
+//! server is never touched (its connections stay), applying twice changes nothing, and a
+//! table that drifted (a hand-made `ipvsadm -d`, a service someone added) is repaired.
+//! The changes go to the backend as one commit: one nftables transaction, or one IPVS
+//! batch rolled back if the kernel refuses any of it.
+
+use super::backend::{Backend, Kind};
+use super::config::Config;
+use super::format;
+use super::model::{Change, Table};
+use super::run::Error;
+use std::io::Write;
+
+/// The table `cfg` asks for, on top of `current`'s info.
+pub fn desired(cfg: &Config, current: &Table) -> Table {
+    cfg.table(current.info)
+}
+
+/// The changes that make the kernel what `want` says; a scheduler or forwarding method
+/// the backend cannot do is refused (exit 2) before anything is sent.
+pub fn plan(b: &dyn Backend, current: &Table, want: &Table) -> Result<Vec<Change>, Error> {
+    let changes = current.diff(want);
+    for c in &changes {
+        b.check(c)
+            .map_err(|e| Error::Usage(format!("{}: {e}", format::change_line(c).trim_end())))?;
+    }
+    Ok(changes)
+}
+
+fn print(out: &mut dyn Write, changes: &[Change], json: bool, backend: Kind) -> Result<(), Error> {
+    let text = if json {
+        serde_json::json!({
+            "backend": backend.name(),
+            "changes": changes.iter().map(|c| format::change_line(c).trim_end().to_string()).collect::<Vec<_>>(),
+        })
+        .to_string()
+            + "\n"
+    } else {
+        changes.iter().map(format::change_line).collect()
+    };
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Refused(format!("stdout: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+/// `diff`: print the changes; Ok(true) when there are none.
+pub fn diff(
+    b: &mut dyn Backend,
+    want: impl FnOnce(&Table) -> Table,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let current = b.read()?;
+    let changes = plan(b, &current, &want(&current))?;
+    print(out, &changes, json, b.kind())?;
+    Ok(changes.is_empty())
+}
+
+/// `apply`: commit the changes, and print them as `diff` does.
+pub fn apply(
+    b: &mut dyn Backend,
+    want: impl FnOnce(&Table) -> Table,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<usize, Error> {
+    let current = b.read()?;
+    let changes = plan(b, &current, &want(&current))?;
+    if !changes.is_empty() {
+        b.commit(&current, &changes)?;
+    }
+    print(out, &changes, json, b.kind())?;
+    Ok(changes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+    use crate::tools::lvs_ctl::config::from_source;
+    use crate::tools::lvs_ctl::run;
+    use crate::tools::lvs_ctl::run::tests::Memory;
+
+    fn cfg(text: &str) -> Config {
+        from_source(&Source {
+            path: "t.yaml".into(),
+            text: text.into(),
+        })
+        .unwrap()
+    }
+
+    const CFG: &str = "lvs-ctl:
+  services:
+    - service: tcp 10.0.0.1:80
+      scheduler: rr
+      forward: masq
+      reals:
+        - { address: 10.0.0.2:80, weight: 1 }
+        - { address: 10.0.0.3:80, weight: 2 }
+";
+
+    #[test]
+    fn apply_twice_changes_nothing_and_drift_is_repaired() {
+        let c = cfg(CFG);
+        let mut b = Memory::new();
+        let mut out = Vec::new();
+        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut out).unwrap(), 3);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 2\n"
+        );
+        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap(), 0);
+        assert!(diff(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap());
+        // Someone edits the kernel's table by hand.
+        run::change(
+            &mut b,
+            &[
+                Change::DelDest(c.services[0].service.key, "10.0.0.2".parse().unwrap(), 80),
+                Change::AddService(crate::tools::lvs_ctl::model::Service {
+                    scheduler: "rr".into(),
+                    ..crate::tools::lvs_ctl::model::Service::new(
+                        crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
+                    )
+                }),
+            ],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert!(!diff(&mut b, |t| desired(&c, t), false, &mut out).unwrap());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-D -u 10.0.0.1:53\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n"
+        );
+        assert_eq!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap(), 2);
+        assert!(diff(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap());
+    }
+
+    #[test]
+    fn a_change_the_backend_cannot_make_changes_nothing() {
+        let c = cfg(&CFG.replace("scheduler: rr", "scheduler: wlc"));
+        let mut b = Memory::new();
+        let e = apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("cannot do wlc"), "{e}");
+        assert!(b.table.services.is_empty());
+        b.fail_at = Some(1);
+        let c = cfg(CFG);
+        assert!(apply(&mut b, |t| desired(&c, t), false, &mut Vec::new()).is_err());
+        assert!(b.table.services.is_empty(), "a failed batch leaves nothing");
+    }
+}

@@ -1,0 +1,143 @@
+use super::backend::Kind;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Linux Virtual Server control on IPVS and on nftables.
+///
+/// With ipvsadm's options (`lvs-ctl -A -t 192.0.2.10:80 -s rr`, `lvs-ctl -L -n`, ...;
+/// every ipvsadm option is listed below) lvs-ctl is ipvsadm: the same command line, the
+/// same output byte for byte for `-L -n` and `-S -n`, so that ldirectord and scripts use
+/// it unchanged — and invoked as `ipvsadm` (a symlink) it is nothing else. Two things
+/// differ: `-R` is all or nothing (a bad line, named `stdin:LINE:COLUMN`, changes
+/// nothing and exits 2; ipvsadm stops half way), and names are never resolved.
+///
+/// `--backend` chooses the kernel table: `ipvs` (the kernel's IP Virtual Server, over
+/// generic netlink) or `nft` (a table of lvs-ctl's own, `inet hakit_lvs`, changed only
+/// in whole transactions; for kernels without IPVS). The default is the configuration's
+/// `lvs-ctl.backend`, else ipvs where the kernel has it, else nft.
+///
+/// The subcommands do what ipvsadm cannot: `apply` makes the kernel's table what the
+/// configuration says, changing only what differs, in one transaction; `diff` shows
+/// what that would change; `follow` takes real servers out and back as mon-check's
+/// events say; `status` shows it all.
+///
+/// Exit status: 0 done; 1 the kernel refused or failed (nothing changed: a batch is
+/// rolled back), `diff` found differences, or `-L` named no such service; 2 a usage or
+/// configuration error, or a change the backend cannot make (nothing changed).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "lvs-ctl",
+    version,
+    after_help = "Examples:\n  lvs-ctl -A -t 192.0.2.10:80 -s wrr\n  lvs-ctl -a -t 192.0.2.10:80 -r 10.0.0.2:80 -m -w 2\n  lvs-ctl -L -n\n  lvs-ctl -S -n > rules; lvs-ctl -C; lvs-ctl -R < rules\n  lvs-ctl diff /etc/hakit/hakit.yaml || lvs-ctl apply /etc/hakit/hakit.yaml\n  mon-check run | lvs-ctl follow"
+)]
+pub struct LvsCtlArgs {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Make the kernel's table what the configuration's `lvs-ctl` section says: add,
+    /// change and remove only what differs (an unchanged real server keeps its
+    /// connections), in one nftables transaction or one IPVS batch rolled back on
+    /// failure. Applying twice changes nothing; a table that drifted is repaired.
+    /// Real servers that a running `follow` holds out stay out.
+    Apply(ApplyArgs),
+    /// Print what `apply` would change, one ipvsadm line each; exit 1 if anything.
+    Diff(ApplyArgs),
+    /// Read mon-check's events (`host-down`, `host-up`, as `mon-check run` prints them)
+    /// on stdin and take real servers out and back in, as each service's `on-failure`,
+    /// `drain`, `quorum`, `sorry` say, with the maintenance directory and the depool
+    /// threshold; every change is printed as an event line.
+    Follow(FollowArgs),
+    /// The services, their real servers, weights, health as followed, connections.
+    Status(StatusArgs),
+}
+
+/// What every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The kernel table to drive. [default: the configuration's lvs-ctl.backend, else
+    /// ipvs where the kernel has it, else nft]
+    #[arg(long, value_enum)]
+    pub backend: Option<Kind>,
+    /// Log only warnings and errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub file: Option<PathBuf>,
+    /// Where a running `follow` keeps the health of the real servers.
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the health of the real servers is kept for `apply` and `status` (written
+    /// atomically at every change).
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// How often the maintenance directory is looked at, and the kernel's table
+    /// compared with what it should be (drift is repaired).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::base::duration::parse)]
+    pub interval: Duration,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The configuration file, for the health as followed. [default:
+    /// /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where a running `follow` keeps the health of the real servers.
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// The clap definition with ipvsadm's options, for the man page and the completions:
+/// lvs-ctl parses them itself (`ipvsadm::OPTIONS`, the one table of them).
+pub fn command_with_ipvsadm_options() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = LvsCtlArgs::command().next_help_heading("ipvsadm options");
+    for o in super::ipvsadm::OPTIONS {
+        // -h and -V/--version are clap's own in the page; -l is -L.
+        if matches!(o.long, "help" | "version") || o.short == Some('l') {
+            continue;
+        }
+        let mut a = clap::Arg::new(o.long).long(o.long).help(o.help);
+        if let Some(c) = o.short {
+            a = a.short(c);
+        }
+        a = match o.arg {
+            super::ipvsadm::Arg::None => a.action(clap::ArgAction::SetTrue),
+            super::ipvsadm::Arg::Required(v) => a.value_name(v).num_args(1),
+            super::ipvsadm::Arg::Optional(v) => a.value_name(v).num_args(0..=1),
+        };
+        cmd = cmd.arg(a);
+    }
+    cmd
+}

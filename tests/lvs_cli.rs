@@ -1,0 +1,149 @@
+//! lvs-ctl's command lines and files, refused before any table is touched: one line
+//! naming the option or `file:line:column`, exit 2; and invoked as `ipvsadm` it is
+//! ipvsadm. (The tables themselves: tests/lvs_nft.rs here, tests/lvs_ipvs.rs in the VM.)
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn run_as(program: &std::path::Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(program);
+    c.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("HAKIT_CONFIG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    // A command refused before it reads its input closes the pipe: not this test's
+    // business.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn lvs(args: &[&str]) -> (i32, String, String) {
+    run_as(&bin("lvs-ctl"), args, "", &[])
+}
+
+#[test]
+fn bad_command_lines_name_the_option_and_exit_2() {
+    for (args, want) in [
+        (
+            &["-A", "-t", "10.0.0.1:80", "-w", "3"][..],
+            "-w: illegal 'weight' option with the 'add-service' command",
+        ),
+        (
+            &["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-w", "65536"],
+            "-w: illegal weight specified",
+        ),
+        (
+            &["-A", "-t", "10.0.0.1:80", "-s", "rr", "-s", "wrr"],
+            "-s: multiple 'scheduler' options specified",
+        ),
+        (&["-A", "-t", "10.0.0.300:80"], "-t: illegal virtual server address"),
+        (
+            &["-a", "-t", "10.0.0.1:80", "-r", "2001:db8::2"],
+            "-r: Different address family",
+        ),
+        (&["--backend", "lvs", "-L"], "--backend: unknown backend `lvs'"),
+        (&["-Q"], "-Q: unknown option -Q"),
+    ] {
+        let (code, out, err) = lvs(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.starts_with(&format!("lvs-ctl: error: {want}")), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_configuration_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("hakit.yaml");
+    std::fs::write(
+        &f,
+        "lvs-ctl:\n  services:\n    - service: tcp 10.0.0.1:80\n      scheduler: wrong\n      reals:\n        - address: 10.0.0.2:80\n",
+    )
+    .unwrap();
+    let p = f.display().to_string();
+    for sub in ["apply", "diff"] {
+        let (code, out, err) = lvs(&[sub, &p]);
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty());
+        assert!(err.contains(&format!("{p}:4:7: unknown scheduler `wrong'")), "{err}");
+    }
+    std::fs::write(
+        &f,
+        "lvs-ctl:\n  services:\n    - service: tcp 10.0.0.1:80\n      colour: red\n",
+    )
+    .unwrap();
+    let (code, _, err) = lvs(&["diff", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{p}:4:7:")) && err.contains("colour"), "{err}");
+    // ipvsadm's command line reads only the backend from the file, but a broken file is
+    // still refused rather than half read.
+    std::fs::write(&f, "lvs-ctl:\n  backend: lvm\n").unwrap();
+    let (code, _, err) = run_as(&bin("lvs-ctl"), &["-L", "-n"], "", &[("HAKIT_CONFIG", &p)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{p}:2:")), "{err}");
+}
+
+#[test]
+fn invoked_as_ipvsadm_it_is_ipvsadm() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ipvsadm");
+    std::os::unix::fs::symlink(bin("lvs-ctl"), &link).unwrap();
+    let (code, out, _) = run_as(&link, &["-h"], "", &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ipvsadm -A|E virtual-service"), "{out}");
+    let (code, out, _) = run_as(&link, &["-v"], "", &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("ipvsadm "), "{out}");
+    // "status" is a subcommand of lvs-ctl, but ipvsadm has none: an unexpected word.
+    let (code, _, err) = run_as(&link, &["-L", "status"], "", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("ipvsadm: error: status: unexpected argument"), "{err}");
+    // lvs-ctl's own help lists the subcommands and every ipvsadm option.
+    let (code, out, _) = lvs(&["--help"]);
+    assert_eq!(code, 0);
+    for w in ["apply", "follow", "--persistent-conn", "--backend", "Exit status"] {
+        assert!(out.contains(w), "{w}: {out}");
+    }
+}
+
+#[test]
+fn a_bad_restore_line_is_named_and_nothing_is_read_past_it() {
+    // The file is parsed whole before any backend is opened, so this holds on any
+    // machine; tests/lvs_nft.rs shows the table unchanged with a real backend.
+    let rules = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w x\n";
+    let (code, out, err) = run_as(&bin("lvs-ctl"), &["--backend", "nft", "-R"], rules, &[]);
+    assert!(out.is_empty());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stdin:2:37: illegal weight specified: `x'"), "{err}");
+}
+
+#[test]
+fn the_example_director_configuration_is_valid_for_both_tools() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lvs-ctl/director.yaml");
+    let cfg = hakit::tools::lvs_ctl::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.services.len(), 3);
+    let out = Command::new(bin("mon-check"))
+        .args(["run", "--check", "-c", &path.display().to_string()])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Every service's `check` is a watch of the same file, so follow hears about it.
+    for v in &cfg.services {
+        let key = v.check.as_deref().expect("every example service is checked");
+        assert!(listing.contains(&format!("  {key} every")), "{key}: {listing}");
+    }
+}
