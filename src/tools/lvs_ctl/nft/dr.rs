@@ -32,7 +32,12 @@ fn ip_json(args: &[&str]) -> Result<Value> {
     let f = proc::run(cmd, None, &limits).map_err(|e| Error::Kernel(format!("cannot run ip: {e}")))?;
     let out = String::from_utf8_lossy(&f.output);
     if f.code != Some(0) {
-        return Err(Error::Kernel(format!("ip {}: {} {}", args.join(" "), f.how(), out.trim())));
+        return Err(Error::Kernel(format!(
+            "ip {}: {} {}",
+            args.join(" "),
+            f.how(),
+            out.trim()
+        )));
     }
     if out.trim().is_empty() {
         return Ok(Value::Array(Vec::new()));
@@ -83,7 +88,9 @@ impl Network for Live {
 
     fn next_hop(&mut self, rip: IpAddr) -> Result<Hop> {
         let r = ip_json(&["route", "get", &rip.to_string()])?;
-        let r = r.get(0).ok_or_else(|| Error::Kernel(format!("no route to real server {rip}")))?;
+        let r = r
+            .get(0)
+            .ok_or_else(|| Error::Kernel(format!("no route to real server {rip}")))?;
         if let Some(g) = r.get("gateway").and_then(Value::as_str) {
             return Err(Error::Kernel(format!(
                 "real server {rip} is reached through {g}: direct routing needs it on the director's own LAN"

@@ -247,7 +247,9 @@ fn inet_skeleton(b: &mut Batch) {
             "add map {t} svc{v} {{ type {a} . inet_proto . inet_service : verdict; counter; }}"
         ));
         b.line(format!("add map {t} fwm{v} {{ type mark : verdict; counter; }}"));
-        b.line(format!("add map {t} post{v} {{ type {a} . inet_proto . inet_service : verdict; }}"));
+        b.line(format!(
+            "add map {t} post{v} {{ type {a} . inet_proto . inet_service : verdict; }}"
+        ));
         b.line(format!("add map {t} fpost{v} {{ type mark : verdict; }}"));
         b.line(format!(
             "add set {t} dcnt{v} {{ type {a} . inet_proto . inet_service . {a} . inet_service; counter; }}"
@@ -262,16 +264,26 @@ fn inet_skeleton(b: &mut Batch) {
             ));
         }
     }
-    b.line(format!("add chain {t} pre {{ type nat hook prerouting priority dstnat; policy accept; }}"));
-    b.line(format!("add chain {t} out {{ type nat hook output priority -100; policy accept; }}"));
+    b.line(format!(
+        "add chain {t} pre {{ type nat hook prerouting priority dstnat; policy accept; }}"
+    ));
+    b.line(format!(
+        "add chain {t} out {{ type nat hook output priority -100; policy accept; }}"
+    ));
     // Before the usual srcnat rules (100), while the packet still has the client's address.
-    b.line(format!("add chain {t} post {{ type nat hook postrouting priority 90; policy accept; }}"));
+    b.line(format!(
+        "add chain {t} post {{ type nat hook postrouting priority 90; policy accept; }}"
+    ));
     for c in ["pre", "out", "post"] {
         b.line(format!("flush chain {t} {c}"));
     }
     for c in ["pre", "out"] {
-        b.line(format!("add rule {t} {c} ip daddr . meta l4proto . th dport vmap @svc4"));
-        b.line(format!("add rule {t} {c} ip6 daddr . meta l4proto . th dport vmap @svc6"));
+        b.line(format!(
+            "add rule {t} {c} ip daddr . meta l4proto . th dport vmap @svc4"
+        ));
+        b.line(format!(
+            "add rule {t} {c} ip6 daddr . meta l4proto . th dport vmap @svc6"
+        ));
         b.line(format!("add rule {t} {c} meta nfproto ipv4 meta mark vmap @fwm4"));
         b.line(format!("add rule {t} {c} meta nfproto ipv6 meta mark vmap @fwm6"));
     }
@@ -289,16 +301,24 @@ fn inet_skeleton(b: &mut Batch) {
     }
     for (v, n) in [("4", "ipv4"), ("6", "ipv6")] {
         let f = if v == "4" { "ip" } else { "ip6" };
-        b.line(format!("add rule {t} post ct status dnat meta nfproto {n} meta mark . {f} daddr @fdcnt{v}"));
-        b.line(format!("add rule {t} post ct status dnat meta nfproto {n} meta mark vmap @fpost{v}"));
+        b.line(format!(
+            "add rule {t} post ct status dnat meta nfproto {n} meta mark . {f} daddr @fdcnt{v}"
+        ));
+        b.line(format!(
+            "add rule {t} post ct status dnat meta nfproto {n} meta mark vmap @fpost{v}"
+        ));
     }
 }
 
 fn netdev_skeleton(b: &mut Batch) {
     let t = format!("netdev {TABLE}");
     b.line(format!("add table {t}"));
-    b.line(format!("add map {t} svc4 {{ type ipv4_addr . inet_proto . inet_service : verdict; }}"));
-    b.line(format!("add map {t} svc6 {{ type ipv6_addr . inet_proto . inet_service : verdict; }}"));
+    b.line(format!(
+        "add map {t} svc4 {{ type ipv4_addr . inet_proto . inet_service : verdict; }}"
+    ));
+    b.line(format!(
+        "add map {t} svc6 {{ type ipv6_addr . inet_proto . inet_service : verdict; }}"
+    ));
 }
 
 fn netdev_ingress(b: &mut Batch, dev: &str) {
@@ -307,8 +327,12 @@ fn netdev_ingress(b: &mut Batch, dev: &str) {
         "add chain {t} in_{dev} {{ type filter hook ingress device \"{dev}\" priority -10; policy accept; }}"
     ));
     b.line(format!("flush chain {t} in_{dev}"));
-    b.line(format!("add rule {t} in_{dev} meta protocol ip ip daddr . meta l4proto . th dport vmap @svc4"));
-    b.line(format!("add rule {t} in_{dev} meta protocol ip6 ip6 daddr . meta l4proto . th dport vmap @svc6"));
+    b.line(format!(
+        "add rule {t} in_{dev} meta protocol ip ip daddr . meta l4proto . th dport vmap @svc4"
+    ));
+    b.line(format!(
+        "add rule {t} in_{dev} meta protocol ip6 ip6 daddr . meta l4proto . th dport vmap @svc6"
+    ));
 }
 
 /// The slot list a scheduler gives out (empty for fo and for no live servers).
@@ -405,7 +429,10 @@ fn record_rules(b: &mut Batch, t: &str, sid: &str, s: &Service) {
     let mut ds: Vec<&Dest> = s.dests.iter().collect();
     ds.sort_by_key(|d| d.sort_key());
     for d in ds {
-        b.line(format!("add rule {t} {sid} meta mark {RECORD_MARK} comment \"{}\"", dest_record(d)));
+        b.line(format!(
+            "add rule {t} {sid} meta mark {RECORD_MARK} comment \"{}\"",
+            dest_record(d)
+        ));
     }
 }
 
@@ -430,7 +457,10 @@ fn nat_body(b: &mut Batch, s: &Service) {
     }
     if s.scheduler == "fo" {
         if let Some(d) = sched::failover(&s.dests) {
-            b.line(format!("add rule {t} {sid} {guard} dnat {f} to {}", dnat_target(&s.key, d)));
+            b.line(format!(
+                "add rule {t} {sid} {guard} dnat {f} to {}",
+                dnat_target(&s.key, d)
+            ));
         }
     } else {
         let sl = slots(s);
@@ -473,7 +503,10 @@ fn nat_body(b: &mut Batch, s: &Service) {
                 ),
                 ServiceKey::Fwmark { .. } => format!("{f} daddr {}", d.addr),
             };
-            b.line(format!("add rule {t} {q} {m} update @p_{} {{ {ms} }}", dest_id(&s.key, d)));
+            b.line(format!(
+                "add rule {t} {q} {m} update @p_{} {{ {ms} }}",
+                dest_id(&s.key, d)
+            ));
         }
     }
 }

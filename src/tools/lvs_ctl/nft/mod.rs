@@ -149,7 +149,10 @@ impl Nft {
         if out.contains("No such file or directory") {
             return Ok(None);
         }
-        Err(Error::Kernel(format!("nft list table {family} {TABLE}: {}", out.trim())))
+        Err(Error::Kernel(format!(
+            "nft list table {family} {TABLE}: {}",
+            out.trim()
+        )))
     }
 
     /// The batch `commit` would give nft (for `--dry-run` and tests).
@@ -161,7 +164,13 @@ impl Nft {
             flush |= matches!(c, Change::Flush);
             want.apply(c).map_err(|r| Error::Kernel(r.to_string()))?;
         }
-        layout::render(&current.services, &want.services, &self.present, flush, self.net.as_mut())
+        layout::render(
+            &current.services,
+            &want.services,
+            &self.present,
+            flush,
+            self.net.as_mut(),
+        )
     }
 }
 
@@ -207,11 +216,9 @@ impl Backend for Nft {
             }
             Change::AddDest(k, d) | Change::EditDest(k, d) => {
                 match d.fwd {
-                    Fwd::Tunnel => {
-                        return Err(usage(
-                            "the nft backend cannot tunnel (-i); use -m (NAT) or -g (direct routing), or --backend ipvs",
-                        ))
-                    }
+                    Fwd::Tunnel => return Err(usage(
+                        "the nft backend cannot tunnel (-i); use -m (NAT) or -g (direct routing), or --backend ipvs",
+                    )),
                     Fwd::Local => return Err(usage("the nft backend has no local forwarding; use --backend ipvs")),
                     _ => {}
                 }

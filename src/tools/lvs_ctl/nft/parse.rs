@@ -143,7 +143,10 @@ fn parse_doc(doc: &str, family: &str, p: &mut Work) -> Result<(), String> {
             match kind.as_str() {
                 "table" => p.present(family),
                 "chain" => {
-                    let name = body.get("name").and_then(Value::as_str).ok_or("a chain without a name")?;
+                    let name = body
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or("a chain without a name")?;
                     if let (Some(dev), "netdev") = (name.strip_prefix("in_"), family) {
                         p.out.present.dr_devices.insert(dev.to_string());
                     }
@@ -179,7 +182,10 @@ impl Work {
     }
 
     fn rule(&mut self, family: &str, body: &Value) -> Result<(), String> {
-        let chain = body.get("chain").and_then(Value::as_str).ok_or("a rule without a chain")?;
+        let chain = body
+            .get("chain")
+            .and_then(Value::as_str)
+            .ok_or("a rule without a chain")?;
         if family == "netdev" && chain.starts_with("d_") {
             let packets = body
                 .get("expr")

@@ -105,7 +105,11 @@ pub fn weighted(dests: &[Dest]) -> Vec<&Dest> {
 
 fn fnv(seed: u64, d: &Dest) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in addr_bits(d.addr).to_be_bytes().iter().chain(d.port.to_be_bytes().iter()) {
+    for b in addr_bits(d.addr)
+        .to_be_bytes()
+        .iter()
+        .chain(d.port.to_be_bytes().iter())
+    {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -209,7 +213,9 @@ mod tests {
         let ds = [d(1, 2), d(2, 5), d(3, 5)];
         assert_eq!(failover(&ds).unwrap().addr, ds[1].addr);
         assert!(failover(&[d(1, 0)]).is_none());
-        assert!(refusal("wlc").unwrap().contains("the nft backend cannot do wlc (least-connection"));
+        assert!(refusal("wlc")
+            .unwrap()
+            .contains("the nft backend cannot do wlc (least-connection"));
         assert!(refusal("rr").is_none());
     }
 }

@@ -48,7 +48,10 @@ fn present() -> Present {
 
 #[test]
 fn a_weight_change_touches_only_that_service() {
-    let cur = vec![service(80, "rr", Fwd::Masq, &[1, 1, 1]), service(81, "wrr", Fwd::Masq, &[1, 2])];
+    let cur = vec![
+        service(80, "rr", Fwd::Masq, &[1, 1, 1]),
+        service(81, "wrr", Fwd::Masq, &[1, 2]),
+    ];
     let mut want = cur.clone();
     want[0].dests[1].weight = 0;
     let nat_only = Present {
@@ -58,10 +61,22 @@ fn a_weight_change_touches_only_that_service() {
     };
     let b = render(&cur, &want, &nat_only, false, &mut Fake).unwrap();
     let sid = layout::service_id(&key(80));
-    assert!(b.text.lines().all(|l| l.contains(&sid) || l.contains("nat4_")), "{}", b.text);
+    assert!(
+        b.text.lines().all(|l| l.contains(&sid) || l.contains("nat4_")),
+        "{}",
+        b.text
+    );
     assert!(b.text.contains("numgen inc mod 2"), "{}", b.text);
-    assert!(!b.text.contains("10.0.1.3 . 8080"), "the quiescent server has no slot: {}", b.text);
-    assert!(b.text.contains("lvs-dest 10.0.1.3 8080 masq 0"), "its record stays: {}", b.text);
+    assert!(
+        !b.text.contains("10.0.1.3 . 8080"),
+        "the quiescent server has no slot: {}",
+        b.text
+    );
+    assert!(
+        b.text.contains("lvs-dest 10.0.1.3 8080 masq 0"),
+        "its record stays: {}",
+        b.text
+    );
     let deleted = b.text.lines().position(|l| l.starts_with("delete element")).unwrap();
     let added = b.text.lines().position(|l| l.starts_with("add element")).unwrap();
     assert!(deleted < added, "old slots go before the new come, in the same batch");
@@ -93,7 +108,9 @@ fn refusals_are_usage_errors() {
         Ok(n) => n,
         Err(_) => return, // no nft here: nothing to check against
     };
-    let e = nft.check(&Change::AddService(service(80, "wlc", Fwd::Masq, &[]))).unwrap_err();
+    let e = nft
+        .check(&Change::AddService(service(80, "wlc", Fwd::Masq, &[])))
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "the nft backend cannot do wlc (least-connection needs per-connection state nftables does not keep); \
@@ -101,7 +118,10 @@ fn refusals_are_usage_errors() {
     );
     let mut d = Dest::new("10.0.1.2".parse().unwrap(), 80);
     d.fwd = Fwd::Tunnel;
-    assert!(matches!(nft.check(&Change::AddDest(key(80), d.clone())), Err(Error::Usage(_))));
+    assert!(matches!(
+        nft.check(&Change::AddDest(key(80), d.clone())),
+        Err(Error::Usage(_))
+    ));
     d.fwd = Fwd::Masq;
     d.u_thresh = 10;
     assert!(matches!(nft.check(&Change::AddDest(key(80), d)), Err(Error::Usage(_))));
@@ -114,6 +134,8 @@ fn flush_and_the_last_service_remove_the_tables() {
     assert!(b.text.contains("delete table inet hakit_lvs"));
     assert!(b.text.contains("delete table netdev hakit_lvs"));
     let b = render(&cur, &cur, &present(), true, &mut Fake).unwrap();
-    assert!(b.text.starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
+    assert!(b
+        .text
+        .starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
     assert!(b.text.contains("add chain inet hakit_lvs pre"));
 }
