@@ -393,3 +393,63 @@ fn direct_routing_sends_frames_to_real_servers_holding_the_vip() {
     assert!(!c.contains_key("n3") && !c.contains_key("-"), "{c:?}");
     let _ = &mut net;
 }
+
+/// The figures, in a namespace of its own: 10,000 services × 4 real servers in
+/// one commit, then one real server's weight to 0 (commit only: the caller, like
+/// `follow`, holds the table). Heavy: `cargo test --release --test lvs_nft -- --ignored`.
+#[test]
+#[ignore]
+fn figures_10k_services() {
+    use hakit::tools::lvs_ctl::backend::Backend;
+    use hakit::tools::lvs_ctl::model::{Change, Dest, Fwd, Proto, Service, ServiceKey};
+    use std::time::Instant;
+    let net = Net::new(1, 1);
+    let ns = std::fs::File::open(format!("/run/netns/{}", net.ns(1))).unwrap();
+    let services: usize = std::env::var("LVS_SERVICES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let mut nft = hakit::tools::lvs_ctl::nft::Nft::open().unwrap();
+            let mut changes = Vec::new();
+            let key = |i: usize| ServiceKey::Addr {
+                proto: Proto::Tcp,
+                addr: format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256)
+                    .parse()
+                    .unwrap(),
+                port: 80,
+            };
+            let dest = |i: usize, r: usize, w: u32| {
+                let mut d = Dest::new(format!("192.168.{r}.{}", 1 + i % 250).parse().unwrap(), 8080);
+                d.fwd = Fwd::Masq;
+                d.weight = w;
+                d
+            };
+            for i in 0..services {
+                let mut sv = Service::new(key(i));
+                sv.scheduler = "wrr".into();
+                changes.push(Change::AddService(sv));
+                for r in 0..4 {
+                    changes.push(Change::AddDest(key(i), dest(i, r, 1 + r as u32)));
+                }
+            }
+            let empty = nft.read().unwrap();
+            let t = Instant::now();
+            nft.commit(&empty, &changes).unwrap();
+            eprintln!("commit {services} x 4 from empty: {:.3} s", t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let mut cur = nft.read().unwrap();
+            eprintln!("read it back: {:.3} s", t.elapsed().as_secs_f64());
+            assert_eq!(cur.services.len(), services);
+            for w in [0, 2, 0] {
+                let c = Change::EditDest(key(7), dest(7, 1, w));
+                let t = Instant::now();
+                nft.commit(&cur, std::slice::from_ref(&c)).unwrap();
+                eprintln!("one weight to {w}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+                cur.apply(&c).unwrap();
+            }
+        });
+    });
+}

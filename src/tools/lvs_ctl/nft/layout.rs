@@ -438,12 +438,12 @@ fn record_rules(b: &mut Batch, t: &str, sid: &str, s: &Service) {
 
 // ---- NAT ----
 
+/// The service chain's rules and slots, into a chain new or flushed.
 fn nat_body(b: &mut Batch, s: &Service) {
     let t = format!("inet {TABLE}");
     let sid = service_id(&s.key);
     let guard = nat_guard(&s.key);
     let f = ipf(s.key.is_v6());
-    b.line(format!("flush chain {t} {sid}"));
     let live = sched::live(&s.dests);
     if persistent(s) {
         let ms = masked_saddr(s);

@@ -38,19 +38,25 @@
 //! forwarding, thresholds (`ct count` limits a rule, it cannot send the connection to
 //! another server), persistence engines, one-packet scheduling and the sched flags.
 //!
-//! # Why shared, sharded maps (measured, 10,000 services × 4, 2 vCPU)
+//! # Why shared, sharded maps (measured, 10,000 services × 4, 2 vCPU, others building)
 //!
 //! - An anonymous map per service rule: the kernel names each by scanning every set of
 //!   the table: 17.7 s to load. A named map per service: sets are looked up by name in a
 //!   list, 9.2 s. One verdict map shared by every service: each element added is
 //!   validated against every rule bound to the map, and a one-server change took 30 s.
-//! - Now: one data map per 64 shards of services: 5.0 s to load, of which nft parsing
-//!   the text is about 2 s. A weight change is one batch touching the service's chain
-//!   and its slots (< 1 KiB of text) but costs about 80 ms, nearly all of it nft fetching
-//!   its cache (every chain of the ruleset, 10,000 of them) before it sends anything;
-//!   `nft -f` of an empty batch is 3 ms. The issue's targets (< 1 s, < 5 ms) need the
-//!   hot path spoken over nf_tables netlink directly; not done yet.
-//! - Listing the table as JSON (`read`) is about 10 s at that size (nft's cache again).
+//! - Now, one data map per 64 shards of services. Measured through [`Nft::commit`]
+//!   (`cargo test --release --test lvs_nft figures -- --ignored --nocapture`): the load
+//!   in one transaction 8.0–9.2 s (nft parsing the text is about 2 s of it); one real
+//!   server's weight to 0: 2.2–2.8 s, where each line of that batch alone checks in
+//!   10–60 ms: adding a rule with a NAT statement makes the kernel validate the whole
+//!   table at commit (every service chain behind the dispatch map). Reading the table
+//!   back as JSON: 14.5 s (nft's cache of every chain and element).
+//! - Neither issue target is met yet (< 1 s, < 5 ms). The way there: a health change
+//!   that adds no rule — fixed-size slot tables per service (the modulus chosen when
+//!   servers come or go, not when weights change) and the records in sets with element
+//!   comments instead of rule comments — then only set elements change, which needs no
+//!   table validation and can be sent over nf_tables netlink directly (nft alone spends
+//!   about 40 ms fetching its cache of 10,000 chains before it sends anything).
 //!
 //! # What is approximate
 //!
