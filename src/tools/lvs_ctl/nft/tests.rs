@@ -1,0 +1,141 @@
+use super::layout::{render, Hop, Network, Present};
+use super::*;
+use crate::tools::lvs_ctl::model::{Dest, Proto, Service, ServiceKey, F_PERSISTENT};
+use std::net::IpAddr;
+
+struct Fake;
+
+impl Network for Fake {
+    fn vip_device(&mut self, _vip: IpAddr) -> Result<String> {
+        Ok("eth0".into())
+    }
+    fn next_hop(&mut self, _rip: IpAddr) -> Result<Hop> {
+        Ok(Hop {
+            dev: "eth0".into(),
+            own_mac: "02:00:00:00:00:01".into(),
+            mac: "02:00:00:00:00:02".into(),
+        })
+    }
+}
+
+fn key(port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        proto: Proto::Tcp,
+        addr: "10.0.0.1".parse().unwrap(),
+        port,
+    }
+}
+
+fn service(port: u16, sched: &str, fwd: Fwd, weights: &[u32]) -> Service {
+    let mut s = Service::new(key(port));
+    s.scheduler = sched.into();
+    for (i, w) in weights.iter().enumerate() {
+        let mut d = Dest::new(format!("10.0.1.{}", i + 2).parse().unwrap(), 8080);
+        d.fwd = fwd;
+        d.weight = *w;
+        s.dests.push(d);
+    }
+    s
+}
+
+fn present() -> Present {
+    Present {
+        inet: true,
+        netdev: true,
+        dr_devices: ["eth0".to_string()].into(),
+    }
+}
+
+#[test]
+fn a_weight_change_touches_only_that_service() {
+    let cur = vec![
+        service(80, "rr", Fwd::Masq, &[1, 1, 1]),
+        service(81, "wrr", Fwd::Masq, &[1, 2]),
+    ];
+    let mut want = cur.clone();
+    want[0].dests[1].weight = 0;
+    let nat_only = Present {
+        netdev: false,
+        dr_devices: Default::default(),
+        ..present()
+    };
+    let b = render(&cur, &want, &nat_only, false, &mut Fake).unwrap();
+    let sid = layout::service_id(&key(80));
+    assert!(
+        b.text.lines().all(|l| l.contains(&sid) || l.contains("nat4_")),
+        "{}",
+        b.text
+    );
+    assert!(b.text.contains("numgen inc mod 2"), "{}", b.text);
+    assert!(
+        !b.text.contains("10.0.1.3 . 8080"),
+        "the quiescent server has no slot: {}",
+        b.text
+    );
+    assert!(
+        b.text.contains("lvs-dest 10.0.1.3 8080 masq 0"),
+        "its record stays: {}",
+        b.text
+    );
+    let deleted = b.text.lines().position(|l| l.starts_with("delete element")).unwrap();
+    let added = b.text.lines().position(|l| l.starts_with("add element")).unwrap();
+    assert!(deleted < added, "old slots go before the new come, in the same batch");
+    assert!(render(&cur, &cur, &nat_only, false, &mut Fake).unwrap().is_empty());
+}
+
+#[test]
+fn dr_and_persistence_render() {
+    let mut s = service(80, "sh", Fwd::Route, &[1, 1]);
+    s.flags = F_PERSISTENT;
+    s.timeout = 300;
+    let b = render(&[], &[s.clone()], &Present::default(), false, &mut Fake).unwrap();
+    assert!(b.text.contains("add table netdev hakit_lvs"));
+    assert!(b.text.contains("hook ingress device \"eth0\""));
+    assert!(b.text.contains("fwd to \"eth0\""));
+    assert!(b.text.contains("timeout 300s"));
+    assert!(b.after.netdev && b.after.dr_devices.contains("eth0"));
+    let mut mixed = s;
+    mixed.dests[0].fwd = Fwd::Masq;
+    assert!(matches!(
+        render(&[], &[mixed], &Present::default(), false, &mut Fake),
+        Err(Error::Usage(_))
+    ));
+}
+
+#[test]
+fn refusals_are_usage_errors() {
+    let nft = match Nft::with_network(Box::new(Fake)) {
+        Ok(n) => n,
+        Err(_) => return, // no nft here: nothing to check against
+    };
+    let e = nft
+        .check(&Change::AddService(service(80, "wlc", Fwd::Masq, &[])))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the nft backend cannot do wlc (least-connection needs per-connection state nftables does not keep); \
+         use rr, wrr, sh, dh, mh or fo, or --backend ipvs"
+    );
+    let mut d = Dest::new("10.0.1.2".parse().unwrap(), 80);
+    d.fwd = Fwd::Tunnel;
+    assert!(matches!(
+        nft.check(&Change::AddDest(key(80), d.clone())),
+        Err(Error::Usage(_))
+    ));
+    d.fwd = Fwd::Masq;
+    d.u_thresh = 10;
+    assert!(matches!(nft.check(&Change::AddDest(key(80), d)), Err(Error::Usage(_))));
+}
+
+#[test]
+fn flush_and_the_last_service_remove_the_tables() {
+    let cur = vec![service(80, "rr", Fwd::Masq, &[1])];
+    let b = render(&cur, &[], &present(), false, &mut Fake).unwrap();
+    assert!(b.text.contains("delete table inet hakit_lvs"));
+    assert!(b.text.contains("delete table netdev hakit_lvs"));
+    let b = render(&cur, &cur, &present(), true, &mut Fake).unwrap();
+    assert!(b
+        .text
+        .starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
+    assert!(b.text.contains("add chain inet hakit_lvs pre"));
+}
