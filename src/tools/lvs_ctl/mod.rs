@@ -2,6 +2,6 @@
 //! line and output, declarative apply, and a follower of mon-check's events.
 
 pub mod backend;
-pub mod model;
 pub mod ipvs;
+pub mod model;
 pub mod nft;

@@ -416,7 +416,10 @@ impl Table {
     }
 
     fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut Service, Refusal> {
-        self.services.iter_mut().find(|s| s.key == *key).ok_or(Refusal::NoService)
+        self.services
+            .iter_mut()
+            .find(|s| s.key == *key)
+            .ok_or(Refusal::NoService)
     }
 
     /// Sort services and real servers as ipvsadm lists them.
