@@ -4,7 +4,8 @@
 # and iputils' arping to compare ARP frames with; for mon-check, mon and the
 # monitoring plugins as real peers, dnsmasq, Python's HTTP and SMTP servers and
 # openssl for the servers the checks run against, util-linux's setpriv to act as an
-# unprivileged user.
+# unprivileged user; for the IPVS tests, qemu, static busybox, kmod and cpio to boot
+# Debian's own kernel (contrib/ipvs-vm.sh), xz to unpack it, ipvsadm and ldirectord.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -20,6 +21,14 @@ command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v zcat >/dev/null || need+=(gzip)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+  need+=(busybox-static)
+command -v depmod >/dev/null || need+=(kmod)
+command -v cpio >/dev/null || need+=(cpio)
+command -v xz >/dev/null || need+=(xz-utils)
+command -v ipvsadm >/dev/null || need+=(ipvsadm)
+[ -x /usr/sbin/ldirectord ] || need+=(ldirectord)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -28,4 +37,8 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl disable --now heartbeat >/dev/null 2>&1 || true
   # Nor mon: the tests start their own, each in a namespace of its own.
   systemctl disable --now mon >/dev/null 2>&1 || true
+  # Nor ldirectord: the IPVS tests run their own, inside the VM.
+  systemctl disable --now ldirectord >/dev/null 2>&1 || true
 fi
+# Debian's kernel, unpacked once into the cache, so the IPVS tests boot without a download.
+bash "$(dirname "$0")/ipvs-vm.sh" prepare

@@ -4,6 +4,8 @@
 //! by PID.
 #![allow(dead_code)]
 
+pub mod vm;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
