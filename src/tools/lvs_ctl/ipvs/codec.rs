@@ -1068,4 +1068,34 @@ mod tests {
         assert_eq!(g.family_id(), GENL_ID_CTRL);
         assert_eq!(&g.attrs[4..9], b"IPVS\0");
     }
+
+    #[test]
+    fn the_fuzzers_seeds_are_good_answers() {
+        let seed =
+            |n: &str| std::fs::read(format!("{}/fuzz/seeds/ipvs_parse/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let s = service(&seed("service")).unwrap();
+        assert_eq!(s.scheduler, "wlc");
+        assert_eq!(s.stats.conns, 100);
+        let d = dest(&seed("dest"), false).unwrap();
+        assert_eq!((d.addr, d.port, d.inactive), (v4("10.0.1.1"), 80, 12));
+        assert_eq!(daemon(&seed("daemon")).unwrap().ifname, "eth0");
+        assert_eq!(info(&seed("info")).unwrap().size, 4096);
+        assert_eq!(timeouts(&seed("timeouts")).unwrap().tcp, 900);
+        assert_eq!(family_id(&seed("family")).unwrap(), 0x1b);
+    }
+
+    #[test]
+    fn every_byte_of_a_real_answer_changed_is_read_without_a_panic() {
+        for n in ["service", "dest", "daemon"] {
+            let good = std::fs::read(format!("{}/fuzz/seeds/ipvs_parse/{n}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            for at in 0..good.len() {
+                for v in [0, 1, 3, 4, 5, 0x7f, 0x80, 0xff] {
+                    let mut b = good.clone();
+                    b[at] = v;
+                    parse_all(&b);
+                }
+                parse_all(&good[..at]);
+            }
+        }
+    }
 }
