@@ -410,21 +410,29 @@ where
 
     fn wait(&mut self, buf: &mut Vec<u8>, ex: &mut Exchange, deadline: Instant) -> io::Result<Vec<T>> {
         let mut answer = Vec::new();
+        // The kernel answers (and makes a dump's next part) within send and recv, so
+        // what is awaited is usually there already: read first, poll only when not.
+        let mut poll = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !self.readable(left)? {
+            if left.is_zero() || (poll && !self.readable(left)?) {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("netlink: no answer from the kernel in {} ms", self.timeout.as_millis()),
                 ));
             }
+            poll = true;
             match recv(&self.sock, buf) {
                 Ok(Received::Whole(from)) => {
                     if let Some(end) = self.take(buf, from, Some(ex), &mut answer) {
                         return end.map(|()| answer);
                     }
+                    poll = false;
                 }
-                Ok(Received::Truncated(from)) if from.multicast_groups() != 0 => self.lost = true,
+                Ok(Received::Truncated(from)) if from.multicast_groups() != 0 => {
+                    self.lost = true;
+                    poll = false;
+                }
                 Ok(Received::Truncated(_)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
