@@ -121,6 +121,15 @@ where
         self.timeout = timeout;
     }
 
+    /// Read answers into a buffer of `bytes` (64 KiB unless told). The kernel sizes a
+    /// dump's parts by the largest read a socket has made (up to 32 KiB, then each
+    /// part is a multi-page allocation); a family whose answers are small (IPVS) reads
+    /// faster with a page. A datagram larger than the buffer is lost, and the buffer
+    /// grows so that the next fits.
+    pub fn set_receive_buffer(&mut self, bytes: usize) {
+        self.buf = Vec::with_capacity(bytes);
+    }
+
     /// Receive the notifications of multicast `group` (RTNLGRP_LINK, ...). Groups
     /// above 32 are refused: their messages cannot be told from answers by the address
     /// they come from.

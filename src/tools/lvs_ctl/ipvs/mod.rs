@@ -21,6 +21,8 @@ pub const IPVS_PERSISTENCE_ENGINES: &[&str] = &["sip"];
 
 type Socket = Netlink<GenlMessage<Message>>;
 
+const RECEIVE_BUFFER: usize = 4096;
+
 fn wrap(m: Message) -> GenlMessage<Message> {
     GenlMessage::from_payload(m)
 }
@@ -63,6 +65,10 @@ impl Ipvs {
     pub fn open() -> Result<Ipvs> {
         let mut nl =
             Netlink::open(NETLINK_GENERIC).map_err(|e| Error::Unavailable(format!("a generic netlink socket: {e}")))?;
+        // Every IPVS answer fits a page (the kernel makes them NLMSG_GOODSIZE at most),
+        // and page-sized reads keep the kernel's dump parts to a page each (32 KiB,
+        // multi-page, after a larger read): a read of the table is a dump per service.
+        nl.set_receive_buffer(RECEIVE_BUFFER);
         let family = resolve(&mut nl)?;
         let answers = nl
             .get(wrap(Message::bare(family, cmd::GET_INFO)))
