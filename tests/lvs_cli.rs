@@ -186,7 +186,10 @@ fn restore_save_and_all_or_nothing_on_a_real_table() {
     let bad = "-A -t 10.9.0.2:80 -s rr\n-a -t 10.9.0.2:80 -r 10.9.1.1:80 -m\n-a -t 10.9.0.3:80 -r 10.9.1.1:80 -m\n";
     let (code, _, err) = ns.lvs(&[&b[..], &["-R"]].concat(), bad);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("stdin:3: Service not defined (nothing was changed)"), "{err}");
+    assert!(
+        err.contains("stdin:3: Service not defined (nothing was changed)"),
+        "{err}"
+    );
     let (_, after, _) = ns.lvs(&[&b[..], &["-S", "-n"]].concat(), "");
     assert_eq!(after, saved, "nothing changed");
 }

@@ -609,7 +609,10 @@ mod tests {
         t.apply(&Change::AddService(s.clone())).unwrap();
         assert_eq!(t.apply(&Change::AddService(s)), Err(Refusal::ServiceExists));
         let d = Dest::new("10.0.0.2".parse().unwrap(), 80);
-        assert_eq!(t.apply(&Change::AddDest(key(81), d.clone())), Err(Refusal::ServiceNotDefined));
+        assert_eq!(
+            t.apply(&Change::AddDest(key(81), d.clone())),
+            Err(Refusal::ServiceNotDefined)
+        );
         t.apply(&Change::AddDest(key(80), d.clone())).unwrap();
         assert_eq!(t.apply(&Change::AddDest(key(80), d.clone())), Err(Refusal::DestExists));
         let v6 = Dest::new("2001:db8::2".parse().unwrap(), 80);
