@@ -59,8 +59,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub trait Backend {
     fn kind(&self) -> Kind;
 
-    /// The whole table: services sorted as ipvsadm lists them, each with its real
-    /// servers, counters and connection counts.
+    /// The whole table, in the kernel's order (listings sort it as ipvsadm does,
+    /// unless `--nosort`), each service with its real servers, counters and connection
+    /// counts.
     fn read(&mut self) -> Result<Table>;
 
     /// Whether this backend can make `c` at all (scheduler, forwarding method, family,
@@ -82,13 +83,13 @@ pub trait Backend {
 
     /// The connection-synchronisation daemons (`--start-daemon`, `-L --daemon`).
     fn daemons(&mut self) -> Result<Vec<Daemon>> {
-        Err(self.lacks("the sync daemon"))
+        Err(self.lacks("sync daemon"))
     }
     fn start_daemon(&mut self, _d: &Daemon) -> Result<()> {
-        Err(self.lacks("the sync daemon"))
+        Err(self.lacks("sync daemon"))
     }
     fn stop_daemon(&mut self, _state: u32) -> Result<()> {
-        Err(self.lacks("the sync daemon"))
+        Err(self.lacks("sync daemon"))
     }
 
     /// The refusal of something this backend does not have.

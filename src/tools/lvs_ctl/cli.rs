@@ -24,7 +24,9 @@ use std::time::Duration;
 ///
 /// Exit status: 0 done; 1 the kernel refused or failed (nothing changed: a batch is
 /// rolled back), `diff` found differences, or `-L` named no such service; 2 a usage or
-/// configuration error, or a change the backend cannot make (nothing changed).
+/// configuration error, a change the table refuses before anything is sent (a service
+/// that exists, a real server of a missing service) or one the backend cannot make:
+/// nothing changed.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "lvs-ctl",

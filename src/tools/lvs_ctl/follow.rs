@@ -628,6 +628,7 @@ impl<W: Write> Follow<W> {
                 start: me.start.unwrap_or(0),
                 since: now,
                 written: now,
+                boot: health::boot_id(),
             },
             dirty: true,
             lines: Lines::default(),
@@ -968,8 +969,8 @@ impl<W: Write> Follow<W> {
     }
 }
 
-/// The health a previous follower left, if its times are of this boot (the file is
-/// in /run, but --state may point elsewhere). A follower still running with this
+/// The health a previous follower left, if it wrote it in this boot (the file is in
+/// /run, but --state may point elsewhere; the kernel's boot_id tells). A follower still running with this
 /// state file is refused: two would fight over the table.
 fn restore(path: &Path, now: Stamp) -> Result<Health, Error> {
     match health::load_state(path) {
@@ -978,7 +979,7 @@ fn restore(path: &Path, now: Stamp) -> Result<Health, Error> {
             path.display(),
             w.pid
         ))),
-        Ok(Some((h, w))) if w.written.mono_ns <= now.mono_ns => Ok(h),
+        Ok(Some((h, w))) if w.boot == health::boot_id() && w.boot != 0 && w.written.mono_ns <= now.mono_ns => Ok(h),
         Ok(_) => Ok(Health::default()),
         Err(e) => {
             log::warn(&format!("{e}; starting from nothing"));

@@ -215,7 +215,7 @@ pub fn list_one(s: &Service, f: &Format) -> String {
     title(&mut out, f);
     let mut s = s.clone();
     if !f.nosort {
-        s.dests.sort_by_key(|d| d.sort_key());
+        sort_dests(&mut s.dests);
     }
     service(&mut out, &s, f);
     out

@@ -521,6 +521,17 @@ pub struct Writer {
     pub since: Stamp,
     /// When it last wrote.
     pub written: Stamp,
+    /// The boot it ran in (64 bits of the kernel's boot_id; 0: unknown): monotonic
+    /// stamps mean nothing across a reboot.
+    #[serde(default)]
+    pub boot: u64,
+}
+
+/// This boot's id, 64 bits of /proc/sys/kernel/random/boot_id (0 if unreadable).
+pub fn boot_id() -> u64 {
+    let t = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let hex: String = t.chars().filter(|c| c.is_ascii_hexdigit()).take(16).collect();
+    u64::from_str_radix(&hex, 16).unwrap_or(0)
 }
 
 const STATE_VERSION: u32 = 1;
@@ -1107,6 +1118,7 @@ mod tests {
             start: me.start.unwrap(),
             since: at(0),
             written: at(3),
+            boot: boot_id(),
         };
         let (back, wb) = parse_state(&render_state(&h, &w)).unwrap();
         assert_eq!((back, wb), (h.clone(), w));

@@ -6,8 +6,9 @@
 //! refused by name, as ipvsadm does, but every refusal also names where it came from
 //! (the flag, or `stdin:LINE:COLUMN` in a restore file).
 //!
-//! ipvsadm insists on the command coming first; this parser takes it anywhere, so every
-//! command line ipvsadm accepts means the same here.
+//! ipvsadm insists on the command coming first; this parser takes it anywhere. Options
+//! are read as a whole, not in order: `-a -r 10.0.0.2 -t VIP:80 -m` gets the service's
+//! port here, where ipvsadm (which has not read `-t` yet) gives it port 0.
 
 use super::backend::Kind;
 use super::model::*;
@@ -259,7 +260,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Invocation, ParseError> {
 }
 
 /// The words of a `-R` line as ipvsadm's config_stream reads them: split on blanks,
-/// the word `ipvsadm` dropped, nothing from a word holding `#` on.
+/// the word `ipvsadm` dropped. And, more than ipvsadm (whose reader never sees them),
+/// `#` comments: nothing from a word holding `#` on.
 pub fn split_line(line: &str) -> Vec<Word<'_>> {
     let mut out = Vec::new();
     let mut start = None;
@@ -757,8 +759,10 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
                 }
             }
             // Direct routing and tunnels cannot change the port: the packet is not
-            // rewritten (ipvsadm does the same, silently).
-            if matches!(key, ServiceKey::Addr { .. }) && matches!(d.fwd, Fwd::Route | Fwd::Tunnel) {
+            // rewritten (ipvsadm does the same, silently, for -a and -e; -d names the
+            // real server as it is).
+            if c != Id::DelServer && matches!(key, ServiceKey::Addr { .. }) && matches!(d.fwd, Fwd::Route | Fwd::Tunnel)
+            {
                 d.port = svc_port;
             }
             if c != Id::DelServer && d.addr.is_ipv6() != key.is_v6() && d.fwd != Fwd::Tunnel {
@@ -1093,6 +1097,11 @@ mod tests {
             panic!()
         };
         assert_eq!((a.to_string(), port), ("10.0.0.2".into(), 80));
+        // -d names the real server by its own port (a NAT one may differ).
+        let Change::DelDest(_, _, port) = change("-d -t 10.0.0.1:80 -r 10.0.0.2:8080") else {
+            panic!()
+        };
+        assert_eq!(port, 8080);
         let Change::AddDest(_, d) = change("-a -t [2001:db8::1]:80 -r [2001:db8::2]:80 -g -w 0") else {
             panic!()
         };

@@ -104,7 +104,9 @@ fn ipvsadm_main(program: &str, args: &[String]) -> ExitStatus {
             return report(&e);
         }
     }
-    let file_backend = match config_path(&None) {
+    // With --backend the file has nothing to say: it is not read, so a broken one does
+    // not stop ldirectord's calls that name the backend.
+    let file_backend = match config_path(&None).filter(|_| inv.backend.is_none()) {
         None => None,
         Some(p) => match crate::config::Source::read(&p).and_then(|s| config::backend_of(&s)) {
             Ok(k) => k,

@@ -80,15 +80,116 @@ impl ServiceKey {
         }
     }
 
-    /// ipvsadm's order (`ipvs_cmp_services`): fwmark, family, protocol, address, port.
-    /// ipvsadm compares by subtracting, which wraps for far-apart addresses; this is the
-    /// total order those comparisons mean.
+    /// A natural total order (fwmark, family, protocol, address, port), for lvs-ctl's own
+    /// use. Listings use [`sort_services`], ipvsadm's own order.
     pub fn sort_key(&self) -> (u32, u8, u16, u128, u16) {
         match *self {
             ServiceKey::Fwmark { mark, v6 } => (mark, v6 as u8, 0, 0, 0),
             ServiceKey::Addr { proto, addr, port } => (0, addr.is_ipv6() as u8, proto.number(), addr_bits(addr), port),
         }
     }
+}
+
+/// ipvsadm's order of services, exactly: `ipvs_cmp_services` subtracts unsigned words
+/// into an `int`, which wraps for far-apart addresses or marks (192.168.0.1 lists before
+/// 10.0.0.1), under glibc's qsort (a stable top-down merge sort for tables this size).
+/// The comparison is not a total order, so it is run only by that merge sort, which
+/// cannot fail on it (Rust's own sorts may panic on an inconsistent order).
+pub fn sort_services(v: &mut [Service]) {
+    merge_sort(v, &|a: &Service, b: &Service| cmp_services(&a.key, &b.key));
+}
+
+/// ipvsadm's order of real servers (`ipvs_cmp_dests`), exactly, as [`sort_services`].
+pub fn sort_dests(v: &mut [Dest]) {
+    merge_sort(v, &|a: &Dest, b: &Dest| cmp_dests(a, b));
+}
+
+/// C's `int r = (u32)a - (u32)b`.
+fn wrap_sub(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// An address as libipvs holds it: the union's four host-order words (IPv4 in the first).
+fn words(a: IpAddr) -> [u32; 4] {
+    match a {
+        IpAddr::V4(v) => [u32::from(v), 0, 0, 0],
+        IpAddr::V6(v) => {
+            let o = v.octets();
+            std::array::from_fn(|i| u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]))
+        }
+    }
+}
+
+fn cmp_addr(v6: bool, a: IpAddr, b: IpAddr) -> i32 {
+    let (x, y) = (words(a), words(b));
+    let n = if v6 { 4 } else { 1 };
+    (0..n).map(|i| wrap_sub(x[i], y[i])).find(|r| *r != 0).unwrap_or(0)
+}
+
+fn cmp_services(a: &ServiceKey, b: &ServiceKey) -> i32 {
+    // A fwmark service has address, protocol and port zero (TCP in ipvsadm's own; the
+    // kernel reports 0, as the dumps here do).
+    let parts = |k: &ServiceKey| match *k {
+        ServiceKey::Fwmark { mark, v6 } => (mark, v6, 0u16, None, 0u16),
+        ServiceKey::Addr { proto, addr, port } => (0, addr.is_ipv6(), proto.number(), Some(addr), port),
+    };
+    let (fa, va, pa, aa, qa) = parts(a);
+    let (fb, vb, pb, ab, qb) = parts(b);
+    let af = |v6: bool| if v6 { 10 } else { 2 };
+    let zero = |v6: bool| {
+        if v6 {
+            IpAddr::from([0u16; 8])
+        } else {
+            IpAddr::from([0u8; 4])
+        }
+    };
+    let mut r = wrap_sub(fa, fb);
+    if r == 0 {
+        r = af(va) - af(vb);
+    }
+    if r == 0 {
+        r = pa as i32 - pb as i32;
+    }
+    if r == 0 {
+        r = cmp_addr(va, aa.unwrap_or(zero(va)), ab.unwrap_or(zero(vb)));
+    }
+    if r == 0 {
+        r = qa as i32 - qb as i32;
+    }
+    r
+}
+
+fn cmp_dests(a: &Dest, b: &Dest) -> i32 {
+    match cmp_addr(a.addr.is_ipv6(), a.addr, b.addr) {
+        0 => a.port as i32 - b.port as i32,
+        r => r,
+    }
+}
+
+/// glibc's msort: halves sorted in turn, merged taking the left one unless it compares
+/// greater.
+fn merge_sort<T: Clone>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
+    let n = v.len();
+    if n <= 1 {
+        return;
+    }
+    let n1 = n / 2;
+    merge_sort(&mut v[..n1], cmp);
+    merge_sort(&mut v[n1..], cmp);
+    let mut out = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, n1);
+    while i < n1 && j < n {
+        if cmp(&v[i], &v[j]) <= 0 {
+            out.push(v[i].clone());
+            i += 1;
+        } else {
+            out.push(v[j].clone());
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&v[i..n1]);
+    out.extend_from_slice(&v[j..n]);
+    v.clone_from_slice(&out);
 }
 
 /// An address as one number, for ordering.
@@ -427,9 +528,9 @@ impl Table {
 
     /// Sort services and real servers as ipvsadm lists them.
     pub fn sort(&mut self) {
-        self.services.sort_by_key(|s| s.key.sort_key());
+        sort_services(&mut self.services);
         for s in &mut self.services {
-            s.dests.sort_by_key(|d| d.sort_key());
+            sort_dests(&mut s.dests);
         }
     }
 
@@ -653,5 +754,51 @@ mod tests {
             after.apply(c).unwrap();
         }
         assert_eq!(after, cur);
+    }
+}
+
+#[cfg(test)]
+mod order {
+    use super::*;
+
+    fn sorted(addrs: &[&str]) -> Vec<String> {
+        let mut v: Vec<Dest> = addrs.iter().map(|a| Dest::new(a.parse().unwrap(), 80)).collect();
+        sort_dests(&mut v);
+        v.iter().map(|d| d.addr.to_string()).collect()
+    }
+
+    #[test]
+    fn real_servers_sort_as_ipvsadm_under_glibc() {
+        // What ipvsadm's comparator gives under glibc 2.36's qsort, from a C program
+        // with those two (the same input orders).
+        assert_eq!(
+            sorted(&["10.0.0.1", "10.0.0.2", "172.16.0.1", "192.168.1.1"]),
+            ["172.16.0.1", "192.168.1.1", "10.0.0.1", "10.0.0.2"]
+        );
+        assert_eq!(
+            sorted(&["192.168.1.1", "10.0.0.2", "172.16.0.1", "10.0.0.1"]),
+            ["172.16.0.1", "192.168.1.1", "10.0.0.1", "10.0.0.2"]
+        );
+        assert_eq!(sorted(&["10.0.0.1", "192.168.0.1"]), ["192.168.0.1", "10.0.0.1"]);
+        assert_eq!(
+            sorted(&[
+                "1.0.0.1",
+                "200.0.0.1",
+                "100.0.0.1",
+                "250.0.0.1",
+                "10.0.0.1",
+                "130.0.0.1",
+                "5.0.0.1"
+            ]),
+            [
+                "250.0.0.1",
+                "1.0.0.1",
+                "5.0.0.1",
+                "10.0.0.1",
+                "100.0.0.1",
+                "130.0.0.1",
+                "200.0.0.1"
+            ]
+        );
     }
 }

@@ -103,7 +103,8 @@ pub fn change(b: &mut dyn Backend, changes: &[Change]) -> Result<(), Error> {
     let current = b.read()?;
     let mut after = current.clone();
     for c in changes {
-        after.apply(c).map_err(|r| Error::Refused(r.to_string()))?;
+        // Found before anything is sent: a usage error, nothing changed.
+        after.apply(c).map_err(|r| Error::Usage(r.to_string()))?;
     }
     Ok(b.commit(&current, changes)?)
 }
@@ -155,11 +156,25 @@ pub fn restore(b: &mut dyn Backend, text: &str, name: &str) -> Result<(), Error>
             .map_err(|e| Error::Usage(format!("{name}:{n}: {e} (nothing was changed)")))?;
     }
     let changes: Vec<Change> = r.changes.into_iter().map(|(_, c)| c).collect();
+    // Timeouts first, where they can be put back: a backend without them, or a kernel
+    // that refuses them, leaves the table as it was.
+    let old = match r.timeouts {
+        Some(t) => {
+            let old = b
+                .timeouts()
+                .map_err(|e| Error::Usage(format!("{name}: --set: {e} (nothing was changed)")))?;
+            b.set_timeouts(t)?;
+            Some(old)
+        }
+        None => None,
+    };
     if !changes.is_empty() {
-        b.commit(&current, &changes)?;
-    }
-    if let Some(t) = r.timeouts {
-        b.set_timeouts(t)?;
+        if let Err(e) = b.commit(&current, &changes) {
+            if let Some(t) = old {
+                let _ = b.set_timeouts(t);
+            }
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -374,8 +389,14 @@ pub mod tests {
             assert_eq!(e.exit_status(), ExitStatus::Usage);
             assert_eq!(b.table, before, "nothing changed");
         }
-        // A kernel failure half way through is the backend's to roll back: nothing of
-        // the batch stays.
+        // --set where the backend has no timeouts: refused before the table changes.
+        let e = restore(&mut b, &format!("{RULES}--set 10 10 10\n"), "stdin").unwrap_err();
+        assert_eq!(e.exit_status(), ExitStatus::Usage, "{e}");
+        assert!(e.to_string().contains("nothing was changed"), "{e}");
+        assert_eq!(b.table, before);
+        // A backend that refuses the commit: its error, and the table as the backend
+        // left it (Memory commits all or nothing; the real backends' rollback is tested
+        // against their kernels in tests/lvs_nft.rs and tests/lvs_ipvs.rs).
         b.fail_at = Some(2);
         let e = restore(&mut b, RULES, "stdin").unwrap_err();
         assert_eq!(e.exit_status(), ExitStatus::Failure);
@@ -388,7 +409,7 @@ pub mod tests {
         cmd(&mut b, "-A -t 10.0.0.1:80 -s rr").unwrap();
         let e = cmd(&mut b, "-A -t 10.0.0.1:80 -s rr").unwrap_err();
         assert_eq!(e.to_string(), "Service already exists");
-        assert_eq!(e.exit_status(), ExitStatus::Failure);
+        assert_eq!(e.exit_status(), ExitStatus::Usage, "found before anything is sent");
         let e = cmd(&mut b, "-e -t 10.0.0.1:80 -r 10.0.0.2").unwrap_err();
         assert_eq!(e.to_string(), "No such destination");
         let e = cmd(&mut b, "-L -n -t 10.0.0.5:80").unwrap_err();

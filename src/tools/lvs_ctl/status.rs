@@ -474,6 +474,7 @@ mod tests {
             start: 1,
             since: stamp(0),
             written: stamp(1),
+            boot: 0,
         };
         let live = (h, w);
         let r = report(Some(&c), &k, Some(&live), "nft", stamp(2));

@@ -100,7 +100,6 @@ impl Ipvs {
         for a in self.dump(Message::get_dests(self.family, &s.key))? {
             s.dests.push(codec::dest(&a.payload.attrs, v6)?);
         }
-        s.dests.sort_by_key(|d| d.sort_key());
         Ok(())
     }
 
@@ -213,12 +212,11 @@ impl Backend for Ipvs {
                 Err(e) => return Err(e),
             }
         }
-        let mut t = Table {
+        // The kernel's order: listings sort as ipvsadm does, unless --nosort.
+        Ok(Table {
             info: self.info,
             services: kept,
-        };
-        t.sort();
-        Ok(t)
+        })
     }
 
     fn check(&self, c: &Change) -> Result<()> {
