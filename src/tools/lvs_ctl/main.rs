@@ -161,24 +161,38 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
             };
             crate::base::signals::die_on_broken_pipe();
             let mut out = std::io::stdout().lock();
-            // Real servers a running follower holds out stay out.
-            let health = health::load_live_state(&x.state).unwrap_or_default();
-            let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
             if matches!(cmd, Command::Diff(_)) {
+                // Real servers a running follower holds out stay out.
+                let health = health::load_live_state(&x.state).unwrap_or_default();
+                let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
                 return match apply::diff(b.as_mut(), want, x.json, &mut out) {
                     Ok(true) => ExitStatus::Success,
                     Ok(false) => ExitStatus::Failure,
                     Err(e) => report(&e),
                 };
             }
-            let r = finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()));
-            // A follower still on the old file would put its table back as drift.
-            match health::reload_follower(&x.state) {
-                Ok(true) => crate::base::log::info("told the running follower to reload"),
-                Ok(false) => {}
-                Err(e) => crate::base::log::warn(&format!("the follower was not told to reload: {e}")),
+            // A running follower is told to reload first and applies the file itself:
+            // were it told after, a tick in between would take this apply for drift and
+            // undo it with the old file. Then apply finds what is left (nothing, when
+            // the follower follows this same file).
+            if let Some((_, w)) = health::load_live(&x.state) {
+                match health::reload_follower(&x.state) {
+                    Ok(true) => {
+                        let end = std::time::Instant::now() + std::time::Duration::from_secs(3);
+                        while std::time::Instant::now() < end
+                            && health::load_live(&x.state).is_some_and(|(_, n)| n.written == w.written)
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => crate::base::log::warn(&format!("the follower was not told to reload: {e}")),
+                }
             }
-            r
+            // Real servers a running follower holds out stay out.
+            let health = health::load_live_state(&x.state).unwrap_or_default();
+            let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
+            finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()))
         }
         Command::Follow(x) => {
             let path = x.config.clone().unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
