@@ -136,6 +136,160 @@ where
         Ok(())
     }
 
+    /// Acknowledgements without a copy of the request (NETLINK_CAP_ACK): a refused
+    /// 64 KiB request then costs the receive buffer a few dozen bytes, not 64 KiB.
+    pub fn set_cap_ack(&mut self, on: bool) -> io::Result<()> {
+        self.sock.set_cap_ack(on)
+    }
+
+    /// Ask for a receive buffer of `bytes` (beyond rmem_max where CAP_NET_ADMIN allows),
+    /// for answers that come all at once, as a batch's refusals do.
+    pub fn set_receive_buffer(&mut self, bytes: usize) -> io::Result<()> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        setsockopt(&self.sock, sockopt::RcvBufForce, &bytes)
+            .or_else(|_| setsockopt(&self.sock, sockopt::RcvBuf, &bytes))
+            .map_err(io::Error::from)
+    }
+
+    /// Send `msgs` (each with NLM_F_REQUEST and its flags) in one datagram and return
+    /// the refused ones' indexes and errnos, in order.
+    ///
+    /// One datagram because the kernel hands a datagram to the family whole, and some
+    /// families need that (nfnetlink's BATCH_BEGIN … BATCH_END transaction ends with the
+    /// datagram: what comes after in another is not part of it). The send buffer is
+    /// raised to fit (the kernel refuses a datagram larger than it with EMSGSIZE). The
+    /// kernel answers a refusal whether asked or not; the wait ends at the
+    /// acknowledgement of the last message that carries NLM_F_ACK (at least one must),
+    /// and a refusal of a message after it is not waited for.
+    pub fn together<I>(&mut self, msgs: I) -> io::Result<Vec<(usize, io::Error)>>
+    where
+        I: IntoIterator<Item = (T, u16)>,
+    {
+        let mut out = Vec::new();
+        let mut seqs = Vec::new();
+        let mut acked = None;
+        for (i, (m, flags)) in msgs.into_iter().enumerate() {
+            let seq = self.next_seq();
+            self.encode(&mut out, m, flags, seq);
+            seqs.push(seq);
+            if flags & NLM_F_ACK != 0 {
+                acked = Some(i);
+            }
+        }
+        let Some(acked) = acked else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "netlink: a datagram of requests none of which asks for an acknowledgement",
+            ));
+        };
+        self.fit_send_buffer(out.len())?;
+        self.sock.send(&out, 0)?;
+        let mut refused = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        let r = self.refusals(&mut buf, &seqs[..=acked], &mut refused);
+        self.buf = buf;
+        r.map(|()| refused)
+    }
+
+    /// Note the refusals among the answers to `seqs` until the last one's
+    /// acknowledgement, or until the first is refused: a family that refuses a datagram
+    /// whole (nfnetlink without CAP_NET_ADMIN, a batch of a stale generation) answers
+    /// only that.
+    fn refusals(&mut self, buf: &mut Vec<u8>, seqs: &[u32], refused: &mut Vec<(usize, io::Error)>) -> io::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let last = seqs.len() - 1;
+        let mut lost = None;
+        loop {
+            // The kernel answers within send: the answers are there already.
+            let from = match recv(&self.sock, buf) {
+                Ok(Received::Whole(from)) => from,
+                Ok(Received::Truncated(from)) if from.multicast_groups() != 0 => {
+                    self.lost = true;
+                    continue;
+                }
+                Ok(Received::Truncated(_)) => {
+                    lost = Some(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "netlink: an answer did not fit the receive buffer",
+                    ));
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Answers were dropped and the awaited one may be among them.
+                    if let Some(e) = lost {
+                        return Err(e);
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || !self.readable(left)? {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("netlink: no answer from the kernel in {} ms", self.timeout.as_millis()),
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Refusals were dropped: which is not known.
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    lost = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if from.port_number() != 0 {
+                continue;
+            }
+            if from.multicast_groups() != 0 {
+                let _ = self.take(buf, from, None, &mut Vec::new());
+                continue;
+            }
+            let Ok(parts) = split(buf) else {
+                lost.get_or_insert(io::Error::new(io::ErrorKind::InvalidData, "malformed netlink answer"));
+                continue;
+            };
+            let mut done = false;
+            for m in parts {
+                let (kind, seq, port) = (u16_at(m, 4), u32_at(m, 8), u32_at(m, 12));
+                let Some(i) = seqs.iter().position(|&s| s == seq).filter(|_| port == self.port) else {
+                    self.foreign(m);
+                    continue;
+                };
+                if kind != NLMSG_ERROR {
+                    continue;
+                }
+                if m.len() < NLMSG_HDRLEN + 4 {
+                    lost.get_or_insert(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "netlink: truncated acknowledgement",
+                    ));
+                    continue;
+                }
+                let code = u32_at(m, NLMSG_HDRLEN) as i32;
+                if code != 0 {
+                    refused.push((i, io::Error::from_raw_os_error(code.unsigned_abs() as i32)));
+                }
+                done |= i == last || (i == 0 && code != 0);
+            }
+            if done {
+                return lost.map_or(Ok(()), Err);
+            }
+        }
+    }
+
+    /// Raise the send buffer for a datagram of `len` bytes, if it is too small.
+    fn fit_send_buffer(&mut self, len: usize) -> io::Result<()> {
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+        // The kernel keeps 32 bytes of the buffer for itself and doubles what it is told.
+        let need = len + 64;
+        if getsockopt(&self.sock, sockopt::SndBuf)? >= need {
+            return Ok(());
+        }
+        let ask = need.div_ceil(2);
+        setsockopt(&self.sock, sockopt::SndBufForce, &ask)
+            .or_else(|_| setsockopt(&self.sock, sockopt::SndBuf, &ask))
+            .map_err(io::Error::from)
+    }
+
     /// Send `msg` (with NLM_F_REQUEST, NLM_F_ACK and `flags`) and wait for the kernel's
     /// acknowledgement; a refusal comes back as its errno (`raw_os_error`).
     pub fn request(&mut self, msg: T, flags: u16) -> io::Result<()> {
