@@ -7,3 +7,4 @@ pub mod icmp;
 pub mod linkwatch;
 pub mod ndp;
 pub mod netlink;
+pub mod nftables;
