@@ -73,12 +73,14 @@
 mod dr;
 pub mod layout;
 pub mod parse;
+pub mod read;
 pub mod sched;
 
 use super::backend::{Backend, Error, Kind, Result};
 use super::model::{Change, Fwd, Info, Table, F_ONEPACKET, F_SCHED1, F_SCHED2, F_SCHED3};
 use crate::base::proc::{self, Capture, Leftovers, Limits};
-use layout::{Network, Present, TABLE};
+use crate::net::nftables::{Family, Nftables, TxError};
+use layout::{Network, Plan, Present, LAZY_RULES, TABLE};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -111,6 +113,7 @@ pub struct Nft {
     nft: PathBuf,
     present: Present,
     net: Box<dyn Network>,
+    nl: Option<Nftables>,
 }
 
 impl Nft {
@@ -121,13 +124,23 @@ impl Nft {
     /// With another view of the network (tests render DR batches without one).
     pub fn with_network(net: Box<dyn Network>) -> Result<Nft> {
         let nft = nft_path().ok_or_else(|| Error::Unavailable("nft is not installed (no nft on PATH)".into()))?;
-        // Until read: assume nothing, so the first batch lays out the table (its `add`s
-        // change nothing that is there).
+        // Until read, nothing is known: a commit reads what is there first.
         Ok(Nft {
             nft,
             present: Present::default(),
             net,
+            nl: None,
         })
+    }
+
+    fn nl(&mut self) -> Result<&mut Nftables> {
+        if self.nl.is_none() {
+            let mut nl =
+                Nftables::open().map_err(|e| Error::Kernel(format!("cannot open an nf_tables netlink socket: {e}")))?;
+            nl.set_timeout(Duration::from_secs(30));
+            self.nl = Some(nl);
+        }
+        Ok(self.nl.as_mut().expect("opened above"))
     }
 
     fn run(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Result<(bool, String)> {
@@ -146,23 +159,63 @@ impl Nft {
         Ok((f.code == Some(0), String::from_utf8_lossy(&f.output).into_owned()))
     }
 
-    /// One of our tables as nft's JSON, or None when it is not there.
-    fn list(&self, family: &str) -> Result<Option<String>> {
-        let (ok, out) = self.run(&["-j", "list", "table", family, TABLE], None)?;
+    /// One nft batch, all or nothing.
+    fn batch_text(&self, text: String) -> Result<()> {
+        let (ok, out) = self.run(&["-f", "-"], Some(text.into_bytes()))?;
+        if !ok {
+            let msg: Vec<&str> = out.lines().take(12).collect();
+            return Err(Error::Kernel(format!(
+                "nft refused the batch, nothing changed: {}",
+                msg.join("\n")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The netdev table (DR) as nft's JSON, or None when it is not there. Only DR
+    /// services have chains there, and they are few: nft's cache of it is small.
+    fn list_netdev(&mut self) -> Result<Option<String>> {
+        match self.nl()?.chains(Family::Netdev, TABLE) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(Error::Kernel(format!("reading netdev {TABLE}: {e}"))),
+            // A dump of a table that is not there is empty; ours has a chain per device.
+            Ok(c) if c.is_empty() => return Ok(None),
+            Ok(_) => {}
+        }
+        let (ok, out) = self.run(&["-j", "list", "table", "netdev", TABLE], None)?;
         if ok {
             return Ok(Some(out));
         }
         if out.contains("No such file or directory") {
             return Ok(None);
         }
-        Err(Error::Kernel(format!(
-            "nft list table {family} {TABLE}: {}",
-            out.trim()
-        )))
+        Err(Error::Kernel(format!("nft list table netdev {TABLE}: {}", out.trim())))
     }
 
-    /// The batch `commit` would give nft (for `--dry-run` and tests).
-    pub fn batch(&mut self, current: &Table, changes: &[Change]) -> Result<layout::Batch> {
+    /// What the kernel holds: the model, and what the plans need to know of it.
+    fn read_all(&mut self) -> Result<(Table, Vec<(String, u64)>)> {
+        let inet = read::read(self.nl()?).map_err(Error::Kernel)?;
+        let netdev = self.list_netdev()?;
+        let p = parse::parse(None, netdev.as_deref()).map_err(Error::Kernel)?;
+        let mut present = p.present;
+        present.known = true;
+        let mut services = p.services;
+        let mut handles = Vec::new();
+        if let Some(i) = inet {
+            present.inet = true;
+            present.rules = i.rules.iter().map(|r| r.0.clone()).collect();
+            present.actual = i.actual;
+            handles = i.rules;
+            services.extend(i.services);
+        }
+        self.present = present;
+        let mut t = Table { info: INFO, services };
+        t.sort();
+        Ok((t, handles))
+    }
+
+    /// The plan `commit` would carry out (for `--dry-run` and tests).
+    pub fn plan(&mut self, current: &Table, changes: &[Change]) -> Result<Plan> {
         let mut want = current.clone();
         let mut flush = false;
         for c in changes {
@@ -178,6 +231,39 @@ impl Nft {
             self.net.as_mut(),
         )
     }
+
+    /// The `delete rule` lines of unused (kind, L) rules, by their handles now.
+    fn drops(&mut self, unused: &[String]) -> Result<String> {
+        if unused.is_empty() || !self.present.inet {
+            return Ok(String::new());
+        }
+        let rules = self
+            .nl()?
+            .rules(Family::Inet, TABLE, None)
+            .map_err(|e| Error::Kernel(format!("reading inet {TABLE}'s rules: {e}")))?;
+        let mut t = String::new();
+        for r in rules {
+            if let Some(name) = r.comment.as_deref().and_then(|c| c.strip_prefix(layout::RULE_TAG)) {
+                if unused.iter().any(|u| u == name) {
+                    t.push_str(&layout::drop_rule(name, r.handle));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The elements in one nf_tables transaction.
+    fn transaction(&mut self, plan: &Plan) -> Result<()> {
+        let ops = plan.elems.ops();
+        self.nl()?.transaction(&ops).map_err(|e| {
+            let set = e.op().and_then(|i| plan.elems.op_set(i)).unwrap_or("the transaction");
+            let tail = match e {
+                TxError::Io(_) => "; whether it was done is not known: read the table again",
+                _ => ", nothing changed",
+            };
+            Error::Kernel(format!("nf_tables refused a change to {set}: {e}{tail}"))
+        })
+    }
 }
 
 fn usage(m: impl Into<String>) -> Error {
@@ -190,16 +276,7 @@ impl Backend for Nft {
     }
 
     fn read(&mut self) -> Result<Table> {
-        let inet = self.list("inet")?;
-        let netdev = self.list("netdev")?;
-        let p = parse::parse(inet.as_deref(), netdev.as_deref()).map_err(Error::Kernel)?;
-        self.present = p.present;
-        let mut t = Table {
-            info: INFO,
-            services: p.services,
-        };
-        t.sort();
-        Ok(t)
+        Ok(self.read_all()?.0)
     }
 
     fn check(&self, c: &Change) -> Result<()> {
@@ -247,19 +324,41 @@ impl Backend for Nft {
     }
 
     fn commit(&mut self, current: &Table, changes: &[Change]) -> Result<()> {
-        let b = self.batch(current, changes)?;
-        if b.is_empty() {
+        if !self.present.known {
+            self.read_all()?;
+        }
+        let plan = self.plan(current, changes)?;
+        if !plan.fast() {
+            // Chains change: everything in one nft batch, unused rules removed with it.
+            let drops = self.drops(&plan.unused)?;
+            self.batch_text(plan.text(&drops))?;
+            self.present = plan.after;
+            if !drops.is_empty() {
+                for u in &plan.unused {
+                    self.present.rules.remove(u);
+                }
+            }
             return Ok(());
         }
-        let (ok, out) = self.run(&["-f", "-"], Some(b.text.into_bytes()))?;
-        if !ok {
-            let msg: Vec<&str> = out.lines().take(12).collect();
-            return Err(Error::Kernel(format!(
-                "nft refused the batch, nothing changed: {}",
-                msg.join("\n")
-            )));
+        if !plan.prep.is_empty() {
+            // Invisible until the elements use it; left in place if they are refused.
+            self.batch_text(plan.prep.clone())?;
+            self.present.inet = plan.after.inet;
+            self.present.rules.extend(plan.after.rules.iter().cloned());
         }
-        self.present = b.after;
+        self.transaction(&plan)?;
+        let unused = plan.unused.clone();
+        self.present = plan.after;
+        if unused.len() > LAZY_RULES {
+            // Tidying: the change is done; a failure here leaves rules that match nothing.
+            if let Ok(d) = self.drops(&unused) {
+                if !d.is_empty() && self.batch_text(d).is_ok() {
+                    for u in &unused {
+                        self.present.rules.remove(u);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

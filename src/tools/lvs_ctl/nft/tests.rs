@@ -40,9 +40,11 @@ fn service(port: u16, sched: &str, fwd: Fwd, weights: &[u32]) -> Service {
 
 fn present() -> Present {
     Present {
+        known: true,
         inet: true,
         netdev: true,
         dr_devices: ["eth0".to_string()].into(),
+        ..Present::default()
     }
 }
 
@@ -57,43 +59,92 @@ fn a_weight_change_touches_only_that_service() {
     let nat_only = Present {
         netdev: false,
         dr_devices: Default::default(),
+        rules: ["m4_inc_3".to_string()].into(),
         ..present()
     };
-    let b = render(&cur, &want, &nat_only, false, &mut Fake).unwrap();
-    let sid = layout::service_id(&key(80));
+    let p = render(&cur, &want, &nat_only, false, &mut Fake).unwrap();
+    assert!(p.fast(), "elements only: {}", p.slow);
     assert!(
-        b.text.lines().all(|l| l.contains(&sid) || l.contains("nat4_")),
-        "{}",
-        b.text
+        p.prep.contains("numgen inc mod 2 map @slots4"),
+        "the (inc, 2) rule first: {}",
+        p.prep
     );
-    assert!(b.text.contains("numgen inc mod 2"), "{}", b.text);
+    assert!(!p.prep.contains("add table"), "the skeleton is there: {}", p.prep);
+    let text = p.elems.text();
     assert!(
-        !b.text.contains("10.0.1.3 . 8080"),
-        "the quiescent server has no slot: {}",
-        b.text
+        text.lines().all(|l| l.contains("10.0.0.1 . tcp . 80 ")),
+        "only that service: {text}"
     );
     assert!(
-        b.text.contains("lvs-dest 10.0.1.3 8080 masq 0"),
-        "its record stays: {}",
-        b.text
+        text.contains("delete element inet hakit_lvs m4_inc_3 { 10.0.0.1 . tcp . 80 }"),
+        "{text}"
     );
-    let deleted = b.text.lines().position(|l| l.starts_with("delete element")).unwrap();
-    let added = b.text.lines().position(|l| l.starts_with("add element")).unwrap();
-    assert!(deleted < added, "old slots go before the new come, in the same batch");
+    assert!(
+        text.contains("add element inet hakit_lvs m4_inc_2 { 10.0.0.1 . tcp . 80 }"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(": 10.0.1.3 . 8080"),
+        "the quiescent server has no slot: {text}"
+    );
+    assert!(
+        text.contains("comment \"lvs-dest 10.0.1.3 8080 masq 0\""),
+        "its record stays: {text}"
+    );
+    assert!(!text.contains("dcnt4"), "its counter stays: {text}");
+    let deleted = text.lines().position(|l| l.starts_with("delete element")).unwrap();
+    let added = text.lines().position(|l| l.starts_with("add element")).unwrap();
+    assert!(
+        deleted < added,
+        "old slots go before the new come, in the same transaction"
+    );
+    assert!(p.unused.is_empty(), "81's wrr 1:2 still uses (inc, 3)");
+    assert!(p.after.rules.contains("m4_inc_2"));
     assert!(render(&cur, &cur, &nat_only, false, &mut Fake).unwrap().is_empty());
 }
 
+#[test]
+fn slots_change_only_where_they_differ() {
+    let cur = vec![service(80, "mh", Fwd::Masq, &[1, 1, 1, 1])];
+    let mut want = cur.clone();
+    want[0].dests[3].weight = 0;
+    let mut pr = Present {
+        netdev: false,
+        dr_devices: Default::default(),
+        ..present()
+    };
+    pr.rules.insert("m4_sh_1021".into());
+    let p = render(&cur, &want, &pr, false, &mut Fake).unwrap();
+    assert!(p.prep.is_empty(), "mh keeps its L: {}", p.prep);
+    let n = p.elems.len();
+    assert!(n < 2 * 1021 / 3, "Maglev moves about a quarter: {n} changes");
+    // Applied to the kernel state the records say, a plan's ops delete only what is there.
+    let ops = p.elems.ops();
+    assert!(!ops.is_empty());
+}
 #[test]
 fn dr_and_persistence_render() {
     let mut s = service(80, "sh", Fwd::Route, &[1, 1]);
     s.flags = F_PERSISTENT;
     s.timeout = 300;
     let b = render(&[], &[s.clone()], &Present::default(), false, &mut Fake).unwrap();
-    assert!(b.text.contains("add table netdev hakit_lvs"));
-    assert!(b.text.contains("hook ingress device \"eth0\""));
-    assert!(b.text.contains("fwd to \"eth0\""));
-    assert!(b.text.contains("timeout 300s"));
+    assert!(!b.fast());
+    let text = b.text("");
+    assert!(text.contains("add table netdev hakit_lvs"));
+    assert!(text.contains("hook ingress device \"eth0\""));
+    assert!(text.contains("fwd to \"eth0\""));
+    assert!(text.contains("timeout 300s"));
     assert!(b.after.netdev && b.after.dr_devices.contains("eth0"));
+    // Persistent NAT: a chain of its own, its records still elements.
+    let mut pn = service(81, "rr", Fwd::Masq, &[1, 1]);
+    pn.flags = F_PERSISTENT;
+    pn.timeout = 60;
+    let b = render(&[], &[pn], &Present::default(), false, &mut Fake).unwrap();
+    let text = b.text("");
+    assert!(text.contains("add chain inet hakit_lvs s4t0a000001_0051"), "{text}");
+    assert!(text.contains("add element inet hakit_lvs chains4"), "{text}");
+    assert!(text.contains("lvs-service tcp 10.0.0.1 81 rr"), "{text}");
+    assert!(!text.contains("m4_inc"), "no (kind, L) rule for it: {text}");
     let mut mixed = s;
     mixed.dests[0].fwd = Fwd::Masq;
     assert!(matches!(
@@ -131,11 +182,13 @@ fn refusals_are_usage_errors() {
 fn flush_and_the_last_service_remove_the_tables() {
     let cur = vec![service(80, "rr", Fwd::Masq, &[1])];
     let b = render(&cur, &[], &present(), false, &mut Fake).unwrap();
-    assert!(b.text.contains("delete table inet hakit_lvs"));
-    assert!(b.text.contains("delete table netdev hakit_lvs"));
+    assert!(b.slow.contains("delete table inet hakit_lvs"));
+    assert!(b.slow.contains("delete table netdev hakit_lvs"));
     let b = render(&cur, &cur, &present(), true, &mut Fake).unwrap();
-    assert!(b
-        .text
-        .starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
-    assert!(b.text.contains("add chain inet hakit_lvs pre"));
+    assert!(!b.fast(), "a flush is one nft batch");
+    let text = b.text("");
+    assert!(text.starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
+    let made = text.find("add chain inet hakit_lvs pre").unwrap();
+    let filled = text.find("add element inet hakit_lvs svcs4").unwrap();
+    assert!(made < filled, "{text}");
 }
