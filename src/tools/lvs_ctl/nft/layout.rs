@@ -215,6 +215,63 @@ pub struct Present {
     /// The (kind, L) rules, by their membership set's name.
     pub rules: BTreeSet<String>,
     pub actual: HashMap<ServiceKey, Actual>,
+    /// How many services each membership set holds (from `actual`).
+    pub uses: HashMap<String, usize>,
+}
+
+impl Present {
+    /// What the kernel holds once `p` is done.
+    pub fn apply(&mut self, p: &Plan) {
+        if p.reset {
+            *self = Present::default();
+        }
+        self.known = true;
+        self.inet = p.tables.inet;
+        self.netdev = p.tables.netdev;
+        self.dr_devices.clone_from(&p.tables.dr_devices);
+        self.rules.extend(p.rules_added.iter().cloned());
+        for (k, a) in &p.actual {
+            if let Some(old) = self.actual.remove(k) {
+                for m in old.members {
+                    if let Some(n) = self.uses.get_mut(&m) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+            if let Some(a) = a {
+                for m in &a.members {
+                    *self.uses.entry(m.clone()).or_default() += 1;
+                }
+                self.actual.insert(*k, a.clone());
+            }
+        }
+    }
+
+    /// Unused rules removed from the kernel.
+    pub fn dropped(&mut self, names: &[String]) {
+        for n in names {
+            self.rules.remove(n);
+            self.uses.remove(n);
+        }
+    }
+
+    /// The counts of `uses`, from `actual` (after a read).
+    pub fn count_uses(&mut self) {
+        self.uses.clear();
+        for a in self.actual.values() {
+            for m in &a.members {
+                *self.uses.entry(m.clone()).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Which tables the kernel has once a plan is done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub inet: bool,
+    pub netdev: bool,
+    pub dr_devices: BTreeSet<String>,
 }
 
 /// A real server as a slot names it: address and port (0 for a firewall-mark service,
@@ -407,7 +464,12 @@ pub struct Plan {
     pub slow: String,
     /// (kind, L) rules no service uses any more.
     pub unused: Vec<String>,
-    pub after: Present,
+    /// What the kernel holds after: its tables, the rules `prep` adds, the services'
+    /// scheduling state (None: gone), and whether all else was dropped first.
+    pub tables: Tables,
+    pub rules_added: Vec<String>,
+    pub actual: Vec<(ServiceKey, Option<Actual>)>,
+    pub reset: bool,
 }
 
 impl Plan {
@@ -1151,11 +1213,15 @@ fn dispatch_map(k: &ServiceKey, prefix: &str) -> String {
     format!("{prefix}{}", fam(k.is_v6()))
 }
 
-/// The plan that turns `cur` into `want`, touching only the services that differ.
-/// `flush` starts from an empty table (ipvsadm's `-C`).
+/// The plan that turns `cur` into `want`: the services that may differ, with the same
+/// keys on both sides but for those added or removed (the rest of the table is not
+/// looked at). `total` is how many services the whole table has after; `flush` starts
+/// from an empty table (ipvsadm's `-C`). DR services' devices are counted over `want`,
+/// so a change touching DR services passes the whole table.
 pub fn render(
     cur: &[Service],
     want: &[Service],
+    total: usize,
     present: &Present,
     flush: bool,
     net: &mut dyn Network,
@@ -1171,39 +1237,35 @@ pub fn render(
             b.line(format!("delete table {f} {TABLE}"));
         }
     };
-    let (cur, present): (&[Service], Present) = if flush {
+    let empty = Present::default();
+    let (cur, present): (&[Service], &Present) = if flush {
         let mut first = Batch::default();
         drop_tables(&mut first);
         p.first = first.text;
-        (
-            &[],
-            Present {
-                known: true,
-                ..Present::default()
-            },
-        )
+        p.reset = true;
+        (&[], &empty)
     } else {
-        (cur, present.clone())
+        (cur, present)
     };
-    if want.is_empty() {
+    if total == 0 {
         // The last service gone: nothing of ours is left in the kernel.
         if !flush && (present.inet || present.netdev || !present.known || !cur.is_empty()) {
             drop_tables(&mut slow);
         }
         p.slow = slow.text;
-        p.after = Present {
-            known: true,
-            ..Present::default()
-        };
+        p.reset = true;
         return Ok(p);
     }
-    let mut after = present.clone();
-    after.known = true;
+    p.tables = Tables {
+        inet: true,
+        netdev: present.netdev,
+        dr_devices: present.dr_devices.clone(),
+    };
     if !present.inet {
         inet_skeleton(&mut pre);
-        after.inet = true;
     }
     // DR: the netdev table, an ingress chain per VIP device.
+    let any_dr = cur.iter().chain(want).any(|s| path(s) == Path::Dr);
     let want_dr: Vec<&Service> = want.iter().filter(|s| path(s) == Path::Dr).collect();
     if !want_dr.is_empty() {
         if !present.netdev {
@@ -1220,24 +1282,19 @@ pub fn render(
         for d in devs.difference(&present.dr_devices) {
             netdev_ingress(&mut slow, d);
         }
-        after.netdev = true;
-        after.dr_devices = devs.union(&present.dr_devices).cloned().collect();
+        p.tables.netdev = true;
+        p.tables.dr_devices = devs.union(&present.dr_devices).cloned().collect();
+    } else if any_dr && present.netdev {
+        // The whole table was passed (DR touched) and no DR service is left.
+        slow.line(format!("delete table netdev {TABLE}"));
+        p.tables.netdev = false;
+        p.tables.dr_devices.clear();
     }
-    // The (kind, L) rules the wanted services need, made before anything uses them.
-    let needed: BTreeSet<String> = want
-        .iter()
-        .filter(|s| path(s) == Path::Nat)
-        .filter_map(member)
-        .collect();
-    for m in needed.difference(&present.rules) {
-        rule_text(&mut pre, m);
-        after.rules.insert(m.clone());
-    }
-    p.unused = present.rules.difference(&needed).cloned().collect();
 
     let cur_by: HashMap<ServiceKey, &Service> = cur.iter().map(|s| (s.key, s)).collect();
     let want_by: HashMap<ServiceKey, &Service> = want.iter().map(|s| (s.key, s)).collect();
-    // In the model's order (deterministic plans), then what only the kernel has.
+    // In the model's order (deterministic plans); a flush or a whole table also takes
+    // what only the kernel has (scheduling state without records: drift).
     let mut keys: Vec<ServiceKey> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for k in cur.iter().chain(want.iter()).map(|s| s.key) {
@@ -1245,20 +1302,24 @@ pub fn render(
             keys.push(k);
         }
     }
-    let mut orphans: Vec<ServiceKey> = present.actual.keys().filter(|k| !seen.contains(*k)).copied().collect();
-    orphans.sort_by_key(|k| k.sort_key());
-    keys.extend(orphans);
+    if any_dr {
+        let mut orphans: Vec<ServiceKey> = present.actual.keys().filter(|k| !seen.contains(*k)).copied().collect();
+        orphans.sort_by_key(|k| k.sort_key());
+        keys.extend(orphans);
+    }
+    // How many services each membership set gains or loses.
+    let mut delta: HashMap<String, isize> = HashMap::new();
+    let mut needed = BTreeSet::new();
     for k in keys {
         let c = cur_by.get(&k).copied();
         let w = want_by.get(&k).copied();
+        let have = present.actual.get(&k);
         if let (Some(c), Some(w)) = (c, w) {
-            let fresh = present.actual.get(&k).is_none_or(|a| *a == actual_of(c));
+            let fresh = have.is_none_or(|a| *a == actual_of(c));
             if unchanged(c, w) && path(c) == path(w) && (path(c) == Path::Dr || fresh) {
                 continue;
             }
         }
-        // DR first when a service leaves DR, NAT first when it leaves NAT: no moment
-        // has it in both (one transaction anyway).
         match (dr(c), dr(w)) {
             (Some(a), Some(b)) if same_dr_frame(a, b) => {
                 if !unchanged(a, b) {
@@ -1274,26 +1335,42 @@ pub fn render(
                 }
             }
         }
-        if nat(c).is_some() || nat(w).is_some() || present.actual.contains_key(&k) {
-            nat_diff(&mut p, &mut slow, &k, nat(c), nat(w), present.actual.get(&k));
+        if nat(c).is_none() && nat(w).is_none() && have.is_none() {
+            continue;
         }
-        match nat(w) {
-            Some(s) => {
-                after.actual.insert(k, actual_of(s));
-            }
-            None => {
-                after.actual.remove(&k);
+        let old_members = match have {
+            Some(a) => a.members.clone(),
+            None => nat(c).and_then(member).into_iter().collect(),
+        };
+        for m in old_members {
+            *delta.entry(m).or_default() -= 1;
+        }
+        nat_diff(&mut p, &mut slow, &k, nat(c), nat(w), have);
+        let after = nat(w).map(actual_of);
+        if let Some(a) = &after {
+            for m in &a.members {
+                *delta.entry(m.clone()).or_default() += 1;
+                needed.insert(m.clone());
             }
         }
+        p.actual.push((k, after));
     }
-    if want_dr.is_empty() && present.netdev {
-        slow.line(format!("delete table netdev {TABLE}"));
-        after.netdev = false;
-        after.dr_devices.clear();
+    // The (kind, L) rules the elements need, made before anything uses them.
+    for m in needed.difference(&present.rules) {
+        rule_text(&mut pre, m);
+        p.rules_added.push(m.clone());
     }
+    p.unused = present
+        .rules
+        .iter()
+        .filter(|r| {
+            let n = present.uses.get(*r).copied().unwrap_or(0) as isize + delta.get(*r).copied().unwrap_or(0);
+            n <= 0 && !needed.contains(*r)
+        })
+        .cloned()
+        .collect();
     p.prep = pre.text;
     p.slow = slow.text;
-    p.after = after;
     Ok(p)
 }
 

@@ -77,10 +77,12 @@ pub mod read;
 pub mod sched;
 
 use super::backend::{Backend, Error, Kind, Result};
+use super::model::ServiceKey;
 use super::model::{Change, Fwd, Info, Table, F_ONEPACKET, F_SCHED1, F_SCHED2, F_SCHED3};
 use crate::base::proc::{self, Capture, Leftovers, Limits};
 use crate::net::nftables::{Family, Nftables, TxError};
 use layout::{Network, Plan, Present, LAZY_RULES, TABLE};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -205,6 +207,7 @@ impl Nft {
             present.inet = true;
             present.rules = i.rules.iter().map(|r| r.0.clone()).collect();
             present.actual = i.actual;
+            present.count_uses();
             handles = i.rules;
             services.extend(i.services);
         }
@@ -214,22 +217,73 @@ impl Nft {
         Ok((t, handles))
     }
 
-    /// The plan `commit` would carry out (for `--dry-run` and tests).
+    /// The plan `commit` would carry out (for `--dry-run` and tests). Only the services
+    /// the changes name are looked at, each on its own (a change names one service), so
+    /// that a health change among 10,000 services costs what that service costs; a
+    /// flush, or a change to a DR service, takes the whole table.
     pub fn plan(&mut self, current: &Table, changes: &[Change]) -> Result<Plan> {
-        let mut want = current.clone();
-        let mut flush = false;
         for c in changes {
             self.check(c)?;
-            flush |= matches!(c, Change::Flush);
-            want.apply(c).map_err(|r| Error::Kernel(r.to_string()))?;
         }
-        layout::render(
-            &current.services,
-            &want.services,
-            &self.present,
-            flush,
-            self.net.as_mut(),
-        )
+        let refused = |r: super::model::Refusal| Error::Kernel(r.to_string());
+        let whole = |net: &mut dyn Network, present: &Present| -> Result<Plan> {
+            let mut want = current.clone();
+            let mut flush = false;
+            for c in changes {
+                flush |= matches!(c, Change::Flush);
+                want.apply(c).map_err(refused)?;
+            }
+            layout::render(
+                &current.services,
+                &want.services,
+                want.services.len(),
+                present,
+                flush,
+                net,
+            )
+        };
+        // Each service's changes, in order, played on that service alone.
+        let mut order: Vec<ServiceKey> = Vec::new();
+        let mut by: HashMap<ServiceKey, Vec<&Change>> = HashMap::new();
+        for c in changes {
+            let k = match c {
+                Change::AddService(s) | Change::EditService(s) => s.key,
+                Change::DelService(k) | Change::AddDest(k, _) | Change::EditDest(k, _) | Change::DelDest(k, ..) => *k,
+                Change::Flush | Change::Zero(_) => return whole(self.net.as_mut(), &self.present),
+            };
+            by.entry(k)
+                .or_insert_with(|| {
+                    order.push(k);
+                    Vec::new()
+                })
+                .push(c);
+        }
+        let index: HashMap<ServiceKey, &super::model::Service> = if order.len() > 8 {
+            current.services.iter().map(|s| (s.key, s)).collect()
+        } else {
+            HashMap::new()
+        };
+        let find = |k: &ServiceKey| match index.is_empty() {
+            true => current.services.iter().find(|s| s.key == *k),
+            false => index.get(k).copied(),
+        };
+        let (mut cur, mut want) = (Vec::new(), Vec::new());
+        for k in &order {
+            let mut one = Table {
+                info: INFO,
+                services: find(k).cloned().into_iter().collect(),
+            };
+            cur.extend(one.services.iter().cloned());
+            for c in &by[k] {
+                one.apply(c).map_err(refused)?;
+            }
+            want.extend(one.services);
+        }
+        if cur.iter().chain(&want).any(|s| layout::path(s) == layout::Path::Dr) {
+            return whole(self.net.as_mut(), &self.present);
+        }
+        let total = current.services.len() + want.len() - cur.len();
+        layout::render(&cur, &want, total, &self.present, false, self.net.as_mut())
     }
 
     /// The `delete rule` lines of unused (kind, L) rules, by their handles now.
@@ -332,30 +386,25 @@ impl Backend for Nft {
             // Chains change: everything in one nft batch, unused rules removed with it.
             let drops = self.drops(&plan.unused)?;
             self.batch_text(plan.text(&drops))?;
-            self.present = plan.after;
+            self.present.apply(&plan);
             if !drops.is_empty() {
-                for u in &plan.unused {
-                    self.present.rules.remove(u);
-                }
+                self.present.dropped(&plan.unused);
             }
             return Ok(());
         }
         if !plan.prep.is_empty() {
             // Invisible until the elements use it; left in place if they are refused.
             self.batch_text(plan.prep.clone())?;
-            self.present.inet = plan.after.inet;
-            self.present.rules.extend(plan.after.rules.iter().cloned());
+            self.present.inet = true;
+            self.present.rules.extend(plan.rules_added.iter().cloned());
         }
         self.transaction(&plan)?;
-        let unused = plan.unused.clone();
-        self.present = plan.after;
-        if unused.len() > LAZY_RULES {
+        self.present.apply(&plan);
+        if plan.unused.len() > LAZY_RULES {
             // Tidying: the change is done; a failure here leaves rules that match nothing.
-            if let Ok(d) = self.drops(&unused) {
+            if let Ok(d) = self.drops(&plan.unused) {
                 if !d.is_empty() && self.batch_text(d).is_ok() {
-                    for u in &unused {
-                        self.present.rules.remove(u);
-                    }
+                    self.present.dropped(&plan.unused);
                 }
             }
         }

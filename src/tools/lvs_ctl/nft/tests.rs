@@ -60,9 +60,10 @@ fn a_weight_change_touches_only_that_service() {
         netdev: false,
         dr_devices: Default::default(),
         rules: ["m4_inc_3".to_string()].into(),
+        uses: [("m4_inc_3".to_string(), 2)].into(),
         ..present()
     };
-    let p = render(&cur, &want, &nat_only, false, &mut Fake).unwrap();
+    let p = render(&cur, &want, want.len(), &nat_only, false, &mut Fake).unwrap();
     assert!(p.fast(), "elements only: {}", p.slow);
     assert!(
         p.prep.contains("numgen inc mod 2 map @slots4"),
@@ -99,8 +100,14 @@ fn a_weight_change_touches_only_that_service() {
         "old slots go before the new come, in the same transaction"
     );
     assert!(p.unused.is_empty(), "81's wrr 1:2 still uses (inc, 3)");
-    assert!(p.after.rules.contains("m4_inc_2"));
-    assert!(render(&cur, &cur, &nat_only, false, &mut Fake).unwrap().is_empty());
+    let mut alone = nat_only.clone();
+    alone.uses.insert("m4_inc_3".into(), 1);
+    let p1 = render(&cur[..1], &want[..1], 2, &alone, false, &mut Fake).unwrap();
+    assert_eq!(p1.unused, vec!["m4_inc_3".to_string()], "80 was its only user");
+    assert_eq!(p.rules_added, vec!["m4_inc_2".to_string()]);
+    assert!(render(&cur, &cur, cur.len(), &nat_only, false, &mut Fake)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -114,7 +121,8 @@ fn slots_change_only_where_they_differ() {
         ..present()
     };
     pr.rules.insert("m4_sh_1021".into());
-    let p = render(&cur, &want, &pr, false, &mut Fake).unwrap();
+    pr.uses.insert("m4_sh_1021".into(), 1);
+    let p = render(&cur, &want, want.len(), &pr, false, &mut Fake).unwrap();
     assert!(p.prep.is_empty(), "mh keeps its L: {}", p.prep);
     let n = p.elems.len();
     assert!(n < 2 * 1021 / 3, "Maglev moves about a quarter: {n} changes");
@@ -127,19 +135,19 @@ fn dr_and_persistence_render() {
     let mut s = service(80, "sh", Fwd::Route, &[1, 1]);
     s.flags = F_PERSISTENT;
     s.timeout = 300;
-    let b = render(&[], &[s.clone()], &Present::default(), false, &mut Fake).unwrap();
+    let b = render(&[], &[s.clone()], 1, &Present::default(), false, &mut Fake).unwrap();
     assert!(!b.fast());
     let text = b.text("");
     assert!(text.contains("add table netdev hakit_lvs"));
     assert!(text.contains("hook ingress device \"eth0\""));
     assert!(text.contains("fwd to \"eth0\""));
     assert!(text.contains("timeout 300s"));
-    assert!(b.after.netdev && b.after.dr_devices.contains("eth0"));
+    assert!(b.tables.netdev && b.tables.dr_devices.contains("eth0"));
     // Persistent NAT: a chain of its own, its records still elements.
     let mut pn = service(81, "rr", Fwd::Masq, &[1, 1]);
     pn.flags = F_PERSISTENT;
     pn.timeout = 60;
-    let b = render(&[], &[pn], &Present::default(), false, &mut Fake).unwrap();
+    let b = render(&[], &[pn], 1, &Present::default(), false, &mut Fake).unwrap();
     let text = b.text("");
     assert!(text.contains("add chain inet hakit_lvs s4t0a000001_0051"), "{text}");
     assert!(text.contains("add element inet hakit_lvs chains4"), "{text}");
@@ -148,7 +156,7 @@ fn dr_and_persistence_render() {
     let mut mixed = s;
     mixed.dests[0].fwd = Fwd::Masq;
     assert!(matches!(
-        render(&[], &[mixed], &Present::default(), false, &mut Fake),
+        render(&[], &[mixed], 1, &Present::default(), false, &mut Fake),
         Err(Error::Usage(_))
     ));
 }
@@ -181,10 +189,10 @@ fn refusals_are_usage_errors() {
 #[test]
 fn flush_and_the_last_service_remove_the_tables() {
     let cur = vec![service(80, "rr", Fwd::Masq, &[1])];
-    let b = render(&cur, &[], &present(), false, &mut Fake).unwrap();
+    let b = render(&cur, &[], 0, &present(), false, &mut Fake).unwrap();
     assert!(b.slow.contains("delete table inet hakit_lvs"));
     assert!(b.slow.contains("delete table netdev hakit_lvs"));
-    let b = render(&cur, &cur, &present(), true, &mut Fake).unwrap();
+    let b = render(&cur, &cur, cur.len(), &present(), true, &mut Fake).unwrap();
     assert!(!b.fast(), "a flush is one nft batch");
     let text = b.text("");
     assert!(text.starts_with("add table inet hakit_lvs\ndelete table inet hakit_lvs\n"));
