@@ -349,14 +349,22 @@ const TEXT_CHUNK: usize = 256;
 
 impl Elems {
     fn del(&mut self, set: &str, key: Vec<F>) {
-        self.dels.entry(set.to_string()).or_default().push(key);
+        match self.dels.get_mut(set) {
+            Some(v) => v.push(key),
+            None => {
+                self.dels.insert(set.to_string(), vec![key]);
+            }
+        }
     }
 
     fn add(&mut self, set: &str, key: Vec<F>, data: Option<Vec<F>>, comment: Option<String>) {
-        self.adds
-            .entry(set.to_string())
-            .or_default()
-            .push(Add { key, data, comment });
+        let a = Add { key, data, comment };
+        match self.adds.get_mut(set) {
+            Some(v) => v.push(a),
+            None => {
+                self.adds.insert(set.to_string(), vec![a]);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -600,10 +608,13 @@ fn persistent(s: &Service) -> bool {
 /// The membership set of a plain NAT service's (kind, L) rule, or None (persistent,
 /// or no live server).
 pub fn member(s: &Service) -> Option<String> {
+    member_n(s, slots(s).len())
+}
+
+fn member_n(s: &Service, n: usize) -> Option<String> {
     if persistent(s) {
         return None;
     }
-    let n = slots(s).len();
     (n > 0).then(|| format!("{}_{}_{n}", names(&s.key).member, slot_expr(s)))
 }
 
@@ -909,6 +920,7 @@ fn nat_diff(
     c: Option<&Service>,
     w: Option<&Service>,
     have: Option<&Actual>,
+    after: Option<&Actual>,
 ) {
     let nm = names(k);
     let sk = svc_key(k);
@@ -951,9 +963,9 @@ fn nat_diff(
             &computed
         }
     };
-    let want_member = w.and_then(member);
+    let want_member = after.and_then(|a| a.members.first());
     for m in &have.members {
-        if Some(m) != want_member.as_ref() {
+        if Some(m) != want_member {
             p.elems.del(m, sk.clone());
         }
     }
@@ -1005,13 +1017,10 @@ fn nat_diff(
 
 /// What a NAT service's membership and slots are when the kernel holds it as planned.
 pub fn actual_of(s: &Service) -> Actual {
+    let sl = nat_slots(s);
     Actual {
-        members: member(s).into_iter().collect(),
-        slots: nat_slots(s)
-            .into_iter()
-            .enumerate()
-            .map(|(i, x)| (i as u32, x))
-            .collect(),
+        members: member_n(s, sl.len()).into_iter().collect(),
+        slots: sl.into_iter().enumerate().map(|(i, x)| (i as u32, x)).collect(),
     }
 }
 
@@ -1345,8 +1354,8 @@ pub fn render(
         for m in old_members {
             *delta.entry(m).or_default() -= 1;
         }
-        nat_diff(&mut p, &mut slow, &k, nat(c), nat(w), have);
         let after = nat(w).map(actual_of);
+        nat_diff(&mut p, &mut slow, &k, nat(c), nat(w), have, after.as_ref());
         if let Some(a) = &after {
             for m in &a.members {
                 *delta.entry(m.clone()).or_default() += 1;

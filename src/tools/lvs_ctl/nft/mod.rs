@@ -381,7 +381,12 @@ impl Backend for Nft {
         if !self.present.known {
             self.read_all()?;
         }
+        let t0 = std::time::Instant::now();
+        let prof = std::env::var_os("HAKIT_NFT_PROFILE").is_some();
         let plan = self.plan(current, changes)?;
+        if prof {
+            eprintln!("PROFILE plan {:?} ({} elements)", t0.elapsed(), plan.elems.len());
+        }
         if !plan.fast() {
             // Chains change: everything in one nft batch, unused rules removed with it.
             let drops = self.drops(&plan.unused)?;
@@ -398,7 +403,13 @@ impl Backend for Nft {
             self.present.inet = true;
             self.present.rules.extend(plan.rules_added.iter().cloned());
         }
+        if prof {
+            eprintln!("PROFILE prep {:?}", t0.elapsed());
+        }
         self.transaction(&plan)?;
+        if prof {
+            eprintln!("PROFILE tx {:?}", t0.elapsed());
+        }
         self.present.apply(&plan);
         if plan.unused.len() > LAZY_RULES {
             // Tidying: the change is done; a failure here leaves rules that match nothing.
