@@ -284,6 +284,39 @@ fn quiescing_and_removing_keep_open_connections() {
 }
 
 #[test]
+fn drift_is_read_back_and_a_change_over_it_goes_through() {
+    let lab = lab();
+    lvs(&lab, &format!("-A {} -s rr", svc()));
+    add_reals(&lab, "-m", &[1, 1, 1]);
+    let nft = |args: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", lab.net.ns(DIRECTOR), "nft"])
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nft {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A real server's record removed behind lvs-ctl's back shows; a slot removed is
+    // deleted no second time (the change is refused, the slots read, planned again).
+    nft(&format!(
+        "delete element inet hakit_lvs dests4 {{ {VIP} . tcp . {PORT} . {} . {PORT} }}",
+        Lab::real_addr(5)
+    ));
+    let saved = lvs(&lab, "-S -n");
+    assert_eq!(saved.matches(" -m -w 1").count(), 2, "{saved}");
+    nft(&format!(
+        "delete element inet hakit_lvs slots4 {{ {VIP} . tcp . {PORT} . 0 }}"
+    ));
+    lvs(&lab, &format!("-e {} -r {}:{PORT} -m -w 0", svc(), Lab::real_addr(4)));
+    let c = counts(&many(&lab, 30));
+    assert_eq!(c.get("n3"), Some(&30), "{c:?}");
+}
+
+#[test]
 fn persistence_keeps_a_client_on_one_server() {
     let lab = lab();
     lvs(&lab, &format!("-A {} -s rr -p 60", svc()));

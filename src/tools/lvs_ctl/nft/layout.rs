@@ -284,6 +284,10 @@ pub struct Actual {
     /// The membership sets holding its key (one, unless it drifted).
     pub members: Vec<String>,
     pub slots: BTreeMap<u32, Slot>,
+    /// Whether `slots` are known (read, or made by a plan), not taken from the records:
+    /// a change to slots not known deletes and adds every one, so that one missing
+    /// (drift) makes the kernel refuse the transaction and the slots are read for real.
+    pub known: bool,
 }
 
 /// One field of a set's key or a map's value.
@@ -959,32 +963,33 @@ fn nat_diff(
     let have = match have {
         Some(a) => a,
         None => {
-            computed = c.map(actual_of).unwrap_or_default();
+            computed = Actual {
+                known: false,
+                ..c.map(actual_of).unwrap_or_default()
+            };
             &computed
         }
     };
+    let rewrite = !have.known;
     let want_member = after.and_then(|a| a.members.first());
     for m in &have.members {
-        if Some(m) != want_member {
+        if Some(m) != want_member || rewrite {
             p.elems.del(m, sk.clone());
         }
     }
     if let Some(m) = &want_member {
-        if !have.members.contains(m) {
+        if !have.members.contains(m) || rewrite {
             p.elems.add(m, sk.clone(), None, None);
         }
     }
-    let ws = w.map(nat_slots).unwrap_or_default();
-    let top = have
-        .slots
-        .keys()
-        .next_back()
-        .map_or(0, |&i| i as usize + 1)
-        .max(ws.len());
+    let none = BTreeMap::new();
+    let ws = after.map_or(&none, |a| &a.slots);
+    let last = |m: &BTreeMap<u32, Slot>| m.keys().next_back().map_or(0, |&i| i as usize + 1);
+    let top = last(&have.slots).max(last(ws));
     for i in 0..top {
         let old = have.slots.get(&(i as u32));
-        let new = ws.get(i);
-        if old == new {
+        let new = ws.get(&(i as u32));
+        if old == new && !rewrite {
             continue;
         }
         if old.is_some() {
@@ -1019,6 +1024,7 @@ fn nat_diff(
 pub fn actual_of(s: &Service) -> Actual {
     let sl = nat_slots(s);
     Actual {
+        known: true,
         members: member_n(s, sl.len()).into_iter().collect(),
         slots: sl.into_iter().enumerate().map(|(i, x)| (i as u32, x)).collect(),
     }
@@ -1324,7 +1330,11 @@ pub fn render(
         let w = want_by.get(&k).copied();
         let have = present.actual.get(&k);
         if let (Some(c), Some(w)) = (c, w) {
-            let fresh = have.is_none_or(|a| *a == actual_of(c));
+            // Slots not known are taken as the records say (a change finds out).
+            let fresh = have.is_none_or(|a| {
+                let x = actual_of(c);
+                a.members == x.members && (!a.known || a.slots == x.slots)
+            });
             if unchanged(c, w) && path(c) == path(w) && (path(c) == Path::Dr || fresh) {
                 continue;
             }

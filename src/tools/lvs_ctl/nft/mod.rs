@@ -195,8 +195,8 @@ impl Nft {
     }
 
     /// What the kernel holds: the model, and what the plans need to know of it.
-    fn read_all(&mut self) -> Result<(Table, Vec<(String, u64)>)> {
-        let inet = read::read(self.nl()?).map_err(Error::Kernel)?;
+    fn read_all(&mut self, slots: bool) -> Result<(Table, Vec<(String, u64)>)> {
+        let inet = read::read(self.nl()?, slots).map_err(Error::Kernel)?;
         let netdev = self.list_netdev()?;
         let p = parse::parse(None, netdev.as_deref()).map_err(Error::Kernel)?;
         let mut present = p.present;
@@ -307,17 +307,28 @@ impl Nft {
     }
 
     /// The elements in one nf_tables transaction.
-    fn transaction(&mut self, plan: &Plan) -> Result<()> {
+    fn transaction(&mut self, plan: &Plan) -> std::result::Result<(), TxRefused> {
         let ops = plan.elems.ops();
-        self.nl()?.transaction(&ops).map_err(|e| {
+        let nl = self.nl().map_err(|error| TxRefused { errno: None, error })?;
+        nl.transaction(&ops).map_err(|e| {
             let set = e.op().and_then(|i| plan.elems.op_set(i)).unwrap_or("the transaction");
-            let tail = match e {
-                TxError::Io(_) => "; whether it was done is not known: read the table again",
-                _ => ", nothing changed",
+            let (errno, tail) = match e {
+                TxError::Io(_) => (None, "; whether it was done is not known: read the table again"),
+                TxError::Refused(_) => (e.errno(), ", nothing changed"),
+                TxError::Invalid(_) => (None, ", nothing changed"),
             };
-            Error::Kernel(format!("nf_tables refused a change to {set}: {e}{tail}"))
+            TxRefused {
+                errno,
+                error: Error::Kernel(format!("nf_tables refused a change to {set}: {e}{tail}")),
+            }
         })
     }
+}
+
+/// A transaction not done, and the kernel's errno when it refused it.
+struct TxRefused {
+    errno: Option<i32>,
+    error: Error,
 }
 
 fn usage(m: impl Into<String>) -> Error {
@@ -330,7 +341,7 @@ impl Backend for Nft {
     }
 
     fn read(&mut self) -> Result<Table> {
-        Ok(self.read_all()?.0)
+        Ok(self.read_all(false)?.0)
     }
 
     fn check(&self, c: &Change) -> Result<()> {
@@ -379,14 +390,9 @@ impl Backend for Nft {
 
     fn commit(&mut self, current: &Table, changes: &[Change]) -> Result<()> {
         if !self.present.known {
-            self.read_all()?;
+            self.read_all(false)?;
         }
-        let t0 = std::time::Instant::now();
-        let prof = std::env::var_os("HAKIT_NFT_PROFILE").is_some();
         let plan = self.plan(current, changes)?;
-        if prof {
-            eprintln!("PROFILE plan {:?} ({} elements)", t0.elapsed(), plan.elems.len());
-        }
         if !plan.fast() {
             // Chains change: everything in one nft batch, unused rules removed with it.
             let drops = self.drops(&plan.unused)?;
@@ -403,12 +409,30 @@ impl Backend for Nft {
             self.present.inet = true;
             self.present.rules.extend(plan.rules_added.iter().cloned());
         }
-        if prof {
-            eprintln!("PROFILE prep {:?}", t0.elapsed());
-        }
-        self.transaction(&plan)?;
-        if prof {
-            eprintln!("PROFILE tx {:?}", t0.elapsed());
+        if let Err(e) = self.transaction(&plan) {
+            // A slot or membership not as the records say (drift): read them for real
+            // and plan again, once.
+            let drift = matches!(
+                &e,
+                TxRefused {
+                    errno: Some(libc::ENOENT | libc::EEXIST),
+                    ..
+                }
+            );
+            if !drift {
+                return Err(e.error);
+            }
+            self.read_all(true)?;
+            let plan = self.plan(current, changes)?;
+            if !plan.fast() {
+                return Err(e.error);
+            }
+            if !plan.prep.is_empty() {
+                self.batch_text(plan.prep.clone())?;
+            }
+            self.transaction(&plan).map_err(|e| e.error)?;
+            self.present.apply(&plan);
+            return Ok(());
         }
         self.present.apply(&plan);
         if plan.unused.len() > LAZY_RULES {

@@ -122,13 +122,18 @@ fn slots_change_only_where_they_differ() {
     };
     pr.rules.insert("m4_sh_1021".into());
     pr.uses.insert("m4_sh_1021".into(), 1);
+    // Slots as read from the kernel: only those that differ change.
+    pr.actual.insert(cur[0].key, layout::actual_of(&cur[0]));
     let p = render(&cur, &want, want.len(), &pr, false, &mut Fake).unwrap();
     assert!(p.prep.is_empty(), "mh keeps its L: {}", p.prep);
     let n = p.elems.len();
     assert!(n < 2 * 1021 / 3, "Maglev moves about a quarter: {n} changes");
-    // Applied to the kernel state the records say, a plan's ops delete only what is there.
-    let ops = p.elems.ops();
-    assert!(!ops.is_empty());
+    // Slots taken from the records: every one deleted and added, so that one missing
+    // (drift) is refused by the kernel rather than left missing.
+    pr.actual.get_mut(&cur[0].key).unwrap().known = false;
+    let p = render(&cur, &want, want.len(), &pr, false, &mut Fake).unwrap();
+    let dels = p.elems.dels.get("slots4").map_or(0, Vec::len);
+    assert_eq!(dels, 1021, "{}", p.elems.len());
 }
 #[test]
 fn dr_and_persistence_render() {
