@@ -428,7 +428,7 @@ fn direct_routing_sends_frames_to_real_servers_holding_the_vip() {
 }
 
 /// The figures, in a namespace of its own: 10,000 services × 4 real servers in
-/// one commit, then one real server's weight to 0 (commit only: the caller, like
+/// one commit, read back, then one real server's weight to 0 and back (commit only: the caller, like
 /// `follow`, holds the table). Heavy: `cargo test --release --test lvs_nft -- --ignored`.
 #[test]
 #[ignore]

@@ -1,21 +1,47 @@
 //! The nftables backend: a table of its own, `inet hakit_lvs` (and `netdev hakit_lvs`
-//! for direct routing), changed only in whole batches given to `nft -f -`: one kernel
-//! transaction, all or nothing.
+//! for direct routing), changed all or nothing: one nf_tables netlink transaction of
+//! set elements, or one `nft -f -` batch when chains change.
 //!
 //! # Layout (see `layout.rs`)
 //!
-//! NAT: `pre` (nat prerouting) and `out` (nat output) look a connection's first packet
-//! up in a dispatch map (`svc4`/`svc6` by address . protocol . port, `fwm4`/`fwm6` by
-//! mark) and go to the service's chain. That chain has, in order: persistence (one
-//! rule per live real server: client, masked, in that server's timed set → DNAT to it),
-//! the scheduler (`dnat to VIP . proto . port . <slot> map @natN` where the slot is
-//! `numgen inc mod L` for rr and wrr, `jhash ip saddr` for sh and mh, `jhash ip daddr`
-//! for dh; fo is a plain DNAT to the heaviest server), and record rules whose comments
-//! hold the settings (`lvs-service ...`, `lvs-dest ...`), so that [`Nft::read`] gives
-//! back the whole model from the kernel. `post` (nat postrouting, first packets only)
-//! counts each connection in the `dcnt` set's element of its service and real server,
-//! and refreshes the client's persistence. Conntrack carries every connection after its
-//! first packet, so a map rewrite (a weight to 0, a server removed) never moves one.
+//! A fixed skeleton, made once with nft, whose size does not grow with the services:
+//! `pre` (nat prerouting) and `out` (nat output) look a connection's first packet up in
+//! `svcs4` (address . protocol . port; `fsvcs4` by mark; 6 for IPv6), which counts it,
+//! and go to `nat4`. There a service with a chain of its own (persistence) is sent to
+//! it through the `chains4` verdict map; every other service is matched by the rule of
+//! its scheduler's (kind, L): `ip daddr . meta l4proto . th dport @m4_inc_10 dnat ip to
+//! ip daddr . meta l4proto . th dport . numgen inc mod 10 map @slots4`, one rule per
+//! (kind, L) in use, made before the first element that needs it (an unused rule
+//! matches nothing, so the visible change stays one element transaction) and removed
+//! lazily once more than [`layout::LAZY_RULES`] are unused. Kinds: `inc` (numgen inc:
+//! rr, wrr, and fo with L = 1), `sh` (jhash of the client: sh, and mh with L = 1021),
+//! `dh` (jhash of the destination). `slots4` holds every service's slots (service .
+//! slot → real server . port). `post` (nat postrouting, first packets only) counts each
+//! connection in `dcnt4` (service . real server . port) and refreshes persistence.
+//!
+//! Per-service state is elements only: the service's record (`lvs-service ...`) is the
+//! comment of its `svcs4` element, each real server's (`lvs-dest ...`) the comment of its
+//! `dests4` element (apart from `dcnt4`, so that a weight change, which rewrites the
+//! record, keeps the counter), its key in one membership set, its slots in `slots4`.
+//! [`Nft::read`] dumps these sets over netlink (`read.rs`, no nft, no JSON).
+//!
+//! A change plays only on the services it names ([`Nft::plan`]), each alone, and is one
+//! netlink transaction: the service's slots that differ deleted and added, its key moved
+//! between membership sets when L changed, its records. Slots are not read back (the
+//! slot maps are the most elements, and a set's dump walks the set from its start for
+//! every part, so it is quadratic in the kernel): they are taken to be what the records
+//! say, and a change to a service whose slots were not made by this process deletes and
+//! adds all of them, so that one missing (drift) is refused by the kernel (ENOENT), the
+//! slots are read for real and the change planned again. Conntrack carries every
+//! connection after its first packet, so a slot rewrite (a weight to 0, a server
+//! removed) never moves one.
+//!
+//! Persistence cannot be elements only: it needs a client's timed entry per real server
+//! and a rule per live server that sends a known client back, with the service's mask
+//! and timeout. A persistent service keeps a chain of its own (and `q_` in postrouting
+//! to refresh its clients), made by nft; they are few in practice, and only a change to
+//! one of them is an nft batch (with everything else of that commit in it, still one
+//! transaction). Its records, counters and slots are elements like every service's.
 //!
 //! DR (ipvsadm's `-g`, nftlb's dsr): an ingress chain on the interface holding the VIP
 //! dispatches to the service's chain there: open flows first (`ip saddr . th sport` in
@@ -24,51 +50,67 @@
 //! flow, records it and rewrites the Ethernet addresses (`fwd to` the interface towards
 //! the server, whose MAC comes from the neighbour table: see `dr.rs`). There is no
 //! conntrack before that hook, hence the flow sets (900 s idle, refreshed per packet).
+//! DR keeps chains per service and its records in rule comments, read with `nft -j`
+//! only when the netdev table exists; a change to a DR service is an nft batch.
 //!
 //! # Schedulers
 //!
-//! rr: `numgen inc` over the live servers: exact alternation. wrr: `numgen inc` over
-//! IPVS's interleaved weighted sequence (one cycle, Σw/gcd slots, scaled to 512 if
-//! longer): deterministic and exact per cycle, where `numgen random` over weight ranges
-//! would be off by a few percent over 1,000 connections by chance alone. sh, dh: jhash
-//! (fixed seed) over that weighted list. mh: a Maglev table of 1021 entries filled by
-//! each server's permutation, so a server that leaves remaps little more than its own
-//! share. fo: the highest weight. lc, wlc, sed, nq, lblc, lblcr and ovf need
-//! per-connection state at scheduling time and are refused; so are tunnels, local
-//! forwarding, thresholds (`ct count` limits a rule, it cannot send the connection to
-//! another server), persistence engines, one-packet scheduling and the sched flags.
+//! rr: `numgen inc` over the live servers. wrr: `numgen inc` over IPVS's interleaved
+//! weighted sequence (one cycle, Σw/gcd slots, scaled to 512 if longer): deterministic
+//! and exact per cycle, where `numgen random` over weight ranges would be off by a few
+//! percent over 1,000 connections by chance alone. sh, dh: jhash (fixed seed) over that
+//! weighted list. mh: a Maglev table of 1021 entries filled by each server's
+//! permutation, so a server that leaves remaps little more than its own share. fo: the
+//! highest weight. lc, wlc, sed, nq, lblc, lblcr and ovf need per-connection state at
+//! scheduling time and are refused; so are tunnels, local forwarding, thresholds (`ct
+//! count` limits a rule, it cannot send the connection to another server), persistence
+//! engines, one-packet scheduling and the sched flags.
 //!
-//! # Why shared, sharded maps (measured, 10,000 services × 4, 2 vCPU, others building)
+//! The `numgen inc` counter belongs to the rule, so the rr/wrr services of one (kind, L)
+//! share it: a service alone alternates exactly (the tests), but services taking
+//! connections in turn each see the counter advanced by the others; each still gets
+//! every slot over time unless its arrivals are locked in step with another service's
+//! (two services of L = 2 always hit in turn would each see one slot). IPVS keeps a
+//! counter per service; a per-service counter needs a rule per service, which is what
+//! made the old layout slow.
 //!
-//! - An anonymous map per service rule: the kernel names each by scanning every set of
-//!   the table: 17.7 s to load. A named map per service: sets are looked up by name in a
-//!   list, 9.2 s. One verdict map shared by every service: each element added is
-//!   validated against every rule bound to the map, and a one-server change took 30 s.
-//! - Now, one data map per 64 shards of services. Measured through [`Nft::commit`]
-//!   (`cargo test --release --test lvs_nft figures -- --ignored --nocapture`): the load
-//!   in one transaction 8.0–9.2 s (nft parsing the text is about 2 s of it); one real
-//!   server's weight to 0: 2.2–2.8 s, where each line of that batch alone checks in
-//!   10–60 ms: adding a rule with a NAT statement makes the kernel validate the whole
-//!   table at commit (every service chain behind the dispatch map). Reading the table
-//!   back as JSON: 14.5 s (nft's cache of every chain and element).
-//! - Neither issue target is met yet (< 1 s, < 5 ms). The way there: a health change
-//!   that adds no rule — fixed-size slot tables per service (the modulus chosen when
-//!   servers come or go, not when weights change) and the records in sets with element
-//!   comments instead of rule comments — then only set elements change, which needs no
-//!   table validation and can be sent over nf_tables netlink directly (nft alone spends
-//!   about 40 ms fetching its cache of 10,000 chains before it sends anything).
+//! # Why this layout (measured, 10,000 services × 4, wrr 1:2:3:4, 2 vCPU, others building)
+//!
+//! The old layout had a chain per service with its NAT rules: the load took 8–9 s, one
+//! weight to 0 2.2–2.8 s, read 14.5 s, because (a) nft fetches and parses a cache of
+//! every chain before any batch, (b) adding a rule with a NAT statement makes the kernel
+//! validate the whole table, every service chain behind the dispatch map, (c) `nft -j
+//! list` of it all. Before that: an anonymous map per service (17.7 s to load: the
+//! kernel names each by scanning every set), and one verdict map for all (each element
+//! checked against every rule bound to the map: 30 s per change). Now tens of rules are
+//! bound to `slots4` and the table validates in microseconds.
+//!
+//! `cargo test --release --test lvs_nft figures -- --ignored --nocapture` (through
+//! [`Nft::commit`], load average 2.5–5 during the runs): the load in one transaction
+//! 0.89–1.10 s (plan 0.17–0.25 s, 200,000 elements, the transaction 0.5–0.7 s; the
+//! skeleton by nft 4 ms); read back 0.46–0.69 s with the slots (0.3 s of that is
+//! `slots4`), about 0.33 s without, as [`Nft::read`] does; one weight to 0 or back
+//! 0.05–0.17 ms (16 elements), 25–30 ms when its (kind, L) rule is new (nft, once).
+//! `sudo contrib/bench-lvs.py nft` (load 2.1–2.9): `-R` 1.9–2.1 s as a whole process
+//! (about 1 s of it is playing the 50,000 changes on the model before the commit:
+//! `Table::apply` finds a service by a linear search), `-S -n` 395 ms, `-L -n` 383 ms, `-e`
+//! 375 ms as a whole process (its read), `follow`: event in → kernel → event out median
+//! 0.17 ms, max 23.7 ms (the first, its rule new).
 //!
 //! # What is approximate
 //!
 //! Counters: `conns` of services and real servers (new connections; DR: new flows).
-//! Packets, bytes and rates are 0, and so are ActiveConn/InActConn: this kernel has no
-//! /proc/net/nf_conntrack and there is no conntrack tool; ctnetlink is the way.
-//! Persistence refreshes at each new connection of the client (IPVS: while any is
-//! open). A quiescent server's persistent clients are scheduled anew (IPVS's
+//! A service's counter starts again when its record changes (`-E`: the element is
+//! deleted and added); a real server's stays through weight changes. Packets, bytes
+//! and rates are 0, and so are ActiveConn/InActConn: this kernel has no
+//! /proc/net/nf_conntrack and there is no conntrack tool; ctnetlink is the way (not
+//! done). Persistence refreshes at each new connection of the client (IPVS: while any
+//! is open). A quiescent server's persistent clients are scheduled anew (IPVS's
 //! `expire_quiescent_template`); removing a server drops its persistence. In DR, a
-//! removed server's open flows are scheduled anew (no conntrack to keep them).
-//! Info: version 1.2.1 (the semantics of ipvsadm's interface), size 0 (no connection
-//! table of its own: conntrack holds the connections).
+//! removed server's open flows are scheduled anew (no conntrack to keep them). Slots
+//! drifted beyond a service's L are left (unreachable). Info: version 1.2.1 (the
+//! semantics of ipvsadm's interface), size 0 (no connection table of its own:
+//! conntrack holds the connections).
 
 mod dr;
 pub mod layout;
