@@ -5,6 +5,7 @@ namespace's own; nothing else is touched).
   sudo contrib/bench-lvs.py nft [SERVICES]     # the nftables backend, on this kernel
   sudo contrib/ipvs-vm.sh run python3 contrib/bench-lvs.py ipvs [SERVICES]
                                                # IPVS, lvs-ctl beside ipvsadm, in the VM
+  sudo contrib/bench-lvs.py takeout [TRIALS]   # web server killed -> taken out, by a client
 
 nft: `-L -n` of an empty table as a whole process; `-R` of SERVICES (10,000) services
 x 4 real servers in one transaction; `-S -n` and `-L -n` of that table; one real
@@ -16,6 +17,9 @@ ipvs: the same file restored by `ipvsadm -R` and by `lvs-ctl -R` (each after `-C
 Medians of several runs; the binaries from target/release (HAKIT_BIN to change).
 """
 import os, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nslab  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("HAKIT_BIN", os.path.join(ROOT, "target", "release"))
@@ -148,6 +152,108 @@ def ipvs_bench(services):
     inns(ipvsadm, "-C")
 
 
+def takeout_bench(trials):
+    """`mon-check run | lvs-ctl follow` at a 1 s interval on a director (nft, NAT, rr over
+    three real servers); a client opens a connection to the virtual address every 2 ms.
+    Each trial kills one real server's web server and times, from the kill, the last
+    connection that failed (after it, the server is out: every connection succeeds),
+    then restarts it and waits for it to be back."""
+    import socket, threading
+    pfx = "hkb%dto" % os.getpid()
+    made = nslab.topology(pfx, 5, 2)
+    vip = "10.77.1.100"
+    procs = []
+    try:
+        n = lambda i: "%sn%d" % (pfx, i)
+        sh("ip", "-n", n(1), "addr", "flush", "dev", "eth1")
+        sh("ip", "-n", n(2), "addr", "add", vip + "/32", "dev", "eth0")
+        sh("ip", "netns", "exec", n(2), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        work = tempfile.mkdtemp(dir="/var/tmp")
+        servers = {}
+
+        def serve(i):
+            servers[i] = subprocess.Popen(["ip", "netns", "exec", n(i), "python3", "-c",
+                "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                "s.bind(('10.77.2.%d', 80)); s.listen(512)\n"
+                "while True:\n c,_=s.accept(); c.recv(1024); c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\nn%d\\n'); c.close()\n"
+                % (i, i)])
+        for i in (3, 4, 5):
+            sh("ip", "-n", n(i), "addr", "flush", "dev", "eth0")
+            sh("ip", "-n", n(i), "route", "add", "default", "via", "10.77.2.2")
+            serve(i)
+        cfg = os.path.join(work, "hakit.yaml")
+        with open(cfg, "w") as f:
+            f.write("lvs-ctl:\n  backend: nft\n  services:\n    - service: tcp %s:80\n      scheduler: rr\n"
+                    "      forward: masq\n      check: web/http\n      reals:\n" % vip)
+            for i in (3, 4, 5):
+                f.write("        - address: 10.77.2.%d:80\n" % i)
+            f.write("mon-check:\n  state-dir: %s/mon\n  socket: %s/mon.sock\n  hostgroups:\n"
+                    "    web: [10.77.2.3, 10.77.2.4, 10.77.2.5]\n  watches:\n    web:\n      http:\n"
+                    "        interval: 1s\n        monitor: http -p 80 -t 1\n" % (work, work))
+        sh("ip", "netns", "exec", n(2), LVS, "apply", cfg)
+        follow = subprocess.Popen(["ip", "netns", "exec", n(2), "sh", "-c",
+                                   "%s run -q -c %s | exec %s follow -q -c %s --state %s/state" %
+                                   (os.path.join(BIN, "mon-check"), cfg, LVS, cfg, work)],
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+        procs.append(follow)
+        fails = []
+        stop = threading.Event()
+
+        def client():
+            nslab.setns(n(1))
+            while not stop.is_set():
+                t = nslab.mono()
+                try:
+                    c = socket.create_connection((vip, 80), timeout=0.5)
+                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    ok = c.recv(64).startswith(b"HTTP")
+                    c.close()
+                except OSError:
+                    ok = False
+                if not ok:
+                    fails.append(t)
+                time.sleep(0.002)
+        th = threading.Thread(target=client, daemon=True)
+        th.start()
+
+        import queue
+        events = queue.Queue()
+        threading.Thread(target=lambda: [events.put(l) for l in follow.stdout], daemon=True).start()
+
+        def wait_event(prefix):
+            while True:
+                line = events.get(timeout=10)
+                if line.startswith(prefix + " 10.77.2.3:80"):
+                    return line
+        time.sleep(3)
+        while not events.empty():
+            events.get()
+        out = []
+        for k in range(trials):
+            fails.clear()
+            t0 = nslab.mono()
+            servers[3].kill()
+            servers[3].wait()
+            wait_event("real-down")
+            time.sleep(0.3)
+            if not fails:
+                raise SystemExit("no connection failed: the client did not reach the dead server")
+            out.append(max(fails) - t0)
+            serve(3)
+            wait_event("real-up")
+            time.sleep(0.5 + (k % 7) * 0.13)  # a kill at another phase of the check interval
+        stop.set()
+        out.sort()
+        print("web server killed -> no connection fails any more (interval 1 s, %d trials): median %.0f ms, "
+              "max %.0f ms" % (trials, statistics.median(out) * 1e3, max(out) * 1e3))
+        for s in servers.values():
+            s.kill()
+    finally:
+        for p in procs:
+            p.terminate()
+        nslab.remove(made)
+
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench-lvs: needs root (namespaces)")
@@ -160,6 +266,8 @@ def main():
             nft_bench(services)
         elif mode == "ipvs":
             ipvs_bench(services)
+        elif mode == "takeout":
+            takeout_bench(int(sys.argv[2]) if len(sys.argv) > 2 else 20)
         else:
             raise SystemExit(__doc__)
     finally:

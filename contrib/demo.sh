@@ -197,7 +197,7 @@ clients 8
 step "it comes back" 0
 ip netns exec "${PFX}n3" python3 -m http.server 80 --bind 10.77.2.3 --directory "$work/www3" >/dev/null 2>&1 &
 sleep 1.5
-in2 status
+in2 status -c "$work/director.yaml" --state "$work/lvs-follow.json"
 stop_all
 echo
 echo "demo done; the namespaces are gone."

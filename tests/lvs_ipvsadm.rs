@@ -138,11 +138,11 @@ fn vm_restore_is_all_or_nothing_where_ipvsadm_stops_half_way() {
     let bad = "-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1:80 -m\n-a -t 10.1.0.9:80 -r 10.2.0.2:80 -m\n";
     let (code, _, err) = run(bin("lvs-ctl").to_str().unwrap(), &["--backend", "ipvs", "-R"], bad);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("stdin:3: No such service"), "{err}");
+    assert!(err.contains("stdin:3: Service not defined"), "{err}");
     assert_eq!(ipvsadm(&["-S", "-n"]), "", "nothing changed");
     // ipvsadm applies the first two lines and reports the third.
     let (_, _, err) = run("ipvsadm", &["-R"], bad);
-    assert!(err.contains("No such service"), "{err}");
+    assert!(err.contains("Service not defined"), "{err}");
     assert_eq!(ipvsadm(&["-S", "-n"]).lines().count(), 2, "ipvsadm stopped half way");
     ipvsadm(&["-C"]);
 }

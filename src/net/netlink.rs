@@ -121,6 +121,15 @@ where
         self.timeout = timeout;
     }
 
+    /// Read answers into a buffer of `bytes` (64 KiB unless told). The kernel sizes a
+    /// dump's parts by the largest read a socket has made (up to 32 KiB, then each
+    /// part is a multi-page allocation); a family whose answers are small (IPVS) reads
+    /// faster with a page. A datagram larger than the buffer is lost, and the buffer
+    /// grows so that the next fits.
+    pub fn set_receive_buffer(&mut self, bytes: usize) {
+        self.buf = Vec::with_capacity(bytes);
+    }
+
     /// Receive the notifications of multicast `group` (RTNLGRP_LINK, ...). Groups
     /// above 32 are refused: their messages cannot be told from answers by the address
     /// they come from.
@@ -142,9 +151,10 @@ where
         self.sock.set_cap_ack(on)
     }
 
-    /// Ask for a receive buffer of `bytes` (beyond rmem_max where CAP_NET_ADMIN allows),
-    /// for answers that come all at once, as a batch's refusals do.
-    pub fn set_receive_buffer(&mut self, bytes: usize) -> io::Result<()> {
+    /// Ask the kernel to queue up to `bytes` of answers for this socket (SO_RCVBUF,
+    /// beyond rmem_max where CAP_NET_ADMIN allows), for answers that come all at once,
+    /// as a batch's refusals do.
+    pub fn set_receive_queue(&mut self, bytes: usize) -> io::Result<()> {
         use nix::sys::socket::{setsockopt, sockopt};
         setsockopt(&self.sock, sockopt::RcvBufForce, &bytes)
             .or_else(|_| setsockopt(&self.sock, sockopt::RcvBuf, &bytes))
@@ -904,6 +914,41 @@ mod tests {
         m[0] = 4;
         assert!(split(&m).is_err());
         assert_eq!(split(&[]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn requests_together_in_one_datagram_say_which_were_refused() {
+        use netlink_packet_route::address::AddressMessage;
+        use netlink_packet_route::link::LinkMessage;
+        let mut nl = Netlink::route().unwrap();
+        nl.set_timeout(Duration::from_secs(2));
+        nl.set_cap_ack(true).unwrap();
+        let lo = || {
+            let mut l = LinkMessage::default();
+            l.header.index = 1;
+            RouteNetlinkMessage::GetLink(l)
+        };
+        let mut a = AddressMessage::default();
+        a.header.family = netlink_packet_route::AddressFamily::Inet;
+        a.header.index = u32::MAX;
+        let msgs = vec![
+            (lo(), 0),
+            (RouteNetlinkMessage::DelAddress(a), 0),
+            (lo(), 0),
+            (lo(), NLM_F_ACK),
+        ];
+        let refused = nl.together(msgs).unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].0, 1);
+        assert!(
+            nl.together(vec![(lo(), 0)]).is_err(),
+            "none asks for an acknowledgement"
+        );
+        // (A datagram beyond the default send buffer: tests/nftables.rs, 1.8 MB.)
+        assert!(!nl
+            .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

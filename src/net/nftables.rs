@@ -10,7 +10,7 @@
 //! Written from the kernel's uapi (linux/netfilter/nf_tables.h, nfnetlink.h) and
 //! libnftnl's user-data layout. nf_tables' integer attributes are big-endian. Every
 //! decoder works on the kernel's bytes through [`Attrs`], which refuses a length that
-//! does not fit: a malformed answer is an error, never a panic (fuzz/nft_parse).
+//! does not fit: a malformed answer is an error, never a panic (fuzz/nfnl_parse).
 //!
 //! # Transactions
 //!
@@ -856,7 +856,7 @@ impl Nftables {
         let mut nl = Netlink::open(NETLINK_NETFILTER)?;
         nl.set_cap_ack(true)?;
         // A transaction's refusals come all at once; room for a few thousand.
-        nl.set_receive_buffer(4 << 20)?;
+        nl.set_receive_queue(4 << 20)?;
         Ok(Nftables { nl })
     }
 
@@ -1058,6 +1058,44 @@ mod tests {
             set: "s".into(),
         };
         assert!(matches!(encode_op(&op, &mut Vec::new()), Err(TxError::Invalid(_))));
+    }
+
+    #[test]
+    fn the_kernels_answers_parse_and_every_byte_changed_reads_without_a_panic() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/nfnl_parse");
+        let mut seen = 0;
+        for f in std::fs::read_dir(dir).unwrap() {
+            let path = f.unwrap().path();
+            let b = std::fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("setelem") {
+                decode_set_elems(&b).unwrap();
+            } else if name.starts_with("rule") {
+                assert_eq!(decode_rule(&b).unwrap().comment.as_deref(), Some("hello"));
+            } else {
+                decode_chain(&b).unwrap();
+            }
+            for i in 0..b.len() {
+                for v in [0u8, 1, 4, 0x80, 0xff] {
+                    let mut c = b.clone();
+                    c[i] = v;
+                    let _ = (decode_set_elems(&c), decode_rule(&c), decode_chain(&c));
+                }
+            }
+            seen += 1;
+        }
+        assert!(seen >= 5);
+        // The interval set's seed: 10.0.0.0/8 is a start and an end flagged INTERVAL_END.
+        let i = decode_set_elems(&std::fs::read(format!("{dir}/setelem-i-0")).unwrap()).unwrap();
+        assert!(i.iter().any(|e| e.key == [10, 0, 0, 0] && e.flags == 0));
+        assert!(i.iter().any(|e| e.key == [11, 0, 0, 0] && e.flags == 1));
+        let s2 = decode_set_elems(&std::fs::read(format!("{dir}/setelem-s2-0")).unwrap()).unwrap();
+        assert!(s2.iter().all(|e| e.counter == Some(Counter::default())));
+        let v = decode_set_elems(&std::fs::read(format!("{dir}/setelem-v-0")).unwrap()).unwrap();
+        assert_eq!(v[0].data, Some(Data::Verdict(Verdict::Goto("c".into()))));
+        let p = decode_set_elems(&std::fs::read(format!("{dir}/setelem-p-0")).unwrap()).unwrap();
+        let x = p.iter().find(|e| e.comment.as_deref() == Some("x")).unwrap();
+        assert_eq!(x.timeout, Some(Duration::from_secs(3600)));
     }
 
     #[test]

@@ -326,25 +326,10 @@ pub fn parse(words: &[Word], origin: Origin) -> Result<Invocation, ParseError> {
                 }
                 (Arg::None, None) => None,
                 (_, Some(v)) => Some(v.to_string()),
-                (Arg::Required(m), None) => match words.get(i) {
-                    Some(v) => {
-                        i += 1;
-                        Some(v.text.to_string())
-                    }
-                    None => {
-                        return Err(ParseError {
-                            place: place(&w, t),
-                            msg: format!("--{name} needs a value ({m})"),
-                        })
-                    }
-                },
-                (Arg::Optional(_), None) => match words.get(i) {
-                    Some(v) if !v.text.starts_with('-') => {
-                        i += 1;
-                        Some(v.text.to_string())
-                    }
-                    _ => None,
-                },
+                (arg, None) => next_value(arg, words, &mut i).map_err(|m| ParseError {
+                    place: place(&w, t),
+                    msg: format!("--{name} needs a value ({m})"),
+                })?,
             };
             seen.push(Seen {
                 id: opt.id,
@@ -368,25 +353,10 @@ pub fn parse(words: &[Word], origin: Origin) -> Result<Invocation, ParseError> {
                         k = chars.len();
                         Some(rest)
                     }
-                    Arg::Required(m) => match words.get(i) {
-                        Some(v) => {
-                            i += 1;
-                            Some(v.text.to_string())
-                        }
-                        None => {
-                            return Err(ParseError {
-                                place: place(&w, &format!("-{c}")),
-                                msg: format!("-{c} needs a value ({m})"),
-                            })
-                        }
-                    },
-                    Arg::Optional(_) => match words.get(i) {
-                        Some(v) if !v.text.starts_with('-') => {
-                            i += 1;
-                            Some(v.text.to_string())
-                        }
-                        _ => None,
-                    },
+                    arg => next_value(arg, words, &mut i).map_err(|m| ParseError {
+                        place: place(&w, &format!("-{c}")),
+                        msg: format!("-{c} needs a value ({m})"),
+                    })?,
                 };
                 seen.push(Seen {
                     id: opt.id,
@@ -399,6 +369,23 @@ pub fn parse(words: &[Word], origin: Origin) -> Result<Invocation, ParseError> {
         }
     }
     assemble(seen, positional, origin)
+}
+
+/// An option's value from the next word: always for a required one (Err: its metavar
+/// when there is none), for an optional one (popt's rule) only if it is not an option.
+fn next_value(arg: Arg, words: &[Word], i: &mut usize) -> Result<Option<String>, &'static str> {
+    match (arg, words.get(*i)) {
+        (Arg::Required(_), Some(v)) => {
+            *i += 1;
+            Ok(Some(v.text.to_string()))
+        }
+        (Arg::Required(m), None) => Err(m),
+        (Arg::Optional(_), Some(v)) if !v.text.starts_with('-') => {
+            *i += 1;
+            Ok(Some(v.text.to_string()))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn find_long(name: &str) -> Option<&'static Opt> {

@@ -385,6 +385,8 @@ pub enum Change {
 pub enum Refusal {
     ServiceExists,
     NoService,
+    /// A real server's change on a missing service (ipvsadm words it apart).
+    ServiceNotDefined,
     DestExists,
     NoDest,
     /// A real server of the other family on a service that does not tunnel.
@@ -396,6 +398,7 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::ServiceExists => "Service already exists",
             Refusal::NoService => "No such service",
+            Refusal::ServiceNotDefined => "Service not defined",
             Refusal::DestExists => "Destination already exists",
             Refusal::NoDest => "No such destination",
             Refusal::Family => "Different address family is allowed only for tunneling servers",
@@ -455,7 +458,7 @@ impl Table {
                 self.services.retain(|s| s.key != *k);
             }
             Change::AddDest(k, d) => {
-                let s = self.service_mut(k)?;
+                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
                 if d.addr.is_ipv6() != s.key.is_v6() && d.fwd != Fwd::Tunnel {
                     return Err(Refusal::Family);
                 }
@@ -470,7 +473,7 @@ impl Table {
                 s.dests.push(d);
             }
             Change::EditDest(k, d) => {
-                let s = self.service_mut(k)?;
+                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
                 let cur = s
                     .dests
                     .iter_mut()
@@ -482,7 +485,7 @@ impl Table {
                 cur.l_thresh = d.l_thresh;
             }
             Change::DelDest(k, a, p) => {
-                let s = self.service_mut(k)?;
+                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
                 let before = s.dests.len();
                 s.dests.retain(|x| !(x.addr == *a && x.port == *p));
                 if s.dests.len() == before {
@@ -606,7 +609,7 @@ mod tests {
         t.apply(&Change::AddService(s.clone())).unwrap();
         assert_eq!(t.apply(&Change::AddService(s)), Err(Refusal::ServiceExists));
         let d = Dest::new("10.0.0.2".parse().unwrap(), 80);
-        assert_eq!(t.apply(&Change::AddDest(key(81), d.clone())), Err(Refusal::NoService));
+        assert_eq!(t.apply(&Change::AddDest(key(81), d.clone())), Err(Refusal::ServiceNotDefined));
         t.apply(&Change::AddDest(key(80), d.clone())).unwrap();
         assert_eq!(t.apply(&Change::AddDest(key(80), d.clone())), Err(Refusal::DestExists));
         let v6 = Dest::new("2001:db8::2".parse().unwrap(), 80);

@@ -357,7 +357,7 @@ pub mod tests {
             ),
             (
                 format!("{RULES}-a -t 10.0.0.7:80 -r 10.0.0.4:80\n"),
-                "stdin:5: No such service",
+                "stdin:5: Service not defined",
             ),
             (
                 format!("{RULES}-A -t 10.0.0.9:80 -s rr\n"),
