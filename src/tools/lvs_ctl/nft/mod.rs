@@ -86,16 +86,16 @@
 //! bound to `slots4` and the table validates in microseconds.
 //!
 //! `cargo test --release --test lvs_nft figures -- --ignored --nocapture` (through
-//! [`Nft::commit`], load average 2.5–5 during the runs): the load in one transaction
-//! 0.89–1.10 s (plan 0.17–0.25 s, 200,000 elements, the transaction 0.5–0.7 s; the
-//! skeleton by nft 4 ms); read back 0.46–0.69 s with the slots (0.3 s of that is
-//! `slots4`), about 0.33 s without, as [`Nft::read`] does; one weight to 0 or back
-//! 0.05–0.17 ms (16 elements), 25–30 ms when its (kind, L) rule is new (nft, once).
-//! `sudo contrib/bench-lvs.py nft` (load 2.1–2.9): `-R` 1.9–2.1 s as a whole process
+//! [`Nft::commit`], load average 1.4–5 during the runs, others building): the load in
+//! one transaction 0.89–1.10 s (plan 0.17–0.25 s for 200,000 elements, the transaction
+//! 0.5–0.7 s, the skeleton by nft 4 ms); [`Nft::read`] 0.27–0.30 s (0.46–0.69 s when it
+//! also dumped `slots4`); one weight to 0 or back 0.04–0.17 ms (16 elements), 24–30 ms
+//! when its (kind, L) rule is new (nft, once per L).
+//! `sudo contrib/bench-lvs.py nft` (load 2.1–3.7): `-R` 1.6–2.1 s as a whole process
 //! (about 1 s of it is playing the 50,000 changes on the model before the commit:
-//! `Table::apply` finds a service by a linear search), `-S -n` 395 ms, `-L -n` 383 ms, `-e`
-//! 375 ms as a whole process (its read), `follow`: event in → kernel → event out median
-//! 0.17 ms, max 23.7 ms (the first, its rule new).
+//! `Table::apply` finds a service by a linear search), `-S -n` 395–440 ms, `-L -n`
+//! 383–457 ms, `-e` 308–375 ms as a whole process (mostly its read), `follow`: event in
+//! → kernel → event out median 0.17–0.29 ms, max 24–26 ms (the first: its rule new).
 //!
 //! # What is approximate
 //!
