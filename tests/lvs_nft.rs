@@ -284,6 +284,39 @@ fn quiescing_and_removing_keep_open_connections() {
 }
 
 #[test]
+fn drift_is_read_back_and_a_change_over_it_goes_through() {
+    let lab = lab();
+    lvs(&lab, &format!("-A {} -s rr", svc()));
+    add_reals(&lab, "-m", &[1, 1, 1]);
+    let nft = |args: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", lab.net.ns(DIRECTOR), "nft"])
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nft {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A real server's record removed behind lvs-ctl's back shows; a slot removed is
+    // deleted no second time (the change is refused, the slots read, planned again).
+    nft(&format!(
+        "delete element inet hakit_lvs dests4 {{ {VIP} . tcp . {PORT} . {} . {PORT} }}",
+        Lab::real_addr(5)
+    ));
+    let saved = lvs(&lab, "-S -n");
+    assert_eq!(saved.matches(" -m -w 1").count(), 2, "{saved}");
+    nft(&format!(
+        "delete element inet hakit_lvs slots4 {{ {VIP} . tcp . {PORT} . 0 }}"
+    ));
+    lvs(&lab, &format!("-e {} -r {}:{PORT} -m -w 0", svc(), Lab::real_addr(4)));
+    let c = counts(&many(&lab, 30));
+    assert_eq!(c.get("n3"), Some(&30), "{c:?}");
+}
+
+#[test]
 fn persistence_keeps_a_client_on_one_server() {
     let lab = lab();
     lvs(&lab, &format!("-A {} -s rr -p 60", svc()));
@@ -395,7 +428,7 @@ fn direct_routing_sends_frames_to_real_servers_holding_the_vip() {
 }
 
 /// The figures, in a namespace of its own: 10,000 services × 4 real servers in
-/// one commit, then one real server's weight to 0 (commit only: the caller, like
+/// one commit, read back, then one real server's weight to 0 and back (commit only: the caller, like
 /// `follow`, holds the table). Heavy: `cargo test --release --test lvs_nft -- --ignored`.
 #[test]
 #[ignore]
@@ -443,13 +476,36 @@ fn figures_10k_services() {
             let mut cur = nft.read().unwrap();
             eprintln!("read it back: {:.3} s", t.elapsed().as_secs_f64());
             assert_eq!(cur.services.len(), services);
-            for w in [0, 2, 0] {
+            let t = Instant::now();
+            let again = nft.read().unwrap();
+            eprintln!("read it again: {:.3} s", t.elapsed().as_secs_f64());
+            assert_eq!(again.services.len(), services);
+            let mut times = Vec::new();
+            // 0 and back changes L (wrr 1:2:3:4 is 10 slots, without the 2 it is 8): the
+            // first 0 adds the (inc, 8) rule, later ones are elements only.
+            for w in [0, 2, 0, 2, 0, 2, 0] {
                 let c = Change::EditDest(key(7), dest(7, 1, w));
                 let t = Instant::now();
+                let plan = nft.plan(&cur, std::slice::from_ref(&c)).unwrap();
+                eprintln!(
+                    "  its plan: {:.2} ms, {} elements",
+                    t.elapsed().as_secs_f64() * 1e3,
+                    plan.elems.len()
+                );
+                let t = Instant::now();
                 nft.commit(&cur, std::slice::from_ref(&c)).unwrap();
-                eprintln!("one weight to {w}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                eprintln!("one weight to {w}: {ms:.2} ms");
+                times.push(ms);
                 cur.apply(&c).unwrap();
             }
+            let back = nft.read().unwrap();
+            let s7 = back.services.iter().find(|s| s.key == key(7)).unwrap();
+            assert_eq!(
+                s7.dest(dest(7, 1, 0).addr, 8080).unwrap().weight,
+                0,
+                "the change reads back"
+            );
         });
     });
 }
