@@ -7,6 +7,7 @@
 //! `apply` find every bad line before anything is sent.
 
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -519,13 +520,6 @@ impl Table {
         self.services.iter().find(|s| s.key == *key)
     }
 
-    fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut Service, Refusal> {
-        self.services
-            .iter_mut()
-            .find(|s| s.key == *key)
-            .ok_or(Refusal::NoService)
-    }
-
     /// Sort services and real servers as ipvsadm lists them.
     pub fn sort(&mut self) {
         sort_services(&mut self.services);
@@ -536,18 +530,51 @@ impl Table {
 
     /// Play `c` on this table as the kernel would, or say why it would refuse.
     pub fn apply(&mut self, c: &Change) -> Result<(), Refusal> {
+        self.apply_in(c, &mut None)
+    }
+
+    /// Play every change in order, finding services through an index (a `-R` of
+    /// 50,000 lines would otherwise search the table 50,000 times); the first refusal
+    /// comes back with its position.
+    pub fn apply_all<'a>(&mut self, changes: impl IntoIterator<Item = &'a Change>) -> Result<(), (usize, Refusal)> {
+        let mut idx = Some(self.index());
+        for (i, c) in changes.into_iter().enumerate() {
+            self.apply_in(c, &mut idx).map_err(|r| (i, r))?;
+        }
+        Ok(())
+    }
+
+    /// Each service's position.
+    pub fn index(&self) -> HashMap<ServiceKey, usize> {
+        self.services.iter().enumerate().map(|(i, s)| (s.key, i)).collect()
+    }
+
+    fn pos(&self, key: &ServiceKey, idx: &Option<HashMap<ServiceKey, usize>>) -> Option<usize> {
+        match idx {
+            Some(m) => m.get(key).copied(),
+            None => self.services.iter().position(|s| s.key == *key),
+        }
+    }
+
+    fn apply_in(&mut self, c: &Change, idx: &mut Option<HashMap<ServiceKey, usize>>) -> Result<(), Refusal> {
+        let at =
+            |t: &Table, k: &ServiceKey, idx: &Option<HashMap<ServiceKey, usize>>, r: Refusal| t.pos(k, idx).ok_or(r);
         match c {
             Change::AddService(s) => {
-                if self.service(&s.key).is_some() {
+                if self.pos(&s.key, idx).is_some() {
                     return Err(Refusal::ServiceExists);
                 }
                 let mut s = s.clone();
                 s.dests.clear();
                 s.stats = Stats::default();
+                if let Some(m) = idx {
+                    m.insert(s.key, self.services.len());
+                }
                 self.services.push(s);
             }
             Change::EditService(s) => {
-                let cur = self.service_mut(&s.key)?;
+                let i = at(self, &s.key, idx, Refusal::NoService)?;
+                let cur = &mut self.services[i];
                 cur.scheduler.clone_from(&s.scheduler);
                 cur.flags = s.flags & F_USER;
                 cur.timeout = s.timeout;
@@ -555,11 +582,15 @@ impl Table {
                 cur.pe_name.clone_from(&s.pe_name);
             }
             Change::DelService(k) => {
-                self.service_mut(k)?;
+                at(self, k, idx, Refusal::NoService)?;
                 self.services.retain(|s| s.key != *k);
+                if let Some(m) = idx {
+                    *m = self.index();
+                }
             }
             Change::AddDest(k, d) => {
-                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
+                let i = at(self, k, idx, Refusal::ServiceNotDefined)?;
+                let s = &mut self.services[i];
                 if d.addr.is_ipv6() != s.key.is_v6() && d.fwd != Fwd::Tunnel {
                     return Err(Refusal::Family);
                 }
@@ -574,8 +605,8 @@ impl Table {
                 s.dests.push(d);
             }
             Change::EditDest(k, d) => {
-                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
-                let cur = s
+                let i = at(self, k, idx, Refusal::ServiceNotDefined)?;
+                let cur = self.services[i]
                     .dests
                     .iter_mut()
                     .find(|x| x.addr == d.addr && x.port == d.port)
@@ -586,14 +617,20 @@ impl Table {
                 cur.l_thresh = d.l_thresh;
             }
             Change::DelDest(k, a, p) => {
-                let s = self.service_mut(k).map_err(|_| Refusal::ServiceNotDefined)?;
+                let i = at(self, k, idx, Refusal::ServiceNotDefined)?;
+                let s = &mut self.services[i];
                 let before = s.dests.len();
                 s.dests.retain(|x| !(x.addr == *a && x.port == *p));
                 if s.dests.len() == before {
                     return Err(Refusal::NoDest);
                 }
             }
-            Change::Flush => self.services.clear(),
+            Change::Flush => {
+                self.services.clear();
+                if let Some(m) = idx {
+                    m.clear();
+                }
+            }
             Change::Zero(None) => {
                 for s in &mut self.services {
                     s.stats = Stats::default();
@@ -601,7 +638,8 @@ impl Table {
                 }
             }
             Change::Zero(Some(k)) => {
-                let s = self.service_mut(k)?;
+                let i = at(self, k, idx, Refusal::NoService)?;
+                let s = &mut self.services[i];
                 s.stats = Stats::default();
                 s.dests.iter_mut().for_each(|d| d.stats = Stats::default());
             }
@@ -615,13 +653,14 @@ impl Table {
     /// IPVS edits in place) is an edit, never a gap.
     pub fn diff(&self, want: &Table) -> Vec<Change> {
         let mut out = Vec::new();
+        let (mine, theirs) = (self.index(), want.index());
         for s in &self.services {
-            if want.service(&s.key).is_none() {
+            if !theirs.contains_key(&s.key) {
                 out.push(Change::DelService(s.key));
             }
         }
         for w in &want.services {
-            match self.service(&w.key) {
+            match mine.get(&w.key).map(|i| &self.services[*i]) {
                 None => {
                     out.push(Change::AddService(w.clone()));
                     out.extend(w.dests.iter().map(|d| Change::AddDest(w.key, d.clone())));

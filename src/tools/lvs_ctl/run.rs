@@ -150,11 +150,9 @@ pub fn restore(b: &mut dyn Backend, text: &str, name: &str) -> Result<(), Error>
     }
     let current = b.read()?;
     let mut after = current.clone();
-    for (n, c) in &r.changes {
-        after
-            .apply(c)
-            .map_err(|e| Error::Usage(format!("{name}:{n}: {e} (nothing was changed)")))?;
-    }
+    after
+        .apply_all(r.changes.iter().map(|(_, c)| c))
+        .map_err(|(i, e)| Error::Usage(format!("{name}:{}: {e} (nothing was changed)", r.changes[i].0)))?;
     let changes: Vec<Change> = r.changes.into_iter().map(|(_, c)| c).collect();
     // Timeouts first, where they can be put back: a backend without them, or a kernel
     // that refuses them, leaves the table as it was.
