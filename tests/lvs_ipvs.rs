@@ -86,10 +86,13 @@ fn fresh() -> (Ipvs, Table) {
     (b, t)
 }
 
-/// What a user sets, without counters and the kernel's own flags.
+/// What a user sets, without counters and the kernel's own flags, in one order (read()
+/// gives the kernel's).
 fn settings(t: &Table) -> Table {
     let mut t = t.clone();
+    t.services.sort_by_key(|s| s.key.sort_key());
     for s in &mut t.services {
+        s.dests.sort_by_key(|d| d.sort_key());
         s.flags &= F_USER;
         s.stats = Stats::default();
         for d in &mut s.dests {

@@ -136,6 +136,17 @@ pub struct Virtual {
     pub sorry: Option<Dest>,
 }
 
+impl Virtual {
+    /// What happens to a failed real server, in one word (events, status).
+    pub fn on_failure_word(&self) -> &'static str {
+        match (self.on_failure, self.drain) {
+            (OnFailure::Quiesce, _) => "quiesce",
+            (OnFailure::Remove, Some(_)) => "drain",
+            (OnFailure::Remove, None) => "remove",
+        }
+    }
+}
+
 /// The checked section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

@@ -51,7 +51,7 @@
 
 use super::backend::{self, Backend};
 use super::cli::FollowArgs;
-use super::config::{self, Config, OnFailure, Virtual};
+use super::config::{self, Config, Virtual};
 use super::health::{self, Health, Note, Placement, RealId, Stamp, Why, Writer};
 use super::model::{Change, Info, Service, ServiceKey, Table};
 use crate::base::exit::{ExitStatus, HasExitStatus};
@@ -407,14 +407,6 @@ fn action_word(p: Placement) -> &'static str {
     }
 }
 
-fn on_failure_word(v: &Virtual) -> &'static str {
-    match (v.on_failure, v.drain) {
-        (OnFailure::Quiesce, _) => "quiesce",
-        (OnFailure::Remove, Some(_)) => "drain",
-        (OnFailure::Remove, None) => "remove",
-    }
-}
-
 /// The events between what was shown of `v` and what `notes` say now; `want` is the
 /// service as it now is in the table.
 fn events_of(v: &Virtual, prev: &Shown, now: &Shown, notes: &[Note], want: &Service, mono: u64) -> Vec<Event> {
@@ -506,7 +498,7 @@ fn events_of(v: &Virtual, prev: &Shown, now: &Shown, notes: &[Note], want: &Serv
                     .with("service", &svc)
                     .with("live-weight", lw)
                     .with("quorum", v.quorum)
-                    .with("action", on_failure_word(v)),
+                    .with("action", v.on_failure_word()),
             );
         }
         (Some(s), None) => out.push(
@@ -1058,7 +1050,7 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::lvs_ctl::config::Real;
+    use crate::tools::lvs_ctl::config::{OnFailure, Real};
     use crate::tools::lvs_ctl::model::Dest;
     use crate::tools::lvs_ctl::run::tests::Memory;
     use std::cell::RefCell;

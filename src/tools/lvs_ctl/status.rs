@@ -5,7 +5,7 @@
 
 use super::backend::{self, Backend};
 use super::cli::StatusArgs;
-use super::config::{Config, OnFailure, Virtual};
+use super::config::Config;
 use super::health::{self, Health, Note, Placement, Stamp, Why, Writer};
 use super::model::{AddrPort, Dest, Service, ServiceKey, Table};
 use crate::base::exit::{ExitStatus, HasExitStatus};
@@ -169,14 +169,6 @@ fn follow_health(r: &mut RealView, note: Option<&Note>) {
     }
 }
 
-fn on_failure_word(v: &Virtual) -> &'static str {
-    match (v.on_failure, v.drain) {
-        (OnFailure::Quiesce, _) => "quiesce",
-        (OnFailure::Remove, Some(_)) => "drain",
-        (OnFailure::Remove, None) => "remove",
-    }
-}
-
 fn live_weight(s: &Service, sorry: Option<&Dest>) -> u64 {
     s.dests
         .iter()
@@ -229,7 +221,7 @@ pub fn report(
             configured: true,
             in_kernel: k.is_some(),
             check: v.check.clone(),
-            on_failure: Some(on_failure_word(v)),
+            on_failure: Some(v.on_failure_word()),
             quorum: v.sorry.as_ref().map(|_| v.quorum),
             live_weight: k.map_or(0, |s| live_weight(s, v.sorry.as_ref())),
             sorry: v.sorry.as_ref().map(|s| SorryView {
@@ -404,7 +396,7 @@ pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::lvs_ctl::config::Real;
+    use crate::tools::lvs_ctl::config::{OnFailure, Real, Virtual};
     use crate::tools::lvs_ctl::model::{Fwd, Info, Proto};
 
     fn key(port: u16) -> ServiceKey {
