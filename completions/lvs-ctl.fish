@@ -31,7 +31,7 @@ complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s u -l udp-service -d 'A 
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -l sctp-service -d 'An SCTP service' -r
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s f -l fwmark-service -d 'A service of packets with this firewall mark' -r
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s s -l scheduler -d 'Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (default wlc)' -r
-complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s p -l persistent -d 'Persistent service, timeout in seconds (default 300)' -r
+complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s p -l persistent -d 'Persistent service, timeout in seconds (default 360, ipvsadm\'s)' -r
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s M -l netmask -d 'Persistence granularity: an IPv4 mask, an IPv6 prefix length' -r
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -l pe -d 'Persistence engine (sip)' -r
 complete -c lvs-ctl -n "__fish_lvs_ctl_needs_command" -s b -l sched-flags -d 'Scheduler flags: sh-fallback,sh-port / mh-fallback,mh-port / flag-1,flag-2,flag-3' -r

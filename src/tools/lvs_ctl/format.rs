@@ -100,8 +100,9 @@ fn mask4(netmask: u32) -> String {
 
 fn service_line(out: &mut String, s: &Service, f: &Format) {
     let name = match s.key {
-        ServiceKey::Fwmark { mark, v6: false } => format!("FWM  {mark}"),
-        ServiceKey::Fwmark { mark, v6: true } => format!("FWM  {mark} IPv6"),
+        // %d in ipvsadm: a mark above 2^31 prints negative.
+        ServiceKey::Fwmark { mark, v6: false } => format!("FWM  {}", mark as i32),
+        ServiceKey::Fwmark { mark, v6: true } => format!("FWM  {} IPv6", mark as i32),
         ServiceKey::Addr { proto, addr, port } => {
             let n = format!("{:<4} {}", proto.upper(), AddrPort(addr, port));
             if addr.is_ipv6() {
@@ -523,6 +524,26 @@ mod tests {
              -A -u 192.168.0.100:53 -s sh -b sh-fallback,sh-port\n\
              -A -f 1 -s rr\n"
         );
+    }
+
+    #[test]
+    fn a_mark_above_two_to_the_31_prints_as_ipvsadm_prints_it() {
+        let mut t = table();
+        t.services = vec![Service::new(ServiceKey::Fwmark {
+            mark: 4_000_000_000,
+            v6: false,
+        })];
+        assert!(list(&t, &Format::default()).contains("\nFWM  -294967296 wlc\n"));
+        assert_eq!(save(&t, &Format::default()), "-A -f -294967296 -s wlc\n");
+        // And -R reads it back as the same mark.
+        let words = crate::tools::lvs_ctl::ipvsadm::split_line("-A -f -294967296 -s wlc");
+        let inv =
+            crate::tools::lvs_ctl::ipvsadm::parse(&words, crate::tools::lvs_ctl::ipvsadm::Origin::Line("stdin", 1))
+                .unwrap();
+        assert!(matches!(
+            inv.command,
+            crate::tools::lvs_ctl::ipvsadm::Command::Change(Change::AddService(ref s)) if s.key == ServiceKey::Fwmark { mark: 4_000_000_000, v6: false }
+        ));
     }
 
     #[test]

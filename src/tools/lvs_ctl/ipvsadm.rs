@@ -131,7 +131,7 @@ pub const OPTIONS: &[Opt] = &[
     o(Some('f'), "fwmark-service", R("FWMARK"), Id::Fwmark, "A service of packets with this firewall mark"),
     o(Some('6'), "ipv6", N, Id::Ipv6, "The firewall-mark service is IPv6 (after -f)"),
     o(Some('s'), "scheduler", R("SCHED"), Id::Scheduler, "Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (default wlc)"),
-    o(Some('p'), "persistent", O("TIMEOUT"), Id::Persistent, "Persistent service, timeout in seconds (default 300)"),
+    o(Some('p'), "persistent", O("TIMEOUT"), Id::Persistent, "Persistent service, timeout in seconds (default 360, ipvsadm's)"),
     o(Some('M'), "netmask", R("NETMASK"), Id::Netmask, "Persistence granularity: an IPv4 mask, an IPv6 prefix length"),
     o(Some('o'), "ops", N, Id::Ops, "One-packet scheduling (UDP)"),
     o(None, "pe", R("ENGINE"), Id::Pe, "Persistence engine (sip)"),
@@ -578,7 +578,10 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
         let v = value(s);
         key = Some(match s.id {
             Id::Fwmark => {
+                // ipvsadm prints a mark with %d, so one above 2^31 comes out negative in
+                // its -S: read that back as the same mark (ipvsadm itself refuses it).
                 let mark = number(&v, 1, u32::MAX as i64)
+                    .or_else(|| number(&v, i32::MIN as i64, -1).map(|n| n as i32 as u32 as i64))
                     .ok_or_else(|| bad(&s.place, format!("invalid fwmark value `{v}' specified")))?;
                 let v6 = match get(Id::Ipv6) {
                     Some(six)
@@ -662,7 +665,8 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
             if let Some(x) = get(Id::Persistent) {
                 s.flags |= F_PERSISTENT;
                 s.timeout = match &x.value {
-                    None => 300,
+                    // ipvsadm 1.31's IPVS_SVC_PERSISTENT_TIMEOUT.
+                    None => 360,
                     Some(v) => number(v, 1, 86400 * 31)
                         .ok_or_else(|| bad(&x.place, format!("invalid timeout value `{v}' specified")))?
                         as u32,
@@ -1046,7 +1050,7 @@ mod tests {
             panic!()
         };
         assert_eq!(s.scheduler, "rr");
-        assert_eq!(s.persistent(), Some(300));
+        assert_eq!(s.persistent(), Some(360));
         assert_eq!(s.netmask, 0xffff_ffff);
         let Change::AddService(s) = change("-A -u [2001:db8::1]:53 -s sh -b sh-fallback,sh-port -p 60 -M 64") else {
             panic!()
@@ -1067,7 +1071,7 @@ mod tests {
         let Change::AddService(s) = change("-A -t 10.0.0.1:80 -p -s rr") else {
             panic!()
         };
-        assert_eq!((s.timeout, s.scheduler.as_str()), (300, "rr"));
+        assert_eq!((s.timeout, s.scheduler.as_str()), (360, "rr"));
         let Change::AddService(s) = change("-A -t10.0.0.1:http -p600") else {
             panic!()
         };

@@ -218,8 +218,9 @@ impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ServiceKey::Addr { proto, addr, port } => write!(f, "{} {}", proto.option(), AddrPort(addr, port)),
-            ServiceKey::Fwmark { mark, v6: false } => write!(f, "-f {mark}"),
-            ServiceKey::Fwmark { mark, v6: true } => write!(f, "-f {mark} -6"),
+            // ipvsadm prints the mark with %d: one above 2^31 is negative.
+            ServiceKey::Fwmark { mark, v6: false } => write!(f, "-f {}", mark as i32),
+            ServiceKey::Fwmark { mark, v6: true } => write!(f, "-f {} -6", mark as i32),
         }
     }
 }
