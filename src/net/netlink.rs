@@ -196,94 +196,11 @@ where
         self.sock.send(&out, 0)?;
         let mut refused = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
-        let r = self.refusals(&mut buf, &seqs[..=acked], &mut refused);
+        // A family that refuses a datagram whole (nfnetlink without CAP_NET_ADMIN, a
+        // batch of a stale generation) answers only its first request.
+        let r = self.window(&mut buf, &seqs[..=acked], 0, true, &mut refused);
         self.buf = buf;
         r.map(|()| refused)
-    }
-
-    /// Note the refusals among the answers to `seqs` until the last one's
-    /// acknowledgement, or until the first is refused: a family that refuses a datagram
-    /// whole (nfnetlink without CAP_NET_ADMIN, a batch of a stale generation) answers
-    /// only that.
-    fn refusals(&mut self, buf: &mut Vec<u8>, seqs: &[u32], refused: &mut Vec<(usize, io::Error)>) -> io::Result<()> {
-        let deadline = Instant::now() + self.timeout;
-        let last = seqs.len() - 1;
-        let mut lost = None;
-        loop {
-            // The kernel answers within send: the answers are there already.
-            let from = match recv(&self.sock, buf) {
-                Ok(Received::Whole(from)) => from,
-                Ok(Received::Truncated(from)) if from.multicast_groups() != 0 => {
-                    self.lost = true;
-                    continue;
-                }
-                Ok(Received::Truncated(_)) => {
-                    lost = Some(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "netlink: an answer did not fit the receive buffer",
-                    ));
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Answers were dropped and the awaited one may be among them.
-                    if let Some(e) = lost {
-                        return Err(e);
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() || !self.readable(left)? {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("netlink: no answer from the kernel in {} ms", self.timeout.as_millis()),
-                        ));
-                    }
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Refusals were dropped: which is not known.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    lost = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if from.port_number() != 0 {
-                continue;
-            }
-            if from.multicast_groups() != 0 {
-                let _ = self.take(buf, from, None, &mut Vec::new());
-                continue;
-            }
-            let Ok(parts) = split(buf) else {
-                lost.get_or_insert(io::Error::new(io::ErrorKind::InvalidData, "malformed netlink answer"));
-                continue;
-            };
-            let mut done = false;
-            for m in parts {
-                let (kind, seq, port) = (u16_at(m, 4), u32_at(m, 8), u32_at(m, 12));
-                let Some(i) = seqs.iter().position(|&s| s == seq).filter(|_| port == self.port) else {
-                    self.foreign(m);
-                    continue;
-                };
-                if kind != NLMSG_ERROR {
-                    continue;
-                }
-                if m.len() < NLMSG_HDRLEN + 4 {
-                    lost.get_or_insert(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "netlink: truncated acknowledgement",
-                    ));
-                    continue;
-                }
-                let code = u32_at(m, NLMSG_HDRLEN) as i32;
-                if code != 0 {
-                    refused.push((i, io::Error::from_raw_os_error(code.unsigned_abs() as i32)));
-                }
-                done |= i == last || (i == 0 && code != 0);
-            }
-            if done {
-                return lost.map_or(Ok(()), Err);
-            }
-        }
     }
 
     /// Raise the send buffer for a datagram of `len` bytes, if it is too small.
@@ -440,7 +357,7 @@ where
             if let Err(e) = self.sock.send(&out, 0) {
                 break Err((0, e));
             }
-            if let Err(e) = self.window(&mut buf, &seqs, sent, &mut refused) {
+            if let Err(e) = self.window(&mut buf, &seqs, sent, false, &mut refused) {
                 break Err((seqs.len(), e));
             }
             sent += seqs.len();
@@ -467,12 +384,15 @@ where
     }
 
     /// Wait for the acknowledgement of the last of `seqs` (requests `base..`), noting
-    /// every refusal among them.
+    /// every refusal among them; with `first_ends`, a refusal of the first ends the wait
+    /// too. Lost answers (ENOBUFS, truncated) are an error once nothing more is waiting:
+    /// the kernel answers a datagram within send, so the awaited one will not come.
     fn window(
         &mut self,
         buf: &mut Vec<u8>,
         seqs: &[u32],
         base: usize,
+        first_ends: bool,
         refused: &mut Vec<(usize, io::Error)>,
     ) -> io::Result<()> {
         let deadline = Instant::now() + self.timeout;
@@ -494,6 +414,9 @@ where
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(e) = lost {
+                        return Err(e);
+                    }
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() || !self.readable(left)? {
                         return Err(io::Error::new(
@@ -547,7 +470,7 @@ where
                 if code != 0 {
                     refused.push((base + i, io::Error::from_raw_os_error(code.unsigned_abs() as i32)));
                 }
-                done |= i == last;
+                done |= i == last || (first_ends && i == 0 && code != 0);
             }
             if done {
                 return lost.map_or(Ok(()), Err);

@@ -157,19 +157,6 @@ pub struct Config {
     pub services: Vec<Virtual>,
 }
 
-impl Config {
-    /// The table this configuration asks for when every real server is healthy.
-    pub fn table(&self, info: Info) -> Table {
-        let mut t = Table::empty(info);
-        for v in &self.services {
-            let mut s = v.service.clone();
-            s.dests = v.reals.iter().map(|r| r.dest.clone()).collect();
-            t.services.push(s);
-        }
-        t
-    }
-}
-
 /// Read the `lvs-ctl` section of `path`.
 pub fn load(path: &Path) -> Result<Config, Error> {
     from_source(&Source::read(path)?)
@@ -441,7 +428,11 @@ mod tests {
         assert_eq!(v.quorum, 1, "a sorry server alone means: when nothing is live");
         assert_eq!(v.drain, Some(Duration::from_secs(30)));
         assert_eq!(c.services[1].service.flags, F_SCHED2);
-        let t = c.table(Info { version: 0, size: 0 });
+        let (t, _) = crate::tools::lvs_ctl::health::desired(
+            &c,
+            &Default::default(),
+            crate::tools::lvs_ctl::health::Stamp::now(),
+        );
         assert_eq!(t.services[0].dests.len(), 2);
     }
 

@@ -478,12 +478,7 @@ fn events_of(v: &Virtual, prev: &Shown, now: &Shown, notes: &[Note], want: &Serv
         };
         out.extend(ev);
     }
-    let live: u64 = want
-        .dests
-        .iter()
-        .filter(|d| Some(SocketAddr::new(d.addr, d.port)) != now.sorry)
-        .map(|d| d.weight as u64)
-        .sum();
+    let live = want.live_weight(now.sorry);
     match (prev.sorry, now.sorry) {
         (None, Some(s)) => {
             let lw = notes

@@ -570,7 +570,6 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
 
     // The service.
     let mut key: Option<ServiceKey> = None;
-    let mut svc_port_given = true;
     let svc_opt = seen
         .iter()
         .find(|s| matches!(s.id, Id::Tcp | Id::Udp | Id::Sctp | Id::Fwmark));
@@ -607,7 +606,6 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
                         format!("illegal virtual server address[:port] specified: `{v}'"),
                     )
                 })?;
-                svc_port_given = port.is_some();
                 ServiceKey::Addr {
                     proto,
                     addr,
@@ -692,11 +690,8 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
             if let Some(x) = get(Id::SchedFlags) {
                 s.flags |= parse_sched_flags(&s.scheduler, &value(x)).map_err(|m| bad(&x.place, m))?;
             }
-            if let ServiceKey::Addr { proto, port: 0, .. } = key {
-                if s.flags & F_PERSISTENT == 0 {
-                    return Err(bad(&cmd.place, "Zero port specified for non-persistent service"));
-                }
-                let _ = proto;
+            if matches!(key, ServiceKey::Addr { port: 0, .. }) && s.flags & F_PERSISTENT == 0 {
+                return Err(bad(&cmd.place, "Zero port specified for non-persistent service"));
             }
             if s.flags & F_ONEPACKET != 0 && key.proto().is_some_and(|p| p != Proto::Udp) {
                 return Err(bad(
@@ -704,7 +699,6 @@ fn assemble(seen: Vec<Seen>, positional: Vec<(String, String)>, origin: Origin) 
                     "One-Packet Scheduling is only for UDP virtual services",
                 ));
             }
-            let _ = svc_port_given;
             Command::Change(if c == Id::AddService {
                 Change::AddService(s)
             } else {

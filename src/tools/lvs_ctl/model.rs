@@ -365,9 +365,14 @@ impl Service {
         self.dests.iter().find(|d| d.addr == addr && d.port == port)
     }
 
-    /// The sum of the weights of the real servers that take new connections.
-    pub fn live_weight(&self) -> u64 {
-        self.dests.iter().map(|d| d.weight as u64).sum()
+    /// The sum of the weights of the real servers that take new connections, but for
+    /// `except` (the sorry server, which is no part of the live pool).
+    pub fn live_weight(&self, except: Option<std::net::SocketAddr>) -> u64 {
+        self.dests
+            .iter()
+            .filter(|d| except != Some(std::net::SocketAddr::new(d.addr, d.port)))
+            .map(|d| d.weight as u64)
+            .sum()
     }
 }
 

@@ -169,14 +169,6 @@ fn follow_health(r: &mut RealView, note: Option<&Note>) {
     }
 }
 
-fn live_weight(s: &Service, sorry: Option<&Dest>) -> u64 {
-    s.dests
-        .iter()
-        .filter(|d| sorry.is_none_or(|x| !(x.addr == d.addr && x.port == d.port)))
-        .map(|d| d.weight as u64)
-        .sum()
-}
-
 /// What status shows, from the configuration (if any), the kernel's table and a live
 /// follower's health (if any).
 pub fn report(
@@ -223,7 +215,9 @@ pub fn report(
             check: v.check.clone(),
             on_failure: Some(v.on_failure_word()),
             quorum: v.sorry.as_ref().map(|_| v.quorum),
-            live_weight: k.map_or(0, |s| live_weight(s, v.sorry.as_ref())),
+            live_weight: k.map_or(0, |s| {
+                s.live_weight(v.sorry.as_ref().map(|d| std::net::SocketAddr::new(d.addr, d.port)))
+            }),
             sorry: v.sorry.as_ref().map(|s| SorryView {
                 real: SocketAddr::new(s.addr, s.port).to_string(),
                 in_kernel: k.is_some_and(|ks| ks.dest(s.addr, s.port).is_some()),
@@ -247,7 +241,7 @@ pub fn report(
             check: None,
             on_failure: None,
             quorum: None,
-            live_weight: live_weight(s, None),
+            live_weight: s.live_weight(None),
             sorry: None,
             reals: s.dests.iter().map(|d| real_of(d, None, None, Some(d))).collect(),
             key: Some(s.key),
@@ -397,7 +391,7 @@ pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) ->
 mod tests {
     use super::*;
     use crate::tools::lvs_ctl::config::{OnFailure, Real, Virtual};
-    use crate::tools::lvs_ctl::model::{Fwd, Info, Proto};
+    use crate::tools::lvs_ctl::model::{Fwd, Proto};
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey::Addr {
@@ -437,7 +431,7 @@ mod tests {
     }
 
     fn kernel(c: &Config) -> Table {
-        let mut t = c.table(Info { version: 0, size: 0 });
+        let (mut t, _) = crate::tools::lvs_ctl::health::desired(c, &Default::default(), Stamp::now());
         t.services[0].dests[1].weight = 0;
         t.services[0].dests[0].active = 3;
         t.services[0].dests[0].inactive = 12;
