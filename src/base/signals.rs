@@ -1,5 +1,6 @@
 //! Signal handling shared by the long-running tools: TERM/INT stop cleanly, HUP
-//! reloads, USR1 is the tool's own (a status dump, or an armed ipfake's go). Handlers
+//! reloads, USR1 is the tool's own (a status dump, or an armed ipfake's go), USR2 a
+//! tool's second (chan-switch: a hand request is waiting). Handlers
 //! only set flags and wake the poll loop through a self-pipe; the loop does the work.
 //! (Child processes are watched through pidfds by `base::proc`, not SIGCHLD.)
 //!
@@ -8,7 +9,7 @@
 //! failed print; the daemons keep SIGPIPE ignored and handle the error (see
 //! `events::Sink`).
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::IntoRawFd;
 use std::os::unix::net::UnixStream;
@@ -19,6 +20,7 @@ pub struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
     usr1: Arc<AtomicBool>,
+    usr2: Arc<AtomicBool>,
     wake_rx: UnixStream,
 }
 
@@ -31,6 +33,7 @@ impl Signals {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
             usr1: Arc::new(AtomicBool::new(false)),
+            usr2: Arc::new(AtomicBool::new(false)),
             wake_rx: rx,
         };
         for (sig, flag) in [
@@ -38,6 +41,7 @@ impl Signals {
             (SIGINT, &s.stop),
             (SIGHUP, &s.reload),
             (SIGUSR1, &s.usr1),
+            (SIGUSR2, &s.usr2),
         ] {
             signal_hook::flag::register(sig, flag.clone())?;
             signal_hook::low_level::pipe::register_raw(sig, tx.try_clone()?.into_raw_fd())?;
@@ -65,6 +69,11 @@ impl Signals {
     /// SIGUSR1 arrived: a status dump for the daemons, "take it now" for an armed ipfake.
     pub fn take_usr1(&self) -> bool {
         self.usr1.swap(false, Ordering::Relaxed)
+    }
+    /// SIGUSR2 arrived (hb-watch's --notify sends it too: a tool that takes it must
+    /// look for its own reason, and find none on a notification).
+    pub fn take_usr2(&self) -> bool {
+        self.usr2.swap(false, Ordering::Relaxed)
     }
 }
 

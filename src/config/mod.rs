@@ -241,6 +241,13 @@ impl Source {
                 if k.starts_with(&format!("{key}:")) || k.starts_with(&format!("{key} :")) {
                     return Some((i + 1, line.len() - k.len() + 1));
                 }
+                // A flow mapping on the entry's line: `- {name: n2, via: [...]}`.
+                if let Some(at) = [format!("{{{key}:"), format!(", {key}:"), format!(",{key}:")]
+                    .iter()
+                    .find_map(|p| line.find(p.as_str()).map(|a| a + p.len() - key.len() - 1))
+                {
+                    return Some((i + 1, at + 1));
+                }
             }
         }
         Some((list_line, list_indent + 1))

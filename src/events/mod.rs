@@ -4,6 +4,7 @@
 //! or JSON lines with `--json`. Hooks get the same fields in their environment.
 
 pub mod hooks;
+pub mod read;
 pub mod sink;
 
 pub use sink::Sink;
@@ -48,6 +49,25 @@ pub enum Kind {
     /// lvs-ctl follow: the kernel's table of a service differed from what follow had
     /// put there, and was put back.
     DriftRepaired,
+    /// chan-switch: the decider saw a fault that a switch would mend, and waits for it
+    /// to settle (subject: the channel it would use).
+    ChanProposed,
+    /// chan-switch: a switch waits for the hold-down to end.
+    ChanHeldDown,
+    /// chan-switch: an order was given (on the decider) or received (subject: the
+    /// cluster's channel).
+    ChanOrdered,
+    /// chan-switch: a node applied an order (subject: the node), with the time it took.
+    ChanApplied,
+    /// chan-switch: every live node applied the order.
+    ChanComplete,
+    /// chan-switch: some live node has not applied an order after a while.
+    ChanStuck,
+    /// chan-switch: the cluster went back to the preferred channel.
+    ChanSwitchedBack,
+    /// chan-switch: this node's device of a channel lost (or regained) its carrier;
+    /// its own traffic moved at once.
+    ChanCarrier,
 }
 
 impl Kind {
@@ -77,6 +97,14 @@ impl Kind {
             Kind::SorryIn => "sorry-in",
             Kind::SorryOut => "sorry-out",
             Kind::DriftRepaired => "drift-repaired",
+            Kind::ChanProposed => "chan-proposed",
+            Kind::ChanHeldDown => "chan-held-down",
+            Kind::ChanOrdered => "chan-ordered",
+            Kind::ChanApplied => "chan-applied",
+            Kind::ChanComplete => "chan-complete",
+            Kind::ChanStuck => "chan-stuck",
+            Kind::ChanSwitchedBack => "chan-switched-back",
+            Kind::ChanCarrier => "chan-carrier",
         }
     }
 

@@ -8,3 +8,4 @@ pub mod linkwatch;
 pub mod ndp;
 pub mod netlink;
 pub mod nftables;
+pub mod route;

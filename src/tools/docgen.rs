@@ -15,6 +15,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::tools::arp_announce::cli::ArpAnnounceArgs::command(),
         crate::tools::mon_check::cli::MonCheckArgs::command(),
         crate::tools::lvs_ctl::cli::command_with_ipvsadm_options(),
+        crate::tools::chan_switch::cli::ChanSwitchArgs::command(),
     ]
 }
 
@@ -142,8 +143,22 @@ default; \fBm\fR: it suppresses the monitor), \fBperiods\fR: a list of maps with
 always), \fBalert\fR, \fBupalert\fR, \fBstartupalert\fR (a command or a list of
 them, found in \fBalertdir\fR), \fBalertevery\fR, \fBalertafter\fR (\fBN\fR,
 \fB"N T"\fR or \fBT\fR), \fBnumalerts\fR, \fBno-comp-alerts\fR.
+.TP
+.B chan-switch
+Read by \fBchan-switch run\fR, with the \fBcluster\fR section's channels and the
+\fBhb-send\fR keepalive and \fBhb-watch\fR deadtime: \fBpolicy\fR (\fBall\fR, every
+node moves to the standby channel; \fBper-peer\fR, only the traffic to and from the
+node whose link failed), \fBpreferred\fR (the channel \fBback\fR returns to; the
+first), \fBback\fR (\fBnone\fR, or a duration: back by itself once the preferred
+channel has carried every pair that long), \fBhold-down\fR (3 x deadtime, also the
+least), \fBsettle\fR (keepalive/2), \fBstate\fR (/var/lib/hakit/chan-switch),
+\fBstatus-file\fR (/run/hakit/chan-switch.json), \fBroute-table\fR (6940: channel
+i uses this + i), \fBrule-priority\fR (1000, and the 15 after it), \fBjson\fR,
+\fBmembers\fR: a list of maps with \fBname\fR, \fBaddress\fR (the node's cluster
+address, put on \fBlo\fR) and \fBvia\fR (its address on each channel, in the
+channels' order).
 .PP
-Sections of the other tools (\fBarp-announce\fR, \fBchan-switch\fR, \fBlvs-ctl\fR)
+Sections of the other tools (\fBarp-announce\fR, \fBlvs-ctl\fR)
 are accepted and left to them.
 .SH EXAMPLE
 .nf
@@ -202,8 +217,12 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for cmd in commands() {
         let name = cmd.get_name().to_string();
-        // lvs-ctl is a system administrator's command, as ipvsadm(8) is.
-        let section = if name == "lvs-ctl" { "8" } else { "1" };
+        // lvs-ctl and chan-switch are system administrators' commands, as ipvsadm(8) is.
+        let section = if name == "lvs-ctl" || name == "chan-switch" {
+            "8"
+        } else {
+            "1"
+        };
         let mut page = Vec::new();
         clap_mangen::Man::new(cmd.clone())
             .section(section)

@@ -2,6 +2,7 @@
 //! nothing outside a room imports its cli types.
 
 pub mod arp_announce;
+pub mod chan_switch;
 pub mod cluster;
 pub mod docgen;
 pub mod hb_send;

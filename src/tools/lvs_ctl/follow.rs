@@ -57,6 +57,7 @@ use super::model::{Change, Info, Service, ServiceKey, Table};
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::log;
 use crate::base::runloop::RunLoop;
+use crate::events::read::{split_words, Lines};
 use crate::events::{Event, Kind, Sink};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -124,69 +125,6 @@ pub enum Skip {
     Unknown(String),
     /// Not an event line at all, or one without what a host event needs.
     Malformed(&'static str),
-}
-
-/// Split a line as `sh` would the words events::shell_word writes: plain words,
-/// '...' (no escapes inside), backslash escapes outside quotes, and "..." for good
-/// measure. Concatenated pieces (`'a'\''b'`) make one word.
-pub fn split_words(s: &str) -> Result<Vec<String>, &'static str> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        match c {
-            ' ' | '\t' => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match it.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err("an unterminated quote"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match it.next() {
-                        Some('"') => break,
-                        Some('\\') => match it.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
-                            Some(c) => {
-                                cur.push('\\');
-                                cur.push(c);
-                            }
-                            None => return Err("an unterminated quote"),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err("an unterminated quote"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match it.next() {
-                    Some(c) => cur.push(c),
-                    None => return Err("a backslash at the end of the line"),
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Ok(out)
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -264,62 +202,11 @@ fn parse_json(line: &str) -> Result<HostEvent, Skip> {
     })
 }
 
-/// A line longer than this is no line of mon-check's (its reason line is cut at 200).
-const LINE_MAX: usize = 64 * 1024;
 /// Hosts remembered down that no real server is (a reload may map them); beyond this,
 /// such news is dropped.
 const UNMAPPED_MAX: usize = 100_000;
 /// Names looked at in the maintenance directory.
 const MAINTENANCE_MAX: usize = 100_000;
-
-/// Bytes to lines, with a bound on a line's length.
-#[derive(Default)]
-struct Lines {
-    buf: Vec<u8>,
-    /// Inside a line too long, thrown away up to its newline.
-    skipping: bool,
-}
-
-impl Lines {
-    /// Complete lines of `data`; `Err(())` in the list for one too long or not UTF-8.
-    fn feed(&mut self, data: &[u8]) -> Vec<Result<String, &'static str>> {
-        let mut out = Vec::new();
-        let mut rest = data;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let (head, tail) = rest.split_at(nl);
-            rest = &tail[1..];
-            if self.skipping {
-                self.skipping = false;
-                self.buf.clear();
-                continue;
-            }
-            self.buf.extend_from_slice(head);
-            out.push(Self::text(std::mem::take(&mut self.buf)));
-        }
-        if !self.skipping {
-            self.buf.extend_from_slice(rest);
-            if self.buf.len() > LINE_MAX {
-                self.buf.clear();
-                self.skipping = true;
-                out.push(Err("a line longer than 64 KiB"));
-            }
-        }
-        out
-    }
-
-    /// What is left at the end of the input.
-    fn finish(&mut self) -> Option<Result<String, &'static str>> {
-        let b = std::mem::take(&mut self.buf);
-        (!self.skipping && !b.is_empty()).then(|| Self::text(b))
-    }
-
-    fn text(mut b: Vec<u8>) -> Result<String, &'static str> {
-        if b.last() == Some(&b'\r') {
-            b.pop();
-        }
-        String::from_utf8(b).map_err(|_| "a line that is not UTF-8")
-    }
-}
 
 // ---- What was announced ----
 
@@ -1184,7 +1071,7 @@ mod tests {
         );
         assert_eq!(l.finish(), Some(Ok(String::from("i"))));
         assert_eq!(l.finish(), None);
-        let big = vec![b'x'; LINE_MAX + 1];
+        let big = vec![b'x'; crate::events::read::LINE_MAX + 1];
         assert_eq!(l.feed(&big), [Err("a line longer than 64 KiB")]);
         assert!(l.feed(&big).is_empty(), "said once per line");
         assert_eq!(l.feed(b"tail\nnext\n"), [Ok(String::from("next"))]);

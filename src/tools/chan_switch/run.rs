@@ -1,0 +1,474 @@
+//! `chan-switch run`: the daemon. One poll loop over stdin (hb-watch's events), the
+//! carrier of the channels' devices (rtnetlink) and the signals; the Active Stations
+//! Table read after every batch of events; everything decided in [`Node`].
+
+use super::msg;
+use super::node::{Io, Node, Saved, Seen};
+use super::routes;
+use super::settings::RunSettings;
+use super::status::{self, StatusFile};
+use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::fsio::{self, Durability};
+use crate::base::runloop::RunLoop;
+use crate::base::{clock, log};
+use crate::events::read::{self, Lines};
+use crate::events::Sink;
+use crate::net::linkwatch::{LinkChange, LinkWatch};
+use crate::net::route::{Routes, Rule};
+use crate::table::{NodeState, TableReader};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// A missing interface, a table of other channels: nothing was changed.
+    Usage(String),
+    /// The kernel refused, a file could not be written.
+    Failed(String),
+    /// stdin ended: hb-watch is gone.
+    InputClosed,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Failed(m) => f.write_str(m),
+            Error::InputClosed => f.write_str(
+                "stdin closed: hb-watch is gone and no more news of the links will come; the routes are left as they are",
+            ),
+        }
+    }
+}
+
+impl HasExitStatus for Error {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage(_) => ExitStatus::Usage,
+            _ => ExitStatus::Failure,
+        }
+    }
+}
+
+/// Neighbour entries on every LAN are refreshed this often, so that the first packet
+/// after a switch finds its peer's MAC (a stale entry is probed again when touched).
+const NEIGH_EVERY_NS: u64 = 5_000_000_000;
+
+/// hb-send's FIFO, opened for writing without blocking and without following a link.
+struct FifoOut {
+    path: PathBuf,
+    file: Option<File>,
+    said: bool,
+    dropped: u64,
+}
+
+impl FifoOut {
+    fn open(&mut self) -> Option<&mut File> {
+        if self.file.is_none() {
+            match open_fifo(&self.path) {
+                Ok(f) => {
+                    if self.said {
+                        log::info(&format!("{}: hb-send reads it again", self.path.display()));
+                    }
+                    self.said = false;
+                    self.file = Some(f);
+                }
+                Err(e) => {
+                    if !self.said {
+                        log::error(&format!("{e}; orders and reports are not sent until it is"));
+                        self.said = true;
+                    }
+                    return None;
+                }
+            }
+        }
+        self.file.as_mut()
+    }
+
+    fn write(&mut self, block: &str) {
+        let Some(f) = self.open() else {
+            self.dropped += 1;
+            return;
+        };
+        // A block is far below PIPE_BUF: written whole or not at all, never mixed with
+        // another writer's (pair.sh writes there too).
+        match f.write(block.as_bytes()) {
+            Ok(n) if n == block.len() => {}
+            Ok(_) => self.dropped += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    log::warn(&format!(
+                        "{}: full (hb-send is not reading); {} message(s) dropped so far",
+                        self.path.display(),
+                        self.dropped
+                    ));
+                }
+            }
+            Err(e) => {
+                log::error(&format!("{}: {e}", self.path.display()));
+                self.file = None;
+                self.dropped += 1;
+            }
+        }
+    }
+}
+
+/// Open a FIFO to write to: it must be a FIFO (no symlink followed), ours or root's,
+/// and read by someone (hb-send), else ENXIO.
+fn open_fifo(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => format!("{}: nobody reads it (is hb-send running?)", path.display()),
+            Some(libc::ELOOP) => format!("{}: a symbolic link; refused", path.display()),
+            _ => format!("{}: {e}", path.display()),
+        })?;
+    let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !m.file_type().is_fifo() {
+        return Err(format!("{}: not a FIFO ({})", path.display(), fsio::kind(&m)));
+    }
+    if m.uid() != fsio::euid() && m.uid() != 0 {
+        return Err(format!(
+            "{}: owned by uid {}, not by us or root; refused",
+            path.display(),
+            m.uid()
+        ));
+    }
+    Ok(f)
+}
+
+struct RealIo {
+    routes: Routes,
+    fifo: FifoOut,
+    state: PathBuf,
+}
+
+impl Io for RealIo {
+    fn send(&mut self, block: &str) {
+        self.fifo.write(block);
+    }
+    fn rules(&mut self, delete: &[Rule], add: &[Rule]) -> Result<(), String> {
+        self.routes.change_rules(delete, add).map_err(|e| e.to_string())
+    }
+    fn save(&mut self, saved: &Saved, durable: bool) -> Result<(), String> {
+        let text = serde_json::to_string(saved).map_err(|e| e.to_string())?;
+        let d = if durable {
+            Durability::Durable
+        } else {
+            Durability::Atomic
+        };
+        fsio::write_atomic(&self.state, text.as_bytes(), 0o644, d)
+    }
+    fn now(&self) -> u64 {
+        clock::mono_ns()
+    }
+}
+
+fn load_saved(path: &Path) -> Saved {
+    match fsio::read_trusted(path) {
+        Ok(None) => Saved::default(),
+        Ok(Some(text)) => match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                let to = fsio::set_aside(path);
+                log::warn(&format!(
+                    "{}: {e}; set aside as {}, starting from epoch 0 (the others' reports raise it)",
+                    path.display(),
+                    to.display()
+                ));
+                Saved::default()
+            }
+        },
+        Err(e) => {
+            log::warn(&format!("{e}; starting without it"));
+            Saved::default()
+        }
+    }
+}
+
+fn ifindex(dev: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(dev).ok().filter(|&i| i != 0)
+}
+
+/// Strict reverse-path filtering drops what comes back on the other LAN while the
+/// nodes switch one after the other: say so once.
+fn check_rp_filter(devs: &[String]) {
+    let read = |d: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{d}/rp_filter"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let all = read("all");
+    for d in devs {
+        if all.max(read(d)) == 1 {
+            log::warn(&format!(
+                "net.ipv4.conf.{d}.rp_filter is strict (1): while the nodes switch one after the other, \
+                 replies that come back on the other LAN are dropped; set it to 2 (loose)"
+            ));
+        }
+    }
+}
+
+/// Read the table: every member peer's state and links, in our channel order.
+fn read_table(reader: &mut Option<TableReader>, s: &RunSettings, said: &mut bool) -> Option<BTreeMap<String, Seen>> {
+    if reader.is_none() {
+        match TableReader::open(&s.table) {
+            Ok(r) => *reader = Some(r),
+            Err(e) => {
+                if !*said {
+                    log::warn(&format!("{e}; waiting for hb-watch to make it"));
+                    *said = true;
+                }
+                return None;
+            }
+        }
+    }
+    let r = reader.as_mut()?;
+    let _ = r.refresh();
+    let h = r.header().ok()?;
+    let map: Vec<Option<usize>> = s
+        .channels
+        .iter()
+        .map(|c| h.channels.iter().position(|n| *n == c.name))
+        .collect();
+    if map.iter().any(|m| m.is_none()) && !*said {
+        log::error(&format!(
+            "the table's channels ({}) are not chan-switch's ({}): a channel missing there counts as dead",
+            h.channels.join(", "),
+            s.channel_names().join(", ")
+        ));
+        *said = true;
+    }
+    let mut out = BTreeMap::new();
+    for rec in r.records().into_iter().flatten() {
+        if rec.is_local() || rec.is_ping() || rec.name == s.node || !s.members.iter().any(|m| m.name == rec.name) {
+            continue;
+        }
+        let links = map
+            .iter()
+            .map(|m| m.is_some_and(|i| rec.links[i].state.alive()))
+            .collect();
+        out.insert(
+            rec.name.clone(),
+            Seen {
+                state: rec.state,
+                links,
+            },
+        );
+    }
+    Some(out)
+}
+
+/// Take one event line of hb-watch's.
+fn take_line(node: &mut Node, io: &mut RealIo, line: &str, now: u64) -> bool {
+    let Ok(ev) = read::parse(line) else {
+        return false;
+    };
+    if ev.event != "message" {
+        // node-*, link-*: the table says the rest.
+        return ev.event.starts_with("node-") || ev.event.starts_with("link-");
+    }
+    let from = ev.subject.as_str();
+    if !node.s.members.iter().any(|m| m.name == from) {
+        return false;
+    }
+    let names = node.names().to_vec();
+    let bad = |what: &str, e: String| log::warn(&format!("a {what} from {from}: {e}; ignored"));
+    match ev.get("t") {
+        Some(msg::T_ORDER) => match msg::read_order(&ev.fields, &names) {
+            Ok(o) => node.order_in(io, o, from, now),
+            Err(e) => bad("chan-switch order", e),
+        },
+        Some(msg::T_STATE) => match msg::read_state(&ev.fields, &names) {
+            Ok(r) => node.state_in(r, from, now),
+            Err(e) => bad("chan-state report", e),
+        },
+        Some(msg::T_REQUEST) => match msg::read_request(&ev.fields, &names) {
+            Ok(to) => node.request(io, to, from, now),
+            Err(e) => bad("chan-request", e),
+        },
+        _ => return false,
+    }
+    true
+}
+
+pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::config::Error>) -> Result<(), Error> {
+    let mut rl = RunLoop::new().map_err(|e| Error::Failed(format!("cannot install the signal handlers: {e}")))?;
+    // Everything is checked before anything is changed.
+    let mut ix = Vec::new();
+    for c in &s.channels {
+        ix.push(
+            ifindex(&c.dev)
+                .ok_or_else(|| Error::Usage(format!("channel {}: no interface {} on this node", c.name, c.dev)))?,
+        );
+    }
+    let lo = ifindex("lo").ok_or_else(|| Error::Usage("no loopback interface".into()))?;
+    check_rp_filter(&s.channels.iter().map(|c| c.dev.clone()).collect::<Vec<_>>());
+    let mut routes = Routes::open().map_err(|e| Error::Failed(format!("rtnetlink: {e}")))?;
+    let me = s.me().clone();
+    let host = if me.addr.is_ipv4() { 32 } else { 128 };
+    crate::net::addr::add(lo, me.addr, host, None)
+        .map_err(|e| Error::Failed(format!("cannot put the cluster address {}/{host} on lo: {e}", me.addr)))?;
+    install_tables(&mut routes, &s, &ix)?;
+    let base = s.rule_priority;
+    let existing = routes
+        .rules(base..=base + super::settings::RULE_SPAN - 1)
+        .map_err(|e| Error::Failed(format!("cannot read the routing rules: {e}")))?;
+    let saved = load_saved(&s.state);
+    let now = clock::mono_ns();
+    let pid_path = status::pid_path(&s.status_file);
+    crate::base::pidfile::write(&pid_path, vec![])
+        .map_err(|e| Error::Failed(format!("{}: {e}", pid_path.display())))?;
+    let mut io = RealIo {
+        routes,
+        fifo: FifoOut {
+            path: s.fifo.clone(),
+            file: None,
+            said: false,
+            dropped: 0,
+        },
+        state: s.state.clone(),
+    };
+    let mut sink = Sink::stdout(s.json, "the routes are still switched");
+    let mut node = Node::new(s, saved, now);
+    node.rules_now = existing;
+    node.start(&mut io, now).map_err(Error::Failed)?;
+    let mut lw = LinkWatch::open().map_err(|e| Error::Failed(format!("rtnetlink (carrier): {e}")))?;
+    let mut reader = None;
+    let mut table_said = false;
+    let mut lines = Lines::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut changes = Vec::new();
+    let mut next_neigh = now;
+    let mut status_dirty = true;
+    let stdin = std::io::stdin();
+    let result = loop {
+        let now = clock::mono_ns();
+        if now >= next_neigh {
+            touch(&mut io.routes, &node.s, &ix);
+            next_neigh = now + NEIGH_EVERY_NS;
+        }
+        let deadline = node.next_deadline(now).min(next_neigh);
+        let ready = rl.wait(&[Some(stdin.as_fd()), Some(lw.as_fd())], deadline);
+        if rl.signals().stop() {
+            break Ok(());
+        }
+        let now = clock::mono_ns();
+        if rl.signals().take_reload() {
+            match reload() {
+                Ok(new) if new.channels != node.s.channels || new.node != node.s.node => log::error(
+                    "the channels or the node name changed: restart chan-switch for that; the rest is kept as it was",
+                ),
+                Ok(new) => {
+                    if let Err(e) = install_tables(&mut io.routes, &new, &ix) {
+                        log::error(&format!("{e}; the configuration in use is kept"));
+                    } else {
+                        log::info("configuration reloaded");
+                        sink.set_json(new.json);
+                        node.s = new;
+                    }
+                }
+                Err(e) => log::error(&format!("{e}; the configuration in use is kept")),
+            }
+        }
+        if rl.signals().take_usr1() {
+            log::info(&status::summary(&node));
+        }
+        if rl.signals().take_usr2() {
+            if let Some(to) = status::take_request(&node.s.status_file, node.names()) {
+                let me = node.me().to_string();
+                node.request(&mut io, to, &me, now);
+            }
+        }
+        if ready.has(1) {
+            changes.clear();
+            if let Err(e) = lw.read(&mut changes) {
+                log::warn(&format!("rtnetlink (carrier): {e}"));
+            }
+            for ch in &changes {
+                if let LinkChange::Carrier { ifindex, carrier } = *ch {
+                    if let Some(c) = ix.iter().position(|&i| i == ifindex) {
+                        if carrier {
+                            // An interface set down lost its routes with it.
+                            if let Err(e) = install_tables(&mut io.routes, &node.s, &ix) {
+                                log::error(&format!("{e}"));
+                            }
+                        }
+                        node.carrier(&mut io, c, carrier, now);
+                    }
+                }
+            }
+        }
+        let mut touched = false;
+        if ready.has(0) {
+            match nix::unistd::read(0, &mut buf) {
+                Ok(0) => break Err(Error::InputClosed),
+                Ok(n) => {
+                    for l in lines.feed(&buf[..n]).into_iter().flatten() {
+                        touched |= take_line(&mut node, &mut io, &l, now);
+                    }
+                }
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => break Err(Error::Failed(format!("stdin: {e}"))),
+            }
+        }
+        if touched || reader.is_none() || now >= node.next_deadline(now) {
+            if let Some(seen) = read_table(&mut reader, &node.s, &mut table_said) {
+                node.table(&mut io, seen, now);
+            }
+        }
+        node.decide(&mut io, now);
+        status_dirty |= std::mem::take(&mut node.dirty);
+        if !node.events.is_empty() {
+            status_dirty = true;
+            for ev in node.events.drain(..) {
+                sink.emit(&ev);
+            }
+            sink.flush();
+        }
+        if status_dirty {
+            status_dirty = false;
+            if let Err(e) = StatusFile::of(&node).write(&node.s.status_file) {
+                log::warn(&e);
+            }
+        }
+    };
+    let _ = StatusFile::of(&node).write(&node.s.status_file);
+    result
+}
+
+fn install_tables(routes: &mut Routes, s: &RunSettings, ix: &[u32]) -> Result<(), Error> {
+    routes.replace(&routes::tables(s, ix)).map_err(|e| {
+        Error::Failed(format!(
+            "cannot install the routes of tables {}..{}: {e}",
+            s.route_table,
+            s.route_table + ix.len() as u32 - 1
+        ))
+    })
+}
+
+/// Keep the neighbour entry of every peer on every LAN fresh.
+fn touch(routes: &mut Routes, s: &RunSettings, ix: &[u32]) {
+    let which: Vec<(u32, std::net::IpAddr)> = s
+        .members
+        .iter()
+        .filter(|m| m.name != s.node)
+        .flat_map(|m| ix.iter().enumerate().map(move |(c, &i)| (i, m.via[c])))
+        .collect();
+    if let Err(e) = routes.touch_neighbours(&which) {
+        log::debug(&format!("neighbours: {e}"));
+    }
+}
+
+/// What a table record says, for the status file.
+pub fn state_word(st: NodeState) -> &'static str {
+    st.as_str()
+}
