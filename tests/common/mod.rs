@@ -4,6 +4,7 @@
 //! by PID.
 #![allow(dead_code)]
 
+pub mod chan;
 pub mod lvs;
 pub mod vm;
 
@@ -26,6 +27,54 @@ pub fn bin(name: &str) -> PathBuf {
         "lvs-ctl" => PathBuf::from(env!("CARGO_BIN_EXE_lvs-ctl")),
         _ => panic!("no binary {name}"),
     }
+}
+
+/// A cargo example, `<binaries' dir>/examples/<name>`. Built here first, once per test
+/// binary (cargo builds examples for `--all-targets`, not for `--test X`, and a stale
+/// one would measure old code); cargo's build lock is free while tests run.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dir = Path::new(env!("CARGO_BIN_EXE_hb-send")).parent().unwrap();
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
+        let profile = dir.file_name().unwrap().to_str().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        // What cargo sets for a test run, not the user's configuration: left in, build
+        // scripts that watch it (ring's CARGO_MANIFEST_DIR) see a change and the next
+        // `cargo test` rebuilds them.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            let set_for_test = [
+                "CARGO_PKG_",
+                "CARGO_BIN_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if set_for_test.iter().any(|p| k.starts_with(p)) {
+                build.env_remove(&*k);
+            }
+        }
+        let out = build
+            .args(["build", "--quiet", "--example", name, "--profile"])
+            .arg(if profile == "debug" { "dev" } else { profile })
+            .arg("--manifest-path")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(dir.parent().unwrap())
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building example {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        built.push(name.to_string());
+    }
+    dir.join("examples").join(name)
 }
 
 pub fn sh(args: &[&str]) {
