@@ -1,5 +1,6 @@
 //! The kernel's network interfaces: one netlink socket type and what is built on it
-//! (addresses, carrier), and packet views (ARP, NDP) on an AF_PACKET link.
+//! (addresses, carrier, routes, policy rules and neighbours), and packet views (ARP,
+//! NDP) on an AF_PACKET link.
 
 pub mod addr;
 pub mod arp;

@@ -13,21 +13,21 @@
 //! previous run left, and the only ones our deletes can match (the kernel compares the
 //! protocol when a delete names one).
 //!
-//! Requests of one call go in one datagram (up to [`BATCH_WINDOW`] of them), only the
-//! last asking for an acknowledgement, through [`Netlink::batch`]: not
-//! [`Netlink::together`], whose wait ends early when the *first* request is refused
-//! (what an nfnetlink transaction needs) — here a first refusal is usually a tolerated
-//! ENOENT, and a real refusal after it would go unseen. The kernel carries on after a
-//! refusal, so a datagram is not a transaction: anything refused is named, the rest
-//! was done. What the kernel could never take (a /33, table 0) is refused before
-//! anything is sent.
+//! Requests of one call go in one datagram, only the last asking for an
+//! acknowledgement: routes and neighbours through [`Netlink::batch`] (one set of
+//! flags; up to [`BATCH_WINDOW`] a datagram), rules through [`Netlink::together`]
+//! (a delete and an add need different flags; see [`Routes::change_rules`] for the
+//! one case that takes a second datagram). The kernel carries on after a refusal, so
+//! a datagram is not a transaction: anything refused is named, the rest was done.
+//! What the kernel could never take (a /33, table 0) is refused before anything is
+//! sent.
 //!
 //! [`BATCH_WINDOW`]: crate::net::netlink::BATCH_WINDOW
 //! [`Netlink::batch`]: crate::net::netlink::Netlink::batch
 //! [`Netlink::together`]: crate::net::netlink::Netlink::together
 
 use crate::net::netlink::Route;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -190,6 +190,9 @@ impl Routes {
     /// is (EEXIST) are not errors; any other refusal is returned naming the rule and
     /// its errno.
     ///
+    /// When the first request is refused (a tolerated ENOENT, say), the rest is sent
+    /// again in a second datagram, and so on: see the comment inside.
+    ///
     /// In that order, as asked: the same rule in both lists ends up there. Between
     /// the kernel's handling of the two (microseconds) neither a deleted rule nor its
     /// replacement is there, and a packet routed then falls through to the next rule;
@@ -204,25 +207,64 @@ impl Routes {
             .map(|(r, adding)| {
                 check_rule(r)?;
                 let m = rule_message(r);
-                Ok(Request {
-                    msg: if adding {
-                        RouteNetlinkMessage::NewRule(m)
-                    } else {
-                        RouteNetlinkMessage::DelRule(m)
-                    },
-                    what: format!("{} rule {r}", if adding { "adding" } else { "deleting" }),
+                Ok(if adding {
+                    // NLM_F_EXCL: without it the kernel adds a second copy of a rule
+                    // it has. Not on a delete: there 0x200 means NLM_F_BULK, which
+                    // fib rules refuse (EOPNOTSUPP).
+                    let r = Request {
+                        msg: RouteNetlinkMessage::NewRule(m),
+                        what: format!("adding rule {r}"),
+                    };
+                    (r, NLM_F_CREATE | NLM_F_EXCL)
+                } else {
+                    let r = Request {
+                        msg: RouteNetlinkMessage::DelRule(m),
+                        what: format!("deleting rule {r}"),
+                    };
+                    (r, 0)
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
-        // NLM_F_EXCL: without it the kernel adds a second copy of a rule it has. A
-        // delete ignores both flags, so one set of flags serves the whole datagram.
-        self.send(reqs, NLM_F_CREATE | NLM_F_EXCL, |i, e| {
+        let tolerated = |i: usize, e: i32| {
             if i < deletes {
                 e == libc::ENOENT
             } else {
                 e == libc::EEXIST
             }
-        })
+        };
+        // Deletes and adds need different flags, so not one batch: one datagram of
+        // them all through `together`. Its wait ends when the first request is
+        // refused (an nfnetlink transaction refused whole answers only that one), so
+        // the rest's answers are not read; then the rest is sent again. That is safe:
+        // deleting what is gone and adding what is there are the tolerated ENOENT and
+        // EEXIST, and every rule ends as the last request about it left it. A clean
+        // switch, whose first request is done, takes one round trip.
+        let mut refused = Vec::new();
+        let mut from = 0;
+        while from < reqs.len() {
+            let last = reqs.len() - 1;
+            let msgs = reqs[from..].iter().enumerate().map(|(i, (r, flags))| {
+                let ack = if from + i == last { NLM_F_ACK } else { 0 };
+                (r.msg.clone(), flags | ack)
+            });
+            let answer = match self.nl.together(msgs) {
+                Ok(a) => a,
+                Err(e) => {
+                    let unsure: Vec<&str> = reqs[from..].iter().map(|(r, _)| r.what.as_str()).collect();
+                    let before = judge(|i| reqs[i].0.what.clone(), refused, &tolerated);
+                    return Err(lost(e, &unsure, before.err()));
+                }
+            };
+            let mut answer = answer.into_iter().peekable();
+            if from < last && matches!(answer.peek(), Some((0, _))) {
+                refused.extend(answer.next().map(|(_, e)| (from, e)));
+                from += 1;
+                continue;
+            }
+            refused.extend(answer.map(|(i, e)| (from + i, e)));
+            break;
+        }
+        judge(|i| reqs[i].0.what.clone(), refused, &tolerated)
     }
 
     /// Our rules (protocol [`RTPROT_HAKIT`]) whose priority is in `prios`, both
@@ -316,8 +358,8 @@ impl Routes {
             .collect())
     }
 
-    /// Send `reqs` with `flags`, a window of them per datagram (so one datagram for
-    /// up to [`crate::net::netlink::BATCH_WINDOW`]), and name every refusal not `tolerated(index, errno)`.
+    /// Send `reqs` with `flags`, a window of them per datagram (one datagram for up
+    /// to 64), and name every refusal that is not `tolerated(index, errno)`.
     fn send(&mut self, reqs: Vec<Request>, flags: u16, tolerated: impl Fn(usize, i32) -> bool) -> io::Result<()> {
         let mut refused = Vec::new();
         let mut from = 0;
@@ -329,8 +371,12 @@ impl Routes {
                 Err(e) => {
                     refused.extend(e.refused.into_iter().map(|(i, err)| (from + i, err)));
                     if let Some(err) = e.error {
-                        let unsure = &reqs[from + e.known..from + e.known + e.unknown];
-                        return Err(lost(err, unsure, judge(&reqs, refused, &tolerated).err()));
+                        let unsure: Vec<&str> = reqs[from + e.known..from + e.known + e.unknown]
+                            .iter()
+                            .map(|r| r.what.as_str())
+                            .collect();
+                        let before = judge(|i| reqs[i].what.clone(), refused, &tolerated);
+                        return Err(lost(err, &unsure, before.err()));
                     }
                     if e.known == 0 {
                         break;
@@ -339,25 +385,20 @@ impl Routes {
                 }
             }
         }
-        judge(&reqs, refused, &tolerated)
+        judge(|i| reqs[i].what.clone(), refused, &tolerated)
     }
 }
 
-/// Ok, or an error naming each refusal that is not tolerated.
+/// Ok, or an error naming (by `name(index)`) each refusal that is not tolerated.
 fn judge(
-    reqs: &[Request],
+    name: impl Fn(usize) -> String,
     refused: Vec<(usize, io::Error)>,
     tolerated: &impl Fn(usize, i32) -> bool,
 ) -> io::Result<()> {
     let bad: Vec<(String, io::Error)> = refused
         .into_iter()
         .filter(|(i, e)| !e.raw_os_error().is_some_and(|n| tolerated(*i, n)))
-        .map(|(i, e)| {
-            (
-                reqs.get(i).map_or_else(|| format!("request {i}"), |r| r.what.clone()),
-                e,
-            )
-        })
+        .map(|(i, e)| (name(i), e))
         .collect();
     if bad.is_empty() {
         return Ok(());
@@ -368,11 +409,10 @@ fn judge(
 
 /// The socket failed or the kernel did not answer: say which requests may or may not
 /// have been done, and what was refused before.
-fn lost(err: io::Error, unsure: &[Request], refused: Option<io::Error>) -> io::Error {
+fn lost(err: io::Error, unsure: &[&str], refused: Option<io::Error>) -> io::Error {
     let mut m = format!("rtnetlink: {err}");
     if !unsure.is_empty() {
-        let names: Vec<&str> = unsure.iter().map(|r| r.what.as_str()).collect();
-        m.push_str(&format!("; not known whether done: {}", names.join(", ")));
+        m.push_str(&format!("; not known whether done: {}", unsure.join(", ")));
     }
     if let Some(r) = refused {
         m.push_str(&format!("; {r}"));
@@ -778,23 +818,20 @@ mod tests {
 
     #[test]
     fn refusals_are_named_and_tolerated_ones_dropped() {
-        let req = |what: &str| Request {
-            msg: RouteNetlinkMessage::GetRule(RuleMessage::default()),
-            what: what.into(),
-        };
-        let reqs = vec![req("deleting rule a"), req("adding rule b"), req("adding rule c")];
+        let names = ["deleting rule a", "adding rule b", "adding rule c"];
+        let name = |i: usize| names[i].to_string();
         let tolerated = |i: usize, e: i32| (i == 0 && e == libc::ENOENT) || (i > 0 && e == libc::EEXIST);
         let errno = io::Error::from_raw_os_error;
         // ENOENT on the delete, EEXIST on an add: done.
         assert!(judge(
-            &reqs,
+            name,
             vec![(0, errno(libc::ENOENT)), (2, errno(libc::EEXIST))],
             &tolerated
         )
         .is_ok());
         // EEXIST on the delete is not tolerated; EPERM never is.
         let e = judge(
-            &reqs,
+            name,
             vec![
                 (0, errno(libc::EEXIST)),
                 (1, errno(libc::EEXIST)),
@@ -811,5 +848,8 @@ mod tests {
         assert!(text.contains("adding rule c: Operation not permitted"), "{text}");
         assert!(!text.contains("rule b"), "{text}");
         assert_eq!(e.kind(), errno(libc::EEXIST).kind());
+        // A lost answer says what may or may not have been done.
+        let e = lost(errno(libc::ENOBUFS), &["adding rule b"], None);
+        assert!(e.to_string().contains("not known whether done: adding rule b"), "{e}");
     }
 }
