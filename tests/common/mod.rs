@@ -25,6 +25,7 @@ pub fn bin(name: &str) -> PathBuf {
         "ipfake" => PathBuf::from(env!("CARGO_BIN_EXE_ipfake")),
         "mon-check" => PathBuf::from(env!("CARGO_BIN_EXE_mon-check")),
         "lvs-ctl" => PathBuf::from(env!("CARGO_BIN_EXE_lvs-ctl")),
+        "chan-switch" => PathBuf::from(env!("CARGO_BIN_EXE_chan-switch")),
         _ => panic!("no binary {name}"),
     }
 }

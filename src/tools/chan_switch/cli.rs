@@ -49,7 +49,7 @@ pub struct ChanSwitchArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Follow hb-watch's events on stdin, decide, order and apply switches.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The active channel of every node, as each node reported it.
     Status(StatusArgs),
     /// Switch the whole cluster to this channel by hand (maintenance); it stays until

@@ -242,8 +242,8 @@ pub fn status(c: &CommonSettings, json: bool) -> Result<(), Error> {
             f.decider
         );
         println!(
-            "{:<16} {:<12} {:<8} {:<8} {:>8} {:>10}  {}",
-            "NODE", "STATE", "ACTIVE", "ORDER", "EPOCH", "TOOK", "NOT HEARD"
+            "{:<16} {:<12} {:<8} {:<8} {:>8} {:>10}  NOT HEARD",
+            "NODE", "STATE", "ACTIVE", "ORDER", "EPOCH", "TOOK"
         );
         for (n, s) in &f.nodes {
             let dash = |v: &str| if v.is_empty() { "-".to_string() } else { v.to_string() };
