@@ -6,7 +6,8 @@
 # Act three watches two web servers with mon-check: one-shot checks, then the
 # scheduler, an alert when a server dies, an acknowledgement, an up alert. Act four is
 # a director: lvs-ctl on nftables spreading a client's requests over three real
-# servers, mon-check's events taking a dead one out and putting it back.
+# servers, mon-check's events taking a dead one out and putting it back. Act five is a
+# dual-channel cluster: one node loses LAN a silently, chan-switch moves every node to b.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -198,6 +199,42 @@ step "it comes back" 0
 ip netns exec "${PFX}n3" python3 -m http.server 80 --bind 10.77.2.3 --directory "$work/www3" >/dev/null 2>&1 &
 sleep 1.5
 in2 status -c "$work/director.yaml" --state "$work/lvs-follow.json"
+stop_all
+
+echo
+echo "== act five: two LANs, one cluster (chan-switch): n3 loses LAN a, the whole cluster moves to b"
+net_up 3 2
+members=()
+for i in 1 2 3; do
+  members+=(--member "n$i=10.77.100.$i,10.77.1.$i,10.77.2.$i")
+  ip netns exec "${PFX}n$i" sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2
+done
+for i in 1 2 3; do
+  ns=${PFX}n$i
+  ip netns exec "$ns" "$bin/hb-send" --node "n$i" "${common[@]}" --keepalive 20ms --deadtime 100ms \
+    --table "$work/c$i.ast" --fifo "$work/c$i.fifo" --generation-file "$work/c$i.gen" -q &
+  out=/dev/null; [ "$i" = 1 ] && out=/dev/stdout
+  ip netns exec "$ns" sh -c "'$bin/hb-watch' --node n$i ${common[*]} --deadtime 100ms --table '$work/c$i.ast' \
+    --floors '$work/c$i.floors' -q | exec '$bin/chan-switch' run --node n$i ${members[*]} --channel a=bcast:eth0 \
+    --channel b=bcast:eth1 --keepalive 20ms --deadtime 100ms --fifo '$work/c$i.fifo' --table '$work/c$i.ast' \
+    --state '$work/c$i.state' --status-file '$work/c$i.json'" | sed -u 's/^/  n1: /' > "$out" &
+done
+cs() { "$bin/chan-switch" "$@" --node n1 --status-file "$work/c1.json"; }
+step "every node's cluster address (10.77.100.N on lo) reached over LAN a; n1's rules:" 1.5
+ip -n "${PFX}n1" rule | grep 'lookup 69' | sed 's/^/  /'
+ip netns exec "${PFX}n1" ping -c1 -W1 -I 10.77.100.1 10.77.100.3 | grep -E 'bytes from' | sed 's/^/  /'
+step "n3's port on LAN a drops everything (the link stays up): silent loss" 0
+ip netns exec "$SW" nft -f - <<'NFT'
+table bridge demo { chain f { type filter hook forward priority 0; iifname n3c0 drop; oifname n3c0 drop; } }
+NFT
+step "every node now uses LAN b (chan-switch status on n1):" 1
+cs status | sed 's/^/  /'
+ip -n "${PFX}n1" rule | grep 'lookup 69' | sed 's/^/  /'
+ip netns exec "${PFX}n1" ping -c1 -W1 -I 10.77.100.1 10.77.100.3 | grep -E 'bytes from' | sed 's/^/  /'
+step "LAN a mended; no switch back by itself (back: none); by hand: chan-switch back" 0
+ip netns exec "$SW" nft delete table bridge demo
+sleep 0.5
+cs back | sed 's/^/  /'
 stop_all
 echo
 echo "demo done; the namespaces are gone."

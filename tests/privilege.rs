@@ -195,3 +195,72 @@ fn ipfake_as_nobody_with_the_units_capabilities() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lacks CAP_NET_RAW"), "{err}");
 }
+
+#[test]
+fn chan_switch_as_nobody_with_the_units_capabilities() {
+    let mut net = Net::new(2, 2);
+    let d = nobodys(&net, "cs");
+    let ns = net.ns(1).to_string();
+    let caps = unit_caps("hakit-dual-channel.service");
+    let p = |n: &str| d.join(n).display().to_string();
+    let args = strings(&[
+        "run",
+        "--node",
+        "n1",
+        "--channel",
+        "a=bcast:eth0",
+        "--channel",
+        "b=bcast:eth1",
+        "--member",
+        "n1=10.77.100.1,10.77.1.1,10.77.2.1",
+        "--member",
+        "n2=10.77.100.2,10.77.1.2,10.77.2.2",
+        "--deadtime",
+        "100ms",
+        "--keepalive",
+        "20ms",
+    ]);
+    let mut full = args.clone();
+    for (flag, name) in [
+        ("--fifo", "fifo"),
+        ("--table", "ast"),
+        ("--state", "state"),
+        ("--status-file", "status.json"),
+    ] {
+        full.extend([flag.to_string(), p(name)]);
+    }
+    // Its stdin is a pipe nobody writes to: it runs until the Net ends it.
+    spawn_as(&mut net, &ns, &caps, "chan-switch", &full);
+    let rules = || {
+        let out = Command::new("ip").args(["-n", &ns, "rule"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_for(|| rules().contains("lookup 6940"), Duration::from_secs(5)),
+        "no rule installed as nobody: {}",
+        rules()
+    );
+    let on_lo = |ns: &str| {
+        let out = Command::new("ip")
+            .args(["-n", ns, "addr", "show", "dev", "lo"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("inet 10.77.100.")
+    };
+    assert!(on_lo(&ns), "the cluster address on lo");
+    let st = std::fs::metadata(d.join("status.json")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&st),
+        nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw()
+    );
+    // Without it: refused before anything is touched, naming what is missing.
+    let ns2 = net.ns(2).to_string();
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a[2] = "n2";
+    let out = run_as(&ns2, "", "chan-switch", &a);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("lacks CAP_NET_ADMIN"), "{err}");
+    assert!(!on_lo(&ns2));
+}

@@ -303,6 +303,13 @@ fn take_line(node: &mut Node, io: &mut RealIo, line: &str, now: u64) -> bool {
 pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::config::Error>) -> Result<(), Error> {
     let mut rl = RunLoop::new().map_err(|e| Error::Failed(format!("cannot install the signal handlers: {e}")))?;
     // Everything is checked before anything is changed.
+    let missing = crate::base::privilege::missing(&[crate::base::privilege::Cap::NetAdmin]);
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "switching routes needs CAP_NET_ADMIN; this process lacks {} (run as root, or grant it: AmbientCapabilities= in a unit, setpriv --ambient-caps)",
+            crate::base::privilege::describe(&missing)
+        )));
+    }
     let mut ix = Vec::new();
     for c in &s.channels {
         ix.push(
