@@ -189,7 +189,7 @@ _chan__switch() {
             return 0
             ;;
         chan__subcmd__switch__subcmd__run)
-            opts="-c -n -v -q -t -h --config --node --status-file --syslog --verbose --quiet --channel --member --policy --preferred --back --deadtime --keepalive --hold-down --settle --fifo --table --state --route-table --rule-priority --json --help"
+            opts="-c -n -v -q -t -h --config --node --status-file --syslog --verbose --quiet --channel --member --policy --preferred --back --deadtime --keepalive --hold-down --settle --fifo --table --state --route-table --rule-priority --json --realtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -52,6 +52,7 @@ complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -l syslog -
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -s v -l verbose -d 'Log more (debug)'
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -s q -l quiet -d 'Log only warnings and errors'
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -l json -d 'Print events as JSON lines'
+complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -l realtime -d 'Run with SCHED_FIFO and locked memory, as hb-send and hb-watch do, so that load does not delay a switch (needs CAP_SYS_NICE and CAP_IPC_LOCK)'
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand run" -s h -l help -d 'Print help'
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand status" -s c -l config -d 'The configuration file (YAML); flags given here win over it. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c chan-switch -n "__fish_chan_switch_using_subcommand status" -s n -l node -d 'This node\'s name. [default: the cluster section\'s, else `uname -n`]' -r

@@ -225,7 +225,13 @@ ip -n "${PFX}n1" rule | grep 'lookup 69' | sed 's/^/  /'
 ip netns exec "${PFX}n1" ping -c1 -W1 -I 10.77.100.1 10.77.100.3 | grep -E 'bytes from' | sed 's/^/  /'
 step "n3's port on LAN a drops everything (the link stays up): silent loss" 0
 ip netns exec "$SW" nft -f - <<'NFT'
-table bridge demo { chain f { type filter hook forward priority 0; iifname n3c0 drop; oifname n3c0 drop; } }
+table bridge demo {
+  chain f {
+    type filter hook forward priority 0;
+    iifname n3c0 drop
+    oifname n3c0 drop
+  }
+}
 NFT
 step "every node now uses LAN b (chan-switch status on n1):" 1
 cs status | sed 's/^/  /'

@@ -36,7 +36,7 @@ stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf
 trap 'stop; exit 0' TERM INT
 trap 'stop' EXIT
 
-chan-switch run "$@" < "$events" & pids+=($!)
+chan-switch run --realtime "$@" < "$events" & pids+=($!)
 hb-watch --realtime > "$events" & pids+=($!)
 hb-send --realtime & pids+=($!)
 

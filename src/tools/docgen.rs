@@ -153,7 +153,7 @@ first), \fBback\fR (\fBnone\fR, or a duration: back by itself once the preferred
 channel has carried every pair that long), \fBhold-down\fR (3 x deadtime, also the
 least), \fBsettle\fR (keepalive/2), \fBstate\fR (/var/lib/hakit/chan-switch),
 \fBstatus-file\fR (/run/hakit/chan-switch.json), \fBroute-table\fR (6940: channel
-i uses this + i), \fBrule-priority\fR (1000, and the 15 after it), \fBjson\fR,
+i uses this + i), \fBrule-priority\fR (1000, and the 15 after it), \fBjson\fR, \fBrealtime\fR,
 \fBmembers\fR: a list of maps with \fBname\fR, \fBaddress\fR (the node's cluster
 address, put on \fBlo\fR) and \fBvia\fR (its address on each channel, in the
 channels' order).

@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// Print events as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Run with SCHED_FIFO and locked memory, as hb-send and hb-watch do, so that load
+    /// does not delay a switch (needs CAP_SYS_NICE and CAP_IPC_LOCK).
+    #[arg(long)]
+    pub realtime: bool,
 }
 
 #[derive(Debug, Clone, Args)]

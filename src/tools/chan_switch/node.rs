@@ -751,6 +751,7 @@ mod tests {
             route_table: 6940,
             rule_priority: 1000,
             json: false,
+            realtime: false,
             config: None,
         }
     }

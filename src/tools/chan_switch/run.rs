@@ -329,6 +329,9 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
     let existing = routes
         .rules(base..=base + super::settings::RULE_SPAN - 1)
         .map_err(|e| Error::Failed(format!("cannot read the routing rules: {e}")))?;
+    if s.realtime {
+        crate::base::runloop::go_realtime();
+    }
     let saved = load_saved(&s.state);
     let now = clock::mono_ns();
     let pid_path = status::pid_path(&s.status_file);

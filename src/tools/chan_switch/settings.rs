@@ -52,6 +52,7 @@ struct Section {
     route_table: Option<u32>,
     rule_priority: Option<u32>,
     json: Option<bool>,
+    realtime: Option<bool>,
     #[serde(default)]
     members: Vec<MemberEntry>,
 }
@@ -100,6 +101,7 @@ pub struct RunSettings {
     pub route_table: u32,
     pub rule_priority: u32,
     pub json: bool,
+    pub realtime: bool,
     pub config: Option<PathBuf>,
 }
 
@@ -453,6 +455,7 @@ impl RunSettings {
             ));
         }
         let json = a.json || s.json.unwrap_or(false);
+        let realtime = a.realtime || s.realtime.unwrap_or(false);
         Ok(RunSettings {
             node,
             channels,
@@ -471,6 +474,7 @@ impl RunSettings {
             route_table: rt.value,
             rule_priority: rp.value,
             json,
+            realtime,
             config: a.common.config.clone(),
         })
     }
