@@ -118,7 +118,7 @@ def cleanup(*_):
         for c in clusters:
             for what, evs in (("chan-switch", c.events), ("hb-watch", c.watch)):
                 for i, e in evs.items():
-                    with open(os.path.join(c.dir, "n%d.%s.events" % (i, what)), "w") as f:
+                    with open(os.path.join(c.dir, "n%d/%s.events" % (i, what)), "w") as f:
                         f.writelines("%d %s\n" % (t, l) for t, l in e.lines)
     clusters.clear()
     nslab.remove(namespaces)
@@ -210,7 +210,10 @@ class Cluster:
     def __init__(self, redundancy=False, relay=False, extra=()):
         Cluster.made += 1
         DIR[0] = os.path.join(WORK, "c%d" % Cluster.made)
-        os.makedirs(DIR[0])
+        # A directory of each node's own, as each node has its /run/hakit: five nodes'
+        # files in one directory would contend for its lock, which no cluster does.
+        for i in range(1, N + 1):
+            os.makedirs(os.path.join(DIR[0], "n%d" % i))
         self.dir = DIR[0]
         self.events, self.watch = {}, {}
         clusters.append(self)
@@ -225,15 +228,15 @@ class Cluster:
         for j in range(1, N + 1):
             members += ["--member", "n%d=%s,%s,%s" % (j, cip(j), lan_ip(j, 0), lan_ip(j, 1))]
         for i in range(1, N + 1):
-            common = ["--node", "n%d" % i, "--keys", os.path.join(WORK, "authkeys"), "--table", path("n%d.ast" % i), "-q",
+            common = ["--node", "n%d" % i, "--keys", os.path.join(WORK, "authkeys"), "--table", path("n%d/ast" % i), "-q",
                       "--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1"]
             send = spawn(ns(i), [BIN + "/hb-send"] + common + [
-                "--keepalive", KA, "--deadtime", DT, "--realtime", "--fifo", path("n%d.fifo" % i),
-                "--generation-file", path("n%d.gen" % i)] + (["--redundancy", "2"] if redundancy else []),
-                logname="n%d.hb-send.log" % i)
+                "--keepalive", KA, "--deadtime", DT, "--realtime", "--fifo", path("n%d/fifo" % i),
+                "--generation-file", path("n%d/gen" % i)] + (["--redundancy", "2"] if redundancy else []),
+                logname="n%d/hb-send.log" % i)
             watch = spawn(ns(i), [BIN + "/hb-watch"] + common + [
-                "--deadtime", DT, "--realtime", "--floors", path("n%d.floors" % i)],
-                stdout=subprocess.PIPE, logname="n%d.hb-watch.log" % i)
+                "--deadtime", DT, "--realtime", "--floors", path("n%d/floors" % i)],
+                stdout=subprocess.PIPE, logname="n%d/hb-watch.log" % i)
             if relay:
                 r, w = os.pipe()
                 cs_in = r
@@ -242,10 +245,10 @@ class Cluster:
             cs = spawn(ns(i), [BIN + "/chan-switch", "run", "--node", "n%d" % i,
                                "--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1",
                                "--keepalive", KA, "--deadtime", DT,
-                               "--fifo", path("n%d.fifo" % i), "--table", path("n%d.ast" % i),
-                               "--state", path("n%d.chan.state" % i),
-                               "--status-file", path("n%d.chan.json" % i)] + members + list(extra),
-                       stdin=cs_in, stdout=subprocess.PIPE, logname="n%d.chan-switch.log" % i)
+                               "--fifo", path("n%d/fifo" % i), "--table", path("n%d/ast" % i),
+                               "--state", path("n%d/chan.state" % i),
+                               "--status-file", path("n%d/chan.json" % i)] + members + list(extra),
+                       stdin=cs_in, stdout=subprocess.PIPE, logname="n%d/chan-switch.log" % i)
             if relay:
                 os.close(r)
                 self.watch[i] = Events(watch.stdout, relay=w)
@@ -261,7 +264,7 @@ class Cluster:
 
     def status(self, i):
         try:
-            with open(path("n%d.chan.json" % i)) as f:
+            with open(path("n%d/chan.json" % i)) as f:
                 return json.load(f)
         except (OSError, ValueError):
             return None
@@ -304,7 +307,7 @@ class Cluster:
     def back(self):
         """`chan-switch back` on n1 (exit 0 when every node applied it), then quiet."""
         r = subprocess.run(["ip", "netns", "exec", ns(1), BIN + "/chan-switch", "back", "--node", "n1",
-                            "--status-file", path("n1.chan.json")], stdout=subprocess.PIPE,
+                            "--status-file", path("n1/chan.json")], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             self.dump()
@@ -437,11 +440,11 @@ class ProbeRun:
         self.start_ns = mono_ns() + 100 * MS + 20 * MS * N
         self.files, self.procs = {}, {}
         for i in range(1, N + 1):
-            f = path("probe%d-n%d.txt" % (ProbeRun.runs, i))
+            f = path("n%d/probe%d.txt" % (i, ProbeRun.runs))
             to = ",".join(cip(j) for j in range(1, N + 1) if j != i)
             self.procs[i] = spawn(ns(i), [PROBE, "--bind", cip(i), "--port", str(PORT), "--to", to,
                                           "--interval", "1ms", "--out", f, "--start", str(self.start_ns)],
-                                  logname="probe%d-n%d.log" % (ProbeRun.runs, i))
+                                  logname="n%d/probe%d.log" % (i, ProbeRun.runs))
             self.files[i] = f
         end = mono() + 5
         while not self.flowing():
@@ -816,7 +819,7 @@ def loss(seconds):
                 if w != "link-late":
                     log("loss: n%d's hb-watch: %s" % (i, l))
     st = subprocess.run(["ip", "netns", "exec", ns(1), BIN + "/hb-watch", "status", "n2", "--json",
-                         "--table", path("n1.ast")], stdout=subprocess.PIPE, text=True).stdout
+                         "--table", path("n1/ast")], stdout=subprocess.PIPE, text=True).stdout
     try:
         links = {l["channel"]: l for l in json.loads(st)["links"]}
         seen = "n1's view of n2: a lost %s duplicate %s, b lost %s duplicate %s" % (
