@@ -28,7 +28,7 @@ done
 [ -r "$config" ] || { echo "dual-channel.sh: $config: cannot read it" >&2; exit 2; }
 export HAKIT_CONFIG=$config
 
-dir=$(mktemp -d /run/hakit-dual.XXXXXX 2>/dev/null || mktemp -d)   # 0700, ours
+dir=$(mktemp -d /run/hakit/dual.XXXXXX 2>/dev/null || mktemp -d)   # 0700, ours
 events=$dir/events
 mkfifo -m 0600 "$events"
 pids=()
@@ -36,12 +36,12 @@ stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf
 trap 'stop; exit 0' TERM INT
 trap 'stop' EXIT
 
+# HUP (systemctl reload) goes to the three tools: each reads the file again.
+trap 'kill -HUP "${pids[@]}" 2>/dev/null || true' HUP
 chan-switch run --realtime "$@" < "$events" & pids+=($!)
 hb-watch --realtime > "$events" & pids+=($!)
 hb-send --realtime & pids+=($!)
 
-# HUP (systemctl reload) goes to the three tools: each reads the file again.
-trap 'kill -HUP "${pids[@]}" 2>/dev/null || true' HUP
 while :; do
   unset who; rc=0; wait -n -p who "${pids[@]}" || rc=$?
   [ -n "${who:-}" ] && break    # a signal interrupted the wait, no tool exited

@@ -380,12 +380,13 @@ fn flapping_switches_once_and_is_held_down() {
 #[test]
 fn a_decider_killed_half_way_is_replaced_and_the_next_order_completes() {
     let mut c = Cluster::start(4, &[]);
-    // n4 never gets n1's orders: its input drops udp from n1 whose text begins
-    // `>>>\nt=chan-switch` (bytes 4..17 of the payload).
+    // n4 never gets n1's orders nor anyone's reports (which would carry the order too):
+    // its input drops udp whose text begins `>>>\nt=chan-switch` from n1 and
+    // `>>>\nt=chan-state` from anyone (bytes 4.. of the payload).
     c.lab.net.nft(
         c.lab.ns(4),
         &format!(
-            "table inet lose {{\n  chain in {{\n    type filter hook input priority 0;\n    ip saddr {{ {}, {} }} udp dport 694 @ih,32,104 0x743d6368616e2d737769746368 drop\n  }}\n}}\n",
+            "table inet lose {{\n  chain in {{\n    type filter hook input priority 0;\n    ip saddr {{ {}, {} }} udp dport 694 @ih,32,104 0x743d6368616e2d737769746368 drop\n    udp dport 694 @ih,32,96 0x743d6368616e2d7374617465 drop\n  }}\n}}\n",
             lan_ip(1, 0),
             lan_ip(1, 1)
         ),

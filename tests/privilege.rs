@@ -229,8 +229,19 @@ fn chan_switch_as_nobody_with_the_units_capabilities() {
     ] {
         full.extend([flag.to_string(), p(name)]);
     }
-    // Its stdin is a pipe nobody writes to: it runs until the Net ends it.
-    spawn_as(&mut net, &ns, &caps, "chan-switch", &full);
+    // Its stdin is a pipe nobody writes to (hb-watch that says nothing): it runs until
+    // the Net ends it.
+    let mut a = as_nobody(&caps);
+    a.push(bin("chan-switch").display().to_string());
+    a.extend(full.iter().cloned());
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .args(&a)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    net.adopt(child);
     let rules = || {
         let out = Command::new("ip").args(["-n", &ns, "rule"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -253,6 +264,13 @@ fn chan_switch_as_nobody_with_the_units_capabilities() {
         std::os::unix::fs::MetadataExt::uid(&st),
         nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw()
     );
+    // root's `chan-switch to b` reaches nobody's daemon (its request file is readable).
+    let out = Command::new(bin("chan-switch"))
+        .args(["to", "b", "--node", "n1", "--status-file", &p("status.json")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rules().contains("lookup 6941"), "{}", rules());
     // Without it: refused before anything is touched, naming what is missing.
     let ns2 = net.ns(2).to_string();
     let mut a: Vec<&str> = args.iter().map(String::as_str).collect();

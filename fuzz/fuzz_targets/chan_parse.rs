@@ -67,7 +67,6 @@ fuzz_target!(|data: &[u8]| {
     let after = m.broken_under(&want).len();
     assert!(after <= before, "{before} broken pairs became {after}");
     assert!(want.use_ < chans && want.moved.values().all(|&c| c < chans));
-    assert!(want.moved.keys().all(|k| m.live.contains(k)));
     if before == 0 {
         assert!(want.same_routes(&cur));
     }

@@ -172,13 +172,15 @@ impl Event {
 
     pub fn to_json(&self) -> String {
         let mut m = serde_json::Map::new();
+        for (k, v) in &self.fields {
+            m.insert(k.clone(), v.clone().into());
+        }
+        // The event's own keys last, so that no field (a cluster message's `subject`,
+        // say) can stand in for them.
         m.insert("event".into(), self.kind.as_str().into());
         m.insert("subject".into(), self.subject.clone().into());
         m.insert("ts".into(), crate::base::clock::rfc3339_ms(self.unix_ms).into());
         m.insert("mono".into(), (self.mono_ns / 1000).into());
-        for (k, v) in &self.fields {
-            m.insert(k.clone(), v.clone().into());
-        }
         serde_json::Value::Object(m).to_string()
     }
 
@@ -237,6 +239,14 @@ mod tests {
         );
         let j: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(j["event"], "node-dead");
+        let forged = Event::new(Kind::Message, "n3", 1)
+            .with("subject", "n1")
+            .with("event", "node-dead");
+        let f: serde_json::Value = serde_json::from_str(&forged.to_json()).unwrap();
+        assert_eq!(
+            (f["subject"].as_str(), f["event"].as_str()),
+            (Some("n3"), Some("message"))
+        );
         assert_eq!(j["reason"], "deadtime");
         let env = e.env();
         assert!(env.contains(&("HA_st".into(), "dead".into())));

@@ -3,7 +3,7 @@
 //!
 //! - `t=chan-switch epoch=E by=DECIDER use=CH moved=NODE:CH,... manual=0|1` — an order;
 //! - `t=chan-state epoch=E by=DECIDER use=CH moved=... active=CH deaf=CH/NODE,...
-//!   carrier=CH,... took=US` — a node's report: the order it applied (its
+//!   carrier=CH,... took=US age=MS` — a node's report: the order it applied (its
 //!   acknowledgement), the channel its traffic uses, whom it does not hear on which
 //!   channel, which of its devices have no carrier, and how long its last change took;
 //! - `t=chan-request use=CH|home` — `chan-switch to`/`back` typed on a node that is not
@@ -103,8 +103,8 @@ pub fn read_order(fields: &[(String, String)], names: &[String]) -> Result<Order
     parse_order(fields, names)
 }
 
-/// The FIFO block for a report.
-pub fn state_block(r: &Report, names: &[String]) -> String {
+/// The FIFO block for a report, `age_ms` after the node applied its order.
+pub fn state_block(r: &Report, age_ms: u64, names: &[String]) -> String {
     let mut f = order_fields(&r.order, names);
     f.push(("active", ch_name(names, r.active).to_string()));
     let deaf: Vec<String> = r
@@ -117,10 +117,12 @@ pub fn state_block(r: &Report, names: &[String]) -> String {
     let carrier: Vec<&str> = r.carrier_down.iter().map(|&c| ch_name(names, c)).collect();
     f.push(("carrier", carrier.join(",")));
     f.push(("took", r.took_us.to_string()));
+    f.push(("age", age_ms.to_string()));
     block(T_STATE, &f)
 }
 
-pub fn read_state(fields: &[(String, String)], names: &[String]) -> Result<Report, String> {
+/// A report and its age (ms since that node applied its order).
+pub fn read_state(fields: &[(String, String)], names: &[String]) -> Result<(Report, u64), String> {
     let order = parse_order(fields, names)?;
     let mut deaf = vec![BTreeSet::new(); names.len()];
     for e in field(fields, "deaf").unwrap_or("").split(',').filter(|e| !e.is_empty()) {
@@ -136,13 +138,14 @@ pub fn read_state(fields: &[(String, String)], names: &[String]) -> Result<Repor
         .filter(|e| !e.is_empty())
         .map(|c| ch_of(names, c))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Report {
+    let r = Report {
         order,
         active: ch_of(names, need(fields, "active")?)?,
         deaf,
         carrier_down,
         took_us: field(fields, "took").and_then(|t| t.parse().ok()).unwrap_or(0),
-    })
+    };
+    Ok((r, field(fields, "age").and_then(|t| t.parse().ok()).unwrap_or(0)))
 }
 
 /// A hand request: `Some(channel)` for `to`, `None` for `back`.
@@ -212,12 +215,12 @@ mod tests {
             carrier_down: vec![0],
             took_us: 120,
         };
-        let b = state_block(&r, &names());
+        let b = state_block(&r, 5, &names());
         assert!(
-            b.contains("manual=1\nactive=b\ndeaf=a/n3,a/n4\ncarrier=a\ntook=120\n"),
+            b.contains("manual=1\nactive=b\ndeaf=a/n3,a/n4\ncarrier=a\ntook=120\nage=5\n"),
             "{b}"
         );
-        assert_eq!(read_state(&fields(&b), &names()).unwrap(), r);
+        assert_eq!(read_state(&fields(&b), &names()).unwrap(), (r, 5));
         assert_eq!(
             read_request(&fields(&request_block(Some(1), &names())), &names()),
             Ok(Some(1))

@@ -2,6 +2,11 @@
 //! the others' orders and reports), what it decides when it is the decider, and what it
 //! does (routing changes, messages, events). Side effects go through [`Io`], so that a
 //! whole cluster of these runs in a unit test with messages passed by hand.
+//!
+//! Every node takes the newest order it learns of, from the decider or from anyone's
+//! report, so that a node that missed an order (or cannot hear the decider) still
+//! follows; the decider is the lowest-named live node, counted over the same nodes as
+//! the matrix; acknowledgements are awaited from the nodes this one hears.
 
 use super::decide::{self, Ch, HoldDown, Matrix, Order, Policy};
 use super::msg::{self, Report};
@@ -19,6 +24,10 @@ const REPORT_EVERY_NS: u64 = 1_000 * MS;
 /// Epochs written ahead to the state file at a time: the order path never waits for a
 /// disk (an fsync costs milliseconds), and a restart never reuses an epoch.
 pub const EPOCH_BLOCK: u64 = 64;
+/// An order or report this far beyond the newest epoch known is refused: one signed
+/// message with a huge epoch would otherwise end every later order (as hb-watch
+/// refuses a generation far ahead).
+pub const EPOCH_LEAP: u64 = 1 << 20;
 
 /// What the node's effects are done through.
 pub trait Io {
@@ -61,13 +70,24 @@ struct Outstanding {
     back: bool,
 }
 
+/// The channel a node's traffic uses under an order.
+fn channel_of(o: &Order, node: &str) -> Ch {
+    o.moved.get(node).copied().unwrap_or(o.use_)
+}
+
 pub struct Node {
     pub s: RunSettings,
     names: Vec<String>,
     pub order: Order,
+    /// When this node applied its order (for the age its reports carry).
+    applied_ns: u64,
+    /// Epochs reserved on disk (never given again).
     reserved: u64,
-    /// The last report of every member (this node's own included).
+    /// Epochs this node may have given before its start: the next is above.
+    floor: u64,
+    /// The last report of every member (this node's own included), and when it came.
     pub reports: BTreeMap<String, Report>,
+    report_at: BTreeMap<String, u64>,
     /// Peers as the table has them.
     pub seen: BTreeMap<String, Seen>,
     pub carrier: Vec<bool>,
@@ -75,16 +95,16 @@ pub struct Node {
     pub rules_now: Vec<Rule>,
     last_took_us: u64,
     hold: HoldDown,
-    /// A change wanted since, and which.
+    /// A change wanted since, which, and whether it is the switch back.
     pending: Option<(u64, Order, bool)>,
     held_said: Option<u64>,
     out: Option<Outstanding>,
     /// Since when the preferred channel carries every live pair.
     healthy_since: Option<u64>,
-    /// Since when a live node reports an older order than the current one (a decider
+    /// Since when a live node reports another order than the current one (a decider
     /// that died half way).
     lagging_since: Option<u64>,
-    /// Hand requests waiting for this node to be the decider (or sent on).
+    was_decider: bool,
     started_ns: u64,
     last_report_ns: u64,
     sent_report: Option<Report>,
@@ -109,9 +129,12 @@ impl Node {
         }
         Node {
             names,
+            floor: saved.reserved.max(order.epoch),
             order,
+            applied_ns: now,
             reserved: saved.reserved,
             reports: BTreeMap::new(),
+            report_at: BTreeMap::new(),
             seen: BTreeMap::new(),
             carrier: vec![true; n],
             rules_now: Vec::new(),
@@ -122,6 +145,7 @@ impl Node {
             out: None,
             healthy_since: None,
             lagging_since: None,
+            was_decider: false,
             started_ns: now,
             last_report_ns: 0,
             sent_report: None,
@@ -154,7 +178,7 @@ impl Node {
         if need <= self.reserved {
             return Ok(());
         }
-        let reserved = need + EPOCH_BLOCK;
+        let reserved = need.saturating_add(EPOCH_BLOCK);
         io.save(
             &Saved {
                 reserved,
@@ -169,9 +193,8 @@ impl Node {
     /// At start: the epochs this node may have given before are never given again, and
     /// the last order is applied again.
     pub fn start(&mut self, io: &mut dyn Io, now: u64) -> Result<(), String> {
-        let floor = self.reserved.max(self.order.epoch);
-        self.reserve(io, floor + 1)?;
-        self.apply_routes(io, now, None);
+        self.reserve(io, self.floor.saturating_add(1))?;
+        self.apply_routes(io, now);
         self.report(io, now, true);
         Ok(())
     }
@@ -179,11 +202,12 @@ impl Node {
     // ---- What the node's routes are ----
 
     /// Make the rules what the order and the carrier say; returns whether they changed.
-    fn apply_routes(&mut self, io: &mut dyn Io, now: u64, _why: Option<&str>) -> bool {
+    fn apply_routes(&mut self, io: &mut dyn Io, _now: u64) -> bool {
         let peers = self.peers();
         let plan = routes::plan(&self.order, self.me(), &peers, &self.carrier, self.s.preferred);
         let want = routes::rules(&self.s, &plan);
         if want == self.rules_now {
+            self.routes_failed = false;
             return false;
         }
         let (del, add) = routes::diff(&self.rules_now, &want);
@@ -201,7 +225,6 @@ impl Node {
                     crate::base::log::error(&format!("routing rules: {e}; tried again at every look"));
                 }
                 self.routes_failed = true;
-                let _ = now;
                 false
             }
         }
@@ -214,7 +237,9 @@ impl Node {
             .rules_now
             .iter()
             .find(|r| r.priority == self.s.rule_priority + routes::NODE_OFFSET);
-        over.map_or(self.s.preferred, |r| (r.table - self.s.route_table) as Ch)
+        over.map_or(self.s.preferred, |r| {
+            (r.table.saturating_sub(self.s.route_table) as Ch).min(self.names.len().saturating_sub(1))
+        })
     }
 
     /// Whom this node does not hear, per channel, by its table.
@@ -247,9 +272,11 @@ impl Node {
     fn report(&mut self, io: &mut dyn Io, now: u64, force: bool) {
         let r = self.my_report();
         self.reports.insert(self.s.node.clone(), r.clone());
+        self.report_at.insert(self.s.node.clone(), now);
         let changed = self.sent_report.as_ref() != Some(&r);
         if changed || force || now >= self.last_report_ns + REPORT_EVERY_NS {
-            io.send(&msg::state_block(&r, &self.names));
+            let age_ms = now.saturating_sub(self.applied_ns) / MS;
+            io.send(&msg::state_block(&r, age_ms, &self.names));
             self.sent_report = Some(r);
             self.last_report_ns = now;
         }
@@ -259,21 +286,16 @@ impl Node {
 
     /// The table was read again: every member peer's state and links.
     pub fn table(&mut self, io: &mut dyn Io, seen: BTreeMap<String, Seen>, now: u64) {
-        let gone: Vec<String> = self
-            .seen
-            .iter()
-            .filter(|(n, s)| s.state == NodeState::Up && seen.get(*n).is_none_or(|x| x.state != NodeState::Up))
-            .map(|(n, _)| n.clone())
-            .collect();
         if seen != self.seen {
             self.dirty = true;
         }
         self.seen = seen;
-        for n in gone {
-            if n != self.s.node {
-                self.reports.remove(&n);
-            }
-        }
+        // A node that left the cluster (dead, or never heard) has no say any more; one
+        // this node cannot hear but others can (unreachable) keeps its last report.
+        let live = self.live();
+        let me = self.s.node.clone();
+        self.reports.retain(|n, _| *n == me || live.contains(n));
+        self.report_at.retain(|n, _| *n == me || live.contains(n));
         self.report(io, now, false);
     }
 
@@ -283,17 +305,37 @@ impl Node {
             return;
         }
         self.carrier[c] = up;
-        let before = self.rules_now.clone();
-        let changed = self.apply_routes(io, now, Some("carrier"));
+        let changed = self.apply_routes(io, now);
         let ev = self
             .ev(Kind::ChanCarrier, &self.s.node.clone(), now)
             .with("channel", self.ch(c))
             .with("carrier", if up { "up" } else { "down" })
             .with("active", self.ch(self.active()))
-            .with("moved", if changed && before != self.rules_now { "1" } else { "0" })
+            .with("moved", if changed { "1" } else { "0" })
             .with("took_us", self.last_took_us);
         self.events.push(ev);
         self.report(io, now, true);
+    }
+
+    /// The newest epoch this node knows of.
+    fn known_epoch(&self) -> u64 {
+        self.reports
+            .values()
+            .map(|r| r.order.epoch)
+            .chain([self.order.epoch, self.floor])
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn too_far(&self, epoch: u64, from: &str) -> bool {
+        let far = epoch > self.known_epoch().saturating_add(EPOCH_LEAP);
+        if far {
+            crate::base::log::warn(&format!(
+                "epoch {epoch} from {from} is more than {EPOCH_LEAP} ahead of any known ({}): refused",
+                self.known_epoch()
+            ));
+        }
+        far
     }
 
     /// An order from the decider `from`.
@@ -303,6 +345,9 @@ impl Node {
                 "an order from {from} signed as given by {}: ignored (a node passes on no one else's orders)",
                 o.by
             ));
+            return;
+        }
+        if self.too_far(o.epoch, from) {
             return;
         }
         if !o.newer_than(&self.order) {
@@ -324,18 +369,26 @@ impl Node {
             .with("moved", decide::moved_text(&o.moved, &self.names))
             .with("manual", if o.manual { "1" } else { "0" });
         self.events.push(ev);
-        self.take(io, o, now);
+        self.take(io, o, now, None);
     }
 
-    /// Apply an order here.
-    fn take(&mut self, io: &mut dyn Io, o: Order, now: u64) {
+    /// Apply an order here (`via`: the node whose report it was learnt from).
+    fn take(&mut self, io: &mut dyn Io, o: Order, now: u64, via: Option<&str>) {
+        if self.out.as_ref().is_some_and(|out| out.order != o) {
+            // A newer order replaces the one this decider was waiting for.
+            self.out = None;
+        }
         self.order = o;
-        self.apply_routes(io, now, Some("order"));
-        let ev = self
+        self.applied_ns = now;
+        self.apply_routes(io, now);
+        let mut ev = self
             .ev(Kind::ChanApplied, &self.s.node.clone(), now)
             .with("epoch", self.order.epoch)
             .with("channel", self.ch(self.active()))
             .with("took_us", self.last_took_us);
+        if let Some(v) = via {
+            ev = ev.with("from_report_of", v);
+        }
         self.events.push(ev);
         if let Err(e) = io.save(
             &Saved {
@@ -346,18 +399,31 @@ impl Node {
         ) {
             crate::base::log::warn(&format!("the order could not be saved: {e}"));
         }
+        self.dirty = true;
         self.report(io, now, true);
         self.tick_out(now);
     }
 
-    /// A report from `from`.
-    pub fn state_in(&mut self, r: Report, from: &str, now: u64) {
+    /// A report from `from`, `age_ms` after it applied its order.
+    pub fn state_in(&mut self, io: &mut dyn Io, r: Report, age_ms: u64, from: &str, now: u64) {
+        if self.too_far(r.order.epoch, from) {
+            return;
+        }
+        let first = !self.reports.contains_key(from);
         if self.reports.get(from) != Some(&r) {
             self.dirty = true;
         }
         self.reports.insert(from.to_string(), r.clone());
+        self.report_at
+            .insert(from.to_string(), now.saturating_sub(age_ms.saturating_mul(MS)));
+        if first {
+            // A node just (re)started, or came back: it learns everyone's view at once
+            // instead of in a second.
+            self.report(io, now, true);
+        }
         if let Some(out) = &mut self.out {
-            if r.order.epoch == out.order.epoch && r.order.by == out.order.by && !out.acked.contains_key(from) {
+            let expect = channel_of(&out.order, from);
+            if r.order == out.order && r.active == expect && !out.acked.contains_key(from) {
                 let after = now.saturating_sub(out.sent_ns);
                 out.acked.insert(from.to_string(), after);
                 let ev = Event::new(Kind::ChanApplied, from, now)
@@ -381,7 +447,7 @@ impl Node {
             }
             return;
         }
-        let mut o = match to {
+        let o = match to {
             Some(c) => Order {
                 use_: c,
                 moved: BTreeMap::new(),
@@ -390,14 +456,12 @@ impl Node {
             },
             None => decide::home(&self.order, self.s.preferred),
         };
-        if o.same_routes(&self.order) && o.manual == self.order.manual {
-            // Already so: say it again so that the asker sees it complete.
-            o = self.order.clone();
-            if let Some(out) = &self.out {
-                if out.order == o {
-                    return;
-                }
-            }
+        if self
+            .out
+            .as_ref()
+            .is_some_and(|out| out.order.same_routes(&o) && out.order.manual == o.manual)
+        {
+            return;
         }
         self.pending = None;
         self.give(io, o, now, false, to.is_none());
@@ -405,6 +469,8 @@ impl Node {
 
     // ---- Deciding ----
 
+    /// The nodes of the cluster as this node sees it: itself, those it hears, and
+    /// those others hear (unreachable).
     fn live(&self) -> BTreeSet<String> {
         let mut live: BTreeSet<String> = self
             .seen
@@ -416,16 +482,21 @@ impl Node {
         live
     }
 
-    /// The lowest-named node this one hears (itself included).
-    fn elect(&self) -> String {
-        let mut up: Vec<&String> = self
+    /// The nodes whose acknowledgement can reach this one: itself and those it hears.
+    fn heard(&self) -> BTreeSet<String> {
+        let mut h: BTreeSet<String> = self
             .seen
             .iter()
             .filter(|(_, s)| s.state == NodeState::Up)
-            .map(|(n, _)| n)
+            .map(|(n, _)| n.clone())
             .collect();
-        up.push(&self.s.node);
-        up.into_iter().min().cloned().unwrap_or_default()
+        h.insert(self.s.node.clone());
+        h
+    }
+
+    /// The lowest-named live node.
+    fn elect(&self) -> String {
+        self.live().into_iter().next().unwrap_or_default()
     }
 
     fn matrix(&self) -> Matrix {
@@ -459,7 +530,10 @@ impl Node {
 
     /// Give an order: a new epoch, sent, applied here, then waited for.
     fn give(&mut self, io: &mut dyn Io, mut o: Order, now: u64, automatic: bool, back: bool) {
-        let epoch = self.current().epoch.max(self.order.epoch) + 1;
+        let Some(epoch) = self.known_epoch().checked_add(1) else {
+            crate::base::log::error("no order: the epochs are used up");
+            return;
+        };
         if let Err(e) = self.reserve(io, epoch) {
             crate::base::log::error(&format!("no order: the epoch could not be saved: {e}"));
             return;
@@ -483,37 +557,38 @@ impl Node {
         if automatic {
             self.hold.ordered(now);
         }
+        self.held_said = None;
+        self.lagging_since = None;
+        self.take(io, o.clone(), now, None);
         self.out = Some(Outstanding {
-            order: o.clone(),
+            order: o,
             sent_ns: now,
             last_sent_ns: now,
-            acked: BTreeMap::new(),
+            acked: BTreeMap::from([(self.s.node.clone(), 0)]),
             stuck_said: false,
             back,
         });
-        self.held_said = None;
-        self.lagging_since = None;
-        self.take(io, o, now);
-        // Our own acknowledgement.
-        if let Some(out) = &mut self.out {
-            out.acked.insert(self.s.node.clone(), 0);
-        }
         self.tick_out(now);
     }
 
     /// Whether the outstanding order is complete; say so.
     fn tick_out(&mut self, now: u64) {
-        let live = self.live();
+        let heard = self.heard();
         let Some(out) = &mut self.out else { return };
-        if live.iter().all(|n| out.acked.contains_key(n)) {
-            let last = live.iter().filter_map(|n| out.acked.get(n)).max().copied().unwrap_or(0);
+        if heard.iter().all(|n| out.acked.contains_key(n)) {
+            let last = heard
+                .iter()
+                .filter_map(|n| out.acked.get(n))
+                .max()
+                .copied()
+                .unwrap_or(0);
             let ev = Event::new(
                 Kind::ChanComplete,
                 self.names.get(out.order.use_).map_or("?", |s| s),
                 now,
             )
             .with("epoch", out.order.epoch)
-            .with("nodes", live.len())
+            .with("nodes", heard.len())
             .with("took_us", last / 1000)
             .with("back", if out.back { "1" } else { "0" });
             self.events.push(ev);
@@ -521,10 +596,28 @@ impl Node {
         }
     }
 
+    /// A new decider does not know when the last automatic switch was: the youngest
+    /// order any node reports starts its hold-down.
+    fn inherit_hold(&mut self, cur: &Order) {
+        if cur.manual || cur.epoch == 0 {
+            return;
+        }
+        let youngest = self
+            .reports
+            .iter()
+            .filter(|(_, r)| r.order == *cur)
+            .filter_map(|(n, _)| self.report_at.get(n))
+            .max()
+            .copied();
+        if let Some(t) = youngest {
+            self.hold.seed(t);
+        }
+    }
+
     /// Timers and decisions; call after every batch of input and at every tick.
     pub fn decide(&mut self, io: &mut dyn Io, now: u64) {
         if self.routes_failed {
-            self.apply_routes(io, now, None);
+            self.apply_routes(io, now);
         }
         let decider = self.elect();
         if decider != self.decider {
@@ -532,14 +625,33 @@ impl Node {
             self.decider = decider;
         }
         self.report(io, now, false);
+        // Every node takes the newest order it learns of: one it missed (lost, or from
+        // a decider it cannot hear) comes in others' reports.
+        let cur = self.current();
+        if cur.newer_than(&self.order) {
+            let via = self
+                .reports
+                .iter()
+                .find(|(_, r)| r.order == cur)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            self.take(io, cur.clone(), now, Some(&via));
+        }
         if self.decider != self.s.node {
             self.pending = None;
             self.out = None;
+            self.healthy_since = None;
+            self.lagging_since = None;
+            self.was_decider = false;
             return;
+        }
+        if !self.was_decider {
+            self.was_decider = true;
+            self.inherit_hold(&cur);
         }
         let keepalive = self.s.keepalive.as_nanos() as u64;
         // Orders not yet acknowledged everywhere are sent again every two keepalives.
-        let live = self.live();
+        let heard = self.heard();
         if let Some(out) = &mut self.out {
             if now >= out.last_sent_ns + 2 * keepalive {
                 io.send(&msg::order_block(&out.order, &self.names));
@@ -548,7 +660,7 @@ impl Node {
             let stuck_after = (20 * keepalive).max(self.s.deadtime.as_nanos() as u64 * 3);
             if !out.stuck_said && now >= out.sent_ns + stuck_after {
                 out.stuck_said = true;
-                let waiting: Vec<&str> = live
+                let waiting: Vec<&str> = heard
                     .iter()
                     .filter(|n| !out.acked.contains_key(*n))
                     .map(|s| s.as_str())
@@ -560,54 +672,51 @@ impl Node {
             }
         }
         self.tick_out(now);
-        // Nothing is decided while the links come up (hb-watch's initdead).
-        if now < self.started_ns + 2 * self.s.deadtime.as_nanos() as u64 {
+        // Nothing is decided while the links come up (hb-watch's initdead), nor before
+        // every node heard has reported (each answers a newcomer's first report at
+        // once; a second is the most it waits).
+        let initdead = self.started_ns + 2 * self.s.deadtime.as_nanos() as u64;
+        let reported = heard.iter().all(|n| self.reports.contains_key(n));
+        if now < initdead || (!reported && now < initdead + REPORT_EVERY_NS) {
             return;
         }
-        let cur = self.current();
-        if cur.newer_than(&self.order) {
-            // This node missed an order that others applied: take it.
-            self.take(io, cur.clone(), now);
-        }
-        // A decider that died half way: a live node still on an older order. The next
-        // order (same routes, a new epoch) completes the switch.
+        let m = self.matrix();
+        // A decider that died half way: a node heard here still on another order. The
+        // next order completes the switch (what the matrix asks for now, a new epoch).
         if self.out.is_none() {
-            let lagging = live.iter().any(|n| {
+            let lagging = heard.iter().any(|n| {
                 self.reports
                     .get(n)
-                    .is_some_and(|r| r.order.epoch < cur.epoch || !r.order.same_routes(&cur))
+                    .is_some_and(|r| r.order != cur || r.active != channel_of(&cur, n))
             });
             match (lagging, self.lagging_since) {
                 (false, _) => self.lagging_since = None,
                 (true, None) => self.lagging_since = Some(now),
                 (true, Some(t)) if now >= t + 2 * keepalive => {
                     self.lagging_since = None;
-                    let o = cur.clone();
+                    let mut o = decide::desired(&m, self.s.policy, &cur);
+                    o.manual = cur.manual && o.same_routes(&cur);
                     self.give(io, o, now, false, false);
                     return;
                 }
                 _ => {}
             }
         }
-        let m = self.matrix();
         let mut want = decide::desired(&m, self.s.policy, &cur);
         let mut back = false;
-        if want.same_routes(&cur) {
-            // The switch-back policy.
-            let home = decide::home(&cur, self.s.preferred);
-            if m.healthy(self.s.preferred) {
-                let since = *self.healthy_since.get_or_insert(now);
-                if let Some(after) = self.s.back {
-                    if !cur.manual && !home.same_routes(&cur) && now >= since + after.as_nanos() as u64 {
-                        want = home;
-                        back = true;
-                    }
-                }
-            } else {
-                self.healthy_since = None;
-            }
-        } else {
+        let home = decide::home(&cur, self.s.preferred);
+        if home.same_routes(&cur) || !m.healthy(self.s.preferred) {
             self.healthy_since = None;
+        } else if want.same_routes(&cur) {
+            // The switch-back policy: the preferred channel has carried every pair for
+            // that long.
+            let since = *self.healthy_since.get_or_insert(now);
+            if let Some(after) = self.s.back {
+                if !cur.manual && now >= since + after.as_nanos() as u64 {
+                    want = home;
+                    back = true;
+                }
+            }
         }
         if want.same_routes(&cur) {
             if self.pending.take().is_some() {
@@ -654,17 +763,29 @@ impl Node {
         self.give(io, want, now, true, back);
     }
 
-    /// When [`Node::decide`] wants to run again at the latest.
+    /// When [`Node::decide`] wants to run again at the latest: the next keepalive, or
+    /// sooner the end of a settle or of a hold-down — never a time already past.
     pub fn next_deadline(&self, now: u64) -> u64 {
         let keepalive = self.s.keepalive.as_nanos() as u64;
         let mut t = now + keepalive;
         if let Some((since, _, _)) = &self.pending {
-            t = t.min(since + self.s.settle.as_nanos() as u64);
-            if let Some(u) = self.hold.until(now) {
-                t = t.min(u.max(now));
+            let settled = since + self.s.settle.as_nanos() as u64;
+            if settled > now {
+                t = t.min(settled);
+            } else if let Some(u) = self.hold.until(now) {
+                t = t.min(u);
             }
         }
-        t.max(now)
+        t
+    }
+
+    /// New settings (a reload): timing and policy; a new hold-down starts afresh.
+    pub fn reload(&mut self, s: RunSettings) {
+        if s.hold_down != self.s.hold_down {
+            self.hold = HoldDown::new(s.hold_down.as_nanos() as u64);
+        }
+        self.s = s;
+        self.dirty = true;
     }
 
     pub fn policy(&self) -> Policy {
@@ -851,7 +972,10 @@ mod tests {
                         let names = node.names().to_vec();
                         match t_.as_str() {
                             msg::T_ORDER => node.order_in(io, msg::read_order(&fields, &names).unwrap(), &from, t),
-                            msg::T_STATE => node.state_in(msg::read_state(&fields, &names).unwrap(), &from, t),
+                            msg::T_STATE => {
+                                let (r, age) = msg::read_state(&fields, &names).unwrap();
+                                node.state_in(io, r, age, &from, t)
+                            }
                             msg::T_REQUEST => {
                                 let to = msg::read_request(&fields, &names).unwrap();
                                 node.request(io, to, &from, t)
@@ -967,13 +1091,17 @@ mod tests {
     fn the_decider_dying_half_way_is_completed_by_the_next() {
         let mut c = Cluster::new(4, Policy::All);
         c.run(100 * MS);
-        // n1's order does not reach n4; then n1 dies.
-        c.drop.insert(("n1".into(), "n4".into()));
+        // Nothing reaches n4 (n1's order, the others' reports); then n1 dies.
+        for from in ["n1", "n2", "n3"] {
+            c.drop.insert((from.into(), "n4".into()));
+        }
         c.links(n3_lost_a);
         c.run(101 * MS);
         c.run(107 * MS);
         assert_eq!(c.active(), [1, 1, 1, 0]);
         c.dead.insert("n1".into());
+        c.drop.clear();
+        c.drop.insert(("n3".into(), "n4".into()));
         c.links(n3_lost_a);
         c.run(140 * MS);
         c.run(170 * MS);
@@ -1111,5 +1239,92 @@ mod tests {
         let mut n = Node::new(settings("n1", 2, Policy::All), saved, 0);
         n.start(&mut io2, 0).unwrap();
         assert_eq!(io2.saved[0].0.reserved, 2 + 2 * EPOCH_BLOCK);
+    }
+    #[test]
+    fn no_busy_deadline_while_held_down() {
+        let mut c = Cluster::new(3, Policy::All);
+        c.run(100 * MS);
+        c.links(n3_lost_a);
+        c.run(101 * MS);
+        c.run(107 * MS);
+        c.links(|x, y, ch| !(ch == 1 && (x == "n2" || y == "n2")));
+        c.run(120 * MS);
+        c.run(130 * MS);
+        assert_eq!(c.events(Kind::ChanHeldDown), 1);
+        let (n1, _) = &c.nodes[0];
+        let t = n1.next_deadline(131 * MS);
+        assert!(t > 131 * MS && t <= 141 * MS, "{t}");
+    }
+
+    #[test]
+    fn a_restart_never_gives_an_epoch_again() {
+        // Saved: epochs up to 65 reserved, the last order applied was 1 (the later ones
+        // were given, then power was lost before they were saved).
+        let saved = Saved {
+            reserved: 65,
+            order: Order {
+                epoch: 1,
+                by: "n1".into(),
+                ..Order::default()
+            },
+        };
+        let wire = Rc::new(RefCell::new(Wire::default()));
+        let mut io = Fake {
+            me: "n1".into(),
+            wire: wire.clone(),
+            rules: vec![],
+            saved: vec![],
+            t: 0,
+        };
+        let mut n = Node::new(settings("n1", 2, Policy::All), saved, 0);
+        n.start(&mut io, 0).unwrap();
+        n.request(&mut io, Some(1), "n1", 10 * MS);
+        assert!(n.order.epoch > 65, "{:?}", n.order);
+    }
+
+    #[test]
+    fn epochs_far_ahead_are_refused() {
+        let mut c = Cluster::new(2, Policy::All);
+        c.run(100 * MS);
+        let (n2, io2) = &mut c.nodes[1];
+        let far = Order {
+            epoch: u64::MAX,
+            by: "n1".into(),
+            use_: 1,
+            ..Order::default()
+        };
+        n2.order_in(io2, far, "n1", 101 * MS);
+        assert_eq!(n2.order.epoch, 0);
+        assert_eq!(n2.active(), 0);
+    }
+
+    #[test]
+    fn a_newer_order_replaces_the_one_waited_for() {
+        let mut c = Cluster::new(3, Policy::All);
+        c.run(100 * MS);
+        // n3 never answers: n1's order stays outstanding.
+        c.dead.insert("n3".into());
+        {
+            let (n1, io1) = &mut c.nodes[0];
+            n1.request(io1, Some(1), "n1", 101 * MS);
+            assert!(n1.out.is_some());
+            let newer = Order {
+                epoch: n1.order.epoch + 1,
+                by: "n1".into(),
+                use_: 0,
+                ..Order::default()
+            };
+            let r = Report {
+                order: newer.clone(),
+                active: 0,
+                deaf: vec![BTreeSet::new(), BTreeSet::new()],
+                carrier_down: vec![],
+                took_us: 1,
+            };
+            n1.state_in(io1, r, 0, "n2", 102 * MS);
+            n1.decide(io1, 103 * MS);
+            assert_eq!(n1.order, newer);
+            assert!(n1.out.is_none(), "still waiting for a replaced order");
+        }
     }
 }

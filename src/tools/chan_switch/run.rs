@@ -277,7 +277,8 @@ fn take_line(node: &mut Node, io: &mut RealIo, line: &str, now: u64) -> bool {
         return ev.event.starts_with("node-") || ev.event.starts_with("link-");
     }
     let from = ev.subject.as_str();
-    if !node.s.members.iter().any(|m| m.name == from) {
+    // The sender as hb-send stamped it (a script cannot set `src`), and a member.
+    if ev.get("src") != Some(from) || !node.s.members.iter().any(|m| m.name == from) {
         return false;
     }
     let names = node.names().to_vec();
@@ -288,7 +289,7 @@ fn take_line(node: &mut Node, io: &mut RealIo, line: &str, now: u64) -> bool {
             Err(e) => bad("chan-switch order", e),
         },
         Some(msg::T_STATE) => match msg::read_state(&ev.fields, &names) {
-            Ok(r) => node.state_in(r, from, now),
+            Ok((r, age)) => node.state_in(io, r, age, from, now),
             Err(e) => bad("chan-state report", e),
         },
         Some(msg::T_REQUEST) => match msg::read_request(&ev.fields, &names) {
@@ -325,13 +326,11 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
     crate::net::addr::add(lo, me.addr, host, None)
         .map_err(|e| Error::Failed(format!("cannot put the cluster address {}/{host} on lo: {e}", me.addr)))?;
     install_tables(&mut routes, &s, &ix)?;
-    let base = s.rule_priority;
+    // Every rule of ours, at any priority: one a run with another --rule-priority left
+    // would otherwise outrank this one's (the first change deletes what is not wanted).
     let existing = routes
-        .rules(base..=base + super::settings::RULE_SPAN - 1)
+        .rules(0..=u32::MAX)
         .map_err(|e| Error::Failed(format!("cannot read the routing rules: {e}")))?;
-    if s.realtime {
-        crate::base::runloop::go_realtime();
-    }
     let saved = load_saved(&s.state);
     let now = clock::mono_ns();
     let pid_path = status::pid_path(&s.status_file);
@@ -368,23 +367,22 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
         }
         let deadline = node.next_deadline(now).min(next_neigh);
         let ready = rl.wait(&[Some(stdin.as_fd()), Some(lw.as_fd())], deadline);
+        // The table is read at every keepalive too, not only after hb-watch's events.
+        let due = clock::mono_ns() >= deadline;
         if rl.signals().stop() {
             break Ok(());
         }
         let now = clock::mono_ns();
         if rl.signals().take_reload() {
             match reload() {
-                Ok(new) if new.channels != node.s.channels || new.node != node.s.node => log::error(
-                    "the channels or the node name changed: restart chan-switch for that; the rest is kept as it was",
+                Ok(new) if !reloadable(&node.s, &new) => log::error(
+                    "the node, channels, members, preferred channel, route tables or rule priority changed: \
+                     restart chan-switch for that (the routes are built on them); the configuration in use is kept",
                 ),
                 Ok(new) => {
-                    if let Err(e) = install_tables(&mut io.routes, &new, &ix) {
-                        log::error(&format!("{e}; the configuration in use is kept"));
-                    } else {
-                        log::info("configuration reloaded");
-                        sink.set_json(new.json);
-                        node.s = new;
-                    }
+                    log::info("configuration reloaded");
+                    sink.set_json(new.json);
+                    node.reload(new);
                 }
                 Err(e) => log::error(&format!("{e}; the configuration in use is kept")),
             }
@@ -430,7 +428,7 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
                 Err(e) => break Err(Error::Failed(format!("stdin: {e}"))),
             }
         }
-        if touched || reader.is_none() || now >= node.next_deadline(now) {
+        if touched || reader.is_none() || due {
             if let Some(seen) = read_table(&mut reader, &node.s, &mut table_said) {
                 node.table(&mut io, seen, now);
             }
@@ -453,6 +451,16 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
     };
     let _ = StatusFile::of(&node).write(&node.s.status_file);
     result
+}
+
+/// What a reload may change: timing and policy, not what the routes are built on.
+fn reloadable(old: &RunSettings, new: &RunSettings) -> bool {
+    old.node == new.node
+        && old.channels == new.channels
+        && old.members == new.members
+        && old.preferred == new.preferred
+        && old.route_table == new.route_table
+        && old.rule_priority == new.rule_priority
 }
 
 fn install_tables(routes: &mut Routes, s: &RunSettings, ix: &[u32]) -> Result<(), Error> {

@@ -304,6 +304,19 @@ impl RunSettings {
                 }
             }
         }
+        if let Some((i, m)) = members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.addr.is_ipv4() != members[0].addr.is_ipv4())
+        {
+            return Err(r.error(
+                &origin(i, "address"),
+                format!(
+                    "{}'s cluster address {} is not of the family of {}'s ({}): one family per cluster",
+                    m.name, m.addr, members[0].name, members[0].addr
+                ),
+            ));
+        }
         if !members.iter().any(|m| m.name == node) {
             return Err(r.error(
                 &if from_flag {
@@ -532,6 +545,12 @@ mod tests {
         let bad = FILE.replace("address: 10.0.100.2", "address: 10.0.100.1");
         let e = resolve(Some(&bad), &[]).unwrap_err().to_string();
         assert!(e.contains("same cluster address"), "{e}");
+        let bad = FILE.replace(
+            "address: 10.0.100.2, via: [10.0.1.2, 10.0.2.2]",
+            "address: fd00::2, via: [fd01::2, fd02::2]",
+        );
+        let e = resolve(Some(&bad), &[]).unwrap_err().to_string();
+        assert!(e.contains(":13:") && e.contains("one family per cluster"), "{e}");
         let bad = FILE.replace("address: 10.0.100.2", "address: 224.0.0.1");
         assert!(resolve(Some(&bad), &[]).unwrap_err().to_string().contains("multicast"));
         let e = resolve(Some(FILE), &["--hold-down", "50ms"]).unwrap_err().to_string();

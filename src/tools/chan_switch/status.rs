@@ -73,6 +73,8 @@ pub struct StatusFile {
     pub decider: String,
     pub policy: String,
     pub channels: Vec<String>,
+    /// The channel `back` returns to.
+    pub preferred: String,
     pub epoch: u64,
     pub by: String,
     #[serde(rename = "use")]
@@ -132,6 +134,7 @@ impl StatusFile {
             decider: n.decider.clone(),
             policy: n.policy().as_str().into(),
             channels: names.to_vec(),
+            preferred: ch(n.s.preferred),
             epoch: n.order.epoch,
             by: n.order.by.clone(),
             use_: ch(n.order.use_),
@@ -160,12 +163,24 @@ impl StatusFile {
         }
     }
 
-    /// Whether every live node (up in this node's table) applied this file's order.
+    /// The channel a node's traffic uses under this file's order.
+    fn expected(&self, node: &str) -> &str {
+        self.moved
+            .split(',')
+            .find_map(|e| e.strip_prefix(node).and_then(|r| r.strip_prefix(':')))
+            .unwrap_or(&self.use_)
+    }
+
+    /// Whether every node this one hears applied this file's order, and uses the
+    /// channel it says.
     fn complete(&self) -> Result<(), Vec<String>> {
         let waiting: Vec<String> = self
             .nodes
             .iter()
-            .filter(|(_, s)| s.state == "up" && !(s.reported && s.epoch == self.epoch && s.by == self.by))
+            .filter(|(n, s)| {
+                s.state == "up"
+                    && !(s.reported && s.epoch == self.epoch && s.by == self.by && s.active == self.expected(n))
+            })
             .map(|(n, _)| n.clone())
             .collect();
         if waiting.is_empty() {
@@ -268,8 +283,15 @@ pub fn status(c: &CommonSettings, json: bool) -> Result<(), Error> {
 
 /// Read and remove a waiting hand request: `Some(Some(c))` to, `Some(None)` back.
 pub fn take_request(status: &Path, names: &[String]) -> Option<Option<usize>> {
+    // Taken away first, then read: a request written meanwhile is the next one.
     let p = request_path(status);
-    let text = match fsio::read_trusted(&p) {
+    let taken = p.with_extension("taken");
+    if std::fs::rename(&p, &taken).is_err() {
+        return None;
+    }
+    let text = fsio::read_trusted(&taken);
+    let _ = std::fs::remove_file(&taken);
+    let text = match text {
         Ok(Some(t)) => t,
         Ok(None) => return None,
         Err(e) => {
@@ -277,7 +299,6 @@ pub fn take_request(status: &Path, names: &[String]) -> Option<Option<usize>> {
             return None;
         }
     };
-    let _ = std::fs::remove_file(&p);
     let want = text.trim();
     if want == "home" {
         return Some(None);
@@ -305,10 +326,12 @@ pub fn ask(c: &CommonSettings, to: Option<&str>, wait: Duration) -> Result<(), E
     }
     let daemon = running(c)?;
     let word = to.unwrap_or("home");
+    // 0644: the daemon may run as another user (hakit) than the one asking (root); it
+    // holds one word, and the daemon believes only its own or root's.
     fsio::write_atomic(
         &request_path(&c.status_file),
         format!("{word}\n").as_bytes(),
-        0o600,
+        0o644,
         Durability::Atomic,
     )
     .map_err(Error::NotRunning)?;
@@ -317,17 +340,13 @@ pub fn ask(c: &CommonSettings, to: Option<&str>, wait: Duration) -> Result<(), E
         Ok(false) => return Err(Error::NotRunning("chan-switch run stopped".into())),
         Err(e) => return Err(Error::NotRunning(e)),
     }
-    let want_use = to.map_or_else(|| before.channels.first().cloned().unwrap_or_default(), str::to_string);
+    let want_use = to.map_or_else(|| before.preferred.clone(), str::to_string);
     let start = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(5));
         let now = StatusFile::read(&c.status_file)?;
         let newer = now.epoch > before.epoch || now.by != before.by;
-        let right = if to.is_some() {
-            now.use_ == want_use && now.moved.is_empty()
-        } else {
-            now.moved.is_empty() && !now.manual
-        };
+        let right = now.use_ == want_use && now.moved.is_empty() && now.manual == to.is_some();
         if newer && right {
             match now.complete() {
                 Ok(()) => {

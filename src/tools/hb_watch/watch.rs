@@ -418,9 +418,17 @@ impl Watcher {
         drained
     }
 
-    /// Events out (stdout, signals, hook) and changed records into the table. The hook
-    /// is only queued here (it runs on its own thread), so nothing waits for it.
+    /// Changed records into the table, then events out (stdout, signals, hook): in that
+    /// order, so that whoever an event wakes (chan-switch, a script) reads a table that
+    /// already says it. The hook is only queued here (it runs on its own thread), so
+    /// nothing waits for it.
     fn publish(&mut self) {
+        let table = &mut self.table;
+        self.intake.detector.take_dirty(|slot, rec| {
+            if let Err(e) = table.write(slot, rec) {
+                crate::base::log::error(&format!("table: {e}"));
+            }
+        });
         let mut any = false;
         for ev in self.intake.detector.drain_events() {
             any = true;
@@ -435,12 +443,6 @@ impl Watcher {
         if any {
             self.out.flush();
         }
-        let table = &mut self.table;
-        self.intake.detector.take_dirty(|slot, rec| {
-            if let Err(e) = table.write(slot, rec) {
-                crate::base::log::error(&format!("table: {e}"));
-            }
-        });
         for (i, (&u, r)) in self
             .intake
             .unattributed
