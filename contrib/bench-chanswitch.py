@@ -27,12 +27,13 @@ flapping is over; loss runs no probes (the soak counts switches and hb-watch's e
 
 Results go to stdout as plain lines (median / p90 / max over the trials); every trial
 also prints a line to stderr. HAKIT_BIN: the binaries (default target/release, built
-here first with `cargo build --release --bins --examples`). The work directory is
+here first with `cargo build --release --bins --examples`), copied into the work
+directory first, so that a build in the tree while this runs changes nothing. It is
 /tmp/hkc<pid> (BENCH_TMP=/dev/shm puts it on a tmpfs): the FIFOs, the tables, the state
 and status files are there, so its file system is part of what chan-switch's loop
 costs. KEEP=1 keeps it, with every tool's log and event lines and the probe files.
 """
-import json, math, os, shlex, signal, statistics, subprocess, sys, threading, time
+import json, math, os, shlex, shutil, signal, statistics, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nslab  # noqa: E402
@@ -837,7 +838,25 @@ def loss(seconds):
 
 
 def build():
+    """Build here; returns what the binaries were built from."""
     subprocess.run(["cargo", "build", "--release", "--bins", "--examples", "--quiet"], cwd=ROOT, check=True)
+    git = lambda *a: subprocess.run(["git", "-C", ROOT] + list(a), stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "examples", "Cargo.toml", "Cargo.lock")
+    return "built here at %s%s" % (git("rev-parse", "--short", "HEAD"),
+                                   " with uncommitted changes (%s)" % " ".join(l.split()[-1] for l in dirty.splitlines())
+                                   if dirty else "")
+
+
+def snapshot():
+    """The binaries copied into the work directory, so that a build in the tree while
+    this runs (the tree is shared) does not change them between two clusters."""
+    global BIN, PROBE
+    to = os.path.join(WORK, "bin")
+    os.makedirs(to)
+    for b in ("hb-send", "hb-watch", "chan-switch"):
+        shutil.copy2(os.path.join(BIN, b), to)
+    shutil.copy2(PROBE, to)
+    BIN, PROBE = to, os.path.join(to, "chan-probe")
 
 
 def main():
@@ -851,25 +870,26 @@ def main():
     num = int(args[1]) if len(args) > 1 else None
     if mode not in ("silent", "carrier", "flap", "loss", "all"):
         sys.exit(__doc__)
-    if "HAKIT_BIN" not in os.environ:
-        build()
+    source = "HAKIT_BIN=%s" % BIN if "HAKIT_BIN" in os.environ else build()
     for b in ("hb-send", "hb-watch", "chan-switch"):
         if not os.access(os.path.join(BIN, b), os.X_OK):
             sys.exit("bench-chanswitch: no %s in %s" % (b, BIN))
     if not os.access(PROBE, os.X_OK):
         sys.exit("bench-chanswitch: no %s" % PROBE)
-    os.makedirs(WORK, exist_ok=True)
-    keys = os.path.join(WORK, "authkeys")
-    with open(keys, "w") as f:
-        f.write("auth 1\n1 sha256 bench-%s\n" % os.urandom(8).hex())
-    os.chmod(keys, 0o600)
     # Ctrl-C even when started where SIGINT is ignored (a background job of a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     signal.signal(signal.SIGHUP, lambda *a: sys.exit(1))
     started = mono()
-    print("load average at start: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)), flush=True)
+    os.makedirs(WORK)
     try:
+        keys = os.path.join(WORK, "authkeys")
+        with open(keys, "w") as f:
+            f.write("auth 1\n1 sha256 bench-%s\n" % os.urandom(8).hex())
+        os.chmod(keys, 0o600)
+        snapshot()
+        print("binaries: %s" % source)
+        print("load average at start: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)), flush=True)
         plan = {
             "silent": [("silent", num or (3 if quick else 20))],
             "carrier": [("carrier", num or (3 if quick else 20))],
