@@ -14,7 +14,7 @@ network namespaces made here (and removed on exit, also on Ctrl-C or an error).
 Five nodes, two channels (eth0 = LAN a, eth1 = LAN b, bridges br0 and br1 in the switch
 namespace), cluster address 10.77.100.<i>/32 on lo, rp_filter loose. On every node:
 hb-send (--keepalive 10ms --deadtime 30ms --realtime), hb-watch (--deadtime 30ms
---realtime) piped into `chan-switch run` (--keepalive 10ms --deadtime 30ms), and during
+--realtime) piped into `chan-switch run` (--keepalive 10ms --deadtime 30ms --realtime), and during
 a trial chan-probe (examples/chan-probe.rs) to every other node's cluster address every
 1 ms. The probes are the measure: which LAN carried each pair's traffic, what was lost,
 by send time on CLOCK_MONOTONIC (one clock for every namespace, the clock the event
@@ -245,7 +245,7 @@ class Cluster:
                 cs_in = watch.stdout
             cs = spawn(ns(i), [BIN + "/chan-switch", "run", "--node", "n%d" % i,
                                "--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1",
-                               "--keepalive", KA, "--deadtime", DT,
+                               "--keepalive", KA, "--deadtime", DT, "--realtime",
                                "--fifo", path("n%d/fifo" % i), "--table", path("n%d/ast" % i),
                                "--state", path("n%d/chan.state" % i),
                                "--status-file", path("n%d/chan.json" % i)] + members + list(extra),

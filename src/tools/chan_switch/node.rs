@@ -390,6 +390,9 @@ impl Node {
             ev = ev.with("from_report_of", v);
         }
         self.events.push(ev);
+        // The acknowledgement first: the save is not durable, and may wait for a disk.
+        self.dirty = true;
+        self.report(io, now, true);
         if let Err(e) = io.save(
             &Saved {
                 reserved: self.reserved,
@@ -399,8 +402,6 @@ impl Node {
         ) {
             crate::base::log::warn(&format!("the order could not be saved: {e}"));
         }
-        self.dirty = true;
-        self.report(io, now, true);
         self.tick_out(now);
     }
 

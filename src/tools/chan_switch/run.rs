@@ -144,10 +144,63 @@ fn open_fifo(path: &Path) -> Result<File, String> {
     Ok(f)
 }
 
+/// Files written off the loop: replacing a file can block for milliseconds (an fsync,
+/// or a filesystem that discards the old blocks at the rename), and the loop must not
+/// wait between applying an order and acknowledging it. The newest content of each path
+/// wins; what must be on disk before the loop goes on (an epoch reservation) is written
+/// in the loop instead.
+struct Writer {
+    tx: Option<std::sync::mpsc::Sender<(PathBuf, Vec<u8>, u32)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start() -> Result<Writer, Error> {
+        let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, Vec<u8>, u32)>();
+        let thread = std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    // Everything queued meanwhile: only the newest of each file.
+                    let mut batch = BTreeMap::new();
+                    batch.insert(first.0.clone(), first);
+                    while let Ok(next) = rx.try_recv() {
+                        batch.insert(next.0.clone(), next);
+                    }
+                    for (path, bytes, mode) in batch.into_values() {
+                        if let Err(e) = fsio::write_atomic(&path, &bytes, mode, Durability::Atomic) {
+                            log::warn(&e);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::Failed(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn write(&self, path: &Path, bytes: Vec<u8>, mode: u32) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((path.to_path_buf(), bytes, mode));
+        }
+    }
+
+    /// Write what is queued, and stop.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 struct RealIo {
     routes: Routes,
     fifo: FifoOut,
     state: PathBuf,
+    writer: Writer,
 }
 
 impl Io for RealIo {
@@ -159,12 +212,12 @@ impl Io for RealIo {
     }
     fn save(&mut self, saved: &Saved, durable: bool) -> Result<(), String> {
         let text = serde_json::to_string(saved).map_err(|e| e.to_string())?;
-        let d = if durable {
-            Durability::Durable
+        if durable {
+            fsio::write_atomic(&self.state, text.as_bytes(), 0o644, Durability::Durable)
         } else {
-            Durability::Atomic
-        };
-        fsio::write_atomic(&self.state, text.as_bytes(), 0o644, d)
+            self.writer.write(&self.state, text.into_bytes(), 0o644);
+            Ok(())
+        }
     }
     fn now(&self) -> u64 {
         clock::mono_ns()
@@ -345,6 +398,7 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
             dropped: 0,
         },
         state: s.state.clone(),
+        writer: Writer::start()?,
     };
     let mut sink = Sink::stdout(s.json, "the routes are still switched");
     let mut node = Node::new(s, saved, now);
@@ -444,12 +498,16 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
         }
         if status_dirty {
             status_dirty = false;
-            if let Err(e) = StatusFile::of(&node).write(&node.s.status_file) {
-                log::warn(&e);
+            match StatusFile::of(&node).render() {
+                Ok(bytes) => io.writer.write(&node.s.status_file, bytes, 0o644),
+                Err(e) => log::warn(&e),
             }
         }
     };
-    let _ = StatusFile::of(&node).write(&node.s.status_file);
+    if let Ok(bytes) = StatusFile::of(&node).render() {
+        io.writer.write(&node.s.status_file, bytes, 0o644);
+    }
+    io.writer.finish();
     result
 }
 

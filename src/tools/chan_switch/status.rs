@@ -145,9 +145,8 @@ impl StatusFile {
         }
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        fsio::write_atomic(path, text.as_bytes(), 0o644, Durability::Atomic)
+    pub fn render(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec_pretty(self).map_err(|e| e.to_string())
     }
 
     fn read(path: &Path) -> Result<StatusFile, Error> {
