@@ -561,6 +561,13 @@ impl Node {
         self.held_said = None;
         self.lagging_since = None;
         self.take(io, o.clone(), now, None);
+        // The next block of epochs is reserved now that this order is out, not when it
+        // is needed: an fsync costs milliseconds, and the next order may be urgent.
+        if self.reserved.saturating_sub(epoch) < EPOCH_BLOCK / 2 {
+            if let Err(e) = self.reserve(io, epoch.saturating_add(EPOCH_BLOCK)) {
+                crate::base::log::warn(&format!("the next epochs could not be reserved yet: {e}"));
+            }
+        }
         self.out = Some(Outstanding {
             order: o,
             sent_ns: now,
