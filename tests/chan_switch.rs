@@ -117,6 +117,16 @@ impl Cluster {
         ]);
     }
 
+    /// Probes for `ms`: every pair among `nodes` carried only over `ifname` in the last
+    /// three quarters of that time.
+    fn flows_over(&mut self, nodes: &[usize], ifname: &str, ms: u64) {
+        let probes = self.lab.probes();
+        sleep(Duration::from_millis(ms));
+        let t1 = mono_ns();
+        let p = probes.stop();
+        all_over(&p, nodes, ifname, t1 - ms * 3 / 4 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     fn kill_node(&mut self, i: usize) {
         for pid in self.nodes[i - 1].pids.clone() {
             self.lab.net.kill(pid, Signal::SIGKILL);
@@ -329,11 +339,7 @@ fn one_way_loss_is_heard_from_the_deaf_nodes_report() {
     let p = c.ev(1).expect("chan-proposed b", Duration::from_secs(3));
     assert!(field(&p, "broken").is_some_and(|b| b.contains("n3")), "{p}");
     c.ev(1).expect("chan-complete b", Duration::from_secs(3));
-    let probes = c.lab.probes();
-    sleep(Duration::from_millis(200));
-    let t1 = mono_ns();
-    let p = probes.stop();
-    all_over(&p, &[1, 2, 3], "eth1", t1 - 150 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    c.flows_over(&[1, 2, 3], "eth1", 200);
 }
 
 #[test]
@@ -341,11 +347,7 @@ fn the_whole_lan_a_down_is_one_switch() {
     let mut c = Cluster::start(3, &[]);
     c.drop_port("lan", &[(1, 0), (2, 0), (3, 0)], &["iif"]);
     c.ev(1).expect("chan-complete b", Duration::from_secs(3));
-    let probes = c.lab.probes();
-    sleep(Duration::from_millis(200));
-    let t1 = mono_ns();
-    let p = probes.stop();
-    all_over(&p, &[1, 2, 3], "eth1", t1 - 150 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    c.flows_over(&[1, 2, 3], "eth1", 200);
     c.ev(1).gather(Duration::from_millis(300));
     assert_eq!(c.ev(1).count("chan-ordered"), 1, "{:?}", c.ev(1).seen);
 }
@@ -407,11 +409,7 @@ fn a_decider_killed_half_way_is_replaced_and_the_next_order_completes() {
     let a = c.ev(4).expect("chan-applied n4", Duration::from_secs(3));
     assert_eq!(field(&a, "channel"), Some("b"), "{a}");
     c.ev(2).expect("chan-complete b", Duration::from_secs(3));
-    let probes = c.lab.probes();
-    sleep(Duration::from_millis(200));
-    let t1 = mono_ns();
-    let p = probes.stop();
-    all_over(&p, &[2, 3, 4], "eth1", t1 - 150 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    c.flows_over(&[2, 3, 4], "eth1", 200);
 }
 
 #[test]
@@ -449,22 +447,14 @@ fn to_b_and_back_by_hand_from_any_node() {
     );
     let o = c.ev(1).expect("chan-ordered b", Duration::from_secs(1));
     assert_eq!(field(&o, "manual"), Some("1"), "{o}");
-    let probes = c.lab.probes();
-    sleep(Duration::from_millis(150));
-    let t1 = mono_ns();
-    let p = probes.stop();
-    all_over(&p, &[1, 2, 3], "eth1", t1 - 100 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    c.flows_over(&[1, 2, 3], "eth1", 150);
     // A channel nobody has: refused, exit 2.
     let out = c.cmd(2, &["to", "c"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let out = c.cmd(1, &["back"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     c.ev(1).expect("chan-switched-back a", Duration::from_secs(1));
-    let probes = c.lab.probes();
-    sleep(Duration::from_millis(150));
-    let t1 = mono_ns();
-    let p = probes.stop();
-    all_over(&p, &[1, 2, 3], "eth0", t1 - 100 * MS, t1).unwrap_or_else(|e| panic!("{e}"));
+    c.flows_over(&[1, 2, 3], "eth0", 150);
 }
 
 #[test]
