@@ -1335,4 +1335,29 @@ mod tests {
             assert!(n1.out.is_none(), "still waiting for a replaced order");
         }
     }
+    #[test]
+    fn an_order_never_acknowledged_is_resent_and_said_stuck() {
+        let mut c = Cluster::new(3, Policy::All);
+        c.run(100 * MS);
+        // n3 applies what it gets, but nothing of n3's reaches n1.
+        c.drop.insert(("n3".into(), "n1".into()));
+        {
+            let (n1, io1) = &mut c.nodes[0];
+            n1.request(io1, Some(1), "n1", 101 * MS);
+        }
+        c.run(101 * MS);
+        for t in (110..=400).step_by(10) {
+            c.run(t * MS);
+        }
+        assert_eq!(c.active(), [1, 1, 1]);
+        let stuck: Vec<_> = c.nodes[0]
+            .0
+            .events
+            .iter()
+            .filter(|e| e.kind == Kind::ChanStuck)
+            .collect();
+        assert_eq!(stuck.len(), 1, "{:?}", c.nodes[0].0.events);
+        assert_eq!(stuck[0].field("waiting"), Some("n3"));
+        assert_eq!(c.events(Kind::ChanComplete), 0);
+    }
 }
