@@ -424,7 +424,6 @@ fn direct_routing_sends_frames_to_real_servers_holding_the_vip() {
     lvs(&format!("-e -t {VIP}:{PORT} -r 10.77.1.3:{PORT} -g -w 0"));
     let c = counts(&run(100));
     assert!(!c.contains_key("n3") && !c.contains_key("-"), "{c:?}");
-    let _ = &mut net;
 }
 
 /// The figures, in a namespace of its own: 10,000 services × 4 real servers in

@@ -76,7 +76,7 @@ fn order_fields(o: &Order, names: &[String]) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn parse_order(fields: &[(String, String)], names: &[String]) -> Result<Order, String> {
+pub fn read_order(fields: &[(String, String)], names: &[String]) -> Result<Order, String> {
     let epoch = need(fields, "epoch")?
         .parse::<u64>()
         .map_err(|_| "`epoch` is not a number".to_string())?;
@@ -99,10 +99,6 @@ pub fn order_block(o: &Order, names: &[String]) -> String {
     block(T_ORDER, &order_fields(o, names))
 }
 
-pub fn read_order(fields: &[(String, String)], names: &[String]) -> Result<Order, String> {
-    parse_order(fields, names)
-}
-
 /// The FIFO block for a report, `age_ms` after the node applied its order.
 pub fn state_block(r: &Report, age_ms: u64, names: &[String]) -> String {
     let mut f = order_fields(&r.order, names);
@@ -123,7 +119,7 @@ pub fn state_block(r: &Report, age_ms: u64, names: &[String]) -> String {
 
 /// A report and its age (ms since that node applied its order).
 pub fn read_state(fields: &[(String, String)], names: &[String]) -> Result<(Report, u64), String> {
-    let order = parse_order(fields, names)?;
+    let order = read_order(fields, names)?;
     let mut deaf = vec![BTreeSet::new(); names.len()];
     for e in field(fields, "deaf").unwrap_or("").split(',').filter(|e| !e.is_empty()) {
         let (c, n) = e.split_once('/').ok_or_else(|| format!("`{e}` is not CHANNEL/NODE"))?;

@@ -169,10 +169,6 @@ impl Node {
         self.names.get(c).map_or("?", |s| s.as_str())
     }
 
-    fn ev(&self, kind: Kind, subject: &str, now: u64) -> Event {
-        Event::new(kind, subject, now)
-    }
-
     /// Reserve epochs on disk up to at least `need` (durably, before any is used).
     fn reserve(&mut self, io: &mut dyn Io, need: u64) -> Result<(), String> {
         if need <= self.reserved {
@@ -194,7 +190,7 @@ impl Node {
     /// the last order is applied again.
     pub fn start(&mut self, io: &mut dyn Io, now: u64) -> Result<(), String> {
         self.reserve(io, self.floor.saturating_add(1))?;
-        self.apply_routes(io, now);
+        self.apply_routes(io);
         self.report(io, now, true);
         Ok(())
     }
@@ -202,7 +198,7 @@ impl Node {
     // ---- What the node's routes are ----
 
     /// Make the rules what the order and the carrier say; returns whether they changed.
-    fn apply_routes(&mut self, io: &mut dyn Io, _now: u64) -> bool {
+    fn apply_routes(&mut self, io: &mut dyn Io) -> bool {
         let peers = self.peers();
         let plan = routes::plan(&self.order, self.me(), &peers, &self.carrier, self.s.preferred);
         let want = routes::rules(&self.s, &plan);
@@ -272,7 +268,8 @@ impl Node {
     fn report(&mut self, io: &mut dyn Io, now: u64, force: bool) {
         let r = self.my_report();
         self.reports.insert(self.s.node.clone(), r.clone());
-        self.report_at.insert(self.s.node.clone(), now);
+        // As for every node: when it applied its order (a new decider's hold-down).
+        self.report_at.insert(self.s.node.clone(), self.applied_ns);
         let changed = self.sent_report.as_ref() != Some(&r);
         if changed || force || now >= self.last_report_ns + REPORT_EVERY_NS {
             let age_ms = now.saturating_sub(self.applied_ns) / MS;
@@ -305,9 +302,8 @@ impl Node {
             return;
         }
         self.carrier[c] = up;
-        let changed = self.apply_routes(io, now);
-        let ev = self
-            .ev(Kind::ChanCarrier, &self.s.node.clone(), now)
+        let changed = self.apply_routes(io);
+        let ev = Event::new(Kind::ChanCarrier, &self.s.node.clone(), now)
             .with("channel", self.ch(c))
             .with("carrier", if up { "up" } else { "down" })
             .with("active", self.ch(self.active()))
@@ -362,8 +358,7 @@ impl Node {
             }
             return;
         }
-        let ev = self
-            .ev(Kind::ChanOrdered, self.ch(o.use_), now)
+        let ev = Event::new(Kind::ChanOrdered, self.ch(o.use_), now)
             .with("epoch", o.epoch)
             .with("by", &o.by)
             .with("moved", decide::moved_text(&o.moved, &self.names))
@@ -380,9 +375,8 @@ impl Node {
         }
         self.order = o;
         self.applied_ns = now;
-        self.apply_routes(io, now);
-        let mut ev = self
-            .ev(Kind::ChanApplied, &self.s.node.clone(), now)
+        self.apply_routes(io);
+        let mut ev = Event::new(Kind::ChanApplied, &self.s.node.clone(), now)
             .with("epoch", self.order.epoch)
             .with("channel", self.ch(self.active()))
             .with("took_us", self.last_took_us);
@@ -547,8 +541,7 @@ impl Node {
         } else {
             Kind::ChanOrdered
         };
-        let ev = self
-            .ev(kind, self.ch(o.use_), now)
+        let ev = Event::new(kind, self.ch(o.use_), now)
             .with("epoch", o.epoch)
             .with("by", &o.by)
             .with("moved", decide::moved_text(&o.moved, &self.names))
@@ -625,7 +618,7 @@ impl Node {
     /// Timers and decisions; call after every batch of input and at every tick.
     pub fn decide(&mut self, io: &mut dyn Io, now: u64) {
         if self.routes_failed {
-            self.apply_routes(io, now);
+            self.apply_routes(io);
         }
         let decider = self.elect();
         if decider != self.decider {
@@ -736,8 +729,7 @@ impl Node {
             Some((_, o, b)) if o.same_routes(&want) => *b = back,
             _ => {
                 let broken = m.broken_under(&cur);
-                let ev = self
-                    .ev(Kind::ChanProposed, self.ch(want.use_), now)
+                let ev = Event::new(Kind::ChanProposed, self.ch(want.use_), now)
                     .with("moved", decide::moved_text(&want.moved, &self.names))
                     .with(
                         "broken",
@@ -759,8 +751,7 @@ impl Node {
         if let Some(until) = self.hold.until(now) {
             if self.held_said != Some(until) {
                 self.held_said = Some(until);
-                let ev = self
-                    .ev(Kind::ChanHeldDown, self.ch(want.use_), now)
+                let ev = Event::new(Kind::ChanHeldDown, self.ch(want.use_), now)
                     .with("for_ms", (until - now) / MS)
                     .with("flaps", self.hold.flaps);
                 self.events.push(ev);
@@ -1359,5 +1350,21 @@ mod tests {
         assert_eq!(stuck.len(), 1, "{:?}", c.nodes[0].0.events);
         assert_eq!(stuck[0].field("waiting"), Some("n3"));
         assert_eq!(c.events(Kind::ChanComplete), 0);
+    }
+    #[test]
+    fn a_new_decider_holds_down_from_when_the_order_was_applied() {
+        let mut c = Cluster::new(3, Policy::All);
+        c.run(100 * MS);
+        c.links(n3_lost_a);
+        c.run(101 * MS);
+        c.run(107 * MS);
+        assert_eq!(c.active(), [1, 1, 1]);
+        // Long after (the hold-down of 90 ms is over), n1 dies and b fails for n3.
+        c.dead.insert("n1".into());
+        c.links(|x, y, ch| !(ch == 1 && (x == "n3" || y == "n3")));
+        c.run(1000 * MS);
+        c.run(1010 * MS);
+        assert_eq!(c.active(), [0, 0], "held down by an order 900 ms old");
+        assert_eq!(c.events(Kind::ChanHeldDown), 0);
     }
 }

@@ -13,8 +13,8 @@
 //! | base+4 | `to PREFIX lookup T(c)` | the node's traffic uses a channel other than the preferred |
 //! | base+8 | `to PREFIX lookup T(preferred)` | always |
 //!
-//! PREFIX is the shortest prefix that covers every member's cluster address (per
-//! family); an address it covers that is no member's finds no route in our tables, and
+//! PREFIX is the shortest prefix that covers every member's cluster address (one
+//! family per cluster); an address it covers that is no member's finds no route in our tables, and
 //! the kernel goes on to the next rule, so nothing else is routed differently.
 
 use super::decide::{Ch, Order};
@@ -69,44 +69,35 @@ pub fn plan(order: &Order, me: &str, peers: &[&Member], carrier: &[bool], prefer
     Plan { default, except }
 }
 
-/// The shortest prefix covering every address of one family.
-pub fn covering(addrs: &[IpAddr]) -> Option<(IpAddr, u8)> {
-    let first = *addrs.first()?;
-    match first {
-        IpAddr::V4(_) => {
-            let v: Vec<u32> = addrs
-                .iter()
-                .filter_map(|a| match a {
-                    IpAddr::V4(x) => Some(u32::from(*x)),
-                    _ => None,
-                })
-                .collect();
-            let diff = v.iter().fold(0u32, |d, x| d | (x ^ v[0]));
-            let len = diff.leading_zeros() as u8;
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            Some((IpAddr::V4((v[0] & mask).into()), len))
-        }
-        IpAddr::V6(_) => {
-            let v: Vec<u128> = addrs
-                .iter()
-                .filter_map(|a| match a {
-                    IpAddr::V6(x) => Some(u128::from(*x)),
-                    _ => None,
-                })
-                .collect();
-            let diff = v.iter().fold(0u128, |d, x| d | (x ^ v[0]));
-            let len = diff.leading_zeros() as u8;
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-            Some((IpAddr::V6((v[0] & mask).into()), len))
-        }
+/// An address as bits, and how many it has.
+fn bits(a: &IpAddr) -> (u128, u32) {
+    match a {
+        IpAddr::V4(x) => (u32::from(*x).into(), 32),
+        IpAddr::V6(x) => (u128::from(*x), 128),
     }
 }
 
-/// The covering prefixes of the members, one per family present.
-pub fn prefixes(members: &[Member]) -> Vec<(IpAddr, u8)> {
-    let v4: Vec<IpAddr> = members.iter().map(|m| m.addr).filter(|a| a.is_ipv4()).collect();
-    let v6: Vec<IpAddr> = members.iter().map(|m| m.addr).filter(|a| a.is_ipv6()).collect();
-    [covering(&v4), covering(&v6)].into_iter().flatten().collect()
+/// The shortest prefix covering every address (the settings allow one family per
+/// cluster; an address of the other is left out).
+pub fn covering(addrs: &[IpAddr]) -> Option<(IpAddr, u8)> {
+    let first = addrs.first()?;
+    let (f, width) = bits(first);
+    let diff = addrs
+        .iter()
+        .filter(|a| a.is_ipv4() == first.is_ipv4())
+        .fold(0u128, |d, a| d | (bits(a).0 ^ f));
+    let len = width - (128 - diff.leading_zeros());
+    // The low `width - len` bits cleared (a shift by 128 would overflow).
+    let net = f
+        .checked_shr(width - len)
+        .unwrap_or(0)
+        .checked_shl(width - len)
+        .unwrap_or(0);
+    let addr = match first {
+        IpAddr::V4(_) => IpAddr::V4((net as u32).into()),
+        IpAddr::V6(_) => IpAddr::V6(net.into()),
+    };
+    Some((addr, len as u8))
 }
 
 fn host_len(a: &IpAddr) -> u8 {
@@ -122,7 +113,8 @@ pub fn rules(s: &RunSettings, p: &Plan) -> Vec<Rule> {
     let base = s.rule_priority;
     let table = |c: Ch| s.route_table + c as u32;
     let mut out = Vec::new();
-    for (dst, len) in prefixes(&s.members) {
+    let addrs: Vec<IpAddr> = s.members.iter().map(|m| m.addr).collect();
+    if let Some((dst, len)) = covering(&addrs) {
         out.push(Rule {
             priority: base + HOME_OFFSET,
             dst,
@@ -158,9 +150,6 @@ pub fn tables(s: &RunSettings, ifindex: &[u32]) -> Vec<HostRoute> {
     let mut out = Vec::new();
     for (c, &ix) in ifindex.iter().enumerate() {
         for p in s.members.iter().filter(|m| m.name != s.node) {
-            if p.addr.is_ipv4() != me.addr.is_ipv4() {
-                continue;
-            }
             out.push(HostRoute {
                 dst: p.addr,
                 prefix: host_len(&p.addr),
@@ -207,6 +196,9 @@ mod tests {
         );
         assert_eq!(covering(&[a("fd00::1"), a("fd00::2")]), Some((a("fd00::"), 126)));
         assert_eq!(covering(&[]), None);
+        assert_eq!(covering(&[a("1.0.0.1"), a("129.0.0.1")]), Some((a("0.0.0.0"), 0)));
+        assert_eq!(covering(&[a("fd00::1")]), Some((a("fd00::1"), 128)));
+        assert_eq!(covering(&[a("::1"), a("8000::1")]), Some((a("::"), 0)));
     }
 
     #[test]

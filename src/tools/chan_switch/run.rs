@@ -15,7 +15,7 @@ use crate::events::read::{self, Lines};
 use crate::events::Sink;
 use crate::net::linkwatch::{LinkChange, LinkWatch};
 use crate::net::route::{Routes, Rule};
-use crate::table::{NodeState, TableReader};
+use crate::table::TableReader;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -542,9 +542,4 @@ fn touch(routes: &mut Routes, s: &RunSettings, ix: &[u32]) {
     if let Err(e) = routes.touch_neighbours(&which) {
         log::debug(&format!("neighbours: {e}"));
     }
-}
-
-/// What a table record says, for the status file.
-pub fn state_word(st: NodeState) -> &'static str {
-    st.as_str()
 }
