@@ -48,7 +48,7 @@ fn one_channel_cut_is_a_link_death_not_a_node_death() {
     let mut ev = net.watch(1, &["--deadtime", DT]);
     start(&mut net, &[1, 2]);
     ev.expect("node-up n2", 3 * S);
-    ev.expect("link-up n2 ", 3 * S);
+    ev.expect_n("link-up n2 ", 2, 3 * S);
     ev.clear();
     net.cut(2, 1);
     let l = ev.expect("link-dead n2", 3 * S);
@@ -96,6 +96,9 @@ fn kill9_is_node_death_and_restart_is_reported() {
     start(&mut net, &[1]);
     let p2 = net.send(2, &["--keepalive", KA, "--deadtime", DT]);
     ev.expect("node-up n2", 3 * S);
+    // node-up comes with the first heartbeat on either channel: wait for both links, or a
+    // link never heard cannot die.
+    ev.expect_n("link-up n2", 2, 3 * S);
     ev.clear();
     net.kill(p2, Signal::SIGKILL);
     ev.expect("node-dead n2", 3 * S);
@@ -213,7 +216,7 @@ fn carrier_loss_kills_the_channel_at_once() {
     // A long deadtime: only the carrier can explain a quick link-dead.
     let mut ev = net.watch(1, &["--deadtime", "10s"]);
     net.send(2, &["--keepalive", KA, "--deadtime", "10s"]);
-    ev.expect("link-up n2 ", 3 * S);
+    ev.expect_n("link-up n2 ", 2, 3 * S);
     ev.gather(Duration::from_millis(300));
     ev.clear();
     let ns1 = net.ns(1).to_string();

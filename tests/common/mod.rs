@@ -448,6 +448,21 @@ impl Events {
         }
     }
 
+    /// Wait until `n` event lines starting with `prefix` have been seen (since the last clear).
+    pub fn expect_n(&mut self, prefix: &str, n: usize, within: Duration) {
+        let end = Instant::now() + within;
+        while self.count(prefix) < n {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!(
+                    "fewer than {n} `{prefix}` events within {within:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
     /// Collect everything for a while.
     pub fn gather(&mut self, during: Duration) -> Vec<String> {
         let end = Instant::now() + during;
