@@ -30,6 +30,18 @@ command -v cpio >/dev/null || need+=(cpio)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v ipvsadm >/dev/null || need+=(ipvsadm)
 [ -x /usr/sbin/ldirectord ] || need+=(ldirectord)
+[ -x /usr/sbin/conntrackd ] || need+=(conntrackd)
+[ -x /usr/sbin/conntrack ] || need+=(conntrack)
+[ -x /usr/sbin/keepalived ] || need+=(keepalived)
+[ -x /usr/sbin/snmpd ] || need+=(snmpd)
+command -v snmpwalk >/dev/null || need+=(snmp)
+command -v smilint >/dev/null || need+=(smitools)
+[ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+python3 -c 'import selenium' 2>/dev/null || need+=(python3-selenium)
+command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -40,6 +52,10 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl disable --now mon >/dev/null 2>&1 || true
   # Nor ldirectord: the IPVS tests run their own, inside the VM.
   systemctl disable --now ldirectord >/dev/null 2>&1 || true
+  # Nor the director's daemons: the tests start their own, in namespaces.
+  for s in conntrackd keepalived snmpd lighttpd; do
+    systemctl disable --now "$s" >/dev/null 2>&1 || true
+  done
 fi
 # Debian's kernel, unpacked once into the cache, so the IPVS tests boot without a download.
 bash "$(dirname "$0")/ipvs-vm.sh" prepare
