@@ -40,6 +40,8 @@ pub const SECTION: &str = "director";
 #[derive(Debug, Default, Deserialize)]
 struct FileView {
     director: Option<Section>,
+    #[serde(default, rename = "mon-check")]
+    mon_check: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +127,8 @@ pub struct Director {
     pub sync_dev: Option<String>,
     pub sync_group: Ipv4Addr,
     pub sync_port: u16,
+    /// Whether the file has a `mon-check` section (director.sh runs `mon-check run`).
+    pub mon_check: bool,
     /// Where `sync-dev` was written, for an error found later (no address on it).
     sync_dev_at: Option<(usize, usize)>,
     path: PathBuf,
@@ -170,7 +174,9 @@ pub fn from_source(src: &Source) -> Result<Director, Error> {
         pos: None,
         msg: "no `director` section".into(),
     })?;
-    resolve(sec, src)
+    let mut d = resolve(sec, src)?;
+    d.mon_check = view.mon_check.is_some();
+    Ok(d)
 }
 
 /// An interface name as the kernel takes it (IFNAMSIZ - 1, no '/', no spaces).
@@ -314,6 +320,7 @@ fn resolve(sec: Section, src: &Source) -> Result<Director, Error> {
         sync_dev: sec.sync_dev,
         sync_group,
         sync_port,
+        mon_check: false,
         sync_dev_at: src.locate(SECTION, "sync-dev"),
         path: src.path.clone(),
     })
@@ -354,6 +361,7 @@ impl Director {
         put("sync_dev", self.sync_dev.as_deref().unwrap_or(""));
         put("sync_group", &self.sync_group.to_string());
         put("sync_port", &self.sync_port.to_string());
+        put("mon_check", if self.mon_check { "1" } else { "0" });
         Ok(s)
     }
 
