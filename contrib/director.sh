@@ -111,11 +111,17 @@ say_held() {
 take() {
   [ "$standby" = 0 ] && [ "$holding" = 0 ] || return 0
   log "taking ${addrs[*]}: $1"
-  # The connections first: packets that reach us must find their state.
-  if [ "$sync" = conntrackd ]; then ct -c; ct -f internal; ct -R; ct -B; fi
-  [ "$sync" = ipvs ] && { lvs-ctl --start-daemon master --mcast-interface "$sync_dev" --syncid "$sync_port" || log "the IPVS master sync daemon did not start"; }
+  # The connections first: packets that reach us must find their state. What makes
+  # this node the sender of state (conntrackd's resync and bulk send, IPVS's master
+  # daemon) can wait until the addresses are ours.
+  [ "$sync" = conntrackd ] && ct -c
   kill -USR1 "${armed[@]}"
   holding=1
+  if [ "$sync" = conntrackd ]; then ct -f internal; ct -R; ct -B; fi
+  if [ "$sync" = ipvs ]; then
+    lvs-ctl --start-daemon master --mcast-interface "$sync_dev" --syncid "$sync_port" ||
+      log "the IPVS master sync daemon did not start"
+  fi
   local e=$epoch p; for p in "${peers[@]}"; do [ "${epoch_of[$p]}" -gt "$e" ] && e=${epoch_of[$p]}; done
   epoch=$((e + 1))
   say_held
