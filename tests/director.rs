@@ -430,7 +430,12 @@ fn vm_with_ipvs_the_kernels_sync_daemon_keeps_connections() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
     let daemons = |d: usize| daemons_of(&lab, d);
-    assert!(daemons(2).contains("master sync daemon"), "{}\n{}", daemons(2), lab.logs());
+    assert!(
+        daemons(2).contains("master sync daemon"),
+        "{}\n{}",
+        daemons(2),
+        lab.logs()
+    );
     assert!(daemons(3).contains("backup sync daemon"), "{}", daemons(3));
     let (broken, line) = failover_under_load(&mut lab, 12);
     eprintln!("with the IPVS sync daemon: {line}");

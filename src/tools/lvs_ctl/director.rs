@@ -179,9 +179,14 @@ pub fn from_source(src: &Source) -> Result<Director, Error> {
     Ok(d)
 }
 
-/// An interface name as the kernel takes it (IFNAMSIZ - 1, no '/', no spaces).
+/// An interface name (IFNAMSIZ - 1), of the characters names are made of in practice
+/// (`eth0`, `bond0.100`, `br-lan`): director.sh splits `ADDR/PREFIX@DEV` words.
 fn valid_dev(d: &str) -> bool {
-    !d.is_empty() && d.len() <= 15 && d != "." && d != ".." && d.chars().all(|c| c.is_ascii_graphic() && c != '/')
+    !d.is_empty()
+        && d.len() <= 15
+        && d != "."
+        && d != ".."
+        && d.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn resolve(sec: Section, src: &Source) -> Result<Director, Error> {
@@ -491,6 +496,11 @@ mod tests {
             (GOOD.replace("10.0.0.1/24", "10.0.0.1"), "h.yaml:8:", "prefix length"),
             (GOOD.replace("10.0.0.1/24", "224.0.0.1/24"), "h.yaml:8:", "224.0.0.1"),
             (GOOD.replace("dev: eth1", "dev: 'a/b'"), "h.yaml:8:", "interface name"),
+            (
+                GOOD.replace("dev: eth1", "dev: 'eth1@x'"),
+                "h.yaml:8:",
+                "interface name",
+            ),
             (GOOD.replace("  sync-dev: eth2\n", ""), "h.yaml:9:", "needs sync-dev"),
             (
                 GOOD.replace("sync: conntrackd", "sync: rsync"),
