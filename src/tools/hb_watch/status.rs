@@ -56,7 +56,8 @@ pub fn one_line(r: &NodeRecord, channels: &[String], now: u64) -> String {
     s
 }
 
-fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
+/// One node as JSON (`hb-watch status --json`, and the status page's snapshot).
+pub fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
     let links: Vec<serde_json::Value> = channels
         .iter()
         .enumerate()
