@@ -393,7 +393,10 @@ mod tests {
         std::fs::write(&victim, "keep").unwrap();
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
-        assert!(!create_once(&link, b"x", 0o600).unwrap(), "a symlink there is not written through");
+        assert!(
+            !create_once(&link, b"x", 0o600).unwrap(),
+            "a symlink there is not written through"
+        );
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3, "no temporary left");
     }

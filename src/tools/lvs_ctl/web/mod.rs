@@ -100,9 +100,13 @@ fn show(s: &Settings, req: &Request) -> Response {
         .query("result")
         .map(|r| r.chars().take(300).collect::<String>())
         .or(secret_error.map(|e| format!("no actions: {e}")));
-    Response::new(200, "text/html; charset=utf-8", render::page(&snap, &forms, result.as_deref()))
-        .header("Content-Security-Policy", &render::csp())
-        .header("Referrer-Policy", "same-origin")
+    Response::new(
+        200,
+        "text/html; charset=utf-8",
+        render::page(&snap, &forms, result.as_deref()),
+    )
+    .header("Content-Security-Policy", &render::csp())
+    .header("Referrer-Policy", "same-origin")
 }
 
 type Refusal = (u16, String);
@@ -115,7 +119,8 @@ fn act(s: &Settings, req: &Request, body: &mut dyn std::io::Read) -> Result<Stri
             "no authenticated user: actions need the web server's authentication (REMOTE_USER)".into(),
         ));
     };
-    req.same_origin().map_err(|e| (403, format!("cross-site request: {e}")))?;
+    req.same_origin()
+        .map_err(|e| (403, format!("cross-site request: {e}")))?;
     let form = req.read_body(body)?;
     let get = |k: &str| Request::param(&form, k);
     let secret = csrf::load_or_create(&s.secret).map_err(|e| (500, e))?;
@@ -165,9 +170,7 @@ fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<Stri
         .maintenance_dir
         .as_ref()
         .ok_or((400, "the lvs-ctl section has no maintenance-dir".to_string()))?;
-    let addr: SocketAddr = real
-        .parse()
-        .map_err(|_| (400, format!("{real:?} is not IP:PORT")))?;
+    let addr: SocketAddr = real.parse().map_err(|_| (400, format!("{real:?} is not IP:PORT")))?;
     let r = cfg
         .services
         .iter()
@@ -200,7 +203,9 @@ fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<Stri
             Err(e) => return Err((500, format!("{}: {e}", path.display()))),
         }
     }
-    log::info(&format!("{addr} enabled by {user} ({removed} maintenance files removed)"));
+    log::info(&format!(
+        "{addr} enabled by {user} ({removed} maintenance files removed)"
+    ));
     Ok(if removed > 0 {
         format!("{addr} enabled: a running follow puts it back")
     } else {

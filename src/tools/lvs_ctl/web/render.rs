@@ -37,10 +37,12 @@ body{font:16px/1.4 system-ui,sans-serif;margin:0 auto;max-width:70em;padding:.5e
 h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.15em;margin:1em 0 .3em}h3{font-size:1em;margin:.8em 0 .2em}\
 table{width:100%;border-collapse:collapse;table-layout:fixed;margin-bottom:.8em}\
 th,td{border-bottom:1px solid #ccc;padding:.3em .25em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#eee}form{display:inline;margin:0}button{font-size:.95em;padding:.25em .6em}\
+th{background:#eee;font-size:.9em;overflow-wrap:normal}form{display:inline;margin:0}button{font-size:.9em;padding:.25em .5em;max-width:100%;overflow-wrap:anywhere}\
 .up,.ok,.in{color:#065f06}.down,.dead,.failing,.removed{color:#a00}.quiesced,.draining,.maintenance,.late{color:#a60}\
 .meta,.note{color:#555;font-size:.9em}.err{color:#a00}#result{background:#eef;padding:.3em}\
-#stale{color:#a00}small{color:#555}";
+#stale{color:#a00}small{color:#555}\
+.w13{width:13%}.w16{width:16%}.w19{width:19%}.w18{width:18%}.w21{width:21%}.w22{width:22%}\
+.w26{width:26%}.w30{width:30%}.w31{width:31%}.w38{width:38%}";
 
 /// Fetch the JSON every 2 s and put its `html` in place; a failed fetch marks the page
 /// stale and the next one tries again. No data in here: it is all in the fetched JSON.
@@ -153,6 +155,17 @@ pub fn fragment(snap: &Snapshot, forms: &Forms) -> String {
     s
 }
 
+/// Column widths in per cent (classes of STYLE: the policy allows no style
+/// attribute): with a fixed layout the tables fit any screen, and the
+/// addresses get the room to stay on one line on a phone.
+fn cols(s: &mut String, widths: &[u8]) {
+    s.push_str("<colgroup>");
+    for w in widths {
+        let _ = write!(s, "<col class=\"w{w}\">");
+    }
+    s.push_str("</colgroup>");
+}
+
 fn error(s: &mut String, e: &str) {
     let _ = write!(s, "<p class=\"err\">{}</p>", esc(e));
 }
@@ -184,7 +197,9 @@ fn cluster(s: &mut String, c: &Cluster) {
     for slot in &c.torn {
         let _ = write!(s, "<p class=\"err\">Record {slot} is half written; unreadable.</p>");
     }
-    s.push_str("<table id=\"nodes\"><thead><tr><th>Node</th><th>State</th><th>Links</th><th>Holds</th></tr></thead><tbody>");
+    s.push_str("<table id=\"nodes\">");
+    cols(s, &[22, 18, 38, 22]);
+    s.push_str("<thead><tr><th>Node</th><th>State</th><th>Links</th><th>Holds</th></tr></thead><tbody>");
     for r in c.records.iter().filter(|r| !r.is_ping()) {
         node_row(s, r, &c.channels, c.now_mono_ns);
     }
@@ -284,8 +299,10 @@ fn service(s: &mut String, sv: &ServiceView, snap: &Snapshot, forms: &Forms) {
         let _ = write!(s, ", check {}", esc(c));
     }
     let _ = write!(s, ", live weight {}</small></h3>", sv.live_weight);
+    s.push_str("<table class=\"reals\">");
+    cols(s, &[31, 16, 19, 13, 21]);
     s.push_str(
-        "<table class=\"reals\"><thead><tr><th>Real server</th><th>Weight</th><th>Health</th>\
+        "<thead><tr><th>Real server</th><th>Weight</th><th>Health</th>\
          <th>Conns</th><th></th></tr></thead><tbody>",
     );
     for rv in &sv.reals {
@@ -333,7 +350,11 @@ fn real_row(s: &mut String, rv: &RealView, snap: &Snapshot, forms: &Forms) {
     let _ = write!(s, "</td><td>{} / {}</td><td>", rv.active, rv.inactive);
     if rv.weight.is_some() && snap.maintenance_dir.is_some() {
         let drained = snap.drained.iter().any(|d| d == &rv.real);
-        let (action, label) = if drained { ("enable", "enable") } else { ("drain", "drain") };
+        let (action, label) = if drained {
+            ("enable", "enable")
+        } else {
+            ("drain", "drain")
+        };
         s.push_str(&forms.button(&[("action", action), ("real", &rv.real)], label));
     }
     s.push_str("</td></tr>");
@@ -344,9 +365,9 @@ fn mon(s: &mut String, m: &StatusList, forms: &Forms) {
         s.push_str("<p class=\"note\">mon-check watches nothing.</p>");
         return;
     }
-    s.push_str(
-        "<table id=\"watched\"><thead><tr><th>Service</th><th>State</th><th>Hosts</th><th></th></tr></thead><tbody>",
-    );
+    s.push_str("<table id=\"watched\">");
+    cols(s, &[30, 22, 22, 26]);
+    s.push_str("<thead><tr><th>Service</th><th>State</th><th>Hosts</th><th></th></tr></thead><tbody>");
     for svc in &m.services {
         mon_row(s, svc, forms);
     }

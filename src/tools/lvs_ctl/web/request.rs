@@ -113,7 +113,11 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        match (b[i], b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+        match (
+            b[i],
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
             (b'+', _, _) => out.push(b' '),
             (b'%', Some(h), Some(l)) => {
                 out.push(h << 4 | l);
@@ -185,7 +189,8 @@ impl Response {
         let result: String = result.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let result = result.as_str();
         let mut r = Response::text(303, result);
-        r.headers.push(("Location".into(), format!("{script}?result={}", encode(result))));
+        r.headers
+            .push(("Location".into(), format!("{script}?result={}", encode(result))));
         r
     }
 
@@ -285,7 +290,10 @@ mod tests {
         let r = Response::see_other("/s", "done\r\nSet-Cookie: x=1");
         let b = String::from_utf8(r.to_bytes(false)).unwrap();
         assert!(b.starts_with("Status: 303 See Other\r\n"), "{b}");
-        assert!(b.contains("Location: /s?result=done%20%20Set-Cookie%3A%20x%3D1\r\n"), "{b}");
+        assert!(
+            b.contains("Location: /s?result=done%20%20Set-Cookie%3A%20x%3D1\r\n"),
+            "{b}"
+        );
         assert!(!b.contains("\r\nSet-Cookie"), "{b}");
         assert!(!String::from_utf8(r.to_bytes(true)).unwrap().ends_with("x=1\n"));
     }

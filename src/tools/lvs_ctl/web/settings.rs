@@ -1,10 +1,10 @@
 //! `lvs-ctl cgi`'s settings, in one place: flags (the web server's CGI line or a
 //! wrapper script), else the configuration file, else the defaults.
 
+use crate::config::Error;
 use crate::tools::lvs_ctl::backend::{self, Kind};
 use crate::tools::lvs_ctl::cli::CgiArgs;
 use crate::tools::lvs_ctl::config::{self, Config};
-use crate::config::Error;
 use crate::tools::mon_check::sched::ctl;
 use std::path::PathBuf;
 

@@ -60,7 +60,10 @@ fn real(addr: &str, host: &str) -> RealView {
 
 fn snapshot() -> Snapshot {
     let channels = vec!["a".to_string(), "b<i>".to_string()];
-    let records = vec![node("n1", true, "10.0.0.100"), node(HOSTILE, false, &format!("{HOSTILE},192.0.2.7"))];
+    let records = vec![
+        node("n1", true, "10.0.0.100"),
+        node(HOSTILE, false, &format!("{HOSTILE},192.0.2.7")),
+    ];
     let report = Report {
         backend: "nft",
         follower: None,
@@ -120,11 +123,8 @@ fn service_view() -> ServiceView {
     )
     .unwrap();
     let cfg = crate::tools::lvs_ctl::config::load(&p).unwrap();
-    let (kernel, _) = crate::tools::lvs_ctl::health::desired(
-        &cfg,
-        &Default::default(),
-        crate::tools::lvs_ctl::health::Stamp::now(),
-    );
+    let (kernel, _) =
+        crate::tools::lvs_ctl::health::desired(&cfg, &Default::default(), crate::tools::lvs_ctl::health::Stamp::now());
     let r = crate::tools::lvs_ctl::status::report(
         Some(&cfg),
         &kernel,
@@ -280,19 +280,19 @@ fn an_action_needs_a_user_the_site_and_the_token() {
     for (vars, body, code, why) in [
         (vec![origin], drain.clone(), 403, "no authenticated user"),
         (vec![user], drain.clone(), 403, "neither Origin nor Referer"),
-        (vec![user, ("HTTP_ORIGIN", "http://evil.example")], drain.clone(), 403, "cross-site"),
+        (
+            vec![user, ("HTTP_ORIGIN", "http://evil.example")],
+            drain.clone(),
+            403,
+            "cross-site",
+        ),
         (
             vec![user, origin],
             "action=drain&real=10.0.0.3%3A80".to_string(),
             403,
             "no CSRF token",
         ),
-        (
-            vec![user, origin],
-            drain.replace(&good, "AAAA"),
-            403,
-            "not valid",
-        ),
+        (vec![user, origin], drain.replace(&good, "AAAA"), 403, "not valid"),
         // Bob's request with Alice's token.
         (vec![("REMOTE_USER", "bob"), origin], drain.clone(), 403, "not valid"),
         (
@@ -330,7 +330,11 @@ fn an_action_needs_a_user_the_site_and_the_token() {
         &format!("token={good}&action=ack&group=db&service=pg"),
     );
     assert_eq!(r.status, 303);
-    assert!(body_text(&r).contains("not acknowledged: cannot reach the scheduler"), "{}", body_text(&r));
+    assert!(
+        body_text(&r).contains("not acknowledged: cannot reach the scheduler"),
+        "{}",
+        body_text(&r)
+    );
 }
 
 #[test]
