@@ -118,9 +118,9 @@ pub fn page(snap: &Snapshot, forms: &Forms, result: Option<&str>) -> String {
         let _ = write!(s, "<p id=\"result\" role=\"status\">{}</p>", esc(r));
     }
     s.push_str("<p id=\"stale\" hidden>The page could not be refreshed: what it shows may be old.</p>");
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<div id=\"live\">{}</div><script>{SCRIPT}</script></body></html>\n",
+        "<div id=\"live\">{}</div><script>{SCRIPT}</script></body></html>",
         fragment(snap, forms)
     );
     s
@@ -234,7 +234,7 @@ fn node_row(s: &mut String, r: &NodeRecord, channels: &[String], now: u64) {
     }
     s.push_str("</td><td>");
     if r.is_local() {
-        s.push_str("-");
+        s.push('-');
     } else {
         let links: Vec<String> = channels
             .iter()
@@ -257,7 +257,7 @@ fn node_row(s: &mut String, r: &NodeRecord, channels: &[String], now: u64) {
     }
     s.push_str("</td><td>");
     if r.held.is_empty() {
-        s.push_str("-");
+        s.push('-');
     } else {
         let held: Vec<String> = r.held.split(',').map(esc).collect();
         s.push_str(&held.join("<br>"));

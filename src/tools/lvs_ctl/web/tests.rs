@@ -216,6 +216,11 @@ fn the_policy_allows_exactly_the_inline_script_and_style() {
         assert!(csp.contains(&format!("'sha256-{h}'")), "{csp}");
     }
     assert!(csp.starts_with("default-src 'none';"));
+    // Every column width the tables use has its class in the style.
+    for part in page.split("<col class=\"w").skip(1) {
+        let w = &part[..part.find('"').unwrap()];
+        assert!(page.contains(&format!(".w{w}{{width:{w}%}}")), "no class w{w}");
+    }
 }
 
 struct Lab {
