@@ -90,25 +90,16 @@ try:
     auth = base64.b64encode(("%s:%s" % (a.user, a.password)).encode()).decode()
     d.execute_cdp_cmd("Network.enable", {})
     d.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": "Basic " + auth}})
-    # A phone: 390 CSS pixels wide.
-    d.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
-    )
-    d.get(a.url)
-    WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.reals"))
-    report["phone"] = state(d)
-    shot(d, "%s/phone.png" % a.out)
-
-    # A desktop, at twice the pixels for the OCR.
-    d.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1280, "height": 1100, "deviceScaleFactor": 2, "mobile": False},
-    )
-    d.get(a.url)
-    WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.reals"))
-    report["desktop"] = state(d)
-    shot(d, "%s/desktop.png" % a.out)
+    # A phone (390 CSS pixels wide), then a desktop; twice the pixels for the OCR.
+    for name, width, height, mobile in (("phone", 390, 844, True), ("desktop", 1280, 1100, False)):
+        d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": mobile},
+        )
+        d.get(a.url)
+        WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.reals"))
+        report[name] = state(d)
+        shot(d, "%s/%s.png" % (a.out, name))
 
     # Drain through the page's own button.
     row = 'tr[data-real="%s"]' % a.drain

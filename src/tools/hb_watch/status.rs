@@ -7,7 +7,8 @@ use crate::base::exit::ExitStatus;
 use crate::table::{LinkState, NodeRecord, NodeState, TableReader};
 use std::path::Path;
 
-fn age(now: u64, then: u64) -> String {
+/// How long ago `then` (monotonic ns) was: `120ms`, `42s`, `never`.
+pub fn age(now: u64, then: u64) -> String {
     if then == 0 {
         return "never".into();
     }

@@ -7,9 +7,9 @@
 //! same code) in place.
 
 use super::snapshot::{Cluster, Part, Snapshot};
-use crate::table::{LinkState, NodeRecord, NodeState};
+use crate::table::{LinkState, NodeRecord};
 use crate::tools::lvs_ctl::status::{RealView, Report, ServiceView};
-use crate::tools::mon_check::sched::ctl::{ServiceStatus, StatusList};
+use crate::tools::mon_check::sched::ctl::{self, ServiceStatus, StatusList};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -170,22 +170,6 @@ fn error(s: &mut String, e: &str) {
     let _ = write!(s, "<p class=\"err\">{}</p>", esc(e));
 }
 
-fn age(now: u64, then: u64) -> String {
-    if then == 0 {
-        return "never heard".into();
-    }
-    let ms = now.saturating_sub(then) / 1_000_000;
-    if ms < 10_000 {
-        format!("{ms} ms ago")
-    } else {
-        format!("{} s ago", ms / 1000)
-    }
-}
-
-fn node_state(st: NodeState) -> &'static str {
-    st.as_str()
-}
-
 fn cluster(s: &mut String, c: &Cluster) {
     if !c.writer_alive {
         let _ = write!(
@@ -213,7 +197,7 @@ fn cluster(s: &mut String, c: &Cluster) {
                 format!(
                     "{} <span class=\"{st}\">{st}</span>",
                     esc(&p.name),
-                    st = node_state(p.state)
+                    st = p.state.as_str()
                 )
             })
             .collect();
@@ -223,7 +207,7 @@ fn cluster(s: &mut String, c: &Cluster) {
 }
 
 fn node_row(s: &mut String, r: &NodeRecord, channels: &[String], now: u64) {
-    let st = node_state(r.state);
+    let st = r.state.as_str();
     let _ = write!(s, "<tr><td>{}", esc(&r.name));
     if r.is_local() {
         s.push_str(" <small>(this node)</small>");
@@ -244,7 +228,11 @@ fn node_row(s: &mut String, r: &NodeRecord, channels: &[String], now: u64) {
                 let ls = l.state.as_str();
                 let mut t = format!("{}: <span class=\"{ls}\">{ls}</span>", esc(ch), ls = ls);
                 if l.state != LinkState::default() || l.last_heard_ns != 0 {
-                    let _ = write!(t, " <small>{}", age(now, l.last_heard_ns));
+                    let _ = write!(
+                        t,
+                        " <small>{}",
+                        crate::tools::hb_watch::status::age(now, l.last_heard_ns)
+                    );
                     if l.lost > 0 {
                         let _ = write!(t, ", {} lost", l.lost);
                     }
@@ -374,16 +362,6 @@ fn mon(s: &mut String, m: &StatusList, forms: &Forms) {
     s.push_str("</tbody></table>");
 }
 
-fn when(t: Option<i64>) -> String {
-    t.map(|t| {
-        crate::base::clock::rfc3339_ms(t.max(0) as u64 * 1000)
-            .get(..19)
-            .unwrap_or("")
-            .replace('T', " ")
-    })
-    .unwrap_or_default()
-}
-
 fn mon_row(s: &mut String, svc: &ServiceStatus, forms: &Forms) {
     let key = format!("{}/{}", svc.group, svc.service);
     let _ = write!(s, "<tr data-service=\"{}\"><td>{}", esc(&key), esc(&key));
@@ -394,8 +372,8 @@ fn mon_row(s: &mut String, svc: &ServiceStatus, forms: &Forms) {
     if let Some(a) = &svc.ack {
         let _ = write!(s, "<br><small>acknowledged: {}</small>", esc(&a.comment));
     }
-    let since = when(svc.since);
-    if !since.is_empty() {
+    let since = ctl::when(svc.since);
+    if since != "-" {
         let _ = write!(s, "<br><small>since {}</small>", esc(&since));
     }
     if !svc.summary.is_empty() {

@@ -391,7 +391,8 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
     Status::Ok
 }
 
-fn when(t: Option<i64>) -> String {
+/// A Unix time for people, to the second (`-` for none).
+pub fn when(t: Option<i64>) -> String {
     match t {
         None => "-".into(),
         Some(t) => crate::base::clock::rfc3339_ms(t.max(0) as u64 * 1000)
