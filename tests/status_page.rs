@@ -435,3 +435,34 @@ fn the_status_page_in_a_browser() {
         "back to weight 1"
     );
 }
+
+/// A configuration error: one line naming file:line:column on stderr (the web
+/// server's log), 500 with the same line to the browser, exit 2.
+#[test]
+fn a_bad_configuration_is_one_line_and_a_500() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("hakit.yaml");
+    std::fs::write(
+        &cfg,
+        "lvs-ctl:\n  services:\n    - service: tcp 192.0.2.10:80\n      schedulr: rr\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("lvs-ctl"))
+        .args(["cgi", "-c"])
+        .arg(&cfg)
+        .arg("--secret")
+        .arg(d.path().join("secret"))
+        .env("REQUEST_METHOD", "GET")
+        .env("QUERY_STRING", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.starts_with("Status: 500 "), "{stdout}");
+    let place = format!("{}:4:7", cfg.display());
+    assert!(stdout.contains(&place) && stdout.contains("schedulr"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&place), "{stderr}");
+    assert!(!d.path().join("secret").exists(), "nothing made");
+}

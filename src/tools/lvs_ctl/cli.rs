@@ -131,6 +131,9 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Reading the kernel's table needs CAP_NET_ADMIN, a drain write access to the maintenance directory, an ack access to mon-check's socket: a part the CGI's user cannot read shows why, the others still show.\n\nExample wrapper (the CGI the web server runs; the query string never becomes arguments):\n  #!/bin/sh\n  PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH\n  exec /usr/sbin/lvs-ctl cgi -c /etc/hakit/hakit.yaml\n\nExit status: 0 an answer was written (a refusal is one: 403 with the reason); 1 it could not be written; 2 a configuration error (answered with 500 and the error's file:line:column)."
+)]
 pub struct CgiArgs {
     /// The configuration file: the lvs-ctl section (services, maintenance-dir) and
     /// mon-check's socket. [default: /etc/hakit/hakit.yaml when it exists]
