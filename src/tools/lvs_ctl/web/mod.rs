@@ -195,7 +195,9 @@ fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<Stri
         };
     }
     let mut removed = 0;
-    for n in &names {
+    // Only names a maintenance file can have: a host name of the configuration with a
+    // slash in it must not reach outside the directory.
+    for n in names.iter().filter(|n| health::is_maintenance_name(n)) {
         let path = dir.join(n);
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,

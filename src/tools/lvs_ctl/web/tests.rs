@@ -234,8 +234,8 @@ fn lab() -> Lab {
     std::fs::write(
         &p,
         format!(
-            "lvs-ctl:\n  maintenance-dir: {}/maint\n  services:\n    - service: tcp 192.0.2.10:80\n      reals:\n        - address: 10.0.0.2:80\n        - {{ address: 10.0.0.3:80, host: web3 }}\n",
-            dir.path().display()
+            "lvs-ctl:\n  maintenance-dir: {d}/maint\n  services:\n    - service: tcp 192.0.2.10:80\n      reals:\n        - {{ address: 10.0.0.2:80, host: ../victim }}\n        - {{ address: 10.0.0.3:80, host: web3 }}\n",
+            d = dir.path().display()
         ),
     )
     .unwrap();
@@ -327,6 +327,16 @@ fn an_action_needs_a_user_the_site_and_the_token() {
     let r = post(&l, &[user, origin], &drain.replace("drain", "enable"));
     assert_eq!(r.status, 303);
     assert!(!file.exists() && !l.dir.path().join("maint/web3").exists());
+
+    // A host name with a slash reaches nothing outside the directory.
+    std::fs::write(l.dir.path().join("victim"), "keep").unwrap();
+    let r = post(
+        &l,
+        &[user, origin],
+        &format!("token={good}&action=enable&real=10.0.0.2%3A80"),
+    );
+    assert!(body_text(&r).contains("was not in maintenance"), "{}", body_text(&r));
+    assert!(l.dir.path().join("victim").exists());
 
     // The ack goes to mon-check's socket; none listens here, and the result says so.
     let r = post(
