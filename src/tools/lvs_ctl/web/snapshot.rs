@@ -76,8 +76,14 @@ fn cluster(path: &std::path::Path) -> Result<Cluster, String> {
 }
 
 fn lvs(s: &Settings) -> Result<Report, String> {
-    let mut b = backend::open(s.backend).map_err(|e| e.to_string())?;
-    let kernel = b.read().map_err(|e| e.to_string())?;
+    use crate::base::privilege::{self, Cap};
+    // Reading either backend's table is for CAP_NET_ADMIN only: say so rather than EPERM.
+    let why = |e: backend::Error| match privilege::missing(&[Cap::NetAdmin]) {
+        m if m.is_empty() => e.to_string(),
+        m => format!("{e} (reading the kernel's table needs {})", privilege::describe(&m)),
+    };
+    let mut b = backend::open(s.backend).map_err(why)?;
+    let kernel = b.read().map_err(why)?;
     let live = health::load_live(&s.state);
     Ok(status::report(
         s.lvs.as_ref(),
