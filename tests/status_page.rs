@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const HOSTILE: &str = "<img src=x onerror=window.pwned=1><script>window.pwned=2</script>";
-const URL: &str = "http://10.77.1.2:8080/auth/status.cgi";
+const URL: &str = "http://10.77.1.2:8080/hakit/status.cgi";
 const OPEN_URL: &str = "http://10.77.1.2:8080/open/status.cgi";
 const ORIGIN: &str = "http://10.77.1.2:8080";
 
@@ -56,17 +56,21 @@ mon-check:
     )
 }
 
+/// The README's lighttpd snippet (under /hakit/), and the same CGI without
+/// authentication under /open/.
 fn lighttpd_conf(dir: &Path) -> String {
     format!(
-        r#"server.modules = ("mod_access", "mod_auth", "mod_authn_file", "mod_cgi")
+        r#"server.modules = ("mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_cgi")
 server.document-root = "{d}/www"
 server.bind = "10.77.1.2"
 server.port = 8080
 server.errorlog = "{d}/lighttpd.log"
-cgi.assign = (".cgi" => "")
+alias.url += ("/hakit/" => "{d}/www/auth/")
+$HTTP["url"] =^ "/hakit/" {{ cgi.assign = (".cgi" => "") }}
+$HTTP["url"] =^ "/open/" {{ cgi.assign = (".cgi" => "") }}
 auth.backend = "htpasswd"
 auth.backend.htpasswd.userfile = "{d}/htpasswd"
-auth.require = ("/auth/" => ("method" => "basic", "realm" => "hakit", "require" => "valid-user"))
+auth.require += ("/hakit/" => ("method" => "basic", "realm" => "hakit", "require" => "valid-user"))
 "#,
         d = dir.display()
     )
@@ -137,6 +141,8 @@ fn the_status_page_in_a_browser() {
     ev.expect("node-up n3", Duration::from_secs(10));
     let table = lab.net.path("n2.ast");
     // What a node holds, as its scripts tell its hb-send.
+    // The node-status that follows n5's node-up first, then what the FIFO said.
+    ev.expect("node-status n5 ", Duration::from_secs(5));
     ev.clear();
     std::fs::write(lab.net.path("n5.fifo"), ">>>\nt=status\nheld=10.77.1.200\n<<<\n").unwrap();
     let st = ev.expect("node-status n5 ", Duration::from_secs(5));
@@ -178,7 +184,7 @@ fn the_status_page_in_a_browser() {
         "follow wrote no state"
     );
 
-    // lighttpd with basic authentication under /auth/, the same CGI unauthenticated
+    // lighttpd with basic authentication under /hakit/, the same CGI unauthenticated
     // under /open/ (to show that a POST there is refused).
     let www = dir.join("www");
     for sub in ["auth", "open"] {
@@ -423,7 +429,7 @@ fn the_status_page_in_a_browser() {
     let (code, head) = curl(&lab, &[auth[0], auth[1], "-H", &origin, "-d", &enable, URL]);
     assert_eq!(code, 303, "{head}");
     assert!(
-        head.contains("Location: /auth/status.cgi?result=10.77.2.3%3A80%20enabled"),
+        head.contains("Location: /hakit/status.cgi?result=10.77.2.3%3A80%20enabled"),
         "{head}"
     );
     assert!(!dir.join("maint/10.77.2.3:80").exists());
