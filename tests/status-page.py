@@ -13,6 +13,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,6 +27,24 @@ p.add_argument("--ack", required=True, help="the mon-check service to acknowledg
 a = p.parse_args()
 
 WAIT = 20
+# The page replaces its live part every 2 s: an element found may be gone when used.
+GONE = (NoSuchElementException, StaleElementReferenceException)
+
+
+def until(d, f):
+    return WebDriverWait(d, WAIT, ignored_exceptions=GONE).until(f)
+
+
+def click(d, css):
+    def go(d):
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    until(d, go)
+
+
+def text(d, css):
+    return until(d, lambda d: d.find_element(By.CSS_SELECTOR, css).text)
 
 
 def state(d):
@@ -97,34 +116,30 @@ try:
             {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": mobile},
         )
         d.get(a.url)
-        WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.reals"))
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "table.reals"))
         report[name] = state(d)
         shot(d, "%s/%s.png" % (a.out, name))
 
     # Drain through the page's own button.
     row = 'tr[data-real="%s"]' % a.drain
-    d.find_element(By.CSS_SELECTOR, row + " button").click()
-    WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.ID, "result"))
-    report["drain_result"] = d.find_element(By.ID, "result").text
+    click(d, row + " button")
+    report["drain_result"] = text(d, "#result")
     # Left alone, the page refreshes itself: a mark put in the live part goes when it
     # is replaced, and the real server's row comes to show the kernel's weight 0.
     d.execute_script("var m=document.createElement('i');m.id='mark';document.getElementById('live').appendChild(m);")
     t0 = time.time()
-    WebDriverWait(d, WAIT).until(lambda d: not d.find_elements(By.ID, "mark"))
+    until(d, lambda d: not d.find_elements(By.ID, "mark"))
     report["refreshed_after_s"] = round(time.time() - t0, 2)
-    WebDriverWait(d, WAIT).until(
-        lambda d: "kernel 0" in d.find_element(By.CSS_SELECTOR, row + " td.weight").text
-    )
-    report["drained_row"] = d.find_element(By.CSS_SELECTOR, row).text
-    report["drained_button"] = d.find_element(By.CSS_SELECTOR, row + " button").text
+    until(d, lambda d: "kernel 0" in d.find_element(By.CSS_SELECTOR, row + " td.weight").text)
+    report["drained_row"] = text(d, row)
+    report["drained_button"] = text(d, row + " button")
 
     # Acknowledge the failing service.
     srow = 'tr[data-service="%s"]' % a.ack
-    WebDriverWait(d, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, srow + " button"))
-    d.find_element(By.CSS_SELECTOR, srow + " button").click()
-    WebDriverWait(d, WAIT).until(lambda d: "acknowledged" in d.find_element(By.ID, "result").text)
-    report["ack_result"] = d.find_element(By.ID, "result").text
-    report["ack_row"] = d.find_element(By.CSS_SELECTOR, srow).text
+    click(d, srow + " button")
+    until(d, lambda d: "acknowledged" in d.find_element(By.ID, "result").text)
+    report["ack_result"] = text(d, "#result")
+    report["ack_row"] = text(d, srow)
     report["after"] = state(d)
 except Exception as e:  # the reason, then a non-zero exit
     report["error"] = "%s: %s" % (type(e).__name__, e)

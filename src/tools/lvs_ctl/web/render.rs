@@ -45,12 +45,17 @@ th{background:#eee;font-size:.9em;overflow-wrap:normal}form{display:inline;margi
 .w26{width:26%}.w30{width:30%}.w31{width:31%}.w38{width:38%}";
 
 /// Fetch the JSON every 2 s and put its `html` in place; a failed fetch marks the page
-/// stale and the next one tries again. No data in here: it is all in the fetched JSON.
-const SCRIPT: &str = "(function(){var live=document.getElementById('live'),stale=document.getElementById('stale');\
+/// stale and the next one tries again. Not while a finger or button is down (a press
+/// that began on a button the refresh replaced would be no click). No data in here:
+/// it is all in the fetched JSON.
+const SCRIPT: &str =
+    "(function(){var live=document.getElementById('live'),stale=document.getElementById('stale'),down=0;\
+document.addEventListener('pointerdown',function(){down=1;});\
+document.addEventListener('pointerup',function(){setTimeout(function(){down=0;},300);});\
 var url=location.protocol+'//'+location.host+location.pathname+'?format=json';\
 function tick(){fetch(url,{credentials:'same-origin',cache:'no-store'})\
 .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.json();})\
-.then(function(j){live.innerHTML=j.html;stale.hidden=true;})\
+.then(function(j){if(!down)live.innerHTML=j.html;stale.hidden=true;})\
 .catch(function(){stale.hidden=false;})\
 .then(function(){setTimeout(tick,2000);});}\
 setTimeout(tick,2000);})();";
