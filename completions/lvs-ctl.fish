@@ -112,7 +112,7 @@ complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l json -d 'Prin
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -s c -l config -d 'The configuration file: the lvs-ctl section (services, maintenance-dir) and mon-check\'s socket. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
-complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -l table -d 'The Active Stations Table hb-watch writes' -r -F
+complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -l table -d 'The Active Stations Table hb-watch writes. [default: the configuration\'s cluster.table, else /run/hakit/ast]' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -l state -d 'Where a running `follow` keeps the health of the real servers' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -l mon-socket -d 'mon-check\'s control socket. [default: mon-check.socket of the configuration, else /run/hakit/mon.sock]' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -l secret -d 'The key of the CSRF tokens: created (mode 0600, random) if missing; refused if another user owns it or it is open to others' -r -F

@@ -28,7 +28,9 @@ const ORIGIN: &str = "http://10.77.1.2:8080";
 
 fn config(dir: &Path) -> String {
     format!(
-        "lvs-ctl:
+        "cluster:
+  table: {d}/n2.ast
+lvs-ctl:
   backend: nft
   maintenance-dir: {d}/maint
   services:
@@ -139,7 +141,8 @@ fn the_status_page_in_a_browser() {
     let mut ev = lab.net.watch(DIRECTOR, &["--deadtime", "1s"]);
     ev.expect("node-up n5", Duration::from_secs(10));
     ev.expect("node-up n3", Duration::from_secs(10));
-    let table = lab.net.path("n2.ast");
+    // The CGI finds the table through the configuration's cluster.table.
+    assert!(lab.net.path("n2.ast").exists());
     // What a node holds, as its scripts tell its hb-send.
     // The node-status that follows n5's node-up first, then what the FIFO said.
     ev.expect("node-status n5 ", Duration::from_secs(5));
@@ -193,10 +196,9 @@ fn the_status_page_in_a_browser() {
         std::fs::write(
             &cgi,
             format!(
-                "#!/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH\nexec {} cgi --config {} --table {} --state {} --secret {}/cgi-secret\n",
+                "#!/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH\nexec {} cgi --config {} --state {} --secret {}/cgi-secret\n",
                 bin("lvs-ctl").display(),
                 cfg.display(),
-                table.display(),
                 state.display(),
                 dir.display()
             ),

@@ -139,9 +139,10 @@ pub struct CgiArgs {
     /// mon-check's socket. [default: /etc/hakit/hakit.yaml when it exists]
     #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// The Active Stations Table hb-watch writes.
-    #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_TABLE)]
-    pub table: PathBuf,
+    /// The Active Stations Table hb-watch writes. [default: the configuration's
+    /// cluster.table, else /run/hakit/ast]
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
     /// Where a running `follow` keeps the health of the real servers.
     #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
     pub state: PathBuf,
