@@ -415,6 +415,15 @@ fn the_status_page_in_a_browser() {
         assert!(body.contains(why), "{name}: {body}");
         assert!(!dir.join("maint/10.77.2.4:80").exists(), "{name} changed nothing");
     }
+    // A result line comes only with the page's own Referer, not from a link elsewhere.
+    let forged = format!("{URL}?result=call%20this%20number");
+    let (_, page) = curl(&lab, &[auth[0], auth[1], "-e", "http://evil.example/", &forged]);
+    assert!(!page.contains("call this number"), "{page}");
+    let (_, page) = curl(&lab, &[auth[0], auth[1], "-e", URL, &forged]);
+    assert!(
+        page.contains("<p id=\"result\" role=\"status\">call this number</p>"),
+        "{page}"
+    );
     // The unauthenticated page shows, without buttons.
     let (code, page) = curl(&lab, &[OPEN_URL]);
     assert_eq!(code, 200);

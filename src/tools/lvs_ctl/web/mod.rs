@@ -96,8 +96,11 @@ fn show(s: &Settings, req: &Request) -> Response {
     if req.query("format") == Some("json") {
         return Response::new(200, "application/json", render::json(&snap, &forms));
     }
+    // The result line only when the page's own redirect brought the browser here (its
+    // Referer is this site): a link from elsewhere cannot put words on the page.
     let result = req
         .query("result")
+        .filter(|_| req.same_origin().is_ok())
         .map(|r| r.chars().take(300).collect::<String>())
         .or(secret_error.map(|e| format!("no actions: {e}")));
     Response::new(
