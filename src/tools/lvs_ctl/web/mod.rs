@@ -109,6 +109,7 @@ fn show(s: &Settings, req: &Request) -> Response {
         render::page(&snap, &forms, result.as_deref()),
     )
     .header("Content-Security-Policy", &render::csp())
+    .header("X-Frame-Options", "DENY")
     .header("Referrer-Policy", "same-origin")
 }
 
