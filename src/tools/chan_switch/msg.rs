@@ -157,20 +157,7 @@ pub fn read_request(fields: &[(String, String)], names: &[String]) -> Result<Opt
     }
 }
 
-/// `>>>` / `key=value` lines / `<<<`, as hb-send reads its FIFO. Values are names,
-/// numbers and the separators above: no newline can get in.
-fn block(t: &str, fields: &[(&str, String)]) -> String {
-    let mut s = format!(">>>\nt={t}\n");
-    for (k, v) in fields {
-        debug_assert!(!v.contains('\n'));
-        s.push_str(k);
-        s.push('=');
-        s.push_str(v);
-        s.push('\n');
-    }
-    s.push_str("<<<\n");
-    s
-}
+use crate::wire::fifo::block;
 
 #[cfg(test)]
 mod tests {

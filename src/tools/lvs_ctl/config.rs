@@ -70,6 +70,19 @@ pub struct ServiceEntry {
     pub sorry_forward: Option<FwdName>,
     #[serde(default)]
     pub reals: Vec<RealEntry>,
+    /// Who may join the pool at run time (lvs-ctl join); absent: nobody.
+    pub join: Option<JoinEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JoinEntry {
+    /// Node names, CIDRs (the joiner's address must be inside), or `*` (any node with
+    /// the cluster key).
+    pub allow: Vec<String>,
+    pub weight_max: Option<u32>,
+    #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
+    pub lease: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +147,8 @@ pub struct Virtual {
     pub drain: Option<Duration>,
     pub quorum: u64,
     pub sorry: Option<Dest>,
+    /// Who may join at run time, and how (None: nobody).
+    pub join: Option<super::join::JoinRule>,
 }
 
 impl Virtual {
@@ -339,6 +354,19 @@ fn resolve(sec: Section, src: &Source) -> Result<Config, Error> {
             ));
         }
         let quorum = e.quorum.unwrap_or(if sorry.is_some() { 1 } else { 0 });
+        let join = match &e.join {
+            None => None,
+            Some(j) => {
+                if e.check.is_none() {
+                    return Err(at_item(
+                        i,
+                        "join",
+                        "join needs the service's check: a joiner goes in only once it passes".into(),
+                    ));
+                }
+                Some(super::join::JoinRule::resolve(j, fwd).map_err(|m| at_item(i, "join", m))?)
+            }
+        };
         services.push(Virtual {
             service: s,
             reals,
@@ -347,6 +375,7 @@ fn resolve(sec: Section, src: &Source) -> Result<Config, Error> {
             drain: e.drain,
             quorum,
             sorry,
+            join,
         });
     }
     Ok(Config {

@@ -53,11 +53,12 @@ use super::backend::{self, Backend};
 use super::cli::FollowArgs;
 use super::config::{self, Config, Virtual};
 use super::health::{self, Health, Note, Placement, RealId, Stamp, Why, Writer};
+use super::join::{self, Announce, Effect, Joins};
 use super::model::{Change, Info, Service, ServiceKey, Table};
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::log;
 use crate::base::runloop::RunLoop;
-use crate::events::read::{split_words, Lines};
+use crate::events::read::{self, split_words, Lines};
 use crate::events::{Event, Kind, Sink};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -201,6 +202,22 @@ fn parse_json(line: &str) -> Result<HostEvent, Skip> {
         line: s("line").unwrap_or("").to_string(),
     })
 }
+
+/// hb-watch's events: `message` (a join or leave) and `node-dead` move joiners; the
+/// others are read and left alone (a script may send all of hb-watch's events).
+const HB_WATCH_EVENTS: &[&str] = &[
+    "message",
+    "node-dead",
+    "node-up",
+    "node-unreachable",
+    "node-restart",
+    "node-status",
+    "link-up",
+    "link-late",
+    "link-dead",
+    "ping-up",
+    "ping-dead",
+];
 
 /// Hosts remembered down that no real server is (a reload may map them); beyond this,
 /// such news is dropped.
@@ -472,6 +489,12 @@ pub struct Follow<W: Write> {
     dirty: bool,
     lines: Lines,
     logged: HashSet<String>,
+    /// Joiners: candidates and check times (join.rs); the joined are in `health`.
+    joins: Joins,
+    /// How often each check runs against joiners (mon-check's intervals).
+    every: HashMap<String, join::Every>,
+    /// hb-watch's events, when they come through `--events` rather than stdin.
+    event_lines: Lines,
 }
 
 impl<W: Write> Follow<W> {
@@ -507,6 +530,9 @@ impl<W: Write> Follow<W> {
             dirty: true,
             lines: Lines::default(),
             logged: HashSet::new(),
+            joins: Joins::default(),
+            every: HashMap::new(),
+            event_lines: Lines::default(),
         };
         f.health.retain_configured(&f.cfg);
         f.index_hosts();
@@ -517,7 +543,7 @@ impl<W: Write> Follow<W> {
         self.by_host.clear();
         for (i, v) in self.cfg.services.iter().enumerate() {
             let Some(check) = &v.check else { continue };
-            for r in &v.reals {
+            for r in &join::with_joined(&self.health, v).reals {
                 let list = self
                     .by_host
                     .entry(check.clone())
@@ -553,7 +579,16 @@ impl<W: Write> Follow<W> {
 
     /// Make every configured service what it should be (at start, after a reload).
     pub fn start(&mut self, now: Stamp) {
+        // Joiners restored from the state file: checked again, or out if no longer allowed.
+        let effects = self.joins.reconfigure(&self.cfg, &mut self.health, now);
+        self.effects(effects, now, &mut BTreeSet::new());
         self.update(&self.all(), &HashMap::new(), now, true);
+    }
+
+    /// Bytes from `--events` (hb-watch's events): taken as stdin's are.
+    pub fn input_events(&mut self, data: &[u8], now: Stamp) {
+        let lines = self.event_lines.feed(data);
+        self.take_lines(lines, now);
     }
 
     /// Bytes from stdin: every complete line is taken, then one commit for all.
@@ -601,6 +636,9 @@ impl<W: Write> Follow<W> {
     }
 
     fn take_line(&mut self, line: &str, now: Stamp, affected: &mut BTreeSet<usize>) {
+        if let Some(effects) = self.cluster_line(line, now) {
+            return self.effects(effects, now, affected);
+        }
         let ev = match parse_line(line) {
             Ok(ev) => ev,
             Err(s) => return self.skipped(&s),
@@ -634,14 +672,154 @@ impl<W: Write> Follow<W> {
         }
     }
 
+    /// One of hb-watch's event lines: what it does to the joiners (None: not
+    /// hb-watch's; mon-check's, or nothing).
+    fn cluster_line(&mut self, line: &str, now: Stamp) -> Option<Vec<Effect>> {
+        let t = line.trim_start();
+        let first = t.split([' ', '\t']).next().unwrap_or("");
+        if !t.starts_with('{') && !HB_WATCH_EVENTS.contains(&first) {
+            return None;
+        }
+        let ev = read::parse(t).ok()?;
+        if !HB_WATCH_EVENTS.contains(&ev.event.as_str()) {
+            return None;
+        }
+        let node = ev.subject.as_str();
+        match ev.event.as_str() {
+            "node-dead" => Some(self.joins.node_dead(&self.cfg, &mut self.health, node)),
+            // The sender as hb-send stamped it (a script cannot set `src`).
+            "message" if ev.get("src") == Some(node) => match Announce::read(&ev.fields) {
+                Ok(Some(a)) => Some(self.joins.announce(&self.cfg, &mut self.health, node, &a, now)),
+                Ok(None) => Some(Vec::new()),
+                Err(e) => {
+                    once(
+                        &mut self.logged,
+                        format!("join-bad:{node}"),
+                        log::Level::Warn,
+                        &format!("a join or leave from {node}: {e}; ignored (said once per node)"),
+                    );
+                    Some(Vec::new())
+                }
+            },
+            _ => Some(Vec::new()),
+        }
+    }
+
+    /// Announce what joiners did; the services they touch go into `affected`.
+    fn effects(&mut self, effects: Vec<Effect>, now: Stamp, affected: &mut BTreeSet<usize>) {
+        let mono = now.mono_ns;
+        let mut reindex = false;
+        for e in effects {
+            match e {
+                Effect::Refused {
+                    node,
+                    service,
+                    real,
+                    reason,
+                } => {
+                    let svc = health::service_name(&service);
+                    once(
+                        &mut self.logged,
+                        format!("join-refused:{node}"),
+                        log::Level::Warn,
+                        &format!("{node} may not join {svc} as {real}: {reason} (said once per node)"),
+                    );
+                    let ev = Event::new(Kind::JoinRefused, &node, mono)
+                        .with("service", &svc)
+                        .with("real", real)
+                        .with("reason", reason);
+                    self.sink.emit(&ev);
+                }
+                Effect::Joined { id, index, node } => {
+                    let weight = self.health.joined.get(&id).map_or(0, |j| j.weight);
+                    let ev = Event::new(Kind::RealJoined, &id.real.to_string(), mono)
+                        .with("service", health::service_name(&id.service))
+                        .with("host", join::host_of(id.real))
+                        .with("node", &node)
+                        .with("weight", weight);
+                    self.sink.emit(&ev);
+                    affected.insert(index);
+                    reindex = true;
+                }
+                Effect::Left {
+                    id,
+                    index,
+                    node,
+                    reason,
+                } => {
+                    // Forgotten: one that comes back starts afresh.
+                    if let Some(sh) = self.shown.get_mut(&id.service) {
+                        sh.reals.remove(&id.real);
+                    }
+                    let ev = Event::new(Kind::RealLeft, &id.real.to_string(), mono)
+                        .with("service", health::service_name(&id.service))
+                        .with("host", join::host_of(id.real))
+                        .with("node", &node)
+                        .with("reason", reason);
+                    self.sink.emit(&ev);
+                    affected.extend(index);
+                    reindex = true;
+                }
+                Effect::Changed { index } => {
+                    affected.insert(index);
+                }
+            }
+            self.dirty = true;
+        }
+        if reindex {
+            self.index_hosts();
+        }
+    }
+
+    /// How often `check` runs against joiners (mon-check's interval and
+    /// failure-interval); without it, follow's `--interval`.
+    pub fn set_every(&mut self, every: HashMap<String, join::Every>) {
+        self.every = every;
+    }
+
+    /// The joiners' checks to start now.
+    pub fn due_checks(&mut self, now: Stamp) -> Vec<join::Due> {
+        self.joins.due(&self.cfg, now)
+    }
+
+    /// A joiner's check result: in the pool once it passes; up or down while in.
+    pub fn checked(&mut self, id: RealId, ok: bool, status: &str, line: &str, now: Stamp, fallback: Duration) {
+        let check = self
+            .cfg
+            .services
+            .iter()
+            .find(|v| v.service.key == id.service)
+            .and_then(|v| v.check.clone())
+            .unwrap_or_default();
+        let every = self.every.get(&check).copied().unwrap_or(join::Every {
+            ok: fallback,
+            failing: fallback,
+        });
+        let effects = self
+            .joins
+            .checked(&self.cfg, &mut self.health, id, ok, status, line, every, now);
+        let mut affected = BTreeSet::new();
+        self.effects(effects, now, &mut affected);
+        if !affected.is_empty() {
+            let which: Vec<usize> = affected.into_iter().collect();
+            self.update(&which, &HashMap::new(), now, true);
+        } else {
+            self.save_if_dirty(now);
+        }
+    }
+
     /// The next drain deadline, CLOCK_MONOTONIC ns.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.first().map(|(t, _)| *t)
+        let drain = self.deadlines.first().map(|(t, _)| *t);
+        let joins = self.joins.next_deadline(&self.health);
+        drain.into_iter().chain(joins).min()
     }
 
     /// Drains whose time is over.
     pub fn expire(&mut self, now: Stamp) {
         let mut which = BTreeSet::new();
+        let lapsed = self.joins.expire(&self.cfg, &mut self.health, now);
+        self.effects(lapsed, now, &mut which);
         while let Some(&(t, i)) = self.deadlines.first() {
             if t > now.mono_ns {
                 break;
@@ -787,7 +965,14 @@ impl<W: Write> Follow<W> {
             let now_shown = shown_of(&p.notes);
             let prev = self.shown.get(&key).cloned().unwrap_or_default();
             if prev != now_shown {
-                for e in events_of(v, &prev, &now_shown, &p.notes, &p.want, mono) {
+                for e in events_of(
+                    &join::with_joined(&self.health, v),
+                    &prev,
+                    &now_shown,
+                    &p.notes,
+                    &p.want,
+                    mono,
+                ) {
                     self.sink.emit(&e);
                 }
                 if now_shown == Shown::default() {
@@ -811,6 +996,8 @@ impl<W: Write> Follow<W> {
             ));
         }
         self.cfg = cfg;
+        let effects = self.joins.reconfigure(&self.cfg, &mut self.health, now);
+        self.effects(effects, now, &mut BTreeSet::new());
         self.health.retain_configured(&self.cfg);
         let keys: HashSet<ServiceKey> = self.cfg.services.iter().map(|v| v.service.key).collect();
         self.shown.retain(|k, _| keys.contains(k));
@@ -826,10 +1013,12 @@ impl<W: Write> Follow<W> {
         let down: usize = self.health.down.values().map(|h| h.len()).sum();
         let sorry = self.shown.values().filter(|s| s.sorry.is_some()).count();
         format!(
-            "following {} services: {down} hosts down, {} maintenance files, {} real servers out, {sorry} sorry servers in",
+            "following {} services: {down} hosts down, {} maintenance files, {} real servers out, {sorry} sorry servers in, {} joined, {} waiting for their check",
             self.cfg.services.len(),
             self.health.maintenance.len(),
-            self.health.out.len()
+            self.health.out.len(),
+            self.health.joined.len(),
+            self.joins.candidates()
         )
     }
 
@@ -862,8 +1051,24 @@ fn restore(path: &Path, now: Stamp) -> Result<Health, Error> {
     }
 }
 
-/// Follow mon-check's events on stdin until TERM/INT (Ok) or the end of stdin.
-pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<(), Error> {
+/// The intervals of the checks joiners get.
+fn every_of(cfg: &Config, checks: &super::join_checks::Checks) -> HashMap<String, join::Every> {
+    cfg.services
+        .iter()
+        .filter_map(|v| v.check.as_deref())
+        .filter_map(|c| checks.every(c).map(|e| (c.to_string(), e)))
+        .collect()
+}
+
+/// Follow mon-check's events on stdin (and hb-watch's, there or on `--events`) until
+/// TERM/INT (Ok) or the end of stdin. `mon`: mon-check's section, when a service may be
+/// joined (join_checks::load).
+pub fn run(
+    args: &FollowArgs,
+    cfg: Config,
+    mon: Option<crate::tools::mon_check::sched::config::Config>,
+    backend: Box<dyn Backend>,
+) -> Result<(), Error> {
     let mut rl = RunLoop::new().map_err(|e| Error::Io(format!("cannot install the signal handlers: {e}")))?;
     let interval = args
         .interval
@@ -873,7 +1078,17 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
     let now = Stamp::now();
     let health = restore(&args.state, now)?;
     let sink = Sink::stdout(args.json, "the table and the state file are still kept");
+    let mut checks =
+        super::join_checks::Checks::new(mon).map_err(|e| Error::Io(format!("cannot make the checks' pipe: {e}")))?;
+    // hb-watch's events, if they come apart from mon-check's: a FIFO follow makes (0600,
+    // one planted by someone else refused), opened read-write so that a writer that
+    // goes and comes back never ends it.
+    let events = match &args.events {
+        None => None,
+        Some(p) => Some(crate::wire::fifo::Fifo::open(p, None).map_err(|e| Error::Io(e.to_string()))?),
+    };
     let mut f = Follow::new(cfg, backend, sink, args.state.clone(), health, now)?;
+    f.set_every(every_of(&f.cfg, &checks));
     f.save(now).map_err(Error::Io)?;
     if let Some(dir) = f.cfg.maintenance_dir.clone() {
         let names = scan_maintenance(&dir, &mut f.logged);
@@ -889,16 +1104,24 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
     let mut buf = vec![0u8; 64 * 1024];
     let mut next_tick = now.mono_ns.saturating_add(interval);
     loop {
+        for d in f.due_checks(Stamp::now()) {
+            checks.start(d);
+        }
         let deadline = f.next_deadline().map_or(next_tick, |d| d.min(next_tick));
-        let ready = rl.wait(&[Some(fd)], deadline);
+        let ev_fd = events.as_ref().map(std::os::fd::AsFd::as_fd);
+        let ready = rl.wait(&[Some(fd), Some(checks.fd()), ev_fd], deadline);
         if rl.signals().stop() {
             f.flush();
             return Ok(());
         }
         if rl.signals().take_reload() {
-            match config::load(&config_path) {
-                Ok(c) => {
+            let loaded =
+                config::load(&config_path).and_then(|c| super::join_checks::load(&config_path, &c).map(|m| (c, m)));
+            match loaded {
+                Ok((c, m)) => {
                     log::info(&format!("{}: reloaded", config_path.display()));
+                    checks.set(m);
+                    f.set_every(every_of(&c, &checks));
                     f.reload(c, Stamp::now());
                 }
                 Err(e) => log::error(&format!("{e}; the configuration in use is kept")),
@@ -918,6 +1141,21 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
                 Ok(n) => f.input(&buf[..n], Stamp::now()),
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(e) => return Err(Error::Io(format!("stdin: {e}"))),
+            }
+        }
+        if ready.has(1) {
+            for r in checks.results() {
+                f.checked(r.id, r.ok, &r.status, &r.line, Stamp::now(), args.interval);
+            }
+        }
+        if let (true, Some(ev)) = (ready.has(2), &events) {
+            match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(ev)), &mut buf) {
+                Ok(n) => f.input_events(&buf[..n], Stamp::now()),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => {
+                    let p = args.events.as_deref().unwrap_or(Path::new("--events"));
+                    return Err(Error::Io(format!("{}: {e}", p.display())));
+                }
             }
         }
         let now = Stamp::now();
@@ -1132,6 +1370,7 @@ mod tests {
             drain: None,
             quorum: 0,
             sorry: None,
+            join: None,
         }
     }
 

@@ -137,10 +137,15 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
     let Some(cmd) = a.command else {
         return ExitStatus::Usage;
     };
+    // A real server's side: no table, no configuration.
+    if let Command::Join(x) = &cmd {
+        return super::joiner::main(x);
+    }
     let common = match &cmd {
         Command::Apply(x) | Command::Diff(x) => &x.common,
         Command::Follow(x) => &x.common,
         Command::Status(x) => &x.common,
+        Command::Join(_) => return ExitStatus::Usage,
     };
     crate::base::log::init("lvs-ctl", false, false, common.quiet);
     match &cmd {
@@ -200,15 +205,21 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
+            let mon = match super::join_checks::load(&path, &cfg) {
+                Ok(m) => m,
+                Err(e) => return report(&e),
+            };
             let b = match backend::open(backend::choose(x.common.backend, cfg.backend)) {
                 Ok(b) => b,
                 Err(e) => return report(&e),
             };
-            match follow::run(x, cfg, b) {
+            match follow::run(x, cfg, mon, b) {
                 Ok(()) => ExitStatus::Success,
                 Err(e) => report(&e),
             }
         }
+        // Taken above.
+        Command::Join(_) => ExitStatus::Usage,
         Command::Status(x) => {
             let cfg = match config_path(&x.config) {
                 None => None,
