@@ -497,4 +497,37 @@ mod tests {
             assert!(e.starts_with(&format!("/etc/hakit/hakit.yaml:{line}:")), "{e}");
         }
     }
+
+    #[test]
+    fn a_join_rule_and_its_errors() {
+        let text = GOOD.replace(
+            "      reals:\n        - address: 10.0.0.2:8080",
+            "      join: {allow: [w7, 10.0.1.0/24, '*'], weight-max: 4, lease: 30s}\n      reals:\n        - address: 10.0.0.2:8080",
+        );
+        let c = load_text(&text).unwrap();
+        let j = c.services[0].join.as_ref().unwrap();
+        assert_eq!(j.weight_max, 4);
+        assert_eq!(j.lease, Duration::from_secs(30));
+        assert_eq!(j.fwd, Fwd::Masq, "the service's forward");
+        assert_eq!(j.allow.len(), 3);
+        assert!(c.services[1].join.is_none(), "no join key: nobody may join");
+        for (t, want, line) in [
+            (text.replace("w7,", "'w 7',"), "join.allow: `w 7'", 12),
+            (
+                text.replace("weight-max: 4", "weight-max: 70000"),
+                "join.weight-max 70000",
+                12,
+            ),
+            (
+                text.replace("      check: web/http\n", ""),
+                "join needs the service's check",
+                11,
+            ),
+            (text.replace("lease: 30s", "colour: red"), "unknown field `colour`", 12),
+        ] {
+            let e = load_text(&t).expect_err(want).to_string();
+            assert!(e.contains(want), "{e}");
+            assert!(e.starts_with(&format!("/etc/hakit/hakit.yaml:{line}:")), "{want}: {e}");
+        }
+    }
 }

@@ -1672,4 +1672,226 @@ mod tests {
         let s = &r.mem.table.services[2];
         assert_eq!(s.dest("10.0.0.7".parse().unwrap(), 80).unwrap().weight, 0);
     }
+
+    fn joinable() -> Config {
+        let mut c = three_services();
+        c.services[0].join = Some(
+            crate::tools::lvs_ctl::join::JoinRule::resolve(
+                &crate::tools::lvs_ctl::config::JoinEntry {
+                    allow: vec!["w7".into()],
+                    weight_max: Some(3),
+                    lease: Some(Duration::from_secs(10)),
+                },
+                crate::tools::lvs_ctl::model::Fwd::Masq,
+            )
+            .unwrap(),
+        );
+        c
+    }
+
+    const JOIN_W7: &[u8] =
+        b"message w7 ts=x mono=1 src=w7 seq=3 hg=1 t=join service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n";
+
+    #[test]
+    fn hb_watch_s_join_messages_add_a_joiner_once_its_check_passes() {
+        let (mut f, rec, _d) = setup(joinable());
+        let mut seen = 0;
+        let commits = rec.borrow().commits.len();
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        // Noise of hb-watch's is read and left alone; a message without its own src
+        // (a script's forgery) is no join.
+        f.input(
+            b"node-up w7 ts=x mono=1 st=active\nlink-up w7 ts=x link=a\nmessage w7 ts=x src=w8 t=join service=tcp/192.0.2.10:80 addr=10.0.0.8 port=80\n",
+            at(1),
+        );
+        f.input(JOIN_W7, at(1));
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert_eq!(rec.borrow().commits.len(), commits, "not before its check");
+        assert!(f.logged.iter().all(|k| !k.starts_with("unknown:")), "{:?}", f.logged);
+        let due = f.due_checks(at(1));
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].host.as_str(), due[0].check.as_str()), ("10.0.0.7", "web/http"));
+        f.checked(id, true, "OK", "", at(2), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            ev[0].starts_with("real-joined 10.0.0.7:80 ")
+                && ev[0].ends_with("service=tcp/192.0.2.10:80 host=10.0.0.7 node=w7 weight=3"),
+            "{}",
+            ev[0]
+        );
+        {
+            let r = rec.borrow();
+            assert_eq!(touched(r.commits.last().unwrap()), [80].into());
+            let d = r
+                .mem
+                .table
+                .service(&key(80))
+                .unwrap()
+                .dest("10.0.0.7".parse().unwrap(), 80)
+                .unwrap()
+                .clone();
+            assert_eq!((d.weight, d.fwd), (3, crate::tools::lvs_ctl::model::Fwd::Masq));
+        }
+        // Kept in the state file, for a restarted follower, apply and status.
+        let h = health::load_live_state(&f.state).unwrap();
+        assert_eq!(h.joined[&id].node, "w7");
+        // Its check fails while in: out as the service's on-failure says, and back.
+        f.checked(id, false, "CRITICAL", "refused", at(3), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-down 10.0.0.7:80 ") && ev[0].contains("host=10.0.0.7 action=quiesce weight=0"),
+            "{ev:?}"
+        );
+        f.checked(id, true, "OK", "", at(4), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-up 10.0.0.7:80 ") && ev[0].contains("weight=3"),
+            "{ev:?}"
+        );
+        // A drift repair at the interval leaves it in.
+        f.tick(at(5));
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert!(rec
+            .borrow()
+            .mem
+            .table
+            .service(&key(80))
+            .unwrap()
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .is_some());
+        // Its node dies (JSON, as hb-watch --json prints it): out at once.
+        f.input(
+            br#"{"event":"node-dead","subject":"w7","ts":"x","mono":9,"held":""}
+"#,
+            at(6),
+        );
+        let ev = take_events(&mut f, &mut seen);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("node=w7 reason=node-dead"),
+            "{}",
+            ev[0]
+        );
+        assert!(rec
+            .borrow()
+            .mem
+            .table
+            .service(&key(80))
+            .unwrap()
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .is_none());
+        assert!(health::load_live_state(&f.state).unwrap().joined.is_empty());
+    }
+
+    #[test]
+    fn leave_lease_and_refusal() {
+        let (mut f, rec, _d) = setup(joinable());
+        let mut seen = 0;
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        f.input(JOIN_W7, at(1));
+        f.due_checks(at(1));
+        f.checked(id, true, "OK", "", at(1), Duration::from_secs(1));
+        assert_eq!(take_events(&mut f, &mut seen).len(), 1);
+        f.input(
+            b"message w7 ts=x src=w7 t=leave service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n",
+            at(2),
+        );
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=leave"),
+            "{ev:?}"
+        );
+        // Again, and silence: the lease (10 s from the last join) takes it out.
+        f.input(JOIN_W7, at(3));
+        f.due_checks(at(3));
+        f.checked(id, true, "OK", "", at(3), Duration::from_secs(100));
+        take_events(&mut f, &mut seen);
+        assert_eq!(f.next_deadline(), Some(at(13).mono_ns));
+        f.expire(at(13));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=lease"),
+            "{ev:?}"
+        );
+        // A node the rule does not name: refused, said once, nothing added.
+        let commits = rec.borrow().commits.len();
+        let w9 = b"message w9 ts=x src=w9 t=join service=tcp/192.0.2.10:80 addr=10.0.0.9 port=80 weight=1\n";
+        f.input(w9, at(14));
+        f.input(w9, at(15));
+        let ev = take_events(&mut f, &mut seen);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            ev[0].starts_with("join-refused w9 ")
+                && ev[0].ends_with("service=tcp/192.0.2.10:80 real=10.0.0.9:80 reason=not-allowed"),
+            "{}",
+            ev[0]
+        );
+        assert!(f.due_checks(at(15)).is_empty());
+        assert_eq!(rec.borrow().commits.len(), commits);
+        // A bad join is logged once and moves nothing.
+        f.input(
+            b"message w7 ts=x src=w7 t=join service=tcp/192.0.2.10:80 addr=nowhere port=80\n",
+            at(16),
+        );
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert!(f.logged.contains("join-bad:w7"));
+    }
+
+    #[test]
+    fn a_restarted_follower_keeps_its_joiners_until_their_lease_lapses() {
+        let (mut f, rec, d) = setup(joinable());
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        f.input(JOIN_W7, at(1));
+        f.due_checks(at(1));
+        f.checked(id, true, "OK", "", at(1), Duration::from_secs(1));
+        let (h, _) = health::load_state(&f.state).unwrap().unwrap();
+        drop(f);
+        // The next follower starts from the state file, on the same kernel table.
+        let mut g = Follow::new(
+            joinable(),
+            Box::new(Shared(rec.clone())),
+            Sink::new(Vec::new(), false, "test"),
+            d.path().join("state.json"),
+            h,
+            at(2),
+        )
+        .unwrap();
+        g.start(at(2));
+        let mut seen = 0;
+        assert!(take_events(&mut g, &mut seen).is_empty(), "nothing changed");
+        assert!(rec
+            .borrow()
+            .mem
+            .table
+            .service(&key(80))
+            .unwrap()
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .is_some());
+        assert_eq!(g.due_checks(at(2)).len(), 1, "checked again at once");
+        // No renewal: out when the lease (10 s from the join at 1) lapses.
+        g.expire(at(11));
+        let ev = take_events(&mut g, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=lease"),
+            "{ev:?}"
+        );
+        assert!(rec
+            .borrow()
+            .mem
+            .table
+            .service(&key(80))
+            .unwrap()
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .is_none());
+    }
 }

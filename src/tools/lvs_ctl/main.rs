@@ -8,7 +8,7 @@ use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
-const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "help"];
+const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "join", "help"];
 
 /// How the arguments are read.
 #[derive(Debug, PartialEq, Eq)]
