@@ -215,6 +215,17 @@ pub fn block(t: &str, fields: &[(&str, String)]) -> String {
     s
 }
 
+/// The fields of a block, as hb-watch's message event gives them back (for tests of
+/// the tools that write blocks).
+#[cfg(test)]
+pub fn block_fields(block: &str) -> Vec<(String, String)> {
+    block
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Why hb-send's FIFO could not be opened for writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenError {

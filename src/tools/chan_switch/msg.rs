@@ -167,14 +167,7 @@ mod tests {
         vec!["a".into(), "b".into()]
     }
 
-    /// The fields of a block, as hb-watch's message event gives them back.
-    fn fields(block: &str) -> Vec<(String, String)> {
-        block
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::wire::fifo::block_fields as fields;
 
     #[test]
     fn orders_and_reports_round_trip() {

@@ -51,7 +51,10 @@ pub enum Command {
     /// Read mon-check's events (`host-down`, `host-up`, as `mon-check run` prints them)
     /// on stdin and take real servers out and back in, as each service's `on-failure`,
     /// `drain`, `quorum`, `sorry` say, with the maintenance directory and the depool
-    /// threshold; every change is printed as an event line.
+    /// threshold; every change is printed as an event line. hb-watch's events, on stdin
+    /// too or from `--events`, add the real servers that join at run time (`lvs-ctl
+    /// join` on them) once the service's check passes against them, as its `join` rule
+    /// allows, and take them out when they leave, die or stop renewing.
     Follow(FollowArgs),
     /// The services, their real servers, weights, health as followed, connections.
     Status(StatusArgs),

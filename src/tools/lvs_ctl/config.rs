@@ -21,6 +21,9 @@
 //!         - address: 10.0.0.2:80
 //!           weight: 1
 //!         - { address: 10.0.0.3:80, weight: 2, host: web3 }
+//!       # who may join at run time (lvs-ctl join; see join.rs): node names, CIDRs
+//!       # holding the joiner's address, or '*'; no `join` key: nobody. Needs `check`.
+//!       join: {allow: [web7, 10.0.1.0/24], weight-max: 10, lease: 20s}
 //! ```
 
 use super::backend::Kind;

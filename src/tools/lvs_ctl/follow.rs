@@ -7,6 +7,11 @@
 //! decides the table). mon-check's `service-failing`/`service-up` are skipped; an
 //! unknown event or a malformed line is logged once per kind and skipped.
 //!
+//! hb-watch's event lines are read too, on stdin or from `--events FIFO` (each input
+//! has its own line assembly, so two writers never mix their lines): `message NODE ...
+//! t=join|leave` and `node-dead NODE` move the real servers that join at run time
+//! (join.rs); hb-watch's other events are read and left alone.
+//!
 //! The table: read from the kernel once at start, and every configured service made
 //! what the configuration and the health say (so a follower that starts also applies
 //! its services, as `apply` would, but touches no other); after that follow keeps what it
@@ -34,6 +39,12 @@
 //! - `sorry-out SORRY service=SVC live-weight=L quorum=Q`
 //! - `drift-repaired SVC changes=N`: the kernel's table of the service was not what
 //!   follow had put there; it is again
+//! - `real-joined REAL service=SVC host=ADDR node=NODE weight=N`: a joiner passed the
+//!   service's check and is in the pool (then real-down/real-up as for the others)
+//! - `real-left REAL service=SVC host=ADDR node=NODE reason=leave|node-dead|lease|config`
+//! - `join-refused NODE service=SVC real=REAL reason=not-allowed|not-joinable|
+//!   no-such-service|configured|taken|address-family|port`: said once per node,
+//!   service and reason
 //!
 //! where SVC is `tcp/192.0.2.10:80` (health::service_name). At start the state follow
 //! restores (the previous follower's state file, if its times are of this boot) is
@@ -470,6 +481,14 @@ pub fn scan_maintenance(dir: &Path, seen: &mut HashSet<String>) -> BTreeSet<Stri
     names
 }
 
+/// `real-joined`/`real-left`: the joiner, its service, host and node.
+fn joiner_event(kind: Kind, id: &RealId, node: &str, mono: u64) -> Event {
+    Event::new(kind, &id.real.to_string(), mono)
+        .with("service", health::service_name(&id.service))
+        .with("host", join::host_of(id.real))
+        .with("node", node)
+}
+
 /// The follower: health, the table it committed, what it announced.
 pub struct Follow<W: Write> {
     cfg: Config,
@@ -732,11 +751,7 @@ impl<W: Write> Follow<W> {
                 }
                 Effect::Joined { id, index, node } => {
                     let weight = self.health.joined.get(&id).map_or(0, |j| j.weight);
-                    let ev = Event::new(Kind::RealJoined, &id.real.to_string(), mono)
-                        .with("service", health::service_name(&id.service))
-                        .with("host", join::host_of(id.real))
-                        .with("node", &node)
-                        .with("weight", weight);
+                    let ev = joiner_event(Kind::RealJoined, &id, &node, mono).with("weight", weight);
                     self.sink.emit(&ev);
                     affected.insert(index);
                     reindex = true;
@@ -751,11 +766,7 @@ impl<W: Write> Follow<W> {
                     if let Some(sh) = self.shown.get_mut(&id.service) {
                         sh.reals.remove(&id.real);
                     }
-                    let ev = Event::new(Kind::RealLeft, &id.real.to_string(), mono)
-                        .with("service", health::service_name(&id.service))
-                        .with("host", join::host_of(id.real))
-                        .with("node", &node)
-                        .with("reason", reason);
+                    let ev = joiner_event(Kind::RealLeft, &id, &node, mono).with("reason", reason);
                     self.sink.emit(&ev);
                     affected.extend(index);
                     reindex = true;
@@ -1689,6 +1700,16 @@ mod tests {
         c
     }
 
+    /// 10.0.0.7:80 in service 80's table, if it is there.
+    fn joiner_in(rec: &Rc<RefCell<Rec>>) -> Option<Dest> {
+        let r = rec.borrow();
+        r.mem
+            .table
+            .service(&key(80))?
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .cloned()
+    }
+
     const JOIN_W7: &[u8] =
         b"message w7 ts=x mono=1 src=w7 seq=3 hg=1 t=join service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n";
 
@@ -1755,14 +1776,7 @@ mod tests {
         // A drift repair at the interval leaves it in.
         f.tick(at(5));
         assert!(take_events(&mut f, &mut seen).is_empty());
-        assert!(rec
-            .borrow()
-            .mem
-            .table
-            .service(&key(80))
-            .unwrap()
-            .dest("10.0.0.7".parse().unwrap(), 80)
-            .is_some());
+        assert!(joiner_in(&rec).is_some());
         // Its node dies (JSON, as hb-watch --json prints it): out at once.
         f.input(
             br#"{"event":"node-dead","subject":"w7","ts":"x","mono":9,"held":""}
@@ -1776,14 +1790,7 @@ mod tests {
             "{}",
             ev[0]
         );
-        assert!(rec
-            .borrow()
-            .mem
-            .table
-            .service(&key(80))
-            .unwrap()
-            .dest("10.0.0.7".parse().unwrap(), 80)
-            .is_none());
+        assert!(joiner_in(&rec).is_none());
         assert!(health::load_live_state(&f.state).unwrap().joined.is_empty());
     }
 
@@ -1869,14 +1876,7 @@ mod tests {
         g.start(at(2));
         let mut seen = 0;
         assert!(take_events(&mut g, &mut seen).is_empty(), "nothing changed");
-        assert!(rec
-            .borrow()
-            .mem
-            .table
-            .service(&key(80))
-            .unwrap()
-            .dest("10.0.0.7".parse().unwrap(), 80)
-            .is_some());
+        assert!(joiner_in(&rec).is_some());
         assert_eq!(g.due_checks(at(2)).len(), 1, "checked again at once");
         // No renewal: out when the lease (10 s from the join at 1) lapses.
         g.expire(at(11));
@@ -1885,13 +1885,6 @@ mod tests {
             ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=lease"),
             "{ev:?}"
         );
-        assert!(rec
-            .borrow()
-            .mem
-            .table
-            .service(&key(80))
-            .unwrap()
-            .dest("10.0.0.7".parse().unwrap(), 80)
-            .is_none());
+        assert!(joiner_in(&rec).is_none());
     }
 }

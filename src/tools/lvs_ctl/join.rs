@@ -291,6 +291,16 @@ pub struct Joins {
     refused: HashSet<(String, ServiceKey, &'static str)>,
 }
 
+/// The joiners in the pool that `pred` picks.
+fn joined_where(health: &Health, pred: impl Fn(&Joined) -> bool) -> Vec<RealId> {
+    health
+        .joined
+        .iter()
+        .filter(|(_, j)| pred(j))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 fn index_of(cfg: &Config, key: ServiceKey) -> Option<usize> {
     cfg.services.iter().position(|v| v.service.key == key)
 }
@@ -424,12 +434,7 @@ impl Joins {
     /// hb-watch's `node-dead NODE`: its joiners go at once.
     pub fn node_dead(&mut self, cfg: &Config, health: &mut Health, node: &str) -> Vec<Effect> {
         self.pending.retain(|_, c| c.node != node);
-        let ids: Vec<RealId> = health
-            .joined
-            .iter()
-            .filter(|(_, j)| j.node == node)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = joined_where(health, |j| j.node == node);
         let mut out = Vec::new();
         for id in ids {
             out.extend(self.leave(cfg, health, id, "node-dead"));
@@ -442,22 +447,15 @@ impl Joins {
     /// Leases that lapsed by `now`.
     pub fn expire(&mut self, cfg: &Config, health: &mut Health, now: Stamp) -> Vec<Effect> {
         let lapsed = |l: &Stamp| l.mono_ns <= now.mono_ns;
-        let gone: Vec<RealId> = self
-            .pending
-            .iter()
-            .filter(|(_, c)| lapsed(&c.lease_until))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
-            self.pending.remove(&id);
-            self.slots.remove(&id);
-        }
-        let ids: Vec<RealId> = health
-            .joined
-            .iter()
-            .filter(|(_, j)| lapsed(&j.lease_until))
-            .map(|(id, _)| *id)
-            .collect();
+        let slots = &mut self.slots;
+        self.pending.retain(|id, c| {
+            let keep = !lapsed(&c.lease_until);
+            if !keep {
+                slots.remove(id);
+            }
+            keep
+        });
+        let ids = joined_where(health, |j| lapsed(&j.lease_until));
         let mut out = Vec::new();
         for id in ids {
             out.extend(self.leave(cfg, health, id, "lease"));
@@ -684,13 +682,7 @@ mod tests {
         failing: Duration::from_secs(1),
     };
 
-    fn fields(block: &str) -> Vec<(String, String)> {
-        block
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::wire::fifo::block_fields as fields;
 
     #[test]
     fn messages_round_trip_and_bad_ones_are_named() {
