@@ -321,9 +321,11 @@ fn refusal(v: &Virtual, health: &Health, node: &str, a: &Announce) -> Option<&'s
             return Some("port");
         }
     }
-    if v.reals.iter().any(|r| r.dest.addr == a.addr && r.dest.port == a.port)
-        || v.sorry.as_ref().is_some_and(|s| s.addr == a.addr && s.port == a.port)
-    {
+    // A configured real server's address (any port) is its host's: a joiner there
+    // would share its check's word, and mon-check's events would move both.
+    let host = a.addr.to_string();
+    let configured = v.reals.iter().any(|r| r.dest.addr == a.addr || r.host == host);
+    if configured || v.sorry.as_ref().is_some_and(|s| s.addr == a.addr && s.port == a.port) {
         return Some("configured");
     }
     let id = RealId {
@@ -854,6 +856,19 @@ mod tests {
                 }]
             ),
             "{e:?}"
+        );
+        let mut p8080 = ann(true, "10.0.0.1", 1);
+        p8080.port = 8080;
+        let e = Joins::default().announce(&c, &mut h, "w7", &p8080, at(2));
+        assert!(
+            matches!(
+                &e[..],
+                [Effect::Refused {
+                    reason: "configured",
+                    ..
+                }]
+            ),
+            "same host: {e:?}"
         );
         let e = j.announce(&c, &mut h, "w7", &ann(true, "10.0.3.9", 1), at(2));
         assert!(matches!(&e[..], [Effect::Refused { reason: "taken", .. }]), "{e:?}");
