@@ -277,8 +277,8 @@ fn a_worker_joins_once_its_check_passes_and_leaves_on_term_and_on_death() {
     assert!(!a.gather(Duration::ZERO).iter().any(|l| l.starts_with("real-joined")));
 
     // Its server comes up: in, with its weight cut to weight-max.
-    let t = Instant::now();
     let srv = server(&mut net, 3);
+    let t = Instant::now();
     let ev = a.expect("real-joined 10.77.1.3:8080", 3 * S);
     assert!(
         ev.contains(&format!("service={SERVICE} host=10.77.1.3 node=n3 weight=5")),
