@@ -246,6 +246,11 @@ impl fmt::Display for OpenError {
 /// Open a FIFO to write to without blocking: it must be a FIFO (no symlink followed),
 /// ours or root's, and read by someone (hb-send), else ENXIO.
 pub fn open_writer(path: &Path) -> Result<File, OpenError> {
+    // Looked at first too, so that a planted FIFO nobody reads is refused rather than
+    // waited for; the descriptor is checked again below (what we write to is that).
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        check_writer_target(path, &m)?;
+    }
     let f = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -261,11 +266,22 @@ pub fn open_writer(path: &Path) -> Result<File, OpenError> {
     let m = f
         .metadata()
         .map_err(|e| OpenError::Refused(format!("{}: {e}", path.display())))?;
+    check_writer_target(path, &m)?;
+    Ok(f)
+}
+
+fn check_writer_target(path: &Path, m: &std::fs::Metadata) -> Result<(), OpenError> {
+    if m.file_type().is_symlink() {
+        return Err(OpenError::Refused(format!(
+            "{}: a symbolic link; refused",
+            path.display()
+        )));
+    }
     if !m.file_type().is_fifo() {
         return Err(OpenError::Refused(format!(
             "{}: not a FIFO ({})",
             path.display(),
-            crate::base::fsio::kind(&m)
+            crate::base::fsio::kind(m)
         )));
     }
     if m.uid() != crate::base::fsio::euid() && m.uid() != 0 {
@@ -275,7 +291,7 @@ pub fn open_writer(path: &Path) -> Result<File, OpenError> {
             m.uid()
         )));
     }
-    Ok(f)
+    Ok(())
 }
 
 /// hb-send's FIFO as a tool writes to it: opened when needed (and again after hb-send

@@ -103,11 +103,11 @@ pub fn main(a: &JoinArgs) -> ExitStatus {
 /// Say the join until TERM/INT, then the leave.
 pub fn run(s: &Settings) -> Result<(), Error> {
     let mut rl = RunLoop::new().map_err(|e| Error::Failed(format!("cannot install the signal handlers: {e}")))?;
-    let mut out = fifo::Writer::new(&s.fifo, "the join and its renewals");
-    // Refused now rather than silently never sent.
-    if let Err(OpenError::Refused(m)) = out.open() {
+    // Refused now rather than never sent; absent (hb-send not yet there) is waited for.
+    if let Err(OpenError::Refused(m)) = fifo::open_writer(&s.fifo) {
         return Err(Error::Usage(m));
     }
+    let mut out = fifo::Writer::new(&s.fifo, "the join and its renewals");
     let join = s.join.block();
     let leave = Announce {
         join: false,
