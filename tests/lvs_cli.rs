@@ -135,6 +135,10 @@ fn the_example_director_configuration_is_valid_for_both_tools() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lvs-ctl/director.yaml");
     let cfg = hakit::tools::lvs_ctl::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.services.len(), 3);
+    assert!(cfg.services[0].join.is_some());
+    // Its joinable service's check is one of mon-check's, as follow requires.
+    let mon = hakit::tools::lvs_ctl::join_checks::load(&path, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert!(mon.is_some());
     let out = Command::new(bin("mon-check"))
         .args(["run", "--check", "-c", &path.display().to_string()])
         .output()

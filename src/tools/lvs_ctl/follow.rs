@@ -1288,6 +1288,14 @@ mod tests {
             let _ = parse_line(&junk);
             let _ = parse_line(&format!("host-down {junk}"));
             let _ = health::parse_state(&junk);
+            let f = |k: &str| (k.to_string(), junk.clone());
+            let _ = Announce::read(&[
+                ("t".into(), "join".into()),
+                f("service"),
+                f("addr"),
+                f("port"),
+                f("weight"),
+            ]);
             if host.trim().is_empty() || host.contains('=') {
                 continue;
             }
