@@ -65,6 +65,11 @@ pub enum Command {
     /// it exits. Every director whose `follow` reads hb-watch's events adds it once the
     /// service's check passes against it, if its `join` rule allows this node.
     Join(JoinArgs),
+    /// The configuration's `director` section, checked, for contrib/director.sh: `show`
+    /// prints this node's role, rank and what the active director holds as shell
+    /// assignments (for `eval`); `conntrackd` prints conntrackd's configuration for this
+    /// node (FTFW over multicast on `sync-dev`, its files in --state-dir).
+    Director(DirectorArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -91,6 +96,30 @@ pub struct JoinArgs {
     /// Log only warnings and errors.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DirectorWhat {
+    Show,
+    Conntrackd,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DirectorArgs {
+    /// What to print.
+    #[arg(value_enum)]
+    pub what: DirectorWhat,
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub file: Option<PathBuf>,
+    /// This node's name, one of the section's nodes. [default: `uname -n`]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Where conntrackd keeps its lock and control socket.
+    #[arg(long, value_name = "DIR", default_value = "/run/hakit/director")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// What every subcommand takes.
