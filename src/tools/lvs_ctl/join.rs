@@ -19,7 +19,9 @@
 //! service's configured real servers nor another node's joiner, and its address family
 //! and port suit the forwarding method. Anything else is refused (`join-refused`, said
 //! once per node, service and reason). An admitted joiner is checked with the service's
-//! mon-check check, run by follow against its address every interval, and is added to
+//! mon-check check, run by follow against its address every interval (as mon-check's
+//! service is written: its port, not the joiner's — a pool whose joiners listen
+//! elsewhere needs a check that names that port), and is added to
 //! the pool only once the check passes; while in, it is checked on, and a failure takes
 //! it out as the service's `on-failure` says (as mon-check's `host-down` would). It
 //! leaves on its `t=leave`, at once when hb-watch says its node is dead, and when its
@@ -346,7 +348,12 @@ impl Joins {
             real: a.real(),
         };
         let Some(index) = index_of(cfg, a.service) else {
-            return self.refuse(node, a, "no-such-service");
+            // A leave from a service we do not have is nothing to us.
+            return if a.join {
+                self.refuse(node, a, "no-such-service")
+            } else {
+                Vec::new()
+            };
         };
         let v = &cfg.services[index];
         if !a.join {
@@ -885,6 +892,18 @@ mod tests {
         );
         let mut other = ann(true, "10.0.0.7", 1);
         other.service = ServiceKey::Fwmark { mark: 3, v6: false };
+        assert!(j
+            .announce(
+                &c,
+                &mut h,
+                "w7",
+                &Announce {
+                    join: false,
+                    ..other.clone()
+                },
+                at(2)
+            )
+            .is_empty());
         let e = j.announce(&c, &mut h, "w7", &other, at(2));
         assert!(
             matches!(
