@@ -1708,6 +1708,26 @@ mod tests {
         c
     }
 
+    /// w7's join at `t`, its check passed at once: 10.0.0.7:80 of service 80.
+    fn admit_w7(f: &mut Follow<Vec<u8>>, t: u64) -> RealId {
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        f.input(JOIN_W7, at(t));
+        assert_eq!(f.due_checks(at(t)).len(), 1);
+        f.checked(id, true, "OK", "", at(t), Duration::from_secs(1));
+        id
+    }
+
+    /// `ev` is one event, starting with `head` and ending with `tail`.
+    fn only_event(ev: &[String], head: &str, tail: &str) {
+        assert!(
+            ev.len() == 1 && ev[0].starts_with(head) && ev[0].ends_with(tail),
+            "want `{head}... {tail}`: {ev:#?}"
+        );
+    }
+
     /// 10.0.0.7:80 in service 80's table, if it is there.
     fn joiner_in(rec: &Rc<RefCell<Rec>>) -> Option<Dest> {
         let r = rec.borrow();
@@ -1745,12 +1765,10 @@ mod tests {
         assert_eq!((due[0].host.as_str(), due[0].check.as_str()), ("10.0.0.7", "web/http"));
         f.checked(id, true, "OK", "", at(2), Duration::from_secs(1));
         let ev = take_events(&mut f, &mut seen);
-        assert_eq!(ev.len(), 1, "{ev:?}");
-        assert!(
-            ev[0].starts_with("real-joined 10.0.0.7:80 ")
-                && ev[0].ends_with("service=tcp/192.0.2.10:80 host=10.0.0.7 node=w7 weight=3"),
-            "{}",
-            ev[0]
+        only_event(
+            &ev,
+            "real-joined 10.0.0.7:80 ",
+            "service=tcp/192.0.2.10:80 host=10.0.0.7 node=w7 weight=3",
         );
         {
             let r = rec.borrow();
@@ -1806,13 +1824,7 @@ mod tests {
     fn leave_lease_and_refusal() {
         let (mut f, rec, _d) = setup(joinable());
         let mut seen = 0;
-        let id = RealId {
-            service: key(80),
-            real: "10.0.0.7:80".parse().unwrap(),
-        };
-        f.input(JOIN_W7, at(1));
-        f.due_checks(at(1));
-        f.checked(id, true, "OK", "", at(1), Duration::from_secs(1));
+        let id = admit_w7(&mut f, 1);
         assert_eq!(take_events(&mut f, &mut seen).len(), 1);
         f.input(
             b"message w7 ts=x src=w7 t=leave service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n",
@@ -1841,12 +1853,10 @@ mod tests {
         f.input(w9, at(14));
         f.input(w9, at(15));
         let ev = take_events(&mut f, &mut seen);
-        assert_eq!(ev.len(), 1, "{ev:?}");
-        assert!(
-            ev[0].starts_with("join-refused w9 ")
-                && ev[0].ends_with("service=tcp/192.0.2.10:80 real=10.0.0.9:80 reason=not-allowed"),
-            "{}",
-            ev[0]
+        only_event(
+            &ev,
+            "join-refused w9 ",
+            "service=tcp/192.0.2.10:80 real=10.0.0.9:80 reason=not-allowed",
         );
         assert!(f.due_checks(at(15)).is_empty());
         assert_eq!(rec.borrow().commits.len(), commits);
@@ -1862,13 +1872,7 @@ mod tests {
     #[test]
     fn a_restarted_follower_keeps_its_joiners_until_their_lease_lapses() {
         let (mut f, rec, d) = setup(joinable());
-        let id = RealId {
-            service: key(80),
-            real: "10.0.0.7:80".parse().unwrap(),
-        };
-        f.input(JOIN_W7, at(1));
-        f.due_checks(at(1));
-        f.checked(id, true, "OK", "", at(1), Duration::from_secs(1));
+        admit_w7(&mut f, 1);
         let (h, _) = health::load_state(&f.state).unwrap().unwrap();
         drop(f);
         // The next follower starts from the state file, on the same kernel table.
