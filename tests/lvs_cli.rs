@@ -135,6 +135,10 @@ fn the_example_director_configuration_is_valid_for_both_tools() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lvs-ctl/director.yaml");
     let cfg = hakit::tools::lvs_ctl::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.services.len(), 3);
+    assert!(cfg.services[0].join.is_some());
+    // Its joinable service's check is one of mon-check's, as follow requires.
+    let mon = hakit::tools::lvs_ctl::join_checks::load(&path, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert!(mon.is_some());
     let out = Command::new(bin("mon-check"))
         .args(["run", "--check", "-c", &path.display().to_string()])
         .output()
@@ -247,4 +251,104 @@ fn apply_diff_and_drift_repair_on_a_real_table() {
     let (code, _, err) = ns.lvs(&["diff", &p], "");
     assert_eq!(code, 2, "diff says what apply would: {err}");
     assert!(err.contains("-E -t 10.9.0.1:80 -s wlc"), "{err}");
+}
+
+#[test]
+fn join_refuses_bad_flags_and_fifos_it_must_not_write_to_before_sending_anything() {
+    for (args, want) in [
+        (
+            &["--service", "tcp 10.0.0.1:80", "--addr", "10.0.0.7"][..],
+            "--service `tcp 10.0.0.1:80`",
+        ),
+        (
+            &["--service", "tcp/10.0.0.1:80", "--addr", "10.0.0.x"],
+            "--addr: `10.0.0.x` is not an IP address",
+        ),
+        (&["--service", "tcp/10.0.0.1:80", "--addr", "0.0.0.0"], "--addr"),
+        (&["--service", "fwmark/2", "--addr", "10.0.0.7"], "--port"),
+        (
+            &[
+                "--service",
+                "tcp/10.0.0.1:80",
+                "--addr",
+                "10.0.0.7",
+                "--weight",
+                "70000",
+            ],
+            "--weight 70000",
+        ),
+    ] {
+        let mut a = vec!["join", "--fifo", "/nonexistent/fifo"];
+        a.extend_from_slice(args);
+        let (code, out, err) = lvs(&a);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // Not a FIFO, a symlink, another user's FIFO: refused at once, exit 2.
+    let d = tempfile::tempdir().unwrap();
+    let plain = d.path().join("plain");
+    std::fs::write(&plain, "").unwrap();
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(&plain, &link).unwrap();
+    let theirs = d.path().join("theirs");
+    nix::unistd::mkfifo(&theirs, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert!(is_root(), "chown needs root");
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    for (p, want) in [
+        (&plain, "not a FIFO"),
+        (&link, "symbolic link"),
+        (&theirs, "owned by uid 65534"),
+    ] {
+        let (code, _, err) = lvs(&[
+            "join",
+            "--fifo",
+            &p.display().to_string(),
+            "--service",
+            "tcp/10.0.0.1:80",
+            "--addr",
+            "10.0.0.7",
+        ]);
+        assert_eq!(code, 2, "{p:?}: {err}");
+        assert!(err.contains(want) && err.lines().count() == 1, "{p:?}: {err}");
+    }
+    assert_eq!(std::fs::read(&plain).unwrap(), b"", "nothing was written");
+}
+
+#[test]
+fn follow_refuses_a_joinable_service_whose_check_mon_check_does_not_have() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("hakit.yaml");
+    std::fs::write(
+        &c,
+        "lvs-ctl:\n  backend: nft\n  services:\n    - service: tcp 10.0.0.1:80\n      check: web/http\n      join: {allow: ['*']}\nmon-check:\n  hostgroups:\n    web: [10.0.0.2]\n  watches:\n    web:\n      tcp:\n        monitor: tcp -p 80\n",
+    )
+    .unwrap();
+    let cs = c.display().to_string();
+    let (code, out, err) = lvs(&[
+        "follow",
+        "-c",
+        &cs,
+        "--state",
+        &d.path().join("s.json").display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains(&format!("{cs}:5:")) && err.contains("check `web/http'") && err.lines().count() == 1,
+        "{err}"
+    );
+    // And a join key without a check at all.
+    std::fs::write(
+        &c,
+        "lvs-ctl:\n  services:\n    - service: tcp 10.0.0.1:80\n      join: {allow: ['*']}\n",
+    )
+    .unwrap();
+    let (code, _, err) = lvs(&["follow", "-c", &cs]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{cs}:4:")) && err.contains("join needs the service's check"),
+        "{err}"
+    );
 }

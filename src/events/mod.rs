@@ -49,6 +49,12 @@ pub enum Kind {
     /// lvs-ctl follow: the kernel's table of a service differed from what follow had
     /// put there, and was put back.
     DriftRepaired,
+    /// lvs-ctl follow: a real server that joined at run time passed its check and is in
+    /// the pool; it left (its leave, its node's death, its lease, the configuration); a
+    /// join that may not be.
+    RealJoined,
+    RealLeft,
+    JoinRefused,
     /// chan-switch: the decider saw a fault that a switch would mend, and waits for it
     /// to settle (subject: the channel it would use).
     ChanProposed,
@@ -97,6 +103,9 @@ impl Kind {
             Kind::SorryIn => "sorry-in",
             Kind::SorryOut => "sorry-out",
             Kind::DriftRepaired => "drift-repaired",
+            Kind::RealJoined => "real-joined",
+            Kind::RealLeft => "real-left",
+            Kind::JoinRefused => "join-refused",
             Kind::ChanProposed => "chan-proposed",
             Kind::ChanHeldDown => "chan-held-down",
             Kind::ChanOrdered => "chan-ordered",

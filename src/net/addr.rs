@@ -94,6 +94,37 @@ fn v6_problem(a: Ipv6Addr, prefix: Option<u8>) -> Option<String> {
     }
 }
 
+/// `192.0.2.10/24`
+pub fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` has no prefix length (write 192.0.2.10/24)"))?;
+    let addr: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = p
+        .parse()
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| format!("`{p}` is not a prefix length (0..{max})"))?;
+    Ok((addr, prefix))
+}
+
+/// Whether `ip` is inside `net/prefix` (another family never is).
+pub fn in_prefix(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    let bits = |a: IpAddr| -> (u128, u32) {
+        match a {
+            IpAddr::V4(v) => (u32::from(v) as u128, 32),
+            IpAddr::V6(v) => (u128::from(v), 128),
+        }
+    };
+    let ((x, w), (n, wn)) = (bits(ip), bits(net));
+    if w != wn || prefix as u32 > w {
+        return false;
+    }
+    let shift = w - prefix as u32;
+    shift >= w || (x >> shift) == (n >> shift)
+}
+
 /// An address from the command line that must be one host's (arp-announce's ADDR).
 pub fn parse_unicast(s: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = s.parse().map_err(|_| format!("`{s}` is not an IP address"))?;
@@ -183,6 +214,22 @@ pub fn present(addr: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn prefixes_contain_what_they_should() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_prefix(ip("10.77.2.9"), ip("10.77.2.0"), 24));
+        assert!(!in_prefix(ip("10.77.3.9"), ip("10.77.2.0"), 24));
+        assert!(in_prefix(ip("10.77.3.9"), ip("0.0.0.0"), 0));
+        assert!(in_prefix(ip("10.77.2.9"), ip("10.77.2.9"), 32));
+        assert!(!in_prefix(ip("10.77.2.8"), ip("10.77.2.9"), 32));
+        assert!(in_prefix(ip("2001:db8::5"), ip("2001:db8::"), 64));
+        assert!(!in_prefix(ip("2001:db9::5"), ip("2001:db8::"), 32));
+        assert!(in_prefix(ip("2001:db9::5"), ip("::"), 0));
+        assert!(!in_prefix(ip("10.0.0.1"), ip("::"), 0), "another family");
+        assert_eq!(parse_prefixed("10.1.0.0/16"), Ok((ip("10.1.0.0"), 16)));
+        assert!(parse_prefixed("10.1.0.0/33").is_err() && parse_prefixed("10.1.0.0").is_err());
+    }
     use super::*;
 
     #[test]

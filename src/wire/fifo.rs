@@ -16,7 +16,7 @@ use crate::base::exit::{ExitStatus, HasExitStatus};
 use nix::sys::stat::Mode;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -196,6 +196,181 @@ fn parse_line(l: &str) -> Option<FieldBuf> {
         && name.len() <= crate::wire::msg::MAX_NAME
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     ok.then(|| (name.to_string(), ty, value.to_string()))
+}
+
+// ---- The writing side: scripts' and tools' messages to hb-send ----
+
+/// `>>>` / `key=value` lines / `<<<`, as hb-send reads its FIFO. Values are names,
+/// numbers and separators: no newline may get in (debug-checked).
+pub fn block(t: &str, fields: &[(&str, String)]) -> String {
+    let mut s = format!(">>>\nt={t}\n");
+    for (k, v) in fields {
+        debug_assert!(!v.contains('\n'));
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+        s.push('\n');
+    }
+    s.push_str("<<<\n");
+    s
+}
+
+/// The fields of a block, as hb-watch's message event gives them back (for tests of
+/// the tools that write blocks).
+#[cfg(test)]
+pub fn block_fields(block: &str) -> Vec<(String, String)> {
+    block
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Why hb-send's FIFO could not be opened for writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not there, or nobody reads it (hb-send is not running): may change.
+    Absent(String),
+    /// Something we must not write to (a symlink, not a FIFO, another user's).
+    Refused(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            OpenError::Absent(m) | OpenError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Open a FIFO to write to without blocking: it must be a FIFO (no symlink followed),
+/// ours or root's, and read by someone (hb-send), else ENXIO.
+pub fn open_writer(path: &Path) -> Result<File, OpenError> {
+    // Looked at first too, so that a planted FIFO nobody reads is refused rather than
+    // waited for; the descriptor is checked again below (what we write to is that).
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        check_writer_target(path, &m)?;
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => {
+                OpenError::Absent(format!("{}: nobody reads it (is hb-send running?)", path.display()))
+            }
+            Some(libc::ENOENT) => OpenError::Absent(format!("{}: no such FIFO (is hb-send running?)", path.display())),
+            Some(libc::ELOOP) => OpenError::Refused(format!("{}: a symbolic link; refused", path.display())),
+            _ => OpenError::Refused(format!("{}: {e}", path.display())),
+        })?;
+    let m = f
+        .metadata()
+        .map_err(|e| OpenError::Refused(format!("{}: {e}", path.display())))?;
+    check_writer_target(path, &m)?;
+    Ok(f)
+}
+
+fn check_writer_target(path: &Path, m: &std::fs::Metadata) -> Result<(), OpenError> {
+    if m.file_type().is_symlink() {
+        return Err(OpenError::Refused(format!(
+            "{}: a symbolic link; refused",
+            path.display()
+        )));
+    }
+    if !m.file_type().is_fifo() {
+        return Err(OpenError::Refused(format!(
+            "{}: not a FIFO ({})",
+            path.display(),
+            crate::base::fsio::kind(m)
+        )));
+    }
+    if m.uid() != crate::base::fsio::euid() && m.uid() != 0 {
+        return Err(OpenError::Refused(format!(
+            "{}: owned by uid {}, not by us or root; refused",
+            path.display(),
+            m.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// hb-send's FIFO as a tool writes to it: opened when needed (and again after hb-send
+/// restarts), each block written whole or dropped (counted), never blocking.
+pub struct Writer {
+    path: PathBuf,
+    file: Option<File>,
+    said: bool,
+    dropped: u64,
+    /// What is lost while the FIFO cannot be opened, for the one log line.
+    what: &'static str,
+}
+
+impl Writer {
+    /// `what`: what is not sent meanwhile (`orders and reports`), for the log.
+    pub fn new(path: &Path, what: &'static str) -> Writer {
+        Writer {
+            path: path.to_path_buf(),
+            file: None,
+            said: false,
+            dropped: 0,
+            what,
+        }
+    }
+
+    /// The file, opened now if it is not; an error is logged once until it opens.
+    pub fn open(&mut self) -> Result<&mut File, OpenError> {
+        if self.file.is_none() {
+            match open_writer(&self.path) {
+                Ok(f) => {
+                    if self.said {
+                        crate::base::log::info(&format!("{}: hb-send reads it again", self.path.display()));
+                    }
+                    self.said = false;
+                    self.file = Some(f);
+                }
+                Err(e) => {
+                    if !self.said {
+                        crate::base::log::error(&format!("{e}; {} are not sent until it is", self.what));
+                        self.said = true;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.file.as_mut().ok_or_else(|| OpenError::Absent(String::new()))
+    }
+
+    /// Write one block; true if it went whole to hb-send.
+    pub fn write(&mut self, block: &str) -> bool {
+        let path = self.path.clone();
+        let Ok(f) = self.open() else {
+            self.dropped += 1;
+            return false;
+        };
+        // A block is far below PIPE_BUF: written whole or not at all, never mixed with
+        // another writer's (pair.sh, chan-switch and lvs-ctl join may share it).
+        match f.write(block.as_bytes()) {
+            Ok(n) if n == block.len() => return true,
+            Ok(_) => self.dropped += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    crate::base::log::warn(&format!(
+                        "{}: full (hb-send is not reading); {} message(s) dropped so far",
+                        path.display(),
+                        self.dropped
+                    ));
+                }
+            }
+            Err(e) => {
+                // EPIPE: hb-send went away; opened again next time.
+                crate::base::log::error(&format!("{}: {e}", path.display()));
+                self.file = None;
+                self.dropped += 1;
+            }
+        }
+        false
+    }
 }
 
 #[cfg(test)]

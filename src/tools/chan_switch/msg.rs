@@ -157,20 +157,7 @@ pub fn read_request(fields: &[(String, String)], names: &[String]) -> Result<Opt
     }
 }
 
-/// `>>>` / `key=value` lines / `<<<`, as hb-send reads its FIFO. Values are names,
-/// numbers and the separators above: no newline can get in.
-fn block(t: &str, fields: &[(&str, String)]) -> String {
-    let mut s = format!(">>>\nt={t}\n");
-    for (k, v) in fields {
-        debug_assert!(!v.contains('\n'));
-        s.push_str(k);
-        s.push('=');
-        s.push_str(v);
-        s.push('\n');
-    }
-    s.push_str("<<<\n");
-    s
-}
+use crate::wire::fifo::block;
 
 #[cfg(test)]
 mod tests {
@@ -180,14 +167,7 @@ mod tests {
         vec!["a".into(), "b".into()]
     }
 
-    /// The fields of a block, as hb-watch's message event gives them back.
-    fn fields(block: &str) -> Vec<(String, String)> {
-        block
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::wire::fifo::block_fields as fields;
 
     #[test]
     fn orders_and_reports_round_trip() {

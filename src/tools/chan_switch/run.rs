@@ -18,8 +18,6 @@ use crate::net::route::{Routes, Rule};
 use crate::table::TableReader;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -56,93 +54,6 @@ impl HasExitStatus for Error {
 /// Neighbour entries on every LAN are refreshed this often, so that the first packet
 /// after a switch finds its peer's MAC (a stale entry is probed again when touched).
 const NEIGH_EVERY_NS: u64 = 5_000_000_000;
-
-/// hb-send's FIFO, opened for writing without blocking and without following a link.
-struct FifoOut {
-    path: PathBuf,
-    file: Option<File>,
-    said: bool,
-    dropped: u64,
-}
-
-impl FifoOut {
-    fn open(&mut self) -> Option<&mut File> {
-        if self.file.is_none() {
-            match open_fifo(&self.path) {
-                Ok(f) => {
-                    if self.said {
-                        log::info(&format!("{}: hb-send reads it again", self.path.display()));
-                    }
-                    self.said = false;
-                    self.file = Some(f);
-                }
-                Err(e) => {
-                    if !self.said {
-                        log::error(&format!("{e}; orders and reports are not sent until it is"));
-                        self.said = true;
-                    }
-                    return None;
-                }
-            }
-        }
-        self.file.as_mut()
-    }
-
-    fn write(&mut self, block: &str) {
-        let Some(f) = self.open() else {
-            self.dropped += 1;
-            return;
-        };
-        // A block is far below PIPE_BUF: written whole or not at all, never mixed with
-        // another writer's (pair.sh writes there too).
-        match f.write(block.as_bytes()) {
-            Ok(n) if n == block.len() => {}
-            Ok(_) => self.dropped += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                self.dropped += 1;
-                if self.dropped.is_power_of_two() {
-                    log::warn(&format!(
-                        "{}: full (hb-send is not reading); {} message(s) dropped so far",
-                        self.path.display(),
-                        self.dropped
-                    ));
-                }
-            }
-            Err(e) => {
-                log::error(&format!("{}: {e}", self.path.display()));
-                self.file = None;
-                self.dropped += 1;
-            }
-        }
-    }
-}
-
-/// Open a FIFO to write to: it must be a FIFO (no symlink followed), ours or root's,
-/// and read by someone (hb-send), else ENXIO.
-fn open_fifo(path: &Path) -> Result<File, String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => format!("{}: nobody reads it (is hb-send running?)", path.display()),
-            Some(libc::ELOOP) => format!("{}: a symbolic link; refused", path.display()),
-            _ => format!("{}: {e}", path.display()),
-        })?;
-    let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
-    if !m.file_type().is_fifo() {
-        return Err(format!("{}: not a FIFO ({})", path.display(), fsio::kind(&m)));
-    }
-    if m.uid() != fsio::euid() && m.uid() != 0 {
-        return Err(format!(
-            "{}: owned by uid {}, not by us or root; refused",
-            path.display(),
-            m.uid()
-        ));
-    }
-    Ok(f)
-}
 
 /// Files written off the loop: replacing a file can block for milliseconds (an fsync,
 /// or a filesystem that discards the old blocks at the rename), and the loop must not
@@ -198,7 +109,7 @@ impl Writer {
 
 struct RealIo {
     routes: Routes,
-    fifo: FifoOut,
+    fifo: crate::wire::fifo::Writer,
     state: PathBuf,
     writer: Writer,
 }
@@ -391,12 +302,7 @@ pub fn run(s: RunSettings, reload: impl Fn() -> Result<RunSettings, crate::confi
         .map_err(|e| Error::Failed(format!("{}: {e}", pid_path.display())))?;
     let mut io = RealIo {
         routes,
-        fifo: FifoOut {
-            path: s.fifo.clone(),
-            file: None,
-            said: false,
-            dropped: 0,
-        },
+        fifo: crate::wire::fifo::Writer::new(&s.fifo, "orders and reports"),
         state: s.state.clone(),
         writer: Writer::start()?,
     };

@@ -138,20 +138,7 @@ pub struct StatusArgs {
     pub addr: Option<IpAddr>,
 }
 
-/// `192.0.2.10/24`
-pub fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), String> {
-    let (a, p) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}` has no prefix length (write 192.0.2.10/24)"))?;
-    let addr: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an IP address"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix: u8 = p
-        .parse()
-        .ok()
-        .filter(|&n| n <= max)
-        .ok_or_else(|| format!("`{p}` is not a prefix length (0..{max})"))?;
-    Ok((addr, prefix))
-}
+pub use crate::net::addr::parse_prefixed;
 
 fn parse_addr(s: &str) -> Result<IpAddr, String> {
     let a = s.split('/').next().unwrap_or(s);

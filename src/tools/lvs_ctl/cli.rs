@@ -51,7 +51,10 @@ pub enum Command {
     /// Read mon-check's events (`host-down`, `host-up`, as `mon-check run` prints them)
     /// on stdin and take real servers out and back in, as each service's `on-failure`,
     /// `drain`, `quorum`, `sorry` say, with the maintenance directory and the depool
-    /// threshold; every change is printed as an event line.
+    /// threshold; every change is printed as an event line. hb-watch's events, on stdin
+    /// too or from `--events`, add the real servers that join at run time (`lvs-ctl
+    /// join` on them) once the service's check passes against them, as its `join` rule
+    /// allows, and take them out when they leave, die or stop renewing.
     Follow(FollowArgs),
     /// The services, their real servers, weights, health as followed, connections.
     Status(StatusArgs),
@@ -65,11 +68,44 @@ pub enum Command {
     /// only for a user the web server authenticated (REMOTE_USER), with the page's CSRF
     /// token, from the page's own origin; anything else is refused with 403.
     Cgi(CgiArgs),
+    /// On a real server: join a service's pool at run time. Writes `t=join` (service,
+    /// address, port, weight) to hb-send's FIFO at start and again every `--every` (a
+    /// lease: a director that starts later or restarts learns of it from the next one;
+    /// keep it well under the directors' `join.lease`), and `t=leave` on TERM/INT before
+    /// it exits. Every director whose `follow` reads hb-watch's events adds it once the
+    /// service's check passes against it, if its `join` rule allows this node.
+    Join(JoinArgs),
     /// The configuration's `director` section, checked, for contrib/director.sh: `show`
     /// prints this node's role, rank and what the active director holds as shell
     /// assignments (for `eval`); `conntrackd` prints conntrackd's configuration for this
     /// node (FTFW over multicast on `sync-dev`, its files in --state-dir).
     Director(DirectorArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// hb-send's FIFO (it must be a FIFO of ours or root's; no symlink is followed).
+    #[arg(long, value_name = "PATH", default_value = "/run/hakit/fifo")]
+    pub fifo: PathBuf,
+    /// The virtual service, as follow's events name it: `tcp/192.0.2.10:80`,
+    /// `udp/[2001:db8::1]:53`, `fwmark/1`.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: String,
+    /// This real server's address, as the directors reach it.
+    #[arg(long, value_name = "ADDR")]
+    pub addr: String,
+    /// Its port. [default: the service's; a fwmark service needs it]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Its weight (0 to 65535; a director cuts it to its `join.weight-max`).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub weight: u32,
+    /// How often the join is said again.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::base::duration::parse)]
+    pub every: Duration,
+    /// Log only warnings and errors.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,6 +172,11 @@ pub struct FollowArgs {
     /// compared with what it should be (drift is repaired).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::base::duration::parse)]
     pub interval: Duration,
+    /// Also read event lines from this FIFO (follow creates it, mode 0600): hb-watch's
+    /// events, for the real servers that join at run time (`message ... t=join`,
+    /// `t=leave`, `node-dead`), when they do not come on stdin with mon-check's.
+    #[arg(long, value_name = "FIFO")]
+    pub events: Option<PathBuf>,
     /// Print events as JSON lines.
     #[arg(long)]
     pub json: bool,

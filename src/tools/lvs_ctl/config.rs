@@ -21,6 +21,9 @@
 //!         - address: 10.0.0.2:80
 //!           weight: 1
 //!         - { address: 10.0.0.3:80, weight: 2, host: web3 }
+//!       # who may join at run time (lvs-ctl join; see join.rs): node names, CIDRs
+//!       # holding the joiner's address, or '*'; no `join` key: nobody. Needs `check`.
+//!       join: {allow: [web7, 10.0.1.0/24], weight-max: 10, lease: 20s}
 //! ```
 
 use super::backend::Kind;
@@ -70,6 +73,19 @@ pub struct ServiceEntry {
     pub sorry_forward: Option<FwdName>,
     #[serde(default)]
     pub reals: Vec<RealEntry>,
+    /// Who may join the pool at run time (lvs-ctl join); absent: nobody.
+    pub join: Option<JoinEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JoinEntry {
+    /// Node names, CIDRs (the joiner's address must be inside), or `*` (any node with
+    /// the cluster key).
+    pub allow: Vec<String>,
+    pub weight_max: Option<u32>,
+    #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
+    pub lease: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +150,8 @@ pub struct Virtual {
     pub drain: Option<Duration>,
     pub quorum: u64,
     pub sorry: Option<Dest>,
+    /// Who may join at run time, and how (None: nobody).
+    pub join: Option<super::join::JoinRule>,
 }
 
 impl Virtual {
@@ -339,6 +357,19 @@ fn resolve(sec: Section, src: &Source) -> Result<Config, Error> {
             ));
         }
         let quorum = e.quorum.unwrap_or(if sorry.is_some() { 1 } else { 0 });
+        let join = match &e.join {
+            None => None,
+            Some(j) => {
+                if e.check.is_none() {
+                    return Err(at_item(
+                        i,
+                        "join",
+                        "join needs the service's check: a joiner goes in only once it passes".into(),
+                    ));
+                }
+                Some(super::join::JoinRule::resolve(j, fwd).map_err(|m| at_item(i, "join", m))?)
+            }
+        };
         services.push(Virtual {
             service: s,
             reals,
@@ -347,6 +378,7 @@ fn resolve(sec: Section, src: &Source) -> Result<Config, Error> {
             drain: e.drain,
             quorum,
             sorry,
+            join,
         });
     }
     Ok(Config {
@@ -466,6 +498,39 @@ mod tests {
             let e = load_text(&text).expect_err(want).to_string();
             assert!(e.contains(want), "{e}");
             assert!(e.starts_with(&format!("/etc/hakit/hakit.yaml:{line}:")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_join_rule_and_its_errors() {
+        let text = GOOD.replace(
+            "      reals:\n        - address: 10.0.0.2:8080",
+            "      join: {allow: [w7, 10.0.1.0/24, '*'], weight-max: 4, lease: 30s}\n      reals:\n        - address: 10.0.0.2:8080",
+        );
+        let c = load_text(&text).unwrap();
+        let j = c.services[0].join.as_ref().unwrap();
+        assert_eq!(j.weight_max, 4);
+        assert_eq!(j.lease, Duration::from_secs(30));
+        assert_eq!(j.fwd, Fwd::Masq, "the service's forward");
+        assert_eq!(j.allow.len(), 3);
+        assert!(c.services[1].join.is_none(), "no join key: nobody may join");
+        for (t, want, line) in [
+            (text.replace("w7,", "'w 7',"), "join.allow: `w 7'", 12),
+            (
+                text.replace("weight-max: 4", "weight-max: 70000"),
+                "join.weight-max 70000",
+                12,
+            ),
+            (
+                text.replace("      check: web/http\n", ""),
+                "join needs the service's check",
+                11,
+            ),
+            (text.replace("lease: 30s", "colour: red"), "unknown field `colour`", 12),
+        ] {
+            let e = load_text(&t).expect_err(want).to_string();
+            assert!(e.contains(want), "{e}");
+            assert!(e.starts_with(&format!("/etc/hakit/hakit.yaml:{line}:")), "{want}: {e}");
         }
     }
 }

@@ -7,6 +7,11 @@
 //! decides the table). mon-check's `service-failing`/`service-up` are skipped; an
 //! unknown event or a malformed line is logged once per kind and skipped.
 //!
+//! hb-watch's event lines are read too, on stdin or from `--events FIFO` (each input
+//! has its own line assembly, so two writers never mix their lines): `message NODE ...
+//! t=join|leave` and `node-dead NODE` move the real servers that join at run time
+//! (join.rs); hb-watch's other events are read and left alone.
+//!
 //! The table: read from the kernel once at start, and every configured service made
 //! what the configuration and the health say (so a follower that starts also applies
 //! its services, as `apply` would, but touches no other); after that follow keeps what it
@@ -34,6 +39,12 @@
 //! - `sorry-out SORRY service=SVC live-weight=L quorum=Q`
 //! - `drift-repaired SVC changes=N`: the kernel's table of the service was not what
 //!   follow had put there; it is again
+//! - `real-joined REAL service=SVC host=ADDR node=NODE weight=N`: a joiner passed the
+//!   service's check and is in the pool (then real-down/real-up as for the others)
+//! - `real-left REAL service=SVC host=ADDR node=NODE reason=leave|node-dead|lease|config`
+//! - `join-refused NODE service=SVC real=REAL reason=not-allowed|not-joinable|
+//!   no-such-service|configured|taken|address-family|port`: said once per node,
+//!   service and reason
 //!
 //! where SVC is `tcp/192.0.2.10:80` (health::service_name). At start the state follow
 //! restores (the previous follower's state file, if its times are of this boot) is
@@ -53,11 +64,12 @@ use super::backend::{self, Backend};
 use super::cli::FollowArgs;
 use super::config::{self, Config, Virtual};
 use super::health::{self, Health, Note, Placement, RealId, Stamp, Why, Writer};
+use super::join::{self, Announce, Effect, Joins};
 use super::model::{Change, Info, Service, ServiceKey, Table};
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::log;
 use crate::base::runloop::RunLoop;
-use crate::events::read::{split_words, Lines};
+use crate::events::read::{self, split_words, Lines};
 use crate::events::{Event, Kind, Sink};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -201,6 +213,22 @@ fn parse_json(line: &str) -> Result<HostEvent, Skip> {
         line: s("line").unwrap_or("").to_string(),
     })
 }
+
+/// hb-watch's events: `message` (a join or leave) and `node-dead` move joiners; the
+/// others are read and left alone (a script may send all of hb-watch's events).
+const HB_WATCH_EVENTS: &[&str] = &[
+    "message",
+    "node-dead",
+    "node-up",
+    "node-unreachable",
+    "node-restart",
+    "node-status",
+    "link-up",
+    "link-late",
+    "link-dead",
+    "ping-up",
+    "ping-dead",
+];
 
 /// Hosts remembered down that no real server is (a reload may map them); beyond this,
 /// such news is dropped.
@@ -453,6 +481,14 @@ pub fn scan_maintenance(dir: &Path, seen: &mut HashSet<String>) -> BTreeSet<Stri
     names
 }
 
+/// `real-joined`/`real-left`: the joiner, its service, host and node.
+fn joiner_event(kind: Kind, id: &RealId, node: &str, mono: u64) -> Event {
+    Event::new(kind, &id.real.to_string(), mono)
+        .with("service", health::service_name(&id.service))
+        .with("host", join::host_of(id.real))
+        .with("node", node)
+}
+
 /// The follower: health, the table it committed, what it announced.
 pub struct Follow<W: Write> {
     cfg: Config,
@@ -472,6 +508,12 @@ pub struct Follow<W: Write> {
     dirty: bool,
     lines: Lines,
     logged: HashSet<String>,
+    /// Joiners: candidates and check times (join.rs); the joined are in `health`.
+    joins: Joins,
+    /// How often each check runs against joiners (mon-check's intervals).
+    every: HashMap<String, join::Every>,
+    /// hb-watch's events, when they come through `--events` rather than stdin.
+    event_lines: Lines,
 }
 
 impl<W: Write> Follow<W> {
@@ -507,6 +549,9 @@ impl<W: Write> Follow<W> {
             dirty: true,
             lines: Lines::default(),
             logged: HashSet::new(),
+            joins: Joins::default(),
+            every: HashMap::new(),
+            event_lines: Lines::default(),
         };
         f.health.retain_configured(&f.cfg);
         f.index_hosts();
@@ -517,7 +562,7 @@ impl<W: Write> Follow<W> {
         self.by_host.clear();
         for (i, v) in self.cfg.services.iter().enumerate() {
             let Some(check) = &v.check else { continue };
-            for r in &v.reals {
+            for r in &join::with_joined(&self.health, v).reals {
                 let list = self
                     .by_host
                     .entry(check.clone())
@@ -553,7 +598,16 @@ impl<W: Write> Follow<W> {
 
     /// Make every configured service what it should be (at start, after a reload).
     pub fn start(&mut self, now: Stamp) {
+        // Joiners restored from the state file: checked again, or out if no longer allowed.
+        let effects = self.joins.reconfigure(&self.cfg, &mut self.health, now);
+        self.effects(effects, now, &mut BTreeSet::new());
         self.update(&self.all(), &HashMap::new(), now, true);
+    }
+
+    /// Bytes from `--events` (hb-watch's events): taken as stdin's are.
+    pub fn input_events(&mut self, data: &[u8], now: Stamp) {
+        let lines = self.event_lines.feed(data);
+        self.take_lines(lines, now);
     }
 
     /// Bytes from stdin: every complete line is taken, then one commit for all.
@@ -601,6 +655,9 @@ impl<W: Write> Follow<W> {
     }
 
     fn take_line(&mut self, line: &str, now: Stamp, affected: &mut BTreeSet<usize>) {
+        if let Some(effects) = self.cluster_line(line, now) {
+            return self.effects(effects, now, affected);
+        }
         let ev = match parse_line(line) {
             Ok(ev) => ev,
             Err(s) => return self.skipped(&s),
@@ -634,14 +691,146 @@ impl<W: Write> Follow<W> {
         }
     }
 
+    /// One of hb-watch's event lines: what it does to the joiners (None: not
+    /// hb-watch's; mon-check's, or nothing).
+    fn cluster_line(&mut self, line: &str, now: Stamp) -> Option<Vec<Effect>> {
+        let t = line.trim_start();
+        let first = t.split([' ', '\t']).next().unwrap_or("");
+        if !t.starts_with('{') && !HB_WATCH_EVENTS.contains(&first) {
+            return None;
+        }
+        let ev = read::parse(t).ok()?;
+        if !HB_WATCH_EVENTS.contains(&ev.event.as_str()) {
+            return None;
+        }
+        let node = ev.subject.as_str();
+        match ev.event.as_str() {
+            "node-dead" => Some(self.joins.node_dead(&self.cfg, &mut self.health, node)),
+            // The sender as hb-send stamped it (a script cannot set `src`).
+            "message" if ev.get("src") == Some(node) => match Announce::read(&ev.fields) {
+                Ok(Some(a)) => Some(self.joins.announce(&self.cfg, &mut self.health, node, &a, now)),
+                Ok(None) => Some(Vec::new()),
+                Err(e) => {
+                    once(
+                        &mut self.logged,
+                        format!("join-bad:{node}"),
+                        log::Level::Warn,
+                        &format!("a join or leave from {node}: {e}; ignored (said once per node)"),
+                    );
+                    Some(Vec::new())
+                }
+            },
+            _ => Some(Vec::new()),
+        }
+    }
+
+    /// Announce what joiners did; the services they touch go into `affected`.
+    fn effects(&mut self, effects: Vec<Effect>, now: Stamp, affected: &mut BTreeSet<usize>) {
+        let mono = now.mono_ns;
+        let mut reindex = false;
+        for e in effects {
+            match e {
+                Effect::Refused {
+                    node,
+                    service,
+                    real,
+                    reason,
+                } => {
+                    let svc = health::service_name(&service);
+                    once(
+                        &mut self.logged,
+                        format!("join-refused:{node}"),
+                        log::Level::Warn,
+                        &format!("{node} may not join {svc} as {real}: {reason} (said once per node)"),
+                    );
+                    let ev = Event::new(Kind::JoinRefused, &node, mono)
+                        .with("service", &svc)
+                        .with("real", real)
+                        .with("reason", reason);
+                    self.sink.emit(&ev);
+                }
+                Effect::Joined { id, index, node } => {
+                    let weight = self.health.joined.get(&id).map_or(0, |j| j.weight);
+                    let ev = joiner_event(Kind::RealJoined, &id, &node, mono).with("weight", weight);
+                    self.sink.emit(&ev);
+                    affected.insert(index);
+                    reindex = true;
+                }
+                Effect::Left {
+                    id,
+                    index,
+                    node,
+                    reason,
+                } => {
+                    // Forgotten: one that comes back starts afresh.
+                    if let Some(sh) = self.shown.get_mut(&id.service) {
+                        sh.reals.remove(&id.real);
+                    }
+                    let ev = joiner_event(Kind::RealLeft, &id, &node, mono).with("reason", reason);
+                    self.sink.emit(&ev);
+                    affected.extend(index);
+                    reindex = true;
+                }
+                Effect::Changed { index } => {
+                    affected.insert(index);
+                }
+            }
+            self.dirty = true;
+        }
+        if reindex {
+            self.index_hosts();
+        }
+    }
+
+    /// How often `check` runs against joiners (mon-check's interval and
+    /// failure-interval); without it, follow's `--interval`.
+    pub fn set_every(&mut self, every: HashMap<String, join::Every>) {
+        self.every = every;
+    }
+
+    /// The joiners' checks to start now.
+    pub fn due_checks(&mut self, now: Stamp) -> Vec<join::Due> {
+        self.joins.due(&self.cfg, now)
+    }
+
+    /// A joiner's check result: in the pool once it passes; up or down while in.
+    pub fn checked(&mut self, id: RealId, ok: bool, status: &str, line: &str, now: Stamp, fallback: Duration) {
+        let check = self
+            .cfg
+            .services
+            .iter()
+            .find(|v| v.service.key == id.service)
+            .and_then(|v| v.check.clone())
+            .unwrap_or_default();
+        let every = self.every.get(&check).copied().unwrap_or(join::Every {
+            ok: fallback,
+            failing: fallback,
+        });
+        let effects = self
+            .joins
+            .checked(&self.cfg, &mut self.health, id, ok, status, line, every, now);
+        let mut affected = BTreeSet::new();
+        self.effects(effects, now, &mut affected);
+        if !affected.is_empty() {
+            let which: Vec<usize> = affected.into_iter().collect();
+            self.update(&which, &HashMap::new(), now, true);
+        } else {
+            self.save_if_dirty(now);
+        }
+    }
+
     /// The next drain deadline, CLOCK_MONOTONIC ns.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.first().map(|(t, _)| *t)
+        let drain = self.deadlines.first().map(|(t, _)| *t);
+        let joins = self.joins.next_deadline(&self.health);
+        drain.into_iter().chain(joins).min()
     }
 
     /// Drains whose time is over.
     pub fn expire(&mut self, now: Stamp) {
         let mut which = BTreeSet::new();
+        let lapsed = self.joins.expire(&self.cfg, &mut self.health, now);
+        self.effects(lapsed, now, &mut which);
         while let Some(&(t, i)) = self.deadlines.first() {
             if t > now.mono_ns {
                 break;
@@ -787,7 +976,14 @@ impl<W: Write> Follow<W> {
             let now_shown = shown_of(&p.notes);
             let prev = self.shown.get(&key).cloned().unwrap_or_default();
             if prev != now_shown {
-                for e in events_of(v, &prev, &now_shown, &p.notes, &p.want, mono) {
+                for e in events_of(
+                    &join::with_joined(&self.health, v),
+                    &prev,
+                    &now_shown,
+                    &p.notes,
+                    &p.want,
+                    mono,
+                ) {
                     self.sink.emit(&e);
                 }
                 if now_shown == Shown::default() {
@@ -811,6 +1007,8 @@ impl<W: Write> Follow<W> {
             ));
         }
         self.cfg = cfg;
+        let effects = self.joins.reconfigure(&self.cfg, &mut self.health, now);
+        self.effects(effects, now, &mut BTreeSet::new());
         self.health.retain_configured(&self.cfg);
         let keys: HashSet<ServiceKey> = self.cfg.services.iter().map(|v| v.service.key).collect();
         self.shown.retain(|k, _| keys.contains(k));
@@ -826,10 +1024,12 @@ impl<W: Write> Follow<W> {
         let down: usize = self.health.down.values().map(|h| h.len()).sum();
         let sorry = self.shown.values().filter(|s| s.sorry.is_some()).count();
         format!(
-            "following {} services: {down} hosts down, {} maintenance files, {} real servers out, {sorry} sorry servers in",
+            "following {} services: {down} hosts down, {} maintenance files, {} real servers out, {sorry} sorry servers in, {} joined, {} waiting for their check",
             self.cfg.services.len(),
             self.health.maintenance.len(),
-            self.health.out.len()
+            self.health.out.len(),
+            self.health.joined.len(),
+            self.joins.candidates()
         )
     }
 
@@ -862,8 +1062,24 @@ fn restore(path: &Path, now: Stamp) -> Result<Health, Error> {
     }
 }
 
-/// Follow mon-check's events on stdin until TERM/INT (Ok) or the end of stdin.
-pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<(), Error> {
+/// The intervals of the checks joiners get.
+fn every_of(cfg: &Config, checks: &super::join_checks::Checks) -> HashMap<String, join::Every> {
+    cfg.services
+        .iter()
+        .filter_map(|v| v.check.as_deref())
+        .filter_map(|c| checks.every(c).map(|e| (c.to_string(), e)))
+        .collect()
+}
+
+/// Follow mon-check's events on stdin (and hb-watch's, there or on `--events`) until
+/// TERM/INT (Ok) or the end of stdin. `mon`: mon-check's section, when a service may be
+/// joined (join_checks::load).
+pub fn run(
+    args: &FollowArgs,
+    cfg: Config,
+    mon: Option<crate::tools::mon_check::sched::config::Config>,
+    backend: Box<dyn Backend>,
+) -> Result<(), Error> {
     let mut rl = RunLoop::new().map_err(|e| Error::Io(format!("cannot install the signal handlers: {e}")))?;
     let interval = args
         .interval
@@ -873,7 +1089,17 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
     let now = Stamp::now();
     let health = restore(&args.state, now)?;
     let sink = Sink::stdout(args.json, "the table and the state file are still kept");
+    let mut checks =
+        super::join_checks::Checks::new(mon).map_err(|e| Error::Io(format!("cannot make the checks' pipe: {e}")))?;
+    // hb-watch's events, if they come apart from mon-check's: a FIFO follow makes (0600,
+    // one planted by someone else refused), opened read-write so that a writer that
+    // goes and comes back never ends it.
+    let events = match &args.events {
+        None => None,
+        Some(p) => Some(crate::wire::fifo::Fifo::open(p, None).map_err(|e| Error::Io(e.to_string()))?),
+    };
     let mut f = Follow::new(cfg, backend, sink, args.state.clone(), health, now)?;
+    f.set_every(every_of(&f.cfg, &checks));
     f.save(now).map_err(Error::Io)?;
     if let Some(dir) = f.cfg.maintenance_dir.clone() {
         let names = scan_maintenance(&dir, &mut f.logged);
@@ -889,16 +1115,24 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
     let mut buf = vec![0u8; 64 * 1024];
     let mut next_tick = now.mono_ns.saturating_add(interval);
     loop {
+        for d in f.due_checks(Stamp::now()) {
+            checks.start(d);
+        }
         let deadline = f.next_deadline().map_or(next_tick, |d| d.min(next_tick));
-        let ready = rl.wait(&[Some(fd)], deadline);
+        let ev_fd = events.as_ref().map(std::os::fd::AsFd::as_fd);
+        let ready = rl.wait(&[Some(fd), Some(checks.fd()), ev_fd], deadline);
         if rl.signals().stop() {
             f.flush();
             return Ok(());
         }
         if rl.signals().take_reload() {
-            match config::load(&config_path) {
-                Ok(c) => {
+            let loaded =
+                config::load(&config_path).and_then(|c| super::join_checks::load(&config_path, &c).map(|m| (c, m)));
+            match loaded {
+                Ok((c, m)) => {
                     log::info(&format!("{}: reloaded", config_path.display()));
+                    checks.set(m);
+                    f.set_every(every_of(&c, &checks));
                     f.reload(c, Stamp::now());
                 }
                 Err(e) => log::error(&format!("{e}; the configuration in use is kept")),
@@ -918,6 +1152,21 @@ pub fn run(args: &FollowArgs, cfg: Config, backend: Box<dyn Backend>) -> Result<
                 Ok(n) => f.input(&buf[..n], Stamp::now()),
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(e) => return Err(Error::Io(format!("stdin: {e}"))),
+            }
+        }
+        if ready.has(1) {
+            for r in checks.results() {
+                f.checked(r.id, r.ok, &r.status, &r.line, Stamp::now(), args.interval);
+            }
+        }
+        if let (true, Some(ev)) = (ready.has(2), &events) {
+            match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(ev)), &mut buf) {
+                Ok(n) => f.input_events(&buf[..n], Stamp::now()),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => {
+                    let p = args.events.as_deref().unwrap_or(Path::new("--events"));
+                    return Err(Error::Io(format!("{}: {e}", p.display())));
+                }
             }
         }
         let now = Stamp::now();
@@ -1039,6 +1288,14 @@ mod tests {
             let _ = parse_line(&junk);
             let _ = parse_line(&format!("host-down {junk}"));
             let _ = health::parse_state(&junk);
+            let f = |k: &str| (k.to_string(), junk.clone());
+            let _ = Announce::read(&[
+                ("t".into(), "join".into()),
+                f("service"),
+                f("addr"),
+                f("port"),
+                f("weight"),
+            ]);
             if host.trim().is_empty() || host.contains('=') {
                 continue;
             }
@@ -1132,6 +1389,7 @@ mod tests {
             drain: None,
             quorum: 0,
             sorry: None,
+            join: None,
         }
     }
 
@@ -1432,5 +1690,213 @@ mod tests {
         let r = rec.borrow();
         let s = &r.mem.table.services[2];
         assert_eq!(s.dest("10.0.0.7".parse().unwrap(), 80).unwrap().weight, 0);
+    }
+
+    fn joinable() -> Config {
+        let mut c = three_services();
+        c.services[0].join = Some(
+            crate::tools::lvs_ctl::join::JoinRule::resolve(
+                &crate::tools::lvs_ctl::config::JoinEntry {
+                    allow: vec!["w7".into()],
+                    weight_max: Some(3),
+                    lease: Some(Duration::from_secs(10)),
+                },
+                crate::tools::lvs_ctl::model::Fwd::Masq,
+            )
+            .unwrap(),
+        );
+        c
+    }
+
+    /// w7's join at `t`, its check passed at once: 10.0.0.7:80 of service 80.
+    fn admit_w7(f: &mut Follow<Vec<u8>>, t: u64) -> RealId {
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        f.input(JOIN_W7, at(t));
+        assert_eq!(f.due_checks(at(t)).len(), 1);
+        f.checked(id, true, "OK", "", at(t), Duration::from_secs(1));
+        id
+    }
+
+    /// `ev` is one event, starting with `head` and ending with `tail`.
+    fn only_event(ev: &[String], head: &str, tail: &str) {
+        assert!(
+            ev.len() == 1 && ev[0].starts_with(head) && ev[0].ends_with(tail),
+            "want `{head}... {tail}`: {ev:#?}"
+        );
+    }
+
+    /// 10.0.0.7:80 in service 80's table, if it is there.
+    fn joiner_in(rec: &Rc<RefCell<Rec>>) -> Option<Dest> {
+        let r = rec.borrow();
+        r.mem
+            .table
+            .service(&key(80))?
+            .dest("10.0.0.7".parse().unwrap(), 80)
+            .cloned()
+    }
+
+    const JOIN_W7: &[u8] =
+        b"message w7 ts=x mono=1 src=w7 seq=3 hg=1 t=join service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n";
+
+    #[test]
+    fn hb_watch_s_join_messages_add_a_joiner_once_its_check_passes() {
+        let (mut f, rec, _d) = setup(joinable());
+        let mut seen = 0;
+        let commits = rec.borrow().commits.len();
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.7:80".parse().unwrap(),
+        };
+        // Noise of hb-watch's is read and left alone; a message without its own src
+        // (a script's forgery) is no join.
+        f.input(
+            b"node-up w7 ts=x mono=1 st=active\nlink-up w7 ts=x link=a\nmessage w7 ts=x src=w8 t=join service=tcp/192.0.2.10:80 addr=10.0.0.8 port=80\n",
+            at(1),
+        );
+        f.input(JOIN_W7, at(1));
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert_eq!(rec.borrow().commits.len(), commits, "not before its check");
+        assert!(f.logged.iter().all(|k| !k.starts_with("unknown:")), "{:?}", f.logged);
+        let due = f.due_checks(at(1));
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].host.as_str(), due[0].check.as_str()), ("10.0.0.7", "web/http"));
+        f.checked(id, true, "OK", "", at(2), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        only_event(
+            &ev,
+            "real-joined 10.0.0.7:80 ",
+            "service=tcp/192.0.2.10:80 host=10.0.0.7 node=w7 weight=3",
+        );
+        {
+            let r = rec.borrow();
+            assert_eq!(touched(r.commits.last().unwrap()), [80].into());
+            let d = r
+                .mem
+                .table
+                .service(&key(80))
+                .unwrap()
+                .dest("10.0.0.7".parse().unwrap(), 80)
+                .unwrap()
+                .clone();
+            assert_eq!((d.weight, d.fwd), (3, crate::tools::lvs_ctl::model::Fwd::Masq));
+        }
+        // Kept in the state file, for a restarted follower, apply and status.
+        let h = health::load_live_state(&f.state).unwrap();
+        assert_eq!(h.joined[&id].node, "w7");
+        // Its check fails while in: out as the service's on-failure says, and back.
+        f.checked(id, false, "CRITICAL", "refused", at(3), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-down 10.0.0.7:80 ") && ev[0].contains("host=10.0.0.7 action=quiesce weight=0"),
+            "{ev:?}"
+        );
+        f.checked(id, true, "OK", "", at(4), Duration::from_secs(1));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-up 10.0.0.7:80 ") && ev[0].contains("weight=3"),
+            "{ev:?}"
+        );
+        // A drift repair at the interval leaves it in.
+        f.tick(at(5));
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert!(joiner_in(&rec).is_some());
+        // Its node dies (JSON, as hb-watch --json prints it): out at once.
+        f.input(
+            br#"{"event":"node-dead","subject":"w7","ts":"x","mono":9,"held":""}
+"#,
+            at(6),
+        );
+        let ev = take_events(&mut f, &mut seen);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("node=w7 reason=node-dead"),
+            "{}",
+            ev[0]
+        );
+        assert!(joiner_in(&rec).is_none());
+        assert!(health::load_live_state(&f.state).unwrap().joined.is_empty());
+    }
+
+    #[test]
+    fn leave_lease_and_refusal() {
+        let (mut f, rec, _d) = setup(joinable());
+        let mut seen = 0;
+        let id = admit_w7(&mut f, 1);
+        assert_eq!(take_events(&mut f, &mut seen).len(), 1);
+        f.input(
+            b"message w7 ts=x src=w7 t=leave service=tcp/192.0.2.10:80 addr=10.0.0.7 port=80 weight=9\n",
+            at(2),
+        );
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=leave"),
+            "{ev:?}"
+        );
+        // Again, and silence: the lease (10 s from the last join) takes it out.
+        f.input(JOIN_W7, at(3));
+        f.due_checks(at(3));
+        f.checked(id, true, "OK", "", at(3), Duration::from_secs(100));
+        take_events(&mut f, &mut seen);
+        assert_eq!(f.next_deadline(), Some(at(13).mono_ns));
+        f.expire(at(13));
+        let ev = take_events(&mut f, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=lease"),
+            "{ev:?}"
+        );
+        // A node the rule does not name: refused, said once, nothing added.
+        let commits = rec.borrow().commits.len();
+        let w9 = b"message w9 ts=x src=w9 t=join service=tcp/192.0.2.10:80 addr=10.0.0.9 port=80 weight=1\n";
+        f.input(w9, at(14));
+        f.input(w9, at(15));
+        let ev = take_events(&mut f, &mut seen);
+        only_event(
+            &ev,
+            "join-refused w9 ",
+            "service=tcp/192.0.2.10:80 real=10.0.0.9:80 reason=not-allowed",
+        );
+        assert!(f.due_checks(at(15)).is_empty());
+        assert_eq!(rec.borrow().commits.len(), commits);
+        // A bad join is logged once and moves nothing.
+        f.input(
+            b"message w7 ts=x src=w7 t=join service=tcp/192.0.2.10:80 addr=nowhere port=80\n",
+            at(16),
+        );
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert!(f.logged.contains("join-bad:w7"));
+    }
+
+    #[test]
+    fn a_restarted_follower_keeps_its_joiners_until_their_lease_lapses() {
+        let (mut f, rec, d) = setup(joinable());
+        admit_w7(&mut f, 1);
+        let (h, _) = health::load_state(&f.state).unwrap().unwrap();
+        drop(f);
+        // The next follower starts from the state file, on the same kernel table.
+        let mut g = Follow::new(
+            joinable(),
+            Box::new(Shared(rec.clone())),
+            Sink::new(Vec::new(), false, "test"),
+            d.path().join("state.json"),
+            h,
+            at(2),
+        )
+        .unwrap();
+        g.start(at(2));
+        let mut seen = 0;
+        assert!(take_events(&mut g, &mut seen).is_empty(), "nothing changed");
+        assert!(joiner_in(&rec).is_some());
+        assert_eq!(g.due_checks(at(2)).len(), 1, "checked again at once");
+        // No renewal: out when the lease (10 s from the join at 1) lapses.
+        g.expire(at(11));
+        let ev = take_events(&mut g, &mut seen);
+        assert!(
+            ev[0].starts_with("real-left 10.0.0.7:80 ") && ev[0].ends_with("reason=lease"),
+            "{ev:?}"
+        );
+        assert!(joiner_in(&rec).is_none());
     }
 }

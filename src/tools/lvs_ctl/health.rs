@@ -162,6 +162,9 @@ pub struct Health {
     /// Real servers out of their pool (weight 0, draining or removed), since when: the
     /// drain counts from here, and the depool threshold keeps these out first.
     pub out: HashMap<RealId, Stamp>,
+    /// Real servers that joined at run time and passed their check (join.rs): real
+    /// servers of their service as the configured ones are, until they leave.
+    pub joined: HashMap<RealId, super::join::Joined>,
 }
 
 /// Why a real server is out, or should be.
@@ -341,7 +344,10 @@ impl Health {
         let ids: std::collections::HashSet<RealId> = cfg
             .services
             .iter()
-            .flat_map(|v| v.reals.iter().map(move |r| RealId::of(v, r)))
+            .flat_map(|v| {
+                let v = super::join::with_joined(self, v);
+                v.reals.iter().map(|r| RealId::of(&v, r)).collect::<Vec<_>>()
+            })
             .collect();
         self.out.retain(|id, _| ids.contains(id));
     }
@@ -370,9 +376,12 @@ impl Health {
     /// server went out). True in the second place if a stamp changed.
     pub fn settle(&mut self, cfg: &Config, v: &Virtual, now: Stamp) -> (Service, Vec<Note>, bool) {
         let (s, notes) = desired_service(cfg, v, self, now);
+        let ids: Vec<RealId> = {
+            let v = super::join::with_joined(self, v);
+            v.reals.iter().map(|r| RealId::of(&v, r)).collect()
+        };
         let mut changed = false;
-        for r in &v.reals {
-            let id = RealId::of(v, r);
+        for id in ids {
             let out = notes
                 .iter()
                 .any(|n| matches!(n, Note::Out { real, .. } if *real == id.real));
@@ -412,6 +421,7 @@ enum Decision {
 
 /// [`desired`] for one service of `cfg`.
 pub fn desired_service(cfg: &Config, v: &Virtual, health: &Health, now: Stamp) -> (Service, Vec<Note>) {
+    let v = &*super::join::with_joined(health, v);
     let key = v.service.key;
     let n = v.reals.len();
     let mut why: Vec<Option<Why>> = v.reals.iter().map(|r| health.why_out(cfg, v, r)).collect();
@@ -546,6 +556,17 @@ struct StateFile {
     maintenance: Vec<MaintenanceEntry>,
     #[serde(default)]
     out: Vec<OutEntry>,
+    /// Joiners in the pool (an older follower's file has none).
+    #[serde(default)]
+    joined: Vec<JoinedEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JoinedEntry {
+    service: String,
+    real: String,
+    #[serde(flatten)]
+    joined: super::join::Joined,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -581,6 +602,16 @@ pub fn render_state(h: &Health, w: &Writer) -> String {
         })
         .collect();
     out.sort_by(|a, b| (&a.service, &a.real).cmp(&(&b.service, &b.real)));
+    let mut joined: Vec<JoinedEntry> = h
+        .joined
+        .iter()
+        .map(|(id, j)| JoinedEntry {
+            service: service_name(&id.service),
+            real: id.real.to_string(),
+            joined: j.clone(),
+        })
+        .collect();
+    joined.sort_by(|a, b| (&a.service, &a.real).cmp(&(&b.service, &b.real)));
     let f = StateFile {
         version: STATE_VERSION,
         writer: *w,
@@ -604,6 +635,7 @@ pub fn render_state(h: &Health, w: &Writer) -> String {
             })
             .collect(),
         out,
+        joined,
     };
     let mut s = serde_json::to_string_pretty(&f).unwrap_or_default();
     s.push('\n');
@@ -627,6 +659,11 @@ pub fn parse_state(text: &str) -> Result<(Health, Writer), String> {
     for o in f.out {
         if let (Some(service), Ok(real)) = (parse_service_name(&o.service), o.real.parse()) {
             h.out.insert(RealId { service, real }, o.since);
+        }
+    }
+    for j in f.joined {
+        if let (Some(service), Ok(real)) = (parse_service_name(&j.service), j.real.parse()) {
+            h.joined.insert(RealId { service, real }, j.joined);
         }
     }
     Ok((h, f.writer))
@@ -733,6 +770,7 @@ mod tests {
             drain: None,
             quorum: 0,
             sorry: None,
+            join: None,
         }
     }
 

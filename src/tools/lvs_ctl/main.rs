@@ -8,7 +8,7 @@ use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
-const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "cgi", "help"];
+const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "cgi", "join", "help"];
 
 /// How the arguments are read.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,12 +137,17 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
     let Some(cmd) = a.command else {
         return ExitStatus::Usage;
     };
+    // A real server's side: no table, no configuration.
+    if let Command::Join(x) = &cmd {
+        return super::joiner::main(x);
+    }
     let common = match &cmd {
         Command::Apply(x) | Command::Diff(x) => &x.common,
         Command::Follow(x) => &x.common,
         Command::Status(x) => &x.common,
         Command::Cgi(x) => &x.common,
         Command::Director(x) => &x.common,
+        Command::Join(_) => return ExitStatus::Usage,
     };
     crate::base::log::init("lvs-ctl", false, false, common.quiet);
     match &cmd {
@@ -202,15 +207,21 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
+            let mon = match super::join_checks::load(&path, &cfg) {
+                Ok(m) => m,
+                Err(e) => return report(&e),
+            };
             let b = match backend::open(backend::choose(x.common.backend, cfg.backend)) {
                 Ok(b) => b,
                 Err(e) => return report(&e),
             };
-            match follow::run(x, cfg, b) {
+            match follow::run(x, cfg, mon, b) {
                 Ok(()) => ExitStatus::Success,
                 Err(e) => report(&e),
             }
         }
+        // Taken above.
+        Command::Join(_) => ExitStatus::Usage,
         Command::Status(x) => {
             let cfg = match config_path(&x.config) {
                 None => None,

@@ -84,6 +84,11 @@ pub struct RealView {
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// The node that joined it at run time (lvs-ctl join), with its lease's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -133,6 +138,8 @@ fn real_of(d: &Dest, host: Option<&str>, weight: Option<u32>, kernel: Option<&De
         reason: None,
         file: None,
         until: None,
+        joined_by: None,
+        lease_until: None,
     }
 }
 
@@ -186,9 +193,19 @@ pub fn report(
             _ => None,
         };
         let mut reals = Vec::new();
+        // The joiners a live follower holds are real servers of the service too.
+        let v = match follower {
+            Some((h, _)) => super::join::with_joined(h, v),
+            None => std::borrow::Cow::Borrowed(v),
+        };
         for r in &v.reals {
             let kd = k.and_then(|s| s.dest(r.dest.addr, r.dest.port));
             let mut rv = real_of(&r.dest, Some(&r.host), Some(r.dest.weight), kd);
+            let id = health::RealId::of(&v, r);
+            if let Some(j) = follower.and_then(|(h, _)| h.joined.get(&id)) {
+                rv.joined_by = Some(j.node.clone());
+                rv.lease_until = Some(j.lease_until.rfc3339());
+            }
             if let Some(notes) = &notes {
                 let me = SocketAddr::new(r.dest.addr, r.dest.port);
                 let note = notes.iter().find(|n| match n {
@@ -328,6 +345,9 @@ pub fn text(r: &Report) -> String {
             if let Some(why) = &rv.reason {
                 let _ = write!(health, ": {why}");
             }
+            if let (Some(n), Some(l)) = (&rv.joined_by, &rv.lease_until) {
+                let _ = write!(health, " (joined by {n}, lease until {l})");
+            }
             let name = match &rv.host {
                 Some(h) if *h != rv.real.split(':').next().unwrap_or("") && !rv.real.starts_with('[') => {
                     format!("{} ({h})", rv.real)
@@ -426,6 +446,7 @@ mod tests {
                 drain: None,
                 quorum: 1,
                 sorry: Some(Dest::new("10.0.0.9".parse().unwrap(), 80)),
+                join: None,
             }],
         }
     }

@@ -759,7 +759,7 @@ fn one_line(summary: &str, output: &str) -> String {
 }
 
 /// The environment mon gives a monitor (and, with a few more, an alert).
-fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(String, String)> {
+pub fn monitor_env(svc: &Service, st: Option<&ServiceState>, cfg: &Config) -> Vec<(String, String)> {
     let t = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "0".into());
     let mut env = vec![
         ("MON_GROUP".to_string(), svc.group.clone()),
