@@ -58,8 +58,8 @@ esac
 [ -n "$me" ] || me=$(uname -n)
 export HAKIT_CONFIG=$config
 # The section, checked (an error is one line with file:line:column, exit 2): role,
-# rank, nodes, failback, addresses (ADDR/PREFIX@DEV ...), sync, sync_dev, sync_port,
-# mon_check.
+# rank, nodes, watch_nodes (the directors and the workers), failback, addresses
+# (ADDR/PREFIX@DEV ...), sync, sync_dev, sync_port, mon_check.
 settings=$(lvs-ctl director show --node "$me" "$config") || exit 2
 eval "$settings"
 mkdir -p -m 0700 "$state" "$lib"
@@ -77,11 +77,12 @@ first=${addrs[0]%@*}; first=${first%/*}   # the address that names the holding i
 lvs-ctl apply --state "$state/follow.json" "$config" >/dev/null
 
 # Messages to hb-send go through a FIFO held open read-write (a write never blocks on a
-# dead hb-send); follow reads mon-check's events, and the join/leave/node-dead lines of
-# hb-watch's that concern real servers, from a FIFO of its own that we also hold open.
-fifo=$state/fifo follow_in=$state/follow.in
-rm -f "$fifo" "$follow_in"; mkfifo -m 0600 "$fifo" "$follow_in"
-exec 3<>"$fifo" 5<>"$follow_in"
+# dead hb-send); follow reads mon-check's events on stdin from a FIFO we also hold
+# open, and the join/leave/node-dead lines of hb-watch's that concern real servers from
+# a second one (--events), so that the two writers' lines never mix.
+fifo=$state/fifo follow_in=$state/follow.in follow_ev=$state/follow.events
+rm -f "$fifo" "$follow_in" "$follow_ev"; mkfifo -m 0600 "$fifo" "$follow_in" "$follow_ev"
+exec 3<>"$fifo" 5<>"$follow_in" 6<>"$follow_ev"
 tell() { printf '>>>\n%s\n<<<\n' "$1" >&3; }
 
 ct() { conntrackd -C "$state/conntrackd.conf" "$@" || log "conntrackd $* failed (status $?)"; }
@@ -184,13 +185,15 @@ trap 'stop stopping 0' TERM INT
 
 # Every long-running tool in one group: when one exits, the others are stopped and one
 # line says which, so the loop below never goes on with half a director.
-tools=(--node "$me" --nodes "$nodes" --table "$state/ast" "${extra[@]}")
+# hb-watch also hears the workers that may join (the section's `workers`); hb-send
+# names the directors only.
+tools=(--node "$me" --table "$state/ast" "${extra[@]}")
 coproc TOOLS {
   trap 'kill "${p[@]}" 2>/dev/null' TERM
   declare -A name; p=()
-  hb-send --fifo "$fifo" --generation-file "$lib/generation" "${tools[@]}" >&2 & p+=($!); name[$!]=hb-send
-  hb-watch --floors "$lib/floors" "${tools[@]}" & p+=($!); name[$!]=hb-watch
-  lvs-ctl follow -c "$config" --state "$state/follow.json" <&5 >&2 & p+=($!); name[$!]=lvs-ctl-follow
+  hb-send --fifo "$fifo" --generation-file "$lib/generation" --nodes "$nodes" "${tools[@]}" >&2 & p+=($!); name[$!]=hb-send
+  hb-watch --floors "$lib/floors" --nodes "$watch_nodes" "${tools[@]}" & p+=($!); name[$!]=hb-watch
+  lvs-ctl follow -c "$config" --state "$state/follow.json" --events "$follow_ev" <&5 >&2 & p+=($!); name[$!]=lvs-ctl-follow
   if [ "$mon_check" = 1 ]; then mon-check run -c "$config" >&5 & p+=($!); name[$!]=mon-check; fi
   if [ "$sync" = conntrackd ]; then conntrackd -C "$state/conntrackd.conf" >&2 & p+=($!); name[$!]=conntrackd; fi
   rc=0; wait -n -p who "${p[@]}" || rc=$?
@@ -229,7 +232,7 @@ while :; do
   fi
   # Real servers joining and leaving are follow's business.
   case "$event$fields" in
-    message*" t=join "*|message*" t=leave "*|node-dead*) printf '%s %s%s\n' "$event" "$node" "${fields% }" >&5 ;;
+    message*" t=join "*|message*" t=leave "*|node-dead*) printf '%s %s%s\n' "$event" "$node" "${fields% }" >&6 ;;
   esac
   [ -n "${rank_of[$node]+x}" ] && [ "$node" != "$me" ] || continue
   case $event in

@@ -19,6 +19,7 @@
 //!   sync-dev: eth2                      # the link the state travels on
 //!   sync-group: 225.0.0.50              # conntrackd's multicast group
 //!   sync-port: 3780                     # its port (conntrackd's `Group`); ipvs: the syncid
+//!   workers: [web7, web8]               # real servers that may join (`lvs-ctl join`)
 //! ```
 //!
 //! Ranks: the director 0, the primary backup 1, secondary backups 2, 3, ... in the
@@ -48,6 +49,8 @@ struct FileView {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Section {
     nodes: Vec<NodeEntry>,
+    #[serde(default)]
+    workers: Vec<String>,
     #[serde(default)]
     failback: bool,
     #[serde(default)]
@@ -121,6 +124,8 @@ pub struct Held {
 pub struct Director {
     /// In rank order.
     pub nodes: Vec<(String, Role)>,
+    /// Real servers that may join at run time (`lvs-ctl join`): hb-watch hears them.
+    pub workers: Vec<String>,
     pub failback: bool,
     pub addresses: Vec<Held>,
     pub sync: Sync,
@@ -237,6 +242,14 @@ fn resolve(sec: Section, src: &Source) -> Result<Director, Error> {
         }
         nodes.push((n.name.clone(), n.role));
     }
+    for w in &sec.workers {
+        if !crate::wire::hv::valid_name(w) || nodes.iter().any(|(n, _)| n == w) {
+            return Err(at_key(
+                "workers",
+                format!("worker `{w}`: not a usable node name, or a director's"),
+            ));
+        }
+    }
     if sec.addresses.is_empty() {
         return Err(at_key(
             "addresses",
@@ -319,6 +332,7 @@ fn resolve(sec: Section, src: &Source) -> Result<Director, Error> {
     };
     Ok(Director {
         nodes,
+        workers: sec.workers,
         failback: sec.failback,
         addresses,
         sync,
@@ -355,6 +369,9 @@ impl Director {
         put("role", role.word());
         put("rank", &rank.to_string());
         put("nodes", &self.names().join(","));
+        let mut watch = self.names();
+        watch.extend(self.workers.iter().map(String::as_str));
+        put("watch_nodes", &watch.join(","));
         put("failback", if self.failback { "1" } else { "0" });
         let addrs: Vec<String> = self
             .addresses
@@ -473,9 +490,13 @@ mod tests {
         assert_eq!(d.rank_of("d3").unwrap(), (2, Role::SecondaryBackup));
         let sh = d.shell("d2").unwrap();
         assert!(
-            sh.contains("role=primary-backup\nrank=1\nnodes=d1,d2,d3\nfailback=0\n"),
+            sh.contains("role=primary-backup\nrank=1\nnodes=d1,d2,d3\nwatch_nodes=d1,d2,d3\nfailback=0\n"),
             "{sh}"
         );
+        let w = from_source(&src(&format!("{GOOD}  workers: [w1, w2]\n"))).unwrap();
+        assert!(w.shell("d1").unwrap().contains("\nwatch_nodes=d1,d2,d3,w1,w2\n"));
+        let e = from_source(&src(&format!("{GOOD}  workers: [d2]\n"))).unwrap_err().to_string();
+        assert!(e.starts_with("h.yaml:11:") && e.contains("a director's"), "{e}");
         assert!(sh.contains("addresses='192.0.2.10/24@eth0 10.0.0.1/24@eth1'\n"), "{sh}");
         assert!(
             sh.contains("sync=conntrackd\nsync_dev=eth2\nsync_group=225.0.0.50\nsync_port=3780\n"),

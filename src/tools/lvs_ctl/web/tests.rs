@@ -55,6 +55,8 @@ fn real(addr: &str, host: &str) -> RealView {
         reason: None,
         file: None,
         until: None,
+        joined_by: None,
+        lease_until: None,
     }
 }
 
