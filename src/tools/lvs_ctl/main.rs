@@ -144,7 +144,10 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
         Command::Snmp(x) => &x.common,
         Command::Weight(x) => &x.common,
     };
-    crate::base::log::init("lvs-ctl", false, false, common.quiet);
+    // snmpd gives its pass_persist children their stdout as stderr too: a log line
+    // there would be read as an answer, so `snmp` logs to syslog when started so.
+    let syslog = matches!(cmd, Command::Snmp(_)) && snmp::stderr_is_stdout();
+    crate::base::log::init("lvs-ctl", syslog, false, common.quiet);
     match &cmd {
         Command::Apply(x) | Command::Diff(x) => {
             let Some(path) = config_path(&x.file) else {

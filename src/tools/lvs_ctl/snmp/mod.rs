@@ -231,6 +231,15 @@ impl Source for Live {
     }
 }
 
+/// Whether stderr is the same pipe as stdout, as snmpd makes it for pass_persist.
+pub fn stderr_is_stdout() -> bool {
+    use nix::sys::stat::fstat;
+    match (fstat(1), fstat(2)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
 /// `lvs-ctl snmp`: check the settings, then serve stdin until it ends.
 pub fn main(args: &SnmpArgs, config_file: Option<PathBuf>) -> Result<(), Error> {
     let root = tree::parse_oid(&args.oid)
@@ -255,6 +264,12 @@ pub fn main(args: &SnmpArgs, config_file: Option<PathBuf>) -> Result<(), Error> 
         taken_ns: None,
         logged: HashSet::new(),
     };
+    if stderr_is_stdout() {
+        // Nothing but answers may reach snmpd, not even a panic's message.
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 2);
+        }
+    }
     let stdin = io::stdin().lock();
     let mut out = io::BufWriter::new(io::stdout().lock());
     match serve(stdin, &mut out, &mut live) {

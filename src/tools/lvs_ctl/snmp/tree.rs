@@ -356,7 +356,7 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
             b.cell(NODE_TABLE, 3, &[i], Value::Integer(role));
             b.cell(NODE_TABLE, 4, &[i], Value::Integer(node_state(n.state)));
             b.cell(NODE_TABLE, 5, &[i], Value::Str(n.status.clone()));
-            b.cell(NODE_TABLE, 6, &[i], Value::Counter64(n.generation));
+            b.cell(NODE_TABLE, 6, &[i], gauge(n.generation));
             b.cell(
                 NODE_TABLE,
                 7,
