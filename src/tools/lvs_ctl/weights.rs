@@ -112,10 +112,17 @@ pub fn parse(text: &str) -> Result<Weights, String> {
     }
     let mut w = Weights::new();
     for e in f.weights {
-        let service = health::parse_service_name(&e.service).ok_or_else(|| format!("no such service `{}'", e.service))?;
-        let real: SocketAddr = e.real.parse().map_err(|_| format!("`{}' is not ADDRESS:PORT", e.real))?;
+        let service =
+            health::parse_service_name(&e.service).ok_or_else(|| format!("no such service `{}'", e.service))?;
+        let real: SocketAddr = e
+            .real
+            .parse()
+            .map_err(|_| format!("`{}' is not ADDRESS:PORT", e.real))?;
         if e.weight > WEIGHT_MAX {
-            return Err(format!("{} {}: weight {} is not 0 to {WEIGHT_MAX}", e.service, e.real, e.weight));
+            return Err(format!(
+                "{} {}: weight {} is not 0 to {WEIGHT_MAX}",
+                e.service, e.real, e.weight
+            ));
         }
         w.insert(RealId { service, real }, e.weight);
     }
@@ -171,7 +178,11 @@ pub fn set(
         c.services
             .iter()
             .find(|v| v.service.key == service)
-            .filter(|v| v.reals.iter().any(|r| r.dest.addr == real.ip() && r.dest.port == real.port()))
+            .filter(|v| {
+                v.reals
+                    .iter()
+                    .any(|r| r.dest.addr == real.ip() && r.dest.port == real.port())
+            })
             .map(|v| (c, v))
     });
     if configured.is_none() && kd.is_none() {
@@ -313,7 +324,13 @@ mod tests {
         let mut m = mem(kernel_of(&c));
         let real: SocketAddr = "10.0.0.2:80".parse().unwrap();
         let o = set(&state, Some(&c), &mut m, key(), real, Some(5)).unwrap();
-        assert_eq!(o, Outcome { kernel: Some(5), changed: true });
+        assert_eq!(
+            o,
+            Outcome {
+                kernel: Some(5),
+                changed: true
+            }
+        );
         assert_eq!(weight_in(&m.table, 2), Some(5));
         // What apply and follow compute with the file now agrees with the kernel.
         let h = Health {
@@ -345,7 +362,10 @@ mod tests {
         assert_eq!(e.exit_status(), ExitStatus::Usage);
         let stranger: SocketAddr = "10.0.0.99:80".parse().unwrap();
         let e = set(&state, Some(&c), &mut m, key(), stranger, Some(3)).unwrap_err();
-        assert_eq!(e.to_string(), "tcp/192.0.2.10:80 10.0.0.99:80: no such real server in the configuration or the kernel");
+        assert_eq!(
+            e.to_string(),
+            "tcp/192.0.2.10:80 10.0.0.99:80: no such real server in the configuration or the kernel"
+        );
         m.fail_at = Some(0);
         assert!(set(&state, Some(&c), &mut m, key(), real, Some(3)).is_err());
         assert_eq!(m.table, before);
@@ -375,9 +395,26 @@ mod tests {
         k.services[0].dests.push(extra);
         let mut m = mem(k);
         let o = set(&state, Some(&c), &mut m, key(), "10.0.0.3:80".parse().unwrap(), Some(9)).unwrap();
-        assert_eq!(o, Outcome { kernel: Some(0), changed: false });
-        assert_eq!(load(&path_for(&state)).unwrap().values().copied().collect::<Vec<_>>(), [9]);
-        let o = set(&state, Some(&c), &mut m, key(), "10.0.0.77:80".parse().unwrap(), Some(4)).unwrap();
+        assert_eq!(
+            o,
+            Outcome {
+                kernel: Some(0),
+                changed: false
+            }
+        );
+        assert_eq!(
+            load(&path_for(&state)).unwrap().values().copied().collect::<Vec<_>>(),
+            [9]
+        );
+        let o = set(
+            &state,
+            Some(&c),
+            &mut m,
+            key(),
+            "10.0.0.77:80".parse().unwrap(),
+            Some(4),
+        )
+        .unwrap();
         assert_eq!(o.kernel, Some(4));
         assert_eq!(weight_in(&m.table, 77), Some(4));
     }

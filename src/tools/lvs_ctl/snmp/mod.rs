@@ -180,7 +180,10 @@ impl Live {
         let kernel = match self.backend.read() {
             Ok(k) => k,
             Err(e) => {
-                self.complain("read", &format!("cannot read the kernel's table: {e}; answering from the last snapshot"));
+                self.complain(
+                    "read",
+                    &format!("cannot read the kernel's table: {e}; answering from the last snapshot"),
+                );
                 return;
             }
         };
@@ -251,8 +254,11 @@ pub fn main(args: &SnmpArgs, config_file: Option<PathBuf>) -> Result<(), Error> 
     };
     let table = crate::tools::hb_watch::settings::table_path(&args.table, &config_file)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let backend = backend::open(backend::choose(args.common.backend, cfg.as_ref().and_then(|c| c.backend)))
-        .map_err(|e| Error::Io(e.to_string()))?;
+    let backend = backend::open(backend::choose(
+        args.common.backend,
+        cfg.as_ref().and_then(|c| c.backend),
+    ))
+    .map_err(|e| Error::Io(e.to_string()))?;
     let mut live = Live {
         root,
         cfg,

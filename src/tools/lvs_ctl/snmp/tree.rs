@@ -188,7 +188,12 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
     let follower = report.follower.as_ref().map_or(0, |f| f.pid as i64);
     b.put(SCALARS, &[1], &[0], Value::Str(report.backend.to_string()));
     b.put(SCALARS, &[2], &[0], Value::Integer(follower));
-    b.put(SCALARS, &[3], &[0], Value::Str(cluster.map(|c| c.local.clone()).unwrap_or_default()));
+    b.put(
+        SCALARS,
+        &[3],
+        &[0],
+        Value::Str(cluster.map(|c| c.local.clone()).unwrap_or_default()),
+    );
     b.put(
         SCALARS,
         &[4],
@@ -207,8 +212,11 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
         let vs = vi as u32 + 1;
         let ks = kernel.service(key);
         // The real servers, and the sorry server while it is in the kernel.
-        let mut rows: Vec<(SocketAddr, &RealView)> =
-            sv.reals.iter().filter_map(|r| r.real.parse().ok().map(|a| (a, r))).collect();
+        let mut rows: Vec<(SocketAddr, &RealView)> = sv
+            .reals
+            .iter()
+            .filter_map(|r| r.real.parse().ok().map(|a| (a, r)))
+            .collect();
         rows.sort_by_key(|(a, _)| (addr_bits(a.ip()), a.port()));
         let sorry = sv
             .sorry
@@ -218,7 +226,11 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
             .and_then(|a| ks.and_then(|k| k.dest(a.ip(), a.port())).map(|d| (a, d)));
         let (mut addr_type, mut addr, mut port, mut mark) = (0, Vec::new(), 0, 0);
         let proto = match *key {
-            ServiceKey::Addr { proto, addr: a, port: p } => {
+            ServiceKey::Addr {
+                proto,
+                addr: a,
+                port: p,
+            } => {
                 (addr_type, addr) = inet(a);
                 port = p;
                 match proto {
@@ -252,9 +264,19 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
             b.cell(RS_TABLE, 3, &idx, Value::Octets(bytes));
             b.cell(RS_TABLE, 4, &idx, Value::Gauge(a.port() as u32));
             b.cell(RS_TABLE, 5, &idx, Value::Integer(fwd_number(r.forward)));
-            b.cell(RS_TABLE, RS_WEIGHT, &idx, Value::Integer(r.kernel_weight.unwrap_or(0) as i64));
+            b.cell(
+                RS_TABLE,
+                RS_WEIGHT,
+                &idx,
+                Value::Integer(r.kernel_weight.unwrap_or(0) as i64),
+            );
             b.cell(RS_TABLE, 7, &idx, Value::Integer(r.weight.map_or(-1, |w| w as i64)));
-            b.cell(RS_TABLE, 8, &idx, Value::Integer(r.operator_weight.map_or(-1, |w| w as i64)));
+            b.cell(
+                RS_TABLE,
+                8,
+                &idx,
+                Value::Integer(r.operator_weight.map_or(-1, |w| w as i64)),
+            );
             b.cell(RS_TABLE, 9, &idx, Value::Integer(status as i64));
             b.cell(RS_TABLE, 10, &idx, Value::Gauge(r.active));
             b.cell(RS_TABLE, 11, &idx, Value::Gauge(r.inactive));
@@ -361,7 +383,11 @@ pub fn build(root: &[u32], report: &Report, kernel: &Table, cluster: Option<&Clu
                 NODE_TABLE,
                 7,
                 &[i],
-                if peer { ms_ago(c.now_ns, heard) } else { Value::Integer(-1) },
+                if peer {
+                    ms_ago(c.now_ns, heard)
+                } else {
+                    Value::Integer(-1)
+                },
             );
             b.cell(NODE_TABLE, 8, &[i], Value::Str(n.held.clone()));
             if peer {
@@ -597,28 +623,48 @@ mod tests {
         let t = tree();
         // The IPv4 service first (sort_key: family before address), its real servers
         // by address: 10.0.0.2 is rs 1 though the kernel lists it second.
-        assert_eq!(t.get(&o(&[2, 1, 2, 1])).unwrap().1, Value::Str("tcp/192.0.2.10:80".into()));
+        assert_eq!(
+            t.get(&o(&[2, 1, 2, 1])).unwrap().1,
+            Value::Str("tcp/192.0.2.10:80".into())
+        );
         assert_eq!(t.get(&o(&[2, 1, 5, 1])).unwrap().1, Value::Octets(vec![192, 0, 2, 10]));
         assert_eq!(t.get(&o(&[2, 1, 4, 2])).unwrap().1, Value::Integer(2), "ipv6");
-        assert_eq!(t.get(&o(&[2, 1, 5, 2])).unwrap().1, Value::Octets("2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec()));
+        assert_eq!(
+            t.get(&o(&[2, 1, 5, 2])).unwrap().1,
+            Value::Octets("2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec())
+        );
         assert_eq!(t.get(&o(&[2, 1, 9, 1])).unwrap().1, Value::Gauge(2));
         assert_eq!(t.get(&o(&[2, 1, 10, 1])).unwrap().1, Value::Gauge(3), "live weight");
         assert_eq!(t.get(&o(&[3, 1, 3, 1, 1])).unwrap().1, Value::Octets(vec![10, 0, 0, 2]));
         assert_eq!(t.get(&o(&[3, 1, RS_WEIGHT, 1, 2])).unwrap().1, Value::Integer(2));
         assert_eq!(t.get(&o(&[3, 1, 10, 1, 1])).unwrap().1, Value::Gauge(7));
-        assert_eq!(t.get(&o(&[3, 1, 9, 1, 1])).unwrap().1, Value::Integer(Status::NotConfigured as i64));
+        assert_eq!(
+            t.get(&o(&[3, 1, 9, 1, 1])).unwrap().1,
+            Value::Integer(Status::NotConfigured as i64)
+        );
         assert_eq!(t.get(&o(&[3, 1, 5, 2, 1])).unwrap().1, Value::Integer(2), "masq");
         // Hosts: 10.0.0.2, 10.0.0.3, then 2001:db8::2; each with its one service.
         assert_eq!(t.get(&o(&[4, 1, 4, 3])).unwrap().1, Value::Str("2001:db8::2".into()));
-        assert_eq!(t.get(&o(&[5, 1, 2, 2, 1])).unwrap().1, Value::Str("tcp/192.0.2.10:80".into()));
+        assert_eq!(
+            t.get(&o(&[5, 1, 2, 2, 1])).unwrap().1,
+            Value::Str("tcp/192.0.2.10:80".into())
+        );
         assert_eq!(t.get(&o(&[5, 1, 5, 2, 1])).unwrap().1, Value::Gauge(5));
         assert_eq!(t.get(&o(&[5, 1, 7, 2, 1])).unwrap().1, Value::Gauge(2), "its rs index");
         // Nodes by name: dir1 (local) then dir2; dir2's links and what it holds.
         assert_eq!(t.get(&o(&[6, 1, 2, 1])).unwrap().1, Value::Str("dir1".into()));
         assert_eq!(t.get(&o(&[6, 1, 3, 1])).unwrap().1, Value::Integer(1), "local");
-        assert_eq!(t.get(&o(&[6, 1, 7, 2])).unwrap().1, Value::Integer(1000), "heard 1 s ago");
+        assert_eq!(
+            t.get(&o(&[6, 1, 7, 2])).unwrap().1,
+            Value::Integer(1000),
+            "heard 1 s ago"
+        );
         assert_eq!(t.get(&o(&[7, 1, 3, 2, 2])).unwrap().1, Value::Integer(4), "link b dead");
-        assert_eq!(t.get(&o(&[7, 1, 4, 2, 2])).unwrap().1, Value::Integer(-1), "never heard");
+        assert_eq!(
+            t.get(&o(&[7, 1, 4, 2, 2])).unwrap().1,
+            Value::Integer(-1),
+            "never heard"
+        );
         assert_eq!(t.get(&o(&[7, 1, 5, 2, 1])).unwrap().1, Value::Counter64(3));
         assert!(t.get(&o(&[7, 1, 2, 1, 1])).is_none(), "no links of the local node");
         assert_eq!(t.get(&o(&[8, 1, 2, 2, 2])).unwrap().1, Value::Str("vip-web".into()));
