@@ -31,6 +31,9 @@ use std::path::{Path, PathBuf};
 /// The file's name, in the directory of follow's state file.
 pub const FILE_NAME: &str = "lvs-weights.json";
 
+/// Taken by [`set`] while it reads, writes and commits.
+const LOCK_NAME: &str = "lvs-weights.lock";
+
 /// Operator weights by real server.
 pub type Weights = HashMap<RealId, u32>;
 
@@ -39,7 +42,7 @@ pub enum Error {
     /// A bad weight, a service or real server that is neither configured nor in the
     /// kernel, or a weights file that cannot be believed (exit 2, nothing changed).
     Usage(String),
-    /// The weights file cannot be written (exit 1).
+    /// The weights file cannot be written or locked (exit 1).
     File(String),
     Backend(backend::Error),
 }
@@ -171,6 +174,16 @@ pub fn set(
     if let Some(w) = weight.filter(|&w| w > WEIGHT_MAX) {
         return Err(Error::Usage(format!("weight {w}: 0 to {WEIGHT_MAX}")));
     }
+    let path = path_for(state);
+    // One change at a time (snmpd's SETs, `lvs-ctl weight` from a script): no update
+    // is lost between one's read of the file and its write.
+    let lock = fsio::open_or_create(&path.with_file_name(LOCK_NAME), 0o644).map_err(Error::File)?;
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+        Error::File(format!(
+            "{}: cannot lock: {e}",
+            path.with_file_name(LOCK_NAME).display()
+        ))
+    })?;
     let kernel = backend.read()?;
     let ks = kernel.service(&service);
     let kd = ks.and_then(|s| s.dest(real.ip(), real.port())).cloned();
@@ -190,7 +203,6 @@ pub fn set(
             "{name} {real}: no such real server in the configuration or the kernel"
         )));
     }
-    let path = path_for(state);
     let before = load(&path).map_err(Error::Usage)?;
     let mut after = before.clone();
     let id = RealId { service, real };
