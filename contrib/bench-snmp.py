@@ -46,7 +46,8 @@ def direct(d, column=None):
     """The same walk spoken to `lvs-ctl snmp` over its pipes, without snmpd: seconds, and
     objects."""
     p = subprocess.Popen(["ip", "netns", "exec", NS, LVS, "snmp", "--backend", "nft", "--state", d + "/state.json",
-                          "--table", d + "/ast"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+                          "--table", d + "/ast"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, bufsize=1)
     start = RS_TABLE if column is None else "%s.1.%d" % (RS_TABLE, column)
     at, n = start, 0
     t = time.perf_counter()
