@@ -474,3 +474,34 @@ fn the_mib_passes_smilint_and_snmptranslate() {
         ".1.3.6.1.4.1.32473.104.1.3.1.6"
     );
 }
+
+#[test]
+fn bad_settings_are_one_line_and_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("hakit.yaml");
+    std::fs::write(&bad, "lvs-ctl:\n  backend: nft\n  servicez: []\n").unwrap();
+    let state = d.path().join("s.json").display().to_string();
+    for (args, want) in [
+        (
+            vec!["snmp", "--oid", "1.x", "--state", &state],
+            "--oid: `1.x' is not an OID".to_string(),
+        ),
+        (vec!["snmp", "--refresh", "soon", "--state", &state], "soon".to_string()),
+        (
+            vec!["snmp", "-c", bad.to_str().unwrap(), "--state", &state],
+            format!("{}:3:3", bad.display()),
+        ),
+    ] {
+        let out = Command::new(bin("lvs-ctl"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&want), "{args:?}: {err}");
+        // clap's own usage errors add a hint line; ours are one line.
+        assert!(args[1] == "--refresh" || err.lines().count() == 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing for snmpd to read");
+    }
+}
