@@ -96,7 +96,7 @@ pub fn serve(mut input: impl BufRead, out: &mut impl Write, src: &mut dyn Source
                 arg.clear();
                 value.clear();
                 input.read_line(&mut arg)?;
-                input.read_line(&mut value)?;
+                read_value(&mut input, &mut value)?;
                 let checked = match tree::parse_oid(&arg) {
                     Some(o) => tree::check_set(src.tree(), &o, &value),
                     None => Err(tree::Refusal::NotWritable),
@@ -132,6 +132,22 @@ pub fn serve(mut input: impl BufRead, out: &mut impl Write, src: &mut dyn Source
         out.write_all(answer.as_bytes())?;
         out.flush()?;
     }
+}
+
+/// A SET's `TYPE VALUE` line. net-snmp 5.9.3 ends it with a newline, later versions
+/// do not (its commit dffe26c0); either way it came in the same write as the rest of
+/// the request, so what is buffered without a newline is the whole value, and waiting
+/// for one would wait for an answer snmpd is waiting for.
+fn read_value(input: &mut impl BufRead, value: &mut String) -> io::Result<()> {
+    let buf = input.fill_buf()?;
+    if buf.contains(&b'\n') {
+        input.read_line(value)?;
+    } else {
+        let n = buf.len();
+        value.push_str(&String::from_utf8_lossy(buf));
+        input.consume(n);
+    }
+    Ok(())
 }
 
 /// The real source: the backend, the state and weights files, the table.
@@ -361,6 +377,10 @@ mod tests {
         f.fail = true;
         assert_eq!(talk(&mut f, &format!("set\n{W}\ninteger 3\n")), "commit-failed\n");
         assert_eq!(talk(&mut f, ""), "");
+        // A value line without its newline (net-snmp after 5.9.3) is the whole value.
+        f.fail = false;
+        assert_eq!(talk(&mut f, &format!("set\n{W}\ninteger 4")), "DONE\n");
+        assert_eq!(f.sets.last().map(|s| s.1), Some(4));
     }
 
     #[test]
