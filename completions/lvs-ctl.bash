@@ -37,8 +37,14 @@ _lvs__ctl() {
             lvs__ctl,join)
                 cmd="lvs__ctl__subcmd__join"
                 ;;
+            lvs__ctl,snmp)
+                cmd="lvs__ctl__subcmd__snmp"
+                ;;
             lvs__ctl,status)
                 cmd="lvs__ctl__subcmd__status"
+                ;;
+            lvs__ctl,weight)
+                cmd="lvs__ctl__subcmd__weight"
                 ;;
             lvs__ctl__subcmd__help,apply)
                 cmd="lvs__ctl__subcmd__help__subcmd__apply"
@@ -61,8 +67,14 @@ _lvs__ctl() {
             lvs__ctl__subcmd__help,join)
                 cmd="lvs__ctl__subcmd__help__subcmd__join"
                 ;;
+            lvs__ctl__subcmd__help,snmp)
+                cmd="lvs__ctl__subcmd__help__subcmd__snmp"
+                ;;
             lvs__ctl__subcmd__help,status)
                 cmd="lvs__ctl__subcmd__help__subcmd__status"
+                ;;
+            lvs__ctl__subcmd__help,weight)
+                cmd="lvs__ctl__subcmd__help__subcmd__weight"
                 ;;
             *)
                 ;;
@@ -71,7 +83,7 @@ _lvs__ctl() {
 
     case "${cmd}" in
         lvs__ctl)
-            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status cgi join director help"
+            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status cgi join snmp weight director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,7 +383,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help)
-            opts="apply diff follow status cgi join director help"
+            opts="apply diff follow status cgi join snmp weight director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,7 +494,35 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__help__subcmd__snmp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lvs__subcmd__ctl__subcmd__help__subcmd__weight)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -534,8 +574,80 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__snmp)
+            opts="-c -q -h --config --state --table --refresh --oid --backend --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --refresh)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "ipvs nft" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__status)
             opts="-c -q -h --config --state --json --backend --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "ipvs nft" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lvs__subcmd__ctl__subcmd__weight)
+            opts="-c -q -h --reset --config --state --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

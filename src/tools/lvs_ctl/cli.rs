@@ -75,6 +75,21 @@ pub enum Command {
     /// it exits. Every director whose `follow` reads hb-watch's events adds it once the
     /// service's check passes against it, if its `join` rule allows this node.
     Join(JoinArgs),
+    /// Serve HAKIT-MIB (contrib/snmp/HAKIT-MIB.txt) to snmpd through its `pass_persist`
+    /// protocol on stdin and stdout: the virtual services, their real servers (weight,
+    /// health as followed, connections), the services of each real server host, and
+    /// the cluster's nodes, links and address holders from the Active Stations Table.
+    /// Started by snmpd: `pass_persist .1.3.6.1.4.1.32473.104 /usr/sbin/lvs-ctl snmp`
+    /// in snmpd.conf. Answers come from a snapshot sorted by OID, taken again when it
+    /// is older than `--refresh`. A SET of hakitRsWeight (0 to 65535; 0 quiesces) is
+    /// an operator weight, as `lvs-ctl weight` sets it; who may SET is snmpd's access
+    /// control.
+    Snmp(SnmpArgs),
+    /// Set a real server's operator weight, which stands in for the configured one
+    /// until `--reset`: kept beside the state file (lvs-weights.json) so that neither a
+    /// running `follow` nor the next `apply` undoes it, and put in the kernel now
+    /// (a server its check or maintenance holds out stays at 0 until it is back).
+    Weight(WeightArgs),
     /// The configuration's `director` section, checked, for contrib/director.sh: `show`
     /// prints this node's role, rank and what the active director holds as shell
     /// assignments (for `eval`); `conntrackd` prints conntrackd's configuration for this
@@ -224,6 +239,56 @@ pub struct CgiArgs {
     /// another user owns it or it is open to others.
     #[arg(long, value_name = "FILE", default_value = super::web::DEFAULT_SECRET)]
     pub secret: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnmpArgs {
+    /// The configuration file, for the health as followed. [default:
+    /// /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where a running `follow` keeps the health of the real servers (the operator
+    /// weights are beside it).
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// The Active Stations Table. [default: the cluster section's, else /run/hakit/ast]
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+    /// How old the snapshot answers come from may be before it is taken again.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::base::duration::parse)]
+    pub refresh: Duration,
+    /// Where the MIB is rooted: the OID of pass_persist's line in snmpd.conf, for an
+    /// operator who moves HAKIT-MIB under an enterprise number of their own.
+    #[arg(long, value_name = "OID", default_value = super::snmp::DEFAULT_ROOT)]
+    pub oid: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WeightArgs {
+    /// The virtual service, as events name it: `tcp/192.0.2.10:80`, `fwmark/1`.
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+    /// The real server, `ADDRESS:PORT` (`[2001:db8::2]:80`).
+    #[arg(value_name = "REAL")]
+    pub real: String,
+    /// The weight, 0 to 65535 (0: no new connections).
+    #[arg(value_name = "WEIGHT", required_unless_present = "reset", conflicts_with = "reset",
+          value_parser = clap::value_parser!(u32).range(0..=65535))]
+    pub weight: Option<u32>,
+    /// Forget the operator weight: the configured one again.
+    #[arg(long)]
+    pub reset: bool,
+    /// The configuration file. [default: /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where a running `follow` keeps the health of the real servers (the operator
+    /// weights are beside it).
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
     #[command(flatten)]
     pub common: Common,
 }

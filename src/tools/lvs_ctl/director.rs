@@ -495,7 +495,9 @@ mod tests {
         );
         let w = from_source(&src(&format!("{GOOD}  workers: [w1, w2]\n"))).unwrap();
         assert!(w.shell("d1").unwrap().contains("\nwatch_nodes=d1,d2,d3,w1,w2\n"));
-        let e = from_source(&src(&format!("{GOOD}  workers: [d2]\n"))).unwrap_err().to_string();
+        let e = from_source(&src(&format!("{GOOD}  workers: [d2]\n")))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("h.yaml:11:") && e.contains("a director's"), "{e}");
         assert!(sh.contains("addresses='192.0.2.10/24@eth0 10.0.0.1/24@eth1'\n"), "{sh}");
         assert!(

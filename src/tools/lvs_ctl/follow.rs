@@ -453,7 +453,7 @@ fn service_index(t: &Table) -> HashMap<ServiceKey, usize> {
 }
 
 /// Log `msg` the first time `key` is seen (bounded, so that odd input cannot grow it).
-fn once(seen: &mut HashSet<String>, key: String, level: log::Level, msg: &str) {
+pub(super) fn once(seen: &mut HashSet<String>, key: String, level: log::Level, msg: &str) {
     if seen.len() < 1024 && seen.insert(key) {
         log::log(level, msg);
     }
@@ -601,6 +601,7 @@ impl<W: Write> Follow<W> {
         // Joiners restored from the state file: checked again, or out if no longer allowed.
         let effects = self.joins.reconfigure(&self.cfg, &mut self.health, now);
         self.effects(effects, now, &mut BTreeSet::new());
+        self.load_weights();
         self.update(&self.all(), &HashMap::new(), now, true);
     }
 
@@ -847,6 +848,7 @@ impl<W: Write> Follow<W> {
     /// The interval's work: the maintenance directory, the kernel re-read, drift
     /// repaired.
     pub fn tick(&mut self, now: Stamp) {
+        self.load_weights();
         if let Some(dir) = self.cfg.maintenance_dir.clone() {
             let names = scan_maintenance(&dir, &mut self.logged);
             if self.health.set_maintenance(names, now) {
@@ -855,6 +857,15 @@ impl<W: Write> Follow<W> {
         }
         let drifted = self.resync();
         self.update(&self.all(), &drifted, now, true);
+    }
+
+    /// The operator weights (`lvs-ctl weight`, SNMP SET) beside the state file: what
+    /// they set is wanted, not drift. A file that cannot be read keeps the last ones.
+    fn load_weights(&mut self) {
+        match super::weights::load(&super::weights::path_for(&self.state)) {
+            Ok(w) => self.health.weights = w,
+            Err(e) => once(&mut self.logged, format!("weights:{e}"), log::Level::Warn, &e),
+        }
     }
 
     /// Re-read the kernel; the configured services that are not what follow committed,
@@ -1560,6 +1571,29 @@ mod tests {
         f.tick(at(2));
         assert_eq!(rec.borrow().commits.len(), commits + 1);
         assert!(take_events(&mut f, &mut seen).is_empty());
+    }
+
+    #[test]
+    fn an_operator_weight_is_not_drift() {
+        let (mut f, rec, d) = setup(three_services());
+        let mut seen = 0;
+        // What `lvs-ctl weight` does: the file, then the kernel.
+        let id = RealId {
+            service: key(80),
+            real: "10.0.0.1:80".parse().unwrap(),
+        };
+        let w = [(id, 7)].into_iter().collect();
+        super::super::weights::save(&d.path().join(super::super::weights::FILE_NAME), &w).unwrap();
+        rec.borrow_mut().mem.table.services[0].dests[0].weight = 7;
+        let commits = rec.borrow().commits.len();
+        f.tick(at(1));
+        assert!(take_events(&mut f, &mut seen).is_empty());
+        assert_eq!(rec.borrow().commits.len(), commits, "nothing repaired");
+        assert_eq!(rec.borrow().mem.table.services[0].dests[0].weight, 7);
+        // Reset (the file forgets it): the configured weight comes back at the next tick.
+        super::super::weights::save(&d.path().join(super::super::weights::FILE_NAME), &Default::default()).unwrap();
+        f.tick(at(2));
+        assert_eq!(rec.borrow().mem.table.services[0].dests[0].weight, 1);
     }
 
     #[test]

@@ -165,6 +165,9 @@ pub struct Health {
     /// Real servers that joined at run time and passed their check (join.rs): real
     /// servers of their service as the configured ones are, until they leave.
     pub joined: HashMap<RealId, super::join::Joined>,
+    /// Operator weights (tools::lvs_ctl::weights: their own file, not the state
+    /// file), in place of the configured weight of a real server that is in.
+    pub weights: HashMap<RealId, u32>,
 }
 
 /// Why a real server is out, or should be.
@@ -352,6 +355,15 @@ impl Health {
         self.out.retain(|id, _| ids.contains(id));
     }
 
+    /// `r` as it is when in: with its operator weight, if it has one.
+    pub fn dest_of(&self, v: &Virtual, r: &Real) -> super::model::Dest {
+        let mut d = r.dest.clone();
+        if let Some(&w) = self.weights.get(&RealId::of(v, r)) {
+            d.weight = w;
+        }
+        d
+    }
+
     fn down_of(&self, v: &Virtual, r: &Real) -> Option<&Down> {
         self.down.get(v.check.as_deref()?)?.get(&r.host)
     }
@@ -443,9 +455,10 @@ pub fn desired_service(cfg: &Config, v: &Virtual, health: &Health, now: Stamp) -
         };
     }
 
+    let dests: Vec<_> = v.reals.iter().map(|r| health.dest_of(v, r)).collect();
     let live_weight: u64 = (0..n)
         .filter(|&i| decision[i] != Decision::Out)
-        .map(|i| v.reals[i].dest.weight as u64)
+        .map(|i| dests[i].weight as u64)
         .sum();
     let quorum_lost = v.sorry.is_some() && (live_weight == 0 || live_weight < v.quorum);
     if quorum_lost {
@@ -463,9 +476,9 @@ pub fn desired_service(cfg: &Config, v: &Virtual, health: &Health, now: Stamp) -
     for (i, r) in v.reals.iter().enumerate() {
         let id = RealId::of(v, r);
         match decision[i] {
-            Decision::In => s.dests.push(r.dest.clone()),
+            Decision::In => s.dests.push(dests[i].clone()),
             Decision::Refused => {
-                s.dests.push(r.dest.clone());
+                s.dests.push(dests[i].clone());
                 notes.push(Note::DepoolRefused {
                     service: key,
                     real: id.real,

@@ -3,12 +3,14 @@
 
 use super::backend::{self, Kind};
 use super::cli::{Command, DirectorWhat, LvsCtlArgs};
-use super::{apply, config, director, follow, health, run, status};
+use super::{apply, config, director, follow, health, run, snmp, status, weights};
 use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
-const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "cgi", "join", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "apply", "diff", "follow", "status", "director", "cgi", "join", "snmp", "weight", "help",
+];
 
 /// How the arguments are read.
 #[derive(Debug, PartialEq, Eq)]
@@ -147,9 +149,14 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
         Command::Status(x) => &x.common,
         Command::Cgi(x) => &x.common,
         Command::Director(x) => &x.common,
+        Command::Snmp(x) => &x.common,
+        Command::Weight(x) => &x.common,
         Command::Join(_) => return ExitStatus::Usage,
     };
-    crate::base::log::init("lvs-ctl", false, false, common.quiet);
+    // snmpd gives its pass_persist children their stdout as stderr too: a log line
+    // there would be read as an answer, so `snmp` logs to syslog when started so.
+    let syslog = matches!(cmd, Command::Snmp(_)) && snmp::stderr_is_stdout();
+    crate::base::log::init("lvs-ctl", syslog, false, common.quiet);
     match &cmd {
         Command::Apply(x) | Command::Diff(x) => {
             let Some(path) = config_path(&x.file) else {
@@ -169,8 +176,10 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
             crate::base::signals::die_on_broken_pipe();
             let mut out = std::io::stdout().lock();
             if matches!(cmd, Command::Diff(_)) {
-                // Real servers a running follower holds out stay out.
-                let health = health::load_live_state(&x.state).unwrap_or_default();
+                let health = match kept(&x.state) {
+                    Ok(h) => h,
+                    Err(e) => return report(&e),
+                };
                 let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
                 return match apply::diff(b.as_mut(), want, x.json, &mut out) {
                     Ok(true) => ExitStatus::Success,
@@ -196,8 +205,10 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                     Err(e) => crate::base::log::warn(&format!("the follower was not told to reload: {e}")),
                 }
             }
-            // Real servers a running follower holds out stay out.
-            let health = health::load_live_state(&x.state).unwrap_or_default();
+            let health = match kept(&x.state) {
+                Ok(h) => h,
+                Err(e) => return report(&e),
+            };
             let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
             finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()))
         }
@@ -259,7 +270,48 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                 Err(e) => report(&e),
             }
         }
+        Command::Snmp(x) => match snmp::main(x, config_path(&x.config)) {
+            Ok(()) => ExitStatus::Success,
+            Err(e) => report(&e),
+        },
+        Command::Weight(x) => {
+            let Some(service) = health::parse_service_name(&x.service) else {
+                crate::base::log::error(&format!(
+                    "SERVICE: `{}' is not a service (tcp/ADDRESS:PORT, udp/..., sctp/..., fwmark/N[/ipv6])",
+                    x.service
+                ));
+                return ExitStatus::Usage;
+            };
+            let Ok(real) = x.real.parse::<std::net::SocketAddr>() else {
+                crate::base::log::error(&format!("REAL: `{}' is not ADDRESS:PORT", x.real));
+                return ExitStatus::Usage;
+            };
+            let cfg = match config_path(&x.config) {
+                None => None,
+                Some(p) => match config::load(&p) {
+                    Ok(c) => Some(c),
+                    Err(e) => return report(&e),
+                },
+            };
+            let mut b = match backend::open(backend::choose(x.common.backend, cfg.as_ref().and_then(|c| c.backend))) {
+                Ok(b) => b,
+                Err(e) => return report(&e),
+            };
+            let w = if x.reset { None } else { x.weight };
+            match weights::set(&x.state, cfg.as_ref(), b.as_mut(), service, real, w) {
+                Ok(_) => ExitStatus::Success,
+                Err(e) => report(&e),
+            }
+        }
     }
+}
+
+/// What `apply` and `diff` keep: the real servers a running follower holds out stay
+/// out, and the operator weights stand.
+fn kept(state: &Path) -> Result<health::Health, weights::Error> {
+    let mut h = health::load_live_state(state).unwrap_or_default();
+    h.weights = weights::load(&weights::path_for(state)).map_err(weights::Error::Usage)?;
+    Ok(h)
 }
 
 /// What help and version run against: they touch no table.

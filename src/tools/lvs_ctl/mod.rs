@@ -21,8 +21,10 @@ pub mod main;
 pub mod model;
 pub mod nft;
 pub mod run;
+pub mod snmp;
 pub mod status;
 pub mod web;
+pub mod weights;
 
 /// Where `follow` keeps the health of the real servers for `apply` and `status`.
 pub const DEFAULT_STATE: &str = "/run/hakit/lvs-follow.json";

@@ -8,6 +8,7 @@ use super::cli::StatusArgs;
 use super::config::Config;
 use super::health::{self, Health, Note, Placement, Stamp, Why, Writer};
 use super::model::{AddrPort, Dest, Service, ServiceKey, Table};
+use super::weights::Weights;
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use serde::Serialize;
 use std::fmt;
@@ -69,6 +70,9 @@ pub struct RealView {
     pub weight: Option<u32>,
     /// The kernel's (None: not in the kernel).
     pub kernel_weight: Option<u32>,
+    /// The operator's (`lvs-ctl weight`, SNMP SET), which stands in for `weight`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_weight: Option<u32>,
     pub active: u32,
     pub inactive: u32,
     /// up, down, maintenance; None when no live follower says.
@@ -130,6 +134,7 @@ fn real_of(d: &Dest, host: Option<&str>, weight: Option<u32>, kernel: Option<&De
         forward: fwd_word(d),
         weight,
         kernel_weight: kernel.map(|k| k.weight),
+        operator_weight: None,
         active: kernel.map_or(0, |k| k.active),
         inactive: kernel.map_or(0, |k| k.inactive),
         health: None,
@@ -185,11 +190,27 @@ pub fn report(
     backend: &'static str,
     now: Stamp,
 ) -> Report {
+    report_weighted(cfg, kernel, follower, &Weights::new(), backend, now)
+}
+
+/// [`report`] with the operator weights (tools::lvs_ctl::weights).
+pub fn report_weighted(
+    cfg: Option<&Config>,
+    kernel: &Table,
+    follower: Option<&(Health, Writer)>,
+    weights: &Weights,
+    backend: &'static str,
+    now: Stamp,
+) -> Report {
     let mut services = Vec::new();
+    let health = follower.map(|(h, _)| Health {
+        weights: weights.clone(),
+        ..h.clone()
+    });
     for v in cfg.map(|c| c.services.as_slice()).unwrap_or(&[]) {
         let k = kernel.service(&v.service.key);
-        let notes = match (cfg, follower) {
-            (Some(c), Some((h, _))) => Some(health::desired_service(c, v, h, now).1),
+        let notes = match (cfg, &health) {
+            (Some(c), Some(h)) => Some(health::desired_service(c, v, h, now).1),
             _ => None,
         };
         let mut reals = Vec::new();
@@ -206,6 +227,7 @@ pub fn report(
                 rv.joined_by = Some(j.node.clone());
                 rv.lease_until = Some(j.lease_until.rfc3339());
             }
+            rv.operator_weight = weights.get(&id).copied();
             if let Some(notes) = &notes {
                 let me = SocketAddr::new(r.dest.addr, r.dest.port);
                 let note = notes.iter().find(|n| match n {
@@ -221,7 +243,14 @@ pub fn report(
             let configured = v.reals.iter().any(|r| r.dest.addr == d.addr && r.dest.port == d.port);
             let sorry = v.sorry.as_ref().is_some_and(|s| s.addr == d.addr && s.port == d.port);
             if !configured && !sorry {
-                reals.push(real_of(d, None, None, Some(d)));
+                let mut rv = real_of(d, None, None, Some(d));
+                rv.operator_weight = weights
+                    .get(&health::RealId {
+                        service: v.service.key,
+                        real: SocketAddr::new(d.addr, d.port),
+                    })
+                    .copied();
+                reals.push(rv);
             }
         }
         services.push(ServiceView {
@@ -260,7 +289,20 @@ pub fn report(
             quorum: None,
             live_weight: s.live_weight(None),
             sorry: None,
-            reals: s.dests.iter().map(|d| real_of(d, None, None, Some(d))).collect(),
+            reals: s
+                .dests
+                .iter()
+                .map(|d| {
+                    let mut rv = real_of(d, None, None, Some(d));
+                    rv.operator_weight = weights
+                        .get(&health::RealId {
+                            service: s.key,
+                            real: SocketAddr::new(d.addr, d.port),
+                        })
+                        .copied();
+                    rv
+                })
+                .collect(),
             key: Some(s.key),
         });
     }
@@ -348,6 +390,9 @@ pub fn text(r: &Report) -> String {
             if let (Some(n), Some(l)) = (&rv.joined_by, &rv.lease_until) {
                 let _ = write!(health, " (joined by {n}, lease until {l})");
             }
+            if let Some(w) = rv.operator_weight {
+                let _ = write!(health, " (operator weight {w})");
+            }
             let name = match &rv.host {
                 Some(h) if *h != rv.real.split(':').next().unwrap_or("") && !rv.real.starts_with('[') => {
                     format!("{} ({h})", rv.real)
@@ -392,10 +437,12 @@ pub fn json(r: &Report) -> String {
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
     let kernel = backend.read()?;
     let live = health::load_live(&args.state);
-    let r = report(
+    let weights = super::weights::load(&super::weights::path_for(&args.state)).map_err(Error::Io)?;
+    let r = report_weighted(
         cfg.as_ref(),
         &kernel,
         live.as_ref(),
+        &weights,
         backend.kind().name(),
         Stamp::now(),
     );
