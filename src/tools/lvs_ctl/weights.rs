@@ -288,6 +288,7 @@ mod tests {
                 drain: None,
                 quorum: 0,
                 sorry: None,
+                join: None,
             }],
         }
     }

@@ -57,6 +57,7 @@ fn real(addr: &str, host: &str) -> RealView {
         until: None,
         joined_by: None,
         lease_until: None,
+        operator_weight: None,
     }
 }
 
