@@ -57,6 +57,105 @@ pub enum Command {
     /// Do what Fake's `fake IP` (or `fake remove IP`) does, from Fake's own `.fakerc` and
     /// `instance_config/IP.cfg`.
     Fake(FakeArgs),
+    /// Roll-forward for UDP services: the active node copies every request to the
+    /// standby, which processes it silently, so that it answers with current state
+    /// when it takes over.
+    Mirror(MirrorArgs),
+}
+
+/// Roll-forward (Chungnam's roll-forward recovery): both nodes execute every request
+/// to the address, only the active one's answers reach the client.
+///
+/// `active` copies every datagram to the address's UDP `--service` ports, as it arrives,
+/// to each `--peer` (nftables `dup to PEER device DEV` in `ip hakit_mirror`'s
+/// prerouting: the copy keeps its destination, the address, and goes to the peer's MAC;
+/// its TTL is one less) and lets this node's answers out. `standby` makes this node
+/// take such copies (the address on `lo` as a /32 labelled `lo:hakit-mirror`) and says
+/// nothing as the address on `--dev`: every IPv4 packet from it and every ARP packet
+/// naming it as the sender is dropped at the device's egress (`netdev hakit_mirror`),
+/// so the service never sees an error (UDP hides a drop there) and no ARP cache learns
+/// this node for the address. `ipfake up` of the address removes the `lo` copy once it
+/// has added the address on its interface.
+///
+/// Takeover is `ipfake mirror active` and then `ipfake up` (or SIGUSR1 to an armed
+/// one): answers flow from the moment the clients' caches move. Give every mode the same
+/// `--dev` and `--peer`: the tables are then made once and each mode change is one
+/// nf_tables netlink transaction of set elements (no nft process). The device and the
+/// peers belong to the node, shared by every address it mirrors.
+///
+/// TCP is refused: two TCP stacks cannot share one connection (the standby never saw
+/// the handshake from its own side: its sequence numbers differ and it would answer
+/// the client's segments with resets). Fragmented datagrams are copied only where
+/// conntrack has reassembled them (the copy is made at priority -150, after defrag).
+/// IPv4 only.
+///
+/// Exit status: 0 done (status: the address is mirrored here); 1 the kernel refused, a
+/// table of that name is not ours, or (status) not mirrored; 2 a usage error.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  ipfake mirror active --vip 192.0.2.10 --service udp/53 --peer 192.0.2.2 --dev eth0\n  ipfake mirror standby --vip 192.0.2.10 --peer 192.0.2.1 --dev eth0\n  ipfake mirror status 192.0.2.10\n  ipfake mirror off --vip 192.0.2.10"
+)]
+pub struct MirrorArgs {
+    #[command(subcommand)]
+    pub mode: MirrorMode,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MirrorMode {
+    /// Answer, and copy every request to the peers.
+    Active(MirrorActiveArgs),
+    /// Process the copies; say nothing as the address.
+    Standby(MirrorStandbyArgs),
+    /// Remove the address's mirroring (with no --vip: all of it): the tables go when
+    /// nothing is left in them, and so does the `lo` copy.
+    Off(MirrorOffArgs),
+    /// Each mirrored address with its mode; exit 0 if the one asked about is mirrored.
+    Status(MirrorStatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorActiveArgs {
+    /// The service address (IPv4, one host's).
+    #[arg(long, value_name = "ADDR")]
+    pub vip: String,
+    /// The UDP ports copied: `udp/PORT`, comma-separated or repeated.
+    #[arg(long = "service", value_name = "udp/PORT", value_delimiter = ',', required = true)]
+    pub services: Vec<String>,
+    /// Where the copies go (comma-separated or repeated; at most 4). Without it the
+    /// node's peers stay what they were.
+    #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// The interface the address and the peers are on.
+    #[arg(long, value_name = "IFACE")]
+    pub dev: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorStandbyArgs {
+    /// The service address (IPv4, one host's).
+    #[arg(long, value_name = "ADDR")]
+    pub vip: String,
+    /// The peers this node copies to once it is active (made ready now, so that the
+    /// takeover changes only set elements). Without it they stay what they were.
+    #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// The interface the address is on.
+    #[arg(long, value_name = "IFACE")]
+    pub dev: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorOffArgs {
+    /// The address; without it, every address this node mirrors.
+    #[arg(long, value_name = "ADDR")]
+    pub vip: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorStatusArgs {
+    /// The address to ask about.
+    #[arg(value_name = "ADDR")]
+    pub vip: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

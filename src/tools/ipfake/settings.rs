@@ -2,10 +2,11 @@
 //! address, then the defaults; the pid directory for every command.
 
 use crate::config::{self, Error as ConfigError, IpfakeSection, Resolver, Source};
-use crate::tools::ipfake::cli::{IpfakeArgs, UpArgs};
+use crate::tools::ipfake::cli::{IpfakeArgs, MirrorArgs, MirrorMode, UpArgs};
+use crate::tools::ipfake::mirror::Error as MirrorError;
 use crate::tools::ipfake::takeover::Error;
 use pnet_base::MacAddr;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -183,6 +184,111 @@ impl Takeover {
             armed: a.armed,
         })
     }
+}
+
+/// What `ipfake mirror` is to do, every flag checked, before anything is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorOrder {
+    Active { node: MirrorNode, ports: Vec<u16> },
+    Standby(MirrorNode),
+    Off(Option<Ipv4Addr>),
+    Status(Option<Ipv4Addr>),
+}
+
+/// An address's mirroring on this node: its device and the peers copies go to (none:
+/// keep the node's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorNode {
+    pub vip: Ipv4Addr,
+    pub dev: String,
+    pub peers: Vec<Ipv4Addr>,
+}
+
+/// At most this many peers (the table's comment, which names them, has 128 bytes).
+pub const MIRROR_PEERS_MAX: usize = 4;
+
+/// Why TCP cannot be mirrored, for the refusal.
+pub const TCP_REFUSED: &str = "TCP cannot be mirrored: two TCP stacks cannot share one connection (the standby's stack chose other sequence numbers than the master's, so it would answer the client's segments with resets); mirror UDP services only";
+
+impl MirrorOrder {
+    pub fn resolve(a: &MirrorArgs) -> Result<MirrorOrder, MirrorError> {
+        Ok(match &a.mode {
+            MirrorMode::Active(m) => {
+                let node = mirror_node(&m.vip, &m.peers, &m.dev)?;
+                let mut ports = Vec::new();
+                for s in &m.services {
+                    let p = service_port(s)?;
+                    if !ports.contains(&p) {
+                        ports.push(p);
+                    }
+                }
+                MirrorOrder::Active { node, ports }
+            }
+            MirrorMode::Standby(m) => MirrorOrder::Standby(mirror_node(&m.vip, &m.peers, &m.dev)?),
+            MirrorMode::Off(m) => MirrorOrder::Off(m.vip.as_deref().map(|v| vip("--vip", v)).transpose()?),
+            MirrorMode::Status(m) => MirrorOrder::Status(m.vip.as_deref().map(|v| vip("ADDR", v)).transpose()?),
+        })
+    }
+}
+
+fn vip(flag: &str, s: &str) -> Result<Ipv4Addr, MirrorError> {
+    let usage = |m: String| MirrorError::Usage(format!("{flag} `{s}`: {m}"));
+    let ip: IpAddr = s.parse().map_err(|_| usage("not an IP address".into()))?;
+    crate::net::addr::check_unicast(ip, None).map_err(usage)?;
+    match ip {
+        IpAddr::V4(v4) => Ok(v4),
+        IpAddr::V6(_) => Err(usage(
+            "IPv6 is not mirrored (the standby would have to keep quiet in neighbour discovery for it); IPv4 only"
+                .into(),
+        )),
+    }
+}
+
+fn mirror_node(v: &str, peers: &[String], dev: &str) -> Result<MirrorNode, MirrorError> {
+    let vip = vip("--vip", v)?;
+    let mut ps = Vec::new();
+    for p in peers {
+        let a = self::vip("--peer", p)?;
+        if a == vip {
+            return Err(MirrorError::Usage(format!("--peer `{p}` is the --vip itself")));
+        }
+        if !ps.contains(&a) {
+            ps.push(a);
+        }
+    }
+    if ps.len() > MIRROR_PEERS_MAX {
+        return Err(MirrorError::Usage(format!(
+            "--peer: {} peers; at most {MIRROR_PEERS_MAX}",
+            ps.len()
+        )));
+    }
+    // nft quotes the name; one it cannot quote (or no such interface) is refused here.
+    if dev.is_empty() || dev.contains(['"', '\\']) || dev.chars().any(|c| c.is_control()) {
+        return Err(MirrorError::Usage(format!(
+            "--dev `{dev}`: not an interface name nft can quote"
+        )));
+    }
+    nix::net::if_::if_nametoindex(dev).map_err(|_| MirrorError::Usage(format!("--dev `{dev}`: no such interface")))?;
+    Ok(MirrorNode {
+        vip,
+        dev: dev.to_string(),
+        peers: ps,
+    })
+}
+
+/// `udp/PORT` → PORT; TCP refused with the reason.
+fn service_port(s: &str) -> Result<u16, MirrorError> {
+    let usage = |m: &str| MirrorError::Usage(format!("--service `{s}`: {m}"));
+    let (proto, port) = s.split_once('/').ok_or_else(|| usage("write udp/PORT"))?;
+    match proto.to_ascii_lowercase().as_str() {
+        "udp" => {}
+        "tcp" => return Err(usage(TCP_REFUSED)),
+        _ => return Err(usage("only udp/PORT is mirrored")),
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| usage("the port is 1 to 65535"))
 }
 
 #[cfg(test)]

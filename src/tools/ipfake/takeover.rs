@@ -236,6 +236,8 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let hold = (|| -> Result<(), Error> {
         // The first announcement before anything else: it is what clients wait for.
         announce(&mut link, ip, &a.routers)?;
+        // A mirror standby's copy of the address on lo is not needed once it is held.
+        crate::tools::ipfake::mirror::drop_lo_copy_after_up(ip);
         if !a.once {
             let how = if ours { "added" } else { "found" };
             pidfile::write(&pid_file, vec![a.iface.clone(), prefix.to_string(), how.into()]).map_err(Error::Io)?;
