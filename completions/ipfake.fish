@@ -33,6 +33,7 @@ complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "up" -d 'Take the addr
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "down" -d 'Stop the holder of the address and remove it'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
+complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "mirror" -d 'Roll-forward for UDP services: the active node copies every request to the standby, which processes it silently, so that it answers with current state when it takes over'
 complete -c ipfake -n "__fish_ipfake_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l label -d 'An IPv4 label for the address (`eth0:vip`), as Fake\'s TARGET_INTERFACE: the interface\'s name or `IFACE:...`, at most 15 characters (the kernel\'s limit)' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcements in the first burst. [default: 5]' -r
@@ -62,8 +63,53 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s c -l config -d 'T
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -l remove -d 'Release the address instead (Fake\'s `fake remove IP`), announcing FOREIGN_MACADDR if the instance file sets it'
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand fake" -s h -l help -d 'Print help'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "up" -d 'Take the address over and hold it until stopped'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "down" -d 'Stop the holder of the address and remove it'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
-complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -f -a "active" -d 'Answer, and copy every request to the peers'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -f -a "standby" -d 'Process the copies; say nothing as the address'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -f -a "off" -d 'Remove the address\'s mirroring (with no --vip: all of it): the tables go when nothing is left in them, and so does the `lo` copy'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -f -a "status" -d 'Each mirrored address with its mode; exit 0 if the one asked about is mirrored'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and not __fish_seen_subcommand_from active standby off status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l vip -d 'The service address (IPv4, one host\'s)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l service -d 'The UDP ports copied: `udp/PORT`, comma-separated or repeated' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l peer -d 'Where the copies go (comma-separated or repeated; at most 4). Without it the node\'s peers stay what they were' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l dev -d 'The interface the address and the peers are on' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -l check -d 'Check the settings and exit (0, or 2 with the error), changing nothing'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from active" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -l vip -d 'The service address (IPv4, one host\'s)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -l peer -d 'The peers this node copies to once it is active (made ready now, so that the takeover changes only set elements). Without it they stay what they were' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -l dev -d 'The interface the address is on' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -l check -d 'Check the settings and exit (0, or 2 with the error), changing nothing'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from standby" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from off" -l vip -d 'The address; without it, every address this node mirrors' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from off" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from off" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from off" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from off" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from status" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from status" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Log only warnings and errors'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "active" -d 'Answer, and copy every request to the peers'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "standby" -d 'Process the copies; say nothing as the address'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "off" -d 'Remove the address\'s mirroring (with no --vip: all of it): the tables go when nothing is left in them, and so does the `lo` copy'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "status" -d 'Each mirrored address with its mode; exit 0 if the one asked about is mirrored'
+complete -c ipfake -n "__fish_ipfake_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "up" -d 'Take the address over and hold it until stopped'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "down" -d 'Stop the holder of the address and remove it'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "status" -d 'Which addresses this node holds; exit 0 if the one asked about is held'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "fake" -d 'Do what Fake\'s `fake IP` (or `fake remove IP`) does, from Fake\'s own `.fakerc` and `instance_config/IP.cfg`'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "mirror" -d 'Roll-forward for UDP services: the active node copies every request to the standby, which processes it silently, so that it answers with current state when it takes over'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and not __fish_seen_subcommand_from up down status fake mirror help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "active" -d 'Answer, and copy every request to the peers'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "standby" -d 'Process the copies; say nothing as the address'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "off" -d 'Remove the address\'s mirroring (with no --vip: all of it): the tables go when nothing is left in them, and so does the `lo` copy'
+complete -c ipfake -n "__fish_ipfake_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "status" -d 'Each mirrored address with its mode; exit 0 if the one asked about is mirrored'

@@ -27,7 +27,11 @@ fn main() -> ExitCode {
         Command::Fake(a) => takeover::fake(a, &pid_dir),
         Command::Mirror(a) => {
             hakit::base::signals::die_on_broken_pipe();
-            return match settings::MirrorOrder::resolve(a).and_then(|o| mirror::run(&o)) {
+            let order = settings::MirrorOrder::resolve(a);
+            if a.check_only() {
+                return order.map_or_else(|e| report(&e).into(), |_| ExitStatus::Success.into());
+            }
+            return match order.and_then(|o| mirror::run(&o)) {
                 Ok(s) => s.into(),
                 Err(e) => report(&e).into(),
             };

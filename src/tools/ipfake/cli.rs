@@ -128,6 +128,9 @@ pub struct MirrorActiveArgs {
     /// The interface the address and the peers are on.
     #[arg(long, value_name = "IFACE")]
     pub dev: String,
+    /// Check the settings and exit (0, or 2 with the error), changing nothing.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +145,9 @@ pub struct MirrorStandbyArgs {
     /// The interface the address is on.
     #[arg(long, value_name = "IFACE")]
     pub dev: String,
+    /// Check the settings and exit (0, or 2 with the error), changing nothing.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -255,4 +261,15 @@ pub fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), String> {
 fn parse_addr(s: &str) -> Result<IpAddr, String> {
     let a = s.split('/').next().unwrap_or(s);
     a.parse().map_err(|_| format!("`{a}` is not an IP address"))
+}
+
+impl MirrorArgs {
+    /// Only check the settings (`--check`).
+    pub fn check_only(&self) -> bool {
+        match &self.mode {
+            MirrorMode::Active(a) => a.check,
+            MirrorMode::Standby(a) => a.check,
+            MirrorMode::Off(_) | MirrorMode::Status(_) => false,
+        }
+    }
 }
