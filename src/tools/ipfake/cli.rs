@@ -60,37 +60,39 @@ pub enum Command {
     /// Roll-forward for UDP services: the active node copies every request to the
     /// standby, which processes it silently, so that it answers with current state
     /// when it takes over.
+    ///
+    /// `active` copies every datagram to the address's UDP `--service` ports, as it
+    /// arrives, to each `--peer` (nftables `dup to PEER device DEV` in `ip hakit_mirror`'s
+    /// prerouting: the copy keeps its destination, the address, and goes to the peer's
+    /// MAC, so the peers must be on DEV's link; it leaves with TTL 1, and a datagram with
+    /// TTL 1 is never copied, so two active nodes do not bounce copies between them), and
+    /// lets this node's answers out. `standby` makes this node take such copies (the
+    /// address on `lo` as a /32 labelled `lo:hakit-mirror`) and say nothing as the address
+    /// on `--dev`: every IPv4 packet from it and every ARP packet naming it as the sender
+    /// is dropped at the device's egress (`netdev hakit_mirror`), so the service sees no
+    /// error (UDP hides a drop there) and no ARP cache learns this node for the address.
+    /// `ipfake up` of the address removes the `lo` copy once it has added the address on
+    /// its interface. The service must answer from the address (bind it, with
+    /// IP_FREEBIND if it starts first, or answer with IP_PKTINFO).
+    ///
+    /// Takeover is `ipfake mirror active` and then `ipfake up` (or SIGUSR1 to an armed
+    /// one): answers flow before the clients' caches move. Give every mode the same
+    /// `--dev` and `--peer`: the tables are then made once and a mode change is one
+    /// nf_tables netlink transaction of set elements (no nft process). The device and the
+    /// peers belong to the node, shared by every address it mirrors.
+    ///
+    /// TCP is refused: two TCP stacks cannot share one connection (the standby's stack
+    /// chose other sequence numbers than the master's, so it would answer the client's
+    /// segments with resets). Fragmented datagrams are copied only where conntrack has
+    /// reassembled them (the copy is made at priority -150, after defragmentation).
+    /// IPv4 only.
+    ///
+    /// Exit status: 0 done (status: the address is mirrored here); 1 the kernel refused, a
+    /// table of that name is not ours, or (status) not mirrored; 2 a usage error, nothing
+    /// changed.
     Mirror(MirrorArgs),
 }
 
-/// Roll-forward (Chungnam's roll-forward recovery): both nodes execute every request
-/// to the address, only the active one's answers reach the client.
-///
-/// `active` copies every datagram to the address's UDP `--service` ports, as it arrives,
-/// to each `--peer` (nftables `dup to PEER device DEV` in `ip hakit_mirror`'s
-/// prerouting: the copy keeps its destination, the address, and goes to the peer's MAC;
-/// its TTL is one less) and lets this node's answers out. `standby` makes this node
-/// take such copies (the address on `lo` as a /32 labelled `lo:hakit-mirror`) and says
-/// nothing as the address on `--dev`: every IPv4 packet from it and every ARP packet
-/// naming it as the sender is dropped at the device's egress (`netdev hakit_mirror`),
-/// so the service never sees an error (UDP hides a drop there) and no ARP cache learns
-/// this node for the address. `ipfake up` of the address removes the `lo` copy once it
-/// has added the address on its interface.
-///
-/// Takeover is `ipfake mirror active` and then `ipfake up` (or SIGUSR1 to an armed
-/// one): answers flow from the moment the clients' caches move. Give every mode the same
-/// `--dev` and `--peer`: the tables are then made once and each mode change is one
-/// nf_tables netlink transaction of set elements (no nft process). The device and the
-/// peers belong to the node, shared by every address it mirrors.
-///
-/// TCP is refused: two TCP stacks cannot share one connection (the standby never saw
-/// the handshake from its own side: its sequence numbers differ and it would answer
-/// the client's segments with resets). Fragmented datagrams are copied only where
-/// conntrack has reassembled them (the copy is made at priority -150, after defrag).
-/// IPv4 only.
-///
-/// Exit status: 0 done (status: the address is mirrored here); 1 the kernel refused, a
-/// table of that name is not ours, or (status) not mirrored; 2 a usage error.
 #[derive(Debug, Clone, Args)]
 #[command(
     after_help = "Examples:\n  ipfake mirror active --vip 192.0.2.10 --service udp/53 --peer 192.0.2.2 --dev eth0\n  ipfake mirror standby --vip 192.0.2.10 --peer 192.0.2.1 --dev eth0\n  ipfake mirror status 192.0.2.10\n  ipfake mirror off --vip 192.0.2.10"
