@@ -26,6 +26,13 @@ fn ipfake(net: &Net, node: usize, args: &[&str]) -> Output {
     net.run(net.ns(node), &bin("ipfake"), args)
 }
 
+/// `ipfake mirror active` of VIP on eth0 with `services` and `more`.
+fn active(net: &Net, node: usize, services: &str, more: &[&str]) -> Output {
+    let mut args = vec!["mirror", "active", "--vip", VIP, "--service", services, "--dev", "eth0"];
+    args.extend_from_slice(more);
+    ipfake(net, node, &args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -276,20 +283,7 @@ fn the_standby_answers_with_the_count_the_master_had_reached() {
 
     // (c) TCP is refused, in one line, exit 2, and nothing changes.
     let before = status(&net, 2);
-    let o = ipfake(
-        &net,
-        2,
-        &[
-            "mirror",
-            "active",
-            "--vip",
-            VIP,
-            "--service",
-            "udp/5300,tcp/80",
-            "--dev",
-            "eth0",
-        ],
-    );
+    let o = active(&net, 2, "udp/5300,tcp/80", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     assert!(
@@ -319,22 +313,7 @@ fn two_active_nodes_process_each_request_once_each() {
     let logs = [counter(&mut net, 1), counter(&mut net, 2)];
     for (n, peer) in [(1, "10.77.1.2"), (2, "10.77.1.1")] {
         net.ip(net.ns(n), &["addr", "add", CIDR, "dev", "eth0"]);
-        let o = ipfake(
-            &net,
-            n,
-            &[
-                "mirror",
-                "active",
-                "--vip",
-                VIP,
-                "--service",
-                "udp/5300",
-                "--peer",
-                peer,
-                "--dev",
-                "eth0",
-            ],
-        );
+        let o = active(&net, n, "udp/5300", &["--peer", peer]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let c = client(&net);

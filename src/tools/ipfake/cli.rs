@@ -107,7 +107,7 @@ pub enum MirrorMode {
     /// Answer, and copy every request to the peers.
     Active(MirrorActiveArgs),
     /// Process the copies; say nothing as the address.
-    Standby(MirrorStandbyArgs),
+    Standby(MirrorNodeArgs),
     /// Remove the address's mirroring (with no --vip: all of it): the tables go when
     /// nothing is left in them, and so does the `lo` copy.
     Off(MirrorOffArgs),
@@ -117,34 +117,26 @@ pub enum MirrorMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct MirrorActiveArgs {
-    /// The service address (IPv4, one host's).
-    #[arg(long, value_name = "ADDR")]
-    pub vip: String,
+    #[command(flatten)]
+    pub node: MirrorNodeArgs,
     /// The UDP ports copied: `udp/PORT`, comma-separated or repeated.
     #[arg(long = "service", value_name = "udp/PORT", value_delimiter = ',', required = true)]
     pub services: Vec<String>,
-    /// Where the copies go (comma-separated or repeated; at most 4). Without it the
-    /// node's peers stay what they were.
-    #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
-    pub peers: Vec<String>,
-    /// The interface the address and the peers are on.
-    #[arg(long, value_name = "IFACE")]
-    pub dev: String,
-    /// Check the settings and exit (0, or 2 with the error), changing nothing.
-    #[arg(long)]
-    pub check: bool,
 }
 
+/// What `active` and `standby` share.
 #[derive(Debug, Clone, Args)]
-pub struct MirrorStandbyArgs {
+pub struct MirrorNodeArgs {
     /// The service address (IPv4, one host's).
     #[arg(long, value_name = "ADDR")]
     pub vip: String,
-    /// The peers this node copies to once it is active (made ready now, so that the
-    /// takeover changes only set elements). Without it they stay what they were.
+    /// Where the copies go when this node is active (comma-separated or repeated; at
+    /// most 4). Give it to `standby` too: the tables are made for it then, and the
+    /// takeover changes only set elements. Without it the node's peers stay what they
+    /// were.
     #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
     pub peers: Vec<String>,
-    /// The interface the address is on.
+    /// The interface the address and the peers are on.
     #[arg(long, value_name = "IFACE")]
     pub dev: String,
     /// Check the settings and exit (0, or 2 with the error), changing nothing.
@@ -269,7 +261,7 @@ impl MirrorArgs {
     /// Only check the settings (`--check`).
     pub fn check_only(&self) -> bool {
         match &self.mode {
-            MirrorMode::Active(a) => a.check,
+            MirrorMode::Active(a) => a.node.check,
             MirrorMode::Standby(a) => a.check,
             MirrorMode::Off(_) | MirrorMode::Status(_) => false,
         }

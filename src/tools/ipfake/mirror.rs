@@ -302,54 +302,38 @@ pub fn step(cur: &State, next: &State) -> Step {
     }
     match &next.skeleton {
         Some(sk) if cur.skeleton.as_ref() == Some(sk) => {
-            let op_new = |family, set: &str, keys: Vec<Vec<u8>>| Op::NewSetElems {
-                family,
-                table: TABLE.into(),
-                set: set.into(),
-                elems: keys.into_iter().map(Elem::key).collect(),
+            // What leaves each set, then what comes in (one transaction: order is moot).
+            let mut ops = Vec::new();
+            let mut change = |family, set: &str, was: Vec<Vec<u8>>, will: Vec<Vec<u8>>| {
+                let gone: Vec<Vec<u8>> = was.iter().filter(|k| !will.contains(k)).cloned().collect();
+                let new: Vec<Elem> = will.into_iter().filter(|k| !was.contains(k)).map(Elem::key).collect();
+                let (table, set) = (TABLE.to_string(), set.to_string());
+                if !gone.is_empty() {
+                    ops.push(Op::DelSetElems {
+                        family,
+                        table: table.clone(),
+                        set: set.clone(),
+                        keys: gone,
+                    });
+                }
+                if !new.is_empty() {
+                    ops.push(Op::NewSetElems {
+                        family,
+                        table,
+                        set,
+                        elems: new,
+                    });
+                }
             };
-            let op_del = |family, set: &str, keys| Op::DelSetElems {
-                family,
-                table: TABLE.into(),
-                set: set.into(),
-                keys,
+            let keys = |s: &State| -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+                (
+                    s.active.iter().map(|a| active_key(a.0, a.1)).collect(),
+                    s.standby.iter().map(|v| standby_key(*v)).collect(),
+                )
             };
-            let ops = vec![
-                op_del(
-                    Family::Ip,
-                    ACTIVE,
-                    cur.active
-                        .difference(&next.active)
-                        .map(|a| active_key(a.0, a.1))
-                        .collect(),
-                ),
-                op_new(
-                    Family::Ip,
-                    ACTIVE,
-                    next.active
-                        .difference(&cur.active)
-                        .map(|a| active_key(a.0, a.1))
-                        .collect(),
-                ),
-                op_del(
-                    Family::Netdev,
-                    STANDBY,
-                    cur.standby.difference(&next.standby).map(|v| standby_key(*v)).collect(),
-                ),
-                op_new(
-                    Family::Netdev,
-                    STANDBY,
-                    next.standby.difference(&cur.standby).map(|v| standby_key(*v)).collect(),
-                ),
-            ];
-            let ops: Vec<Op> = ops
-                .into_iter()
-                .filter(|op| match op {
-                    Op::NewSetElems { elems, .. } => !elems.is_empty(),
-                    Op::DelSetElems { keys, .. } => !keys.is_empty(),
-                    Op::FlushSet { .. } => true,
-                })
-                .collect();
+            let ((ca, cs), (na, ns)) = (keys(cur), keys(next));
+            change(Family::Ip, ACTIVE, ca, na);
+            change(Family::Netdev, STANDBY, cs, ns);
             if ops.is_empty() {
                 Step::Nothing
             } else {

@@ -2,7 +2,7 @@
 //! address, then the defaults; the pid directory for every command.
 
 use crate::config::{self, Error as ConfigError, IpfakeSection, Resolver, Source};
-use crate::tools::ipfake::cli::{IpfakeArgs, MirrorArgs, MirrorMode, UpArgs};
+use crate::tools::ipfake::cli::{IpfakeArgs, MirrorArgs, MirrorMode, MirrorNodeArgs, UpArgs};
 use crate::tools::ipfake::mirror::Error as MirrorError;
 use crate::tools::ipfake::takeover::Error;
 use pnet_base::MacAddr;
@@ -214,7 +214,7 @@ impl MirrorOrder {
     pub fn resolve(a: &MirrorArgs) -> Result<MirrorOrder, MirrorError> {
         Ok(match &a.mode {
             MirrorMode::Active(m) => {
-                let node = mirror_node(&m.vip, &m.peers, &m.dev)?;
+                let node = mirror_node(&m.node)?;
                 let mut ports = Vec::new();
                 for s in &m.services {
                     let p = service_port(s)?;
@@ -224,7 +224,7 @@ impl MirrorOrder {
                 }
                 MirrorOrder::Active { node, ports }
             }
-            MirrorMode::Standby(m) => MirrorOrder::Standby(mirror_node(&m.vip, &m.peers, &m.dev)?),
+            MirrorMode::Standby(m) => MirrorOrder::Standby(mirror_node(m)?),
             MirrorMode::Off(m) => MirrorOrder::Off(m.vip.as_deref().map(|v| vip("--vip", v)).transpose()?),
             MirrorMode::Status(m) => MirrorOrder::Status(m.vip.as_deref().map(|v| vip("ADDR", v)).transpose()?),
         })
@@ -244,10 +244,10 @@ fn vip(flag: &str, s: &str) -> Result<Ipv4Addr, MirrorError> {
     }
 }
 
-fn mirror_node(v: &str, peers: &[String], dev: &str) -> Result<MirrorNode, MirrorError> {
-    let vip = vip("--vip", v)?;
+fn mirror_node(a: &MirrorNodeArgs) -> Result<MirrorNode, MirrorError> {
+    let (vip, dev) = (self::vip("--vip", &a.vip)?, a.dev.as_str());
     let mut ps = Vec::new();
-    for p in peers {
+    for p in &a.peers {
         let a = self::vip("--peer", p)?;
         if a == vip {
             return Err(MirrorError::Usage(format!("--peer `{p}` is the --vip itself")));
