@@ -395,6 +395,23 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         assert!(stderr(&o).contains(want), "{a:?}: {}", stderr(&o));
     }
     assert_eq!(status(&net, 1), format!("{VIP} standby dev=eth0 peers=10.77.1.9 lo\n"));
+    // pair.sh checks --mirror before it starts anything: exit 2, ipfake's line.
+    for (opts, want) in [
+        (
+            &["--mirror", "tcp/80", "--mirror-peer", "10.77.1.9"][..],
+            "two TCP stacks cannot share one connection",
+        ),
+        (
+            &["--mirror", "udp/53"][..],
+            "pair.sh: --mirror and --mirror-peer go together",
+        ),
+    ] {
+        let mut c = start(&net, 1, CIDR, opts, &["--channel", "a=bcast:eth0"]);
+        let code = wait_for(|| c.try_wait().unwrap().is_some(), Duration::from_secs(5));
+        let code = code.then(|| c.wait().unwrap().code()).flatten();
+        assert_eq!(code, Some(2), "{}", log_of(&net, 1));
+        assert!(log_of(&net, 1).contains(want), "{}", log_of(&net, 1));
+    }
     for _ in 0..2 {
         let o = ipfake(&net, 1, &["mirror", "off", "--vip", VIP]);
         assert!(o.status.success(), "{}", stderr(&o));
