@@ -523,7 +523,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror__subcmd__standby)
-            opts="-c -q -h --vip --peer --dev --check --pid-dir --config --quiet --help"
+            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,6 +538,10 @@ _ipfake() {
                     return 0
                     ;;
                 --dev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

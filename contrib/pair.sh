@@ -29,11 +29,12 @@
 # - A node releases the address before saying standby, and — with --failback, on the
 #   node that is not preferred — when the preferred node comes back; it then tells the
 #   peer (a `t=pair-release` cluster message), which takes it.
-# - Roll-forward (--mirror): the node holding the address copies every request to those
-#   UDP ports to the peer (--mirror-peer, its address on --dev), which processes it and
-#   whose answers are dropped (ipfake mirror). Taking over: `ipfake mirror active`
-#   first, then the address, so that no answer the clients get to see is dropped;
-#   releasing: the address first, then `ipfake mirror standby`.
+# - Roll-forward (--mirror): each node copies every request to those UDP ports to the
+#   peer (--mirror-peer, its address on --dev); the standby processes the copies and
+#   its answers are dropped (ipfake mirror). Taking over: `ipfake mirror active` first,
+#   then the address, so that no answer is dropped once the clients come; releasing:
+#   `ipfake mirror standby` first (silent from then on, and still copying what stale
+#   ARP caches send here), then the address: both nodes process every request.
 # - If hb-send or hb-watch exits, the pair releases what it holds and exits 1: a node
 #   that is silent, or deaf, must not hold the address (its peer takes it). systemd
 #   (contrib/systemd/hakit-pair@.service) restarts it, with a limit.
@@ -81,10 +82,8 @@ esac
 [ -z "$fence" ] || [ -x "$fence" ] || { echo "pair.sh: --fence $fence is not an executable file" >&2; exit 2; }
 { [ -n "$mirror" ] && [ -n "$mirror_peer" ]; } || [ -z "$mirror$mirror_peer" ] ||
   { echo "pair.sh: --mirror and --mirror-peer go together" >&2; exit 2; }
-mirror_to=(--vip "${vip%/*}" --peer "$mirror_peer" --dev "$dev")
-if [ -n "$mirror" ]; then
-  ipfake mirror active --check "${mirror_to[@]}" --service "$mirror" || exit 2
-fi
+mirror_to=(--vip "${vip%/*}" --peer "$mirror_peer" --dev "$dev" --service "$mirror")
+[ -z "$mirror" ] || ipfake mirror active --check "${mirror_to[@]}" || exit 2
 mkdir -p "$state" "$lib"
 echo $$ > "$state/pair.pid"
 tools=(--node "$me" --nodes "$me,$peer" --table "$state/ast" "${extra[@]}")
@@ -120,7 +119,7 @@ take() {
   pings_ok || { log "not taking $vip ($1): no ping node answers here, $peer reaches $peer_pings"; return 0; }
   log "taking $vip: $1"
   # Answers allowed before the clients' caches move to us: none of theirs is dropped.
-  [ -z "$mirror" ] || ipfake -q mirror active "${mirror_to[@]}" --service "$mirror" || log "ipfake mirror active failed"
+  [ -z "$mirror" ] || ipfake -q mirror active "${mirror_to[@]}" || log "ipfake mirror active failed"
   if [ -n "$armed" ] && kill -USR1 "$armed" 2>/dev/null; then
     holder=$armed
   else
@@ -136,11 +135,10 @@ take() {
 release() {
   [ -n "$holder" ] || return 0
   log "releasing $vip: $1"
+  [ -z "$mirror" ] || ipfake -q mirror standby "${mirror_to[@]}" || log "ipfake mirror standby failed"
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
   holder=
-  # The address first: until then this node answered, and copies still went out.
-  [ -z "$mirror" ] || ipfake -q mirror standby "${mirror_to[@]}" || log "ipfake mirror standby failed"
   tell "t=status"$'\n'"held="
   arm
 }

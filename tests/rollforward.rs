@@ -161,10 +161,11 @@ fn stop_pair(net: &mut Net, mut c: Child) {
     assert!(ok, "pair.sh did not stop on SIGTERM");
 }
 
-#[test]
-fn the_standby_answers_with_the_count_the_master_had_reached() {
-    let mut net = Net::new(3, 2);
-    let logs = [counter(&mut net, 1), counter(&mut net, 2)];
+/// The counting service on both nodes, pair.sh with --mirror on both (n1 preferred, at
+/// keepalive 50 ms, deadtime 300 ms), n1 active and n2 its standby: the services' logs
+/// and the two pair.sh.
+fn mirrored_pair(net: &mut Net) -> ([PathBuf; 2], Child, Child) {
+    let logs = [counter(net, 1), counter(net, 2)];
     let chans = ["--channel", "a=bcast:eth0", "--channel", "b=bcast:eth1"];
     let fast = ["--keepalive", "50ms", "--deadtime", "300ms", "--mirror", "udp/5300"];
     let one: Vec<&str> = fast
@@ -173,15 +174,41 @@ fn the_standby_answers_with_the_count_the_master_had_reached() {
         .copied()
         .collect();
     let two: Vec<&str> = fast.iter().chain(&["--mirror-peer", "10.77.1.1"]).copied().collect();
-    let p1 = start(&net, 1, CIDR, &one, &chans);
-    let p2 = start(&net, 2, CIDR, &two, &chans);
+    let p1 = start(net, 1, CIDR, &one, &chans);
+    let p2 = start(net, 2, CIDR, &two, &chans);
     wait_until("n1 takes the address", Duration::from_secs(5), || net.has_addr(1, CIDR));
     wait_until("n1 mirrors, n2 is the standby", Duration::from_secs(3), || {
-        status(&net, 1).starts_with(&format!("{VIP} active udp/5300 dev=eth0 peers=10.77.1.2"))
-            && status(&net, 2).starts_with(&format!("{VIP} standby dev=eth0 peers=10.77.1.1 lo"))
+        status(net, 1).starts_with(&format!("{VIP} active udp/5300 dev=eth0 peers=10.77.1.2"))
+            && status(net, 2).starts_with(&format!("{VIP} standby udp/5300 dev=eth0 peers=10.77.1.1 lo"))
     });
-    assert!(!lo_copy(&net, 1), "the holder's copy on lo went when ipfake up took it");
+    assert!(!lo_copy(net, 1), "the holder's copy on lo went when ipfake up took it");
+    (logs, p1, p2)
+}
 
+/// Each request answered at most once; the answers by node.
+fn answered_once<'a>(answers: &'a [Answer]) -> (Vec<&'a Answer>, Vec<&'a Answer>) {
+    let mut by_seq: HashMap<u64, usize> = HashMap::new();
+    for a in answers {
+        *by_seq.entry(a.seq).or_default() += 1;
+    }
+    let mut doubled: Vec<u64> = by_seq.iter().filter(|v| *v.1 > 1).map(|v| *v.0).collect();
+    doubled.sort();
+    assert!(
+        doubled.is_empty(),
+        "{} requests answered twice, from seq {:?}",
+        doubled.len(),
+        doubled.first()
+    );
+    let from = |n: &str| -> Vec<&Answer> { answers.iter().filter(|a| a.node == n).collect() };
+    let (a1, a2) = (from("n1"), from("n2"));
+    assert_eq!(a1.len() + a2.len(), answers.len(), "answers from elsewhere");
+    (a1, a2)
+}
+
+#[test]
+fn the_standby_answers_with_the_count_the_master_had_reached() {
+    let mut net = Net::new(3, 2);
+    let (logs, p1, p2) = mirrored_pair(&mut net);
     let c = client(&net);
     std::thread::sleep(Duration::from_millis(1500));
     // The master dies: both its cables pulled at the switch.
@@ -197,21 +224,7 @@ fn the_standby_answers_with_the_count_the_master_had_reached() {
     let diag = format!("{}\n{}", log_of(&net, 1), log_of(&net, 2));
 
     // No request answered twice, ever.
-    let mut by_seq: HashMap<u64, Vec<&Answer>> = HashMap::new();
-    for a in &answers {
-        by_seq.entry(a.seq).or_default().push(a);
-    }
-    let mut doubled: Vec<u64> = by_seq.iter().filter(|v| v.1.len() > 1).map(|v| *v.0).collect();
-    doubled.sort();
-    assert!(
-        doubled.is_empty(),
-        "{} requests answered twice, from seq {:?}",
-        doubled.len(),
-        doubled.first()
-    );
-    let from = |n: &str| -> Vec<&Answer> { answers.iter().filter(|a| a.node == n).collect() };
-    let (a1, a2) = (from("n1"), from("n2"));
-    assert_eq!(a1.len() + a2.len(), answers.len(), "answers from elsewhere");
+    let (a1, a2) = answered_once(&answers);
     // (a) Before the failover only the master answered: the standby's answers were
     // dropped until it took over, and it took over only after the cut.
     assert!(a1.len() > 250, "the master answered {} requests in 1.5 s", a1.len());
@@ -305,6 +318,63 @@ fn the_standby_answers_with_the_count_the_master_had_reached() {
     }
 }
 
+/// Standby by hand on the master: n2 takes over, and both nodes processed exactly the
+/// same requests (those that reached n1 after it went silent were copied to n2), so
+/// either can take over again with the same state.
+#[test]
+fn a_handover_by_hand_leaves_both_nodes_with_the_same_state() {
+    let mut net = Net::new(3, 2);
+    let (logs, p1, p2) = mirrored_pair(&mut net);
+    let c = client(&net);
+    std::thread::sleep(Duration::from_millis(700));
+    let state = net.path("pair1").display().to_string();
+    let st = std::process::Command::new("bash")
+        .args([common::pair::SCRIPT, "standby", "--state-dir", &state])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_until("n2 takes over", Duration::from_secs(3), || {
+        net.has_addr(2, CIDR) && !net.has_addr(1, CIDR)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    c.stop.store(true, Ordering::SeqCst);
+    let answers = c.thread.join().unwrap();
+    let sent = c.sent.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    let diag = format!("{}\n{}", log_of(&net, 1), log_of(&net, 2));
+    let (a1, a2) = answered_once(&answers);
+    assert!(
+        a1.len() > 100 && a2.len() > 100,
+        "{} and {} answers\n{diag}",
+        a1.len(),
+        a2.len()
+    );
+    let (last1, first2) = (
+        a1.iter().map(|a| a.seq).max().unwrap(),
+        a2.iter().map(|a| a.seq).min().unwrap(),
+    );
+    assert!(last1 < first2, "n1 answered seq {last1} after n2 answered {first2}");
+    let (l1, e1) = processed(&logs[0]);
+    let (l2, e2) = processed(&logs[1]);
+    assert!(e1.is_empty() && e2.is_empty(), "send errors: {e1:?} {e2:?}");
+    let set = |l: &[(u64, u64)]| -> std::collections::BTreeSet<u64> { l.iter().map(|x| x.1).collect() };
+    assert_eq!(set(&l1), set(&l2), "the two nodes processed different requests\n{diag}");
+    assert_eq!(l1.len(), l2.len());
+    // Everything sent was processed by both (one LAN, nothing lost), every answer the
+    // client got carries the count its node logged for it.
+    assert_eq!(set(&l1), (1..=sent).collect(), "requests lost\n{diag}");
+    for (a, log) in [(&a1, &l1), (&a2, &l2)] {
+        let logged: HashMap<u64, u64> = log.iter().map(|&(c, q)| (q, c)).collect();
+        assert!(a.iter().all(|a| logged.get(&a.seq) == Some(&a.count)));
+    }
+    eprintln!(
+        "figures: handover by hand: {} requests unanswered between n1's last answer and n2's first, both processed all {sent}",
+        first2 - last1 - 1
+    );
+    stop_pair(&mut net, p2);
+    stop_pair(&mut net, p1);
+}
+
 /// Both nodes active, each the other's peer (a partition that healed, before the pair
 /// has settled): each request is processed once by each, not bounced between them.
 #[test]
@@ -358,6 +428,8 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         "10.77.1.9",
         "--dev",
         "eth0",
+        "--service",
+        "udp/5300",
     ];
     net.nft(net.ns(1), "table ip hakit_mirror {\n  comment \"someone else's\"\n}\n");
     let o = ipfake(&net, 1, &standby);
@@ -372,7 +444,10 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         let o = ipfake(&net, 1, &standby);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(lo_copy(&net, 1));
-        assert_eq!(status(&net, 1), format!("{VIP} standby dev=eth0 peers=10.77.1.9 lo\n"));
+        assert_eq!(
+            status(&net, 1),
+            format!("{VIP} standby udp/5300 dev=eth0 peers=10.77.1.9 lo\n")
+        );
     }
     // Bad input: one line naming the flag, exit 2, nothing changed.
     for (args, want) in [
@@ -387,14 +462,17 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         ),
         (vec!["--vip", "2001:db8::1", "--dev", "eth0"], "IPv6 is not mirrored"),
     ] {
-        let mut a = vec!["mirror", "standby"];
+        let mut a = vec!["mirror", "standby", "--service", "udp/5300"];
         a.extend(args);
         let o = ipfake(&net, 1, &a);
         assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
         assert!(stderr(&o).contains(want), "{a:?}: {}", stderr(&o));
     }
-    assert_eq!(status(&net, 1), format!("{VIP} standby dev=eth0 peers=10.77.1.9 lo\n"));
+    assert_eq!(
+        status(&net, 1),
+        format!("{VIP} standby udp/5300 dev=eth0 peers=10.77.1.9 lo\n")
+    );
     // pair.sh checks --mirror before it starts anything: exit 2, ipfake's line.
     for (opts, want) in [
         (

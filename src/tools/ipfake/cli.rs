@@ -105,9 +105,10 @@ pub struct MirrorArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum MirrorMode {
     /// Answer, and copy every request to the peers.
-    Active(MirrorActiveArgs),
-    /// Process the copies; say nothing as the address.
-    Standby(MirrorNodeArgs),
+    Active(MirrorSetArgs),
+    /// Process the copies, say nothing as the address, and still copy what arrives to
+    /// the peers.
+    Standby(MirrorSetArgs),
     /// Remove the address's mirroring (with no --vip: all of it): the tables go when
     /// nothing is left in them, and so does the `lo` copy.
     Off(MirrorOffArgs),
@@ -116,24 +117,23 @@ pub enum MirrorMode {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct MirrorActiveArgs {
+pub struct MirrorSetArgs {
     #[command(flatten)]
     pub node: MirrorNodeArgs,
-    /// The UDP ports copied: `udp/PORT`, comma-separated or repeated.
+    /// The UDP ports copied to the peers: `udp/PORT`, comma-separated or repeated.
     #[arg(long = "service", value_name = "udp/PORT", value_delimiter = ',', required = true)]
     pub services: Vec<String>,
 }
 
-/// What `active` and `standby` share.
+/// The address, its device and the peers.
 #[derive(Debug, Clone, Args)]
 pub struct MirrorNodeArgs {
     /// The service address (IPv4, one host's).
     #[arg(long, value_name = "ADDR")]
     pub vip: String,
-    /// Where the copies go when this node is active (comma-separated or repeated; at
-    /// most 4). Give it to `standby` too: the tables are made for it then, and the
-    /// takeover changes only set elements. Without it the node's peers stay what they
-    /// were.
+    /// Where the copies go (comma-separated or repeated; at most 4). Give every mode
+    /// the same: the tables are made for them once, and a takeover changes one set
+    /// element. Without it the node's peers stay what they were.
     #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
     pub peers: Vec<String>,
     /// The interface the address and the peers are on.
@@ -261,8 +261,7 @@ impl MirrorArgs {
     /// Only check the settings (`--check`).
     pub fn check_only(&self) -> bool {
         match &self.mode {
-            MirrorMode::Active(a) => a.node.check,
-            MirrorMode::Standby(a) => a.check,
+            MirrorMode::Active(a) | MirrorMode::Standby(a) => a.node.check,
             MirrorMode::Off(_) | MirrorMode::Status(_) => false,
         }
     }

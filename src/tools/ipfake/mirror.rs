@@ -6,14 +6,17 @@
 //! comment (`hakit-mirror dev=... peers=...`; a table of that name without it is not
 //! ours and is never touched):
 //!
-//! - `ip hakit_mirror`: set `active` (address . port) of what this node mirrors;
+//! - `ip hakit_mirror`: set `active` (address . port) of what this node mirrors, in
+//!   both modes (a standby that still gets requests, by a stale ARP cache after a
+//!   handover, hands them on to the active node: both go on processing every one);
 //!   prerouting copies each such datagram to every peer (`dup to PEER device DEV`:
 //!   routed to the peer as next hop, the destination kept, so the peer's MAC receives a
 //!   datagram to the address); output sets the copy's TTL to 1, and a datagram with TTL
 //!   1 is never copied: two nodes both active (a healed partition) do not bounce copies
 //!   at each other until the TTL runs out. A copy is the only packet to a local address
 //!   that leaves on DEV, which is how output knows it.
-//! - `netdev hakit_mirror`: set `standby` (address) of what this node is standby for;
+//! - `netdev hakit_mirror`: set `standby` (address) of what this node is standby for
+//!   (a takeover deletes one element there);
 //!   DEV's egress drops every IPv4 packet from such an address and every ARP packet
 //!   naming it as the sender. At egress, not in output: an output drop fails the
 //!   service's sendto with EPERM (measured; the first test service died of it), while
@@ -108,7 +111,7 @@ impl State {
             .collect()
     }
 
-    /// The mode of one address: `active udp/53,udp/123`, `standby`, or None.
+    /// The mode of one address: `active udp/53,udp/123`, `standby udp/53`, or None.
     pub fn mode(&self, vip: Ipv4Addr) -> Option<String> {
         let ports: Vec<String> = self
             .active
@@ -116,13 +119,14 @@ impl State {
             .filter(|a| a.0 == vip)
             .map(|a| format!("udp/{}", a.1))
             .collect();
-        if !ports.is_empty() {
-            Some(format!("active {}", ports.join(",")))
-        } else if self.standby.contains(&vip) {
-            Some("standby".into())
+        let role = if self.standby.contains(&vip) {
+            "standby"
+        } else if !ports.is_empty() {
+            "active"
         } else {
-            None
-        }
+            return None;
+        };
+        Some(format!("{role} {}", ports.join(",")).trim_end().to_string())
     }
 }
 
@@ -230,9 +234,9 @@ pub fn read(nl: &mut Nftables) -> Result<State, Error> {
 /// The state an order leads to (pure: the unit tests play it).
 pub fn plan(cur: &State, order: &MirrorOrder) -> Result<State, Error> {
     let mut next = cur.clone();
-    let (node, ports): (&MirrorNode, Option<&[u16]>) = match order {
-        MirrorOrder::Active { node, ports } => (node, Some(ports)),
-        MirrorOrder::Standby(node) => (node, None),
+    let (node, ports, standby) = match order {
+        MirrorOrder::Active { node, ports } => (node, ports, false),
+        MirrorOrder::Standby { node, ports } => (node, ports, true),
         MirrorOrder::Off(vip) => {
             match vip {
                 Some(v) => {
@@ -275,13 +279,14 @@ pub fn plan(cur: &State, order: &MirrorOrder) -> Result<State, Error> {
         dev: node.dev.clone(),
         peers,
     });
+    // Both modes copy: a standby that still gets requests (a stale ARP cache after a
+    // handover) hands them on to the active node, so both keep processing all of them.
     next.active.retain(|a| a.0 != node.vip);
-    next.standby.remove(&node.vip);
-    match ports {
-        Some(ports) => next.active.extend(ports.iter().map(|&p| (node.vip, p))),
-        None => {
-            next.standby.insert(node.vip);
-        }
+    next.active.extend(ports.iter().map(|&p| (node.vip, p)));
+    if standby {
+        next.standby.insert(node.vip);
+    } else {
+        next.standby.remove(&node.vip);
     }
     Ok(next)
 }
@@ -473,9 +478,9 @@ pub fn run(order: &MirrorOrder) -> Result<ExitStatus, Error> {
     commit(&mut nl, &cur, &next)?;
     match order {
         // Its answers are dropped before the address is local here.
-        MirrorOrder::Standby(n) => {
-            addr::add(lo_index()?, IpAddr::V4(n.vip), 32, Some(LO_LABEL))
-                .map_err(kernel(&format!("adding {}/32 to lo", n.vip)))?;
+        MirrorOrder::Standby { node, .. } => {
+            addr::add(lo_index()?, IpAddr::V4(node.vip), 32, Some(LO_LABEL))
+                .map_err(kernel(&format!("adding {}/32 to lo", node.vip)))?;
         }
         // Held on its interface already: the copy is not needed. Not yet: it stays
         // until `ipfake up` adds the address (copies keep arriving until then).
@@ -540,15 +545,23 @@ mod tests {
     #[test]
     fn a_standby_then_its_takeover() {
         let empty = State::default();
-        let sb = plan(&empty, &MirrorOrder::Standby(node(V, "eth0", &["10.0.0.1"]))).unwrap();
-        assert_eq!(sb.mode(V.parse().unwrap()).as_deref(), Some("standby"));
+        let sb = plan(
+            &empty,
+            &MirrorOrder::Standby {
+                node: node(V, "eth0", &["10.0.0.1"]),
+                ports: vec![5300],
+            },
+        )
+        .unwrap();
+        assert_eq!(sb.mode(V.parse().unwrap()).as_deref(), Some("standby udp/5300"));
         // No tables yet: one nft batch, which makes both with the element in.
         let Step::Nft(text) = step(&empty, &sb) else { panic!() };
         assert_eq!(
             text,
-            "table ip hakit_mirror {\n\tcomment \"hakit-mirror dev=eth0 peers=10.0.0.1\"\n\tset active {\n\t\ttype ipv4_addr . inet_service\n\t}\n\tchain pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n\t\tip daddr . udp dport @active ip ttl != 1 dup to 10.0.0.1 device \"eth0\"\n\t}\n\tchain out {\n\t\ttype filter hook output priority -150; policy accept;\n\t\tip daddr . udp dport @active oifname \"eth0\" ip ttl set 1\n\t}\n}\ntable netdev hakit_mirror {\n\tcomment \"hakit-mirror dev=eth0\"\n\tset standby {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.100 }\n\t}\n\tchain egress {\n\t\ttype filter hook egress device \"eth0\" priority 0; policy accept;\n\t\tip saddr @standby drop\n\t\tarp saddr ip @standby drop\n\t}\n}\n"
+            "table ip hakit_mirror {\n\tcomment \"hakit-mirror dev=eth0 peers=10.0.0.1\"\n\tset active {\n\t\ttype ipv4_addr . inet_service\n\t\telements = { 10.0.0.100 . 5300 }\n\t}\n\tchain pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n\t\tip daddr . udp dport @active ip ttl != 1 dup to 10.0.0.1 device \"eth0\"\n\t}\n\tchain out {\n\t\ttype filter hook output priority -150; policy accept;\n\t\tip daddr . udp dport @active oifname \"eth0\" ip ttl set 1\n\t}\n}\ntable netdev hakit_mirror {\n\tcomment \"hakit-mirror dev=eth0\"\n\tset standby {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.100 }\n\t}\n\tchain egress {\n\t\ttype filter hook egress device \"eth0\" priority 0; policy accept;\n\t\tip saddr @standby drop\n\t\tarp saddr ip @standby drop\n\t}\n}\n"
         );
-        // The takeover, peers left out: the tables stay, one element transaction.
+        // The takeover, peers left out: the tables stay, one element transaction: the
+        // standby element goes (and here a port comes).
         let made = State {
             present: (true, true),
             ..sb.clone()
@@ -574,7 +587,7 @@ mod tests {
                     family: Family::Ip,
                     table: TABLE.into(),
                     set: ACTIVE.into(),
-                    elems: vec![Elem::key(active_key(v, 53)), Elem::key(active_key(v, 5300))],
+                    elems: vec![Elem::key(active_key(v, 53))],
                 },
                 Op::DelSetElems {
                     family: Family::Netdev,
@@ -641,7 +654,11 @@ mod tests {
         assert!(text
             .contains("dup to 10.0.0.2 device \"eth0\"\n\t\tip daddr . udp dport @active ip ttl != 1 dup to 10.0.0.3"));
         // Another address on another device while one is mirrored: refused.
-        let e = plan(&one, &MirrorOrder::Standby(node("10.0.0.101", "eth1", &[]))).unwrap_err();
+        let sb = |vip, dev| MirrorOrder::Standby {
+            node: node(vip, dev, &[]),
+            ports: vec![53],
+        };
+        let e = plan(&one, &sb("10.0.0.101", "eth1")).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("--dev eth1: this node mirrors 10.0.0.100 on eth0"),
@@ -649,7 +666,20 @@ mod tests {
         );
         assert_eq!(e.exit_status(), ExitStatus::Usage);
         // The same address moving to another device is fine.
-        assert!(plan(&one, &MirrorOrder::Standby(node(V, "eth1", &[]))).is_ok());
+        assert!(plan(&one, &sb(V, "eth1")).is_ok());
+        // A standby that was active keeps copying: only its standby element comes.
+        let Step::Elements(ops) = step(&one, &plan(&one, &sb(V, "eth0")).unwrap()) else {
+            panic!()
+        };
+        assert_eq!(
+            ops,
+            vec![Op::NewSetElems {
+                family: Family::Netdev,
+                table: TABLE.into(),
+                set: STANDBY.into(),
+                elems: vec![Elem::key(standby_key(V.parse().unwrap()))],
+            }]
+        );
     }
 
     #[test]

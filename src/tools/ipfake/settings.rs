@@ -190,7 +190,7 @@ impl Takeover {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MirrorOrder {
     Active { node: MirrorNode, ports: Vec<u16> },
-    Standby(MirrorNode),
+    Standby { node: MirrorNode, ports: Vec<u16> },
     Off(Option<Ipv4Addr>),
     Status(Option<Ipv4Addr>),
 }
@@ -213,18 +213,14 @@ pub const TCP_REFUSED: &str = "TCP cannot be mirrored: two TCP stacks cannot sha
 impl MirrorOrder {
     pub fn resolve(a: &MirrorArgs) -> Result<MirrorOrder, MirrorError> {
         Ok(match &a.mode {
-            MirrorMode::Active(m) => {
-                let node = mirror_node(&m.node)?;
-                let mut ports = Vec::new();
-                for s in &m.services {
-                    let p = service_port(s)?;
-                    if !ports.contains(&p) {
-                        ports.push(p);
-                    }
-                }
-                MirrorOrder::Active { node, ports }
-            }
-            MirrorMode::Standby(m) => MirrorOrder::Standby(mirror_node(m)?),
+            MirrorMode::Active(m) => MirrorOrder::Active {
+                node: mirror_node(&m.node)?,
+                ports: ports(&m.services)?,
+            },
+            MirrorMode::Standby(m) => MirrorOrder::Standby {
+                node: mirror_node(&m.node)?,
+                ports: ports(&m.services)?,
+            },
             MirrorMode::Off(m) => MirrorOrder::Off(m.vip.as_deref().map(|v| vip("--vip", v)).transpose()?),
             MirrorMode::Status(m) => MirrorOrder::Status(m.vip.as_deref().map(|v| vip("ADDR", v)).transpose()?),
         })
@@ -274,6 +270,17 @@ fn mirror_node(a: &MirrorNodeArgs) -> Result<MirrorNode, MirrorError> {
         dev: dev.to_string(),
         peers: ps,
     })
+}
+
+fn ports(services: &[String]) -> Result<Vec<u16>, MirrorError> {
+    let mut ports = Vec::new();
+    for s in services {
+        let p = service_port(s)?;
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    Ok(ports)
 }
 
 /// `udp/PORT` → PORT; TCP refused with the reason.
