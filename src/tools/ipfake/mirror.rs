@@ -36,7 +36,7 @@ use crate::base::exit::{ExitStatus, HasExitStatus};
 use crate::base::privilege::{self, Cap};
 use crate::net::addr;
 use crate::net::nftables::{self, Concat, Elem, Family, Nftables, Op};
-use crate::tools::ipfake::settings::{MirrorNode, MirrorOrder};
+use crate::tools::ipfake::settings::MirrorOrder;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fmt::Write as _;
@@ -531,6 +531,7 @@ fn status(cur: &State, vip: Option<Ipv4Addr>) -> ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::ipfake::settings::MirrorNode;
 
     fn node(vip: &str, dev: &str, peers: &[&str]) -> MirrorNode {
         MirrorNode {
