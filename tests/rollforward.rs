@@ -186,7 +186,7 @@ fn mirrored_pair(net: &mut Net) -> ([PathBuf; 2], Child, Child) {
 }
 
 /// Each request answered at most once; the answers by node.
-fn answered_once<'a>(answers: &'a [Answer]) -> (Vec<&'a Answer>, Vec<&'a Answer>) {
+fn answered_once(answers: &[Answer]) -> (Vec<&Answer>, Vec<&Answer>) {
     let mut by_seq: HashMap<u64, usize> = HashMap::new();
     for a in answers {
         *by_seq.entry(a.seq).or_default() += 1;
