@@ -617,7 +617,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --pid-dir --config --quiet --help dev"
+            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --pid-dir --config --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -640,6 +640,14 @@ _ipfake() {
                     return 0
                     ;;
                 --router)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror-peer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

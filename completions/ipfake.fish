@@ -40,6 +40,8 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l count -d 'Announcem
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l interval -d 'Time between the burst\'s announcements. [default: 200ms]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l refresh -d 'Re-announce this often while holding the address (0 = never). [default: 10s]' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l router -d 'Also announce straight to this router\'s MAC (repeatable; one host\'s: not a broadcast, multicast or all-zero MAC)' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l mirror -d 'Roll-forward: before the address is added, make this node the active one of `ipfake mirror` for it on IFACE, copying these UDP ports (`udp/PORT`, comma-separated) to the --mirror-peer: `ipfake mirror active` done in this process, one element transaction, so an armed takeover still starts nothing' -r
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l mirror-peer -d 'With --mirror: where the copies go (comma-separated or repeated); without it the node\'s peers stay what they were' -r
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l pid-dir -d 'Where pid files live (`ipfake.<ADDR>.pid`); made if missing, refused if it is not a directory. [default: ipfake.pid-dir in the configuration, else /run/hakit]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s c -l config -d 'The configuration file (YAML; its `ipfake.addresses` describe addresses by name). [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l probe -d 'First ask whether another host answers for the address; refuse (exit 1) if so'

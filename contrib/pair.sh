@@ -31,8 +31,9 @@
 #   peer (a `t=pair-release` cluster message), which takes it.
 # - Roll-forward (--mirror): each node copies every request to those UDP ports to the
 #   peer (--mirror-peer, its address on --dev); the standby processes the copies and
-#   its answers are dropped (ipfake mirror). Taking over: `ipfake mirror active` first,
-#   then the address, so that no answer is dropped once the clients come; releasing:
+#   its answers are dropped (ipfake mirror). Taking over: `ipfake up --mirror` makes
+#   the node active before it adds the address, so that no answer is dropped once the
+#   clients come (the armed ipfake does it: one netlink transaction); releasing:
 #   `ipfake mirror standby` first (silent from then on, and still copying what stale
 #   ARP caches send here), then the address: both nodes process every request.
 # - If hb-send or hb-watch exits, the pair releases what it holds and exits 1: a node
@@ -82,8 +83,11 @@ esac
 [ -z "$fence" ] || [ -x "$fence" ] || { echo "pair.sh: --fence $fence is not an executable file" >&2; exit 2; }
 { [ -n "$mirror" ] && [ -n "$mirror_peer" ]; } || [ -z "$mirror$mirror_peer" ] ||
   { echo "pair.sh: --mirror and --mirror-peer go together" >&2; exit 2; }
-mirror_to=(--vip "${vip%/*}" --peer "$mirror_peer" --dev "$dev" --service "$mirror")
-[ -z "$mirror" ] || ipfake mirror active --check "${mirror_to[@]}" || exit 2
+mirror_to=(--vip "${vip%/*}" --peer "$mirror_peer" --dev "$dev" --service "$mirror") mirror_up=()
+if [ -n "$mirror" ]; then
+  ipfake mirror active --check "${mirror_to[@]}" || exit 2
+  mirror_up=(--mirror "$mirror" --mirror-peer "$mirror_peer")
+fi
 mkdir -p "$state" "$lib"
 echo $$ > "$state/pair.pid"
 tools=(--node "$me" --nodes "$me,$peer" --table "$state/ast" "${extra[@]}")
@@ -99,7 +103,7 @@ tell() { printf '>>>\n%s\n<<<\n' "$1" >&3; }
 holder= armed= epoch=0 standby=0
 peer_state=unknown peer_held= peer_epoch=0 peer_rank=0 my_pings=0 peer_pings=0
 arm() {
-  ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s &
+  ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s "${mirror_up[@]}" &
   armed=$!
 }
 # Our rank, in $rank (no $(...): a fork costs a millisecond on the paths that use it).
@@ -118,12 +122,10 @@ take() {
   if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then return 0; fi
   pings_ok || { log "not taking $vip ($1): no ping node answers here, $peer reaches $peer_pings"; return 0; }
   log "taking $vip: $1"
-  # Answers allowed before the clients' caches move to us: none of theirs is dropped.
-  [ -z "$mirror" ] || ipfake -q mirror active "${mirror_to[@]}" || log "ipfake mirror active failed"
   if [ -n "$armed" ] && kill -USR1 "$armed" 2>/dev/null; then
     holder=$armed
   else
-    ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s &
+    ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s "${mirror_up[@]}" &
     holder=$!
   fi
   armed=

@@ -458,7 +458,7 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         (vec!["--vip", VIP, "--dev", "eth7"], "--dev `eth7`: no such interface"),
         (
             vec!["--vip", VIP, "--dev", "eth0", "--peer", VIP],
-            "--peer `10.77.1.100` is the --vip itself",
+            "--peer `10.77.1.100` is the mirrored address itself",
         ),
         (vec!["--vip", "2001:db8::1", "--dev", "eth0"], "IPv6 is not mirrored"),
     ] {
@@ -473,6 +473,14 @@ fn a_table_not_ours_is_left_alone_and_modes_are_idempotent() {
         status(&net, 1),
         format!("{VIP} standby udp/5300 dev=eth0 peers=10.77.1.9 lo\n")
     );
+    let o = ipfake(&net, 1, &["up", CIDR, "dev", "eth0", "--once", "--mirror", "tcp/80"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--mirror `tcp/80`: TCP cannot be mirrored"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!net.has_addr(1, CIDR));
     // pair.sh checks --mirror before it starts anything: exit 2, ipfake's line.
     for (opts, want) in [
         (

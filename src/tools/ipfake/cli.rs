@@ -218,6 +218,16 @@ pub struct UpArgs {
     /// starting a process. SIGTERM before then exits without touching the address.
     #[arg(long, conflicts_with = "probe")]
     pub armed: bool,
+    /// Roll-forward: before the address is added, make this node the active one of
+    /// `ipfake mirror` for it on IFACE, copying these UDP ports (`udp/PORT`,
+    /// comma-separated) to the --mirror-peer: `ipfake mirror active` done in this
+    /// process, one element transaction, so an armed takeover still starts nothing.
+    #[arg(long, value_name = "udp/PORT", value_delimiter = ',')]
+    pub mirror: Vec<String>,
+    /// With --mirror: where the copies go (comma-separated or repeated); without it the
+    /// node's peers stay what they were.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', requires = "mirror")]
+    pub mirror_peer: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

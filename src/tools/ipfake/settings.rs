@@ -87,6 +87,8 @@ pub struct Takeover {
     pub force: bool,
     pub once: bool,
     pub armed: bool,
+    /// `--mirror`: made the active one of `ipfake mirror` before the address is added.
+    pub mirror: Option<MirrorOrder>,
 }
 
 impl Takeover {
@@ -164,6 +166,7 @@ impl Takeover {
             }
             (None, None) => None,
         };
+        let mirror = up_mirror(a, addr, &iface).map_err(|e| usage(e.to_string()))?;
         Ok(Takeover {
             addr: (addr, prefix),
             iface,
@@ -182,6 +185,7 @@ impl Takeover {
             force: a.force,
             once: a.once,
             armed: a.armed,
+            mirror,
         })
     }
 }
@@ -214,12 +218,12 @@ impl MirrorOrder {
     pub fn resolve(a: &MirrorArgs) -> Result<MirrorOrder, MirrorError> {
         Ok(match &a.mode {
             MirrorMode::Active(m) => MirrorOrder::Active {
-                node: mirror_node(&m.node)?,
-                ports: ports(&m.services)?,
+                node: mirror_node(&m.node, "--peer")?,
+                ports: ports("--service", &m.services)?,
             },
             MirrorMode::Standby(m) => MirrorOrder::Standby {
-                node: mirror_node(&m.node)?,
-                ports: ports(&m.services)?,
+                node: mirror_node(&m.node, "--peer")?,
+                ports: ports("--service", &m.services)?,
             },
             MirrorMode::Off(m) => MirrorOrder::Off(m.vip.as_deref().map(|v| vip("--vip", v)).transpose()?),
             MirrorMode::Status(m) => MirrorOrder::Status(m.vip.as_deref().map(|v| vip("ADDR", v)).transpose()?),
@@ -240,13 +244,32 @@ fn vip(flag: &str, s: &str) -> Result<Ipv4Addr, MirrorError> {
     }
 }
 
-fn mirror_node(a: &MirrorNodeArgs) -> Result<MirrorNode, MirrorError> {
+/// `ipfake up --mirror`: the active mode for the address taken, on its interface.
+fn up_mirror(a: &UpArgs, vip: IpAddr, dev: &str) -> Result<Option<MirrorOrder>, MirrorError> {
+    if a.mirror.is_empty() {
+        return Ok(None);
+    }
+    let node = MirrorNodeArgs {
+        vip: vip.to_string(),
+        peers: a.mirror_peer.clone(),
+        dev: dev.to_string(),
+        check: false,
+    };
+    Ok(Some(MirrorOrder::Active {
+        node: mirror_node(&node, "--mirror-peer")?,
+        ports: ports("--mirror", &a.mirror)?,
+    }))
+}
+
+fn mirror_node(a: &MirrorNodeArgs, peer_flag: &str) -> Result<MirrorNode, MirrorError> {
     let (vip, dev) = (self::vip("--vip", &a.vip)?, a.dev.as_str());
     let mut ps = Vec::new();
     for p in &a.peers {
-        let a = self::vip("--peer", p)?;
+        let a = self::vip(peer_flag, p)?;
         if a == vip {
-            return Err(MirrorError::Usage(format!("--peer `{p}` is the --vip itself")));
+            return Err(MirrorError::Usage(format!(
+                "{peer_flag} `{p}` is the mirrored address itself"
+            )));
         }
         if !ps.contains(&a) {
             ps.push(a);
@@ -254,7 +277,7 @@ fn mirror_node(a: &MirrorNodeArgs) -> Result<MirrorNode, MirrorError> {
     }
     if ps.len() > MIRROR_PEERS_MAX {
         return Err(MirrorError::Usage(format!(
-            "--peer: {} peers; at most {MIRROR_PEERS_MAX}",
+            "{peer_flag}: {} peers; at most {MIRROR_PEERS_MAX}",
             ps.len()
         )));
     }
@@ -272,10 +295,10 @@ fn mirror_node(a: &MirrorNodeArgs) -> Result<MirrorNode, MirrorError> {
     })
 }
 
-fn ports(services: &[String]) -> Result<Vec<u16>, MirrorError> {
+fn ports(flag: &str, services: &[String]) -> Result<Vec<u16>, MirrorError> {
     let mut ports = Vec::new();
     for s in services {
-        let p = service_port(s)?;
+        let p = service_port(flag, s)?;
         if !ports.contains(&p) {
             ports.push(p);
         }
@@ -284,8 +307,8 @@ fn ports(services: &[String]) -> Result<Vec<u16>, MirrorError> {
 }
 
 /// `udp/PORT` → PORT; TCP refused with the reason.
-fn service_port(s: &str) -> Result<u16, MirrorError> {
-    let usage = |m: &str| MirrorError::Usage(format!("--service `{s}`: {m}"));
+fn service_port(flag: &str, s: &str) -> Result<u16, MirrorError> {
+    let usage = |m: &str| MirrorError::Usage(format!("{flag} `{s}`: {m}"));
     let (proto, port) = s.split_once('/').ok_or_else(|| usage("write udp/PORT"))?;
     match proto.to_ascii_lowercase().as_str() {
         "udp" => {}

@@ -208,6 +208,14 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
         }
     }
+    // Roll-forward: this node's answers flow before the address (and the clients)
+    // come; a failure takes nothing.
+    if let Some(m) = &a.mirror {
+        crate::tools::ipfake::mirror::run(m).map_err(|e| match e.exit_status() {
+            ExitStatus::Usage => Error::Usage(e.to_string()),
+            _ => Error::Io(e.to_string()),
+        })?;
+    }
     let pid_file = pid_path(pid_dir, addr);
     let old = read_holder(&pid_file);
     if let Some(old) = &old {
@@ -390,6 +398,7 @@ pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
         force: false,
         once: false,
         armed: false,
+        mirror: None,
     };
     up(&up_args, &dir)
 }
