@@ -61,25 +61,27 @@ pub enum Command {
     /// standby, which processes it silently, so that it answers with current state
     /// when it takes over.
     ///
-    /// `active` copies every datagram to the address's UDP `--service` ports, as it
+    /// Both modes copy every datagram to the address's UDP `--service` ports, as it
     /// arrives, to each `--peer` (nftables `dup to PEER device DEV` in `ip hakit_mirror`'s
     /// prerouting: the copy keeps its destination, the address, and goes to the peer's
     /// MAC, so the peers must be on DEV's link; it leaves with TTL 1, and a datagram with
-    /// TTL 1 is never copied, so two active nodes do not bounce copies between them), and
-    /// lets this node's answers out. `standby` makes this node take such copies (the
-    /// address on `lo` as a /32 labelled `lo:hakit-mirror`) and say nothing as the address
-    /// on `--dev`: every IPv4 packet from it and every ARP packet naming it as the sender
-    /// is dropped at the device's egress (`netdev hakit_mirror`), so the service sees no
-    /// error (UDP hides a drop there) and no ARP cache learns this node for the address.
-    /// `ipfake up` of the address removes the `lo` copy once it has added the address on
-    /// its interface. The service must answer from the address (bind it, with
-    /// IP_FREEBIND if it starts first, or answer with IP_PKTINFO).
+    /// TTL 1 is never copied, so copies are not bounced back). `active` lets this node's
+    /// answers out. `standby` makes this node take the copies (the address on `lo` as a
+    /// /32 labelled `lo:hakit-mirror`) and say nothing as the address on `--dev`: every
+    /// IPv4 packet from it and every ARP packet naming it as the sender is dropped at the
+    /// device's egress (`netdev hakit_mirror`), so the service sees no error (UDP hides a
+    /// drop there) and no ARP cache learns this node for the address; what still reaches
+    /// a standby (a stale ARP cache after a handover) is copied on to the active node,
+    /// so both go on processing every request. The service must answer from the address
+    /// (bind it, with IP_FREEBIND if it starts first, or answer with IP_PKTINFO).
     ///
-    /// Takeover is `ipfake mirror active` and then `ipfake up` (or SIGUSR1 to an armed
-    /// one): answers flow before the clients' caches move. Give every mode the same
-    /// `--dev` and `--peer`: the tables are then made once and a mode change is one
-    /// nf_tables netlink transaction of set elements (no nft process). The device and the
-    /// peers belong to the node, shared by every address it mirrors.
+    /// Takeover: `ipfake up ADDR/PREFIX dev DEV --mirror udp/PORT --mirror-peer PEER`
+    /// (armed, or not) makes this node active and then adds the address, so answers
+    /// flow before the clients' caches move; it also removes the `lo` copy. Releasing:
+    /// `ipfake mirror standby` first, then `ipfake down`. Give every mode the same
+    /// `--dev`, `--peer` and `--service`: the tables are then made once (by nft) and a
+    /// takeover deletes one set element (one nf_tables netlink transaction). The device
+    /// and the peers belong to the node, shared by every address it mirrors.
     ///
     /// TCP is refused: two TCP stacks cannot share one connection (the standby's stack
     /// chose other sequence numbers than the master's, so it would answer the client's
