@@ -22,6 +22,9 @@ _lvs__ctl() {
             lvs__ctl,diff)
                 cmd="lvs__ctl__subcmd__diff"
                 ;;
+            lvs__ctl,director)
+                cmd="lvs__ctl__subcmd__director"
+                ;;
             lvs__ctl,follow)
                 cmd="lvs__ctl__subcmd__follow"
                 ;;
@@ -36,6 +39,9 @@ _lvs__ctl() {
                 ;;
             lvs__ctl__subcmd__help,diff)
                 cmd="lvs__ctl__subcmd__help__subcmd__diff"
+                ;;
+            lvs__ctl__subcmd__help,director)
+                cmd="lvs__ctl__subcmd__help__subcmd__director"
                 ;;
             lvs__ctl__subcmd__help,follow)
                 cmd="lvs__ctl__subcmd__help__subcmd__follow"
@@ -53,7 +59,7 @@ _lvs__ctl() {
 
     case "${cmd}" in
         lvs__ctl)
-            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status help"
+            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +252,32 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__director)
+            opts="-q -h --node --state-dir --backend --quiet --help show conntrackd"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "ipvs nft" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__follow)
             opts="-c -q -h --config --state --interval --json --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -281,7 +313,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help)
-            opts="apply diff follow status help"
+            opts="apply diff follow status director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,6 +341,20 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lvs__subcmd__ctl__subcmd__help__subcmd__director)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

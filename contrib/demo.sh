@@ -8,6 +8,9 @@
 # a director: lvs-ctl on nftables spreading a client's requests over three real
 # servers, mon-check's events taking a dead one out and putting it back. Act five is a
 # dual-channel cluster: one node loses LAN a silently, chan-switch moves every node to b.
+# Act six is the virtual server: two directors (contrib/director.sh) in front of three
+# real servers, one killed and brought back, then the director killed under open
+# connections, which conntrackd keeps.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -241,6 +244,119 @@ step "LAN a mended; no switch back by itself (back: none); by hand: chan-switch 
 ip netns exec "$SW" nft delete table bridge demo
 sleep 0.5
 cs back | sed 's/^/  /'
+stop_all
+echo
+echo "== act six: the virtual server (contrib/director.sh): client n1, directors n2 (director) and"
+echo "   n3 (primary backup), real servers n4-n6 behind NAT; conntrackd keeps connections"
+net_up 6 2
+ip -n "${PFX}n1" addr flush dev eth1; ip -n "${PFX}n1" link set eth1 down
+cat > "$work/line.py" <<'PY'
+import socket, sys, threading
+name, addr = sys.argv[1], sys.argv[2]
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((addr, 9000)); s.listen(256)
+def serve(c):
+    with c:
+        f = c.makefile("rwb")
+        try:
+            for line in f:
+                f.write(name.encode() + b"\n"); f.flush()
+        except OSError:
+            pass
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+cat > "$work/hold.py" <<'PY'
+import random, socket, sys, time
+cs = [socket.create_connection(("10.77.1.100", 9000), timeout=2).makefile("rwb") for _ in range(20)]
+bad = set(); end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    for i in random.sample(range(20), 20):
+        if i in bad: continue
+        try:
+            cs[i].write(b"x\n"); cs[i].flush()
+            if not cs[i].readline(): bad.add(i)
+        except OSError:
+            bad.add(i)
+    time.sleep(0.05)
+print("  the client's 20 open connections: %d broke, %d went on through the new director" % (len(bad), 20 - len(bad)))
+PY
+line() { ip netns exec "${PFX}n$1" python3 "$work/line.py" "n$1" "10.77.2.$1" >/dev/null 2>&1 & eval "line$1=$!"; }
+for i in 4 5 6; do
+  ip -n "${PFX}n$i" addr flush dev eth0; ip -n "${PFX}n$i" link set eth0 down
+  ip -n "${PFX}n$i" route add default via 10.77.2.100
+  line "$i"
+done
+for d in 2 3; do
+  ip netns exec "${PFX}n$d" sysctl -qw net.ipv4.ip_forward=1
+  mkdir -p "$work/d$d"
+  cat > "$work/d$d/hakit.yaml" <<YAML
+cluster:
+  keys: $work/authkeys
+  channels:
+    - { name: a, dev: eth0, mode: bcast }
+    - { name: b, dev: eth1, mode: bcast }
+hb-send: { keepalive: 50ms, deadtime: 300ms }
+hb-watch: { deadtime: 300ms, initdead: 1s }
+lvs-ctl:
+  backend: nft
+  services:
+    - service: tcp 10.77.1.100:9000
+      scheduler: rr
+      forward: masq
+      check: rs/tcp
+      on-failure: remove
+      reals:
+        - { address: 10.77.2.4:9000, host: 10.77.2.4 }
+        - { address: 10.77.2.5:9000, host: 10.77.2.5 }
+        - { address: 10.77.2.6:9000, host: 10.77.2.6 }
+mon-check:
+  state-dir: $work/d$d/mon
+  socket: $work/d$d/mon.sock
+  hostgroups: { rs: [10.77.2.4, 10.77.2.5, 10.77.2.6] }
+  watches: { rs: { tcp: { interval: 500ms, monitor: tcp -p 9000 -t 1 } } }
+director:
+  nodes:
+    - { name: n2, role: director }
+    - { name: n3, role: primary-backup }
+  addresses:
+    - { address: 10.77.1.100/24, dev: eth0 }
+    - { address: 10.77.2.100/24, dev: eth1 }
+  sync: conntrackd
+  sync-dev: eth1
+YAML
+  ip netns exec "${PFX}n$d" env PATH="$bin:$PATH" bash "$here/director.sh" run --node "n$d" -c "$work/d$d/hakit.yaml" \
+    --state-dir "$work/d$d/state" --lib-dir "$work/d$d/lib" -- -q 2>&1 | grep --line-buffered -E 'taking|releasing' | sed -u 's/^/  /' &
+  disown   # its death (act six kills n2) is the story, not a job report
+done
+many() { ip netns exec "${PFX}n1" python3 -c "
+import socket
+out = []
+for i in range($1):
+    try:
+        c = socket.create_connection(('10.77.1.100', 9000), timeout=1); f = c.makefile('rwb')
+        f.write(b'x\n'); f.flush(); out.append(f.readline().decode().strip() or '-')
+    except OSError:
+        out.append('-')
+print('  ' + ' '.join(out))"; }
+step "n2 holds the virtual address and the servers' gateway; 9 new connections, rr:" 3
+many 9
+step "n5's server dies: mon-check says host-down, lvs-ctl follow takes it out (on every director)" 0
+kill "$line5"; wait "$line5" 2>/dev/null || true
+sleep 1.5
+ip netns exec "${PFX}n3" "$bin/lvs-ctl" -L -n | sed 's/^/  n3: /'
+many 6
+step "it comes back" 0
+line 5
+sleep 1.5
+many 6
+step "20 connections open, a line on each every 50 ms; n2 dies (every process killed, both cables out)" 0
+ip netns exec "${PFX}n1" python3 "$work/hold.py" 5 &
+hold=$!
+sleep 1.5
+ip netns pids "${PFX}n2" | xargs -r kill -9
+cut 2 0; cut 2 1
+wait "$hold" || true
+many 6
 stop_all
 echo
 echo "demo done; the namespaces are gone."

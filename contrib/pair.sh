@@ -101,7 +101,7 @@ tell() { printf '>>>\n%s\n<<<\n' "$1" >&3; }
 
 # An armed ipfake waits, link open, for SIGUSR1: taking over starts no process.
 holder= armed= epoch=0 standby=0
-peer_state=unknown peer_held= peer_epoch=0 peer_rank=0 my_pings=0 peer_pings=0
+peer_state=unknown peer_held= peer_epoch=0 peer_rank=0 my_pings=unknown peer_pings=0
 arm() {
   ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s "${mirror_up[@]}" &
   armed=$!
@@ -109,7 +109,8 @@ arm() {
 # Our rank, in $rank (no $(...): a fork costs a millisecond on the paths that use it).
 set_rank() { if [ "$failback" = 1 ]; then rank=$((preferred * 1000000000 + epoch)); else rank=$((epoch * 2 + preferred)); fi; }
 # Whether the ping nodes let us serve: not when we reach none and the peer reaches some.
-pings_ok() { [ ${#pings[@]} = 0 ] || [ "$my_pings" -gt 0 ] || [ "$peer_state" != up ] || [ "$peer_pings" = 0 ]; }
+# Until our first ping result comes (ping-up or ping-dead), ours are not known to be down.
+pings_ok() { [ ${#pings[@]} = 0 ] || [ "$my_pings" = unknown ] || [ "$my_pings" -gt 0 ] || [ "$peer_state" != up ] || [ "$peer_pings" = 0 ]; }
 # Holding it while the peer reaches the ping nodes and we do not: hand it over.
 ipfail() {
   if ! pings_ok && [ -n "$holder" ]; then

@@ -6,6 +6,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let src = hakit::config::Source { path: "fuzz.yaml".into(), text: text.to_string() };
         let _ = hakit::config::parse(&src);
+        if let Ok(d) = hakit::tools::lvs_ctl::director::from_source(&src) {
+            for (n, _) in &d.nodes {
+                let _ = d.shell(n);
+            }
+        }
         let _ = hakit::wire::authkeys::AuthKeys::parse(text);
         let _ = hakit::base::duration::parse(text);
         let _ = hakit::config::ChannelSpec::parse(text);

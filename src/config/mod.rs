@@ -86,6 +86,9 @@ pub struct File {
     pub lvs_ctl: Option<serde_yaml::Value>,
     #[serde(default, rename = "mon-check")]
     pub mon_check: Option<serde_yaml::Value>,
+    /// contrib/director.sh's, read by `lvs-ctl director`.
+    #[serde(default)]
+    pub director: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,9 +245,14 @@ impl Source {
                     return Some((i + 1, line.len() - k.len() + 1));
                 }
                 // A flow mapping on the entry's line: `- {name: n2, via: [...]}`.
-                if let Some(at) = [format!("{{{key}:"), format!(", {key}:"), format!(",{key}:")]
-                    .iter()
-                    .find_map(|p| line.find(p.as_str()).map(|a| a + p.len() - key.len() - 1))
+                if let Some(at) = [
+                    format!("{{{key}:"),
+                    format!("{{ {key}:"),
+                    format!(", {key}:"),
+                    format!(",{key}:"),
+                ]
+                .iter()
+                .find_map(|p| line.find(p.as_str()).map(|a| a + p.len() - key.len() - 1))
                 {
                     return Some((i + 1, at + 1));
                 }

@@ -157,6 +157,20 @@ i uses this + i), \fBrule-priority\fR (1000, and the 15 after it), \fBjson\fR, \
 \fBmembers\fR: a list of maps with \fBname\fR, \fBaddress\fR (the node's cluster
 address, put on \fBlo\fR) and \fBvia\fR (its address on each channel, in the
 channels' order).
+.TP
+.B director
+Read by \fBlvs-ctl director\fR for \fBcontrib/director.sh\fR: \fBnodes\fR (a
+list of maps with \fBname\fR and \fBrole\fR, the cascade in order: one
+\fBdirector\fR, then one \fBprimary-backup\fR, then any \fBsecondary-backup\fR),
+\fBfailback\fR (false: the holder keeps the addresses while it lives; true: a
+better-ranked director back takes them again), \fBaddresses\fR (a list of maps with
+\fBaddress\fR, ADDR/PREFIX, and \fBdev\fR: what the active director holds, e.g. the
+virtual address and the real servers' gateway), \fBsync\fR (\fBconntrackd\fR: connection
+state synchronised by conntrackd and committed at takeover, for NAT on nftables;
+\fBipvs\fR: the kernel's sync daemon; \fBnone\fR, the default), \fBsync-dev\fR (the
+link the state travels on), \fBsync-group\fR (conntrackd's multicast group,
+225.0.0.50), \fBsync-port\fR (conntrackd's port, 3780; with \fBipvs\fR the syncid,
+1).
 .PP
 Sections of the other tools (\fBarp-announce\fR, \fBlvs-ctl\fR)
 are accepted and left to them.

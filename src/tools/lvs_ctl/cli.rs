@@ -55,6 +55,35 @@ pub enum Command {
     Follow(FollowArgs),
     /// The services, their real servers, weights, health as followed, connections.
     Status(StatusArgs),
+    /// The configuration's `director` section, checked, for contrib/director.sh: `show`
+    /// prints this node's role, rank and what the active director holds as shell
+    /// assignments (for `eval`); `conntrackd` prints conntrackd's configuration for this
+    /// node (FTFW over multicast on `sync-dev`, its files in --state-dir).
+    Director(DirectorArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DirectorWhat {
+    Show,
+    Conntrackd,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DirectorArgs {
+    /// What to print.
+    #[arg(value_enum)]
+    pub what: DirectorWhat,
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub file: Option<PathBuf>,
+    /// This node's name, one of the section's nodes. [default: `uname -n`]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Where conntrackd keeps its lock and control socket.
+    #[arg(long, value_name = "DIR", default_value = "/run/hakit/director")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// What every subcommand takes.

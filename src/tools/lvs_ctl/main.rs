@@ -2,13 +2,13 @@
 //! Kept here rather than in src/bin so that the choice between the two is tested.
 
 use super::backend::{self, Kind};
-use super::cli::{Command, LvsCtlArgs};
-use super::{apply, config, follow, health, run, status};
+use super::cli::{Command, DirectorWhat, LvsCtlArgs};
+use super::{apply, config, director, follow, health, run, status};
 use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
-const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "help"];
+const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "help"];
 
 /// How the arguments are read.
 #[derive(Debug, PartialEq, Eq)]
@@ -141,6 +141,7 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
         Command::Apply(x) | Command::Diff(x) => &x.common,
         Command::Follow(x) => &x.common,
         Command::Status(x) => &x.common,
+        Command::Director(x) => &x.common,
     };
     crate::base::log::init("lvs-ctl", false, false, common.quiet);
     match &cmd {
@@ -225,6 +226,23 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
             crate::base::signals::die_on_broken_pipe();
             match status::run(x, cfg, b.as_mut()) {
                 Ok(()) => ExitStatus::Success,
+                Err(e) => report(&e),
+            }
+        }
+        Command::Director(x) => {
+            let path = config_path(&x.file).unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
+            let node = x.node.clone().unwrap_or_else(crate::config::uname_node);
+            let out = director::load(&path)
+                .map_err(director::DirError::from)
+                .and_then(|d| match x.what {
+                    DirectorWhat::Show => d.shell(&node),
+                    DirectorWhat::Conntrackd => d.conntrackd_conf(&node, &x.state_dir),
+                });
+            match out {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitStatus::Success
+                }
                 Err(e) => report(&e),
             }
         }

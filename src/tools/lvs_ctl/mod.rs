@@ -8,6 +8,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod director;
 pub mod follow;
 pub mod format;
 pub mod health;
