@@ -454,28 +454,31 @@ fn commit(nl: &mut Nftables, cur: &State, next: &State) -> Result<(), Error> {
 pub fn run(order: &MirrorOrder) -> Result<ExitStatus, Error> {
     let mut nl = open()?;
     let cur = read(&mut nl)?;
+    let next = plan(&cur, order)?;
+    // Off: first stop taking copies, then the tables; the copies come back if the
+    // tables could not change.
+    let mut removed = Vec::new();
     match order {
         MirrorOrder::Status(vip) => return Ok(status(&cur, *vip)),
         MirrorOrder::Off(vip) => {
-            // First stop taking copies, then the tables.
-            let gone: Vec<Ipv4Addr> = match vip {
-                Some(v) => vec![*v],
-                None => addr::labelled()
-                    .into_iter()
-                    .filter_map(|a| match a {
-                        (IpAddr::V4(v), l) if l == LO_LABEL => Some(v),
-                        _ => None,
-                    })
-                    .collect(),
-            };
-            for v in gone {
-                del_lo_copy(v)?;
+            for (ip, label) in addr::labelled() {
+                match ip {
+                    IpAddr::V4(v) if label == LO_LABEL && vip.is_none_or(|w| w == v) => {
+                        del_lo_copy(v)?;
+                        removed.push(v);
+                    }
+                    _ => {}
+                }
             }
         }
         _ => {}
     }
-    let next = plan(&cur, order)?;
-    commit(&mut nl, &cur, &next)?;
+    if let Err(e) = commit(&mut nl, &cur, &next) {
+        for v in removed {
+            let _ = addr::add(lo_index()?, IpAddr::V4(v), 32, Some(LO_LABEL));
+        }
+        return Err(e);
+    }
     match order {
         // Its answers are dropped before the address is local here.
         MirrorOrder::Standby { node, .. } => {
