@@ -357,6 +357,83 @@ mod tests {
         );
     }
 
+    fn mirror(args: &[&str]) -> Result<MirrorOrder, String> {
+        let a = IpfakeArgs::try_parse_from(["ipfake", "mirror"].iter().chain(args)).unwrap();
+        let Command::Mirror(m) = &a.command else { panic!() };
+        MirrorOrder::resolve(m).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn mirror_settings_are_checked_before_anything() {
+        let ok = mirror(&[
+            "standby",
+            "--vip",
+            "10.0.0.100",
+            "--dev",
+            "lo",
+            "--peer",
+            "10.0.0.1,10.0.0.2",
+            "--peer",
+            "10.0.0.1",
+            "--service",
+            "udp/53,udp/5300",
+            "--service",
+            "UDP/53",
+        ])
+        .unwrap();
+        assert_eq!(
+            ok,
+            MirrorOrder::Standby {
+                node: MirrorNode {
+                    vip: "10.0.0.100".parse().unwrap(),
+                    dev: "lo".into(),
+                    peers: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+                },
+                ports: vec![53, 5300],
+            }
+        );
+        let base = ["active", "--vip", "10.0.0.100", "--dev", "lo"];
+        let bad = |more: &[&str]| mirror(&[&base[..], more].concat()).unwrap_err();
+        assert!(bad(&["--service", "tcp/53"])
+            .starts_with("--service `tcp/53`: TCP cannot be mirrored: two TCP stacks cannot share one connection"));
+        assert_eq!(
+            bad(&["--service", "udp/0"]),
+            "--service `udp/0`: the port is 1 to 65535"
+        );
+        assert_eq!(bad(&["--service", "53"]), "--service `53`: write udp/PORT");
+        assert_eq!(
+            bad(&["--service", "sctp/53"]),
+            "--service `sctp/53`: only udp/PORT is mirrored"
+        );
+        assert_eq!(
+            bad(&[
+                "--service",
+                "udp/53",
+                "--peer",
+                "10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5"
+            ]),
+            "--peer: 5 peers; at most 4"
+        );
+        assert_eq!(
+            bad(&["--service", "udp/53", "--peer", "224.0.0.1"]).split(':').next(),
+            Some("--peer `224.0.0.1`")
+        );
+        let e = mirror(&[
+            "active",
+            "--vip",
+            "10.0.0.100",
+            "--dev",
+            "no\"such",
+            "--service",
+            "udp/53",
+        ])
+        .unwrap_err();
+        assert_eq!(e, "--dev `no\"such`: not an interface name nft can quote");
+        let e = mirror(&["off", "--vip", "fe80::1"]).unwrap_err();
+        assert!(e.starts_with("--vip `fe80::1`: IPv6 is not mirrored"), "{e}");
+        assert_eq!(mirror(&["status"]).unwrap(), MirrorOrder::Status(None));
+    }
+
     #[test]
     fn an_error_in_an_entry_points_at_that_entry() {
         let src = Source {
