@@ -19,6 +19,9 @@ _lvs__ctl() {
             lvs__ctl,apply)
                 cmd="lvs__ctl__subcmd__apply"
                 ;;
+            lvs__ctl,cgi)
+                cmd="lvs__ctl__subcmd__cgi"
+                ;;
             lvs__ctl,diff)
                 cmd="lvs__ctl__subcmd__diff"
                 ;;
@@ -36,6 +39,9 @@ _lvs__ctl() {
                 ;;
             lvs__ctl__subcmd__help,apply)
                 cmd="lvs__ctl__subcmd__help__subcmd__apply"
+                ;;
+            lvs__ctl__subcmd__help,cgi)
+                cmd="lvs__ctl__subcmd__help__subcmd__cgi"
                 ;;
             lvs__ctl__subcmd__help,diff)
                 cmd="lvs__ctl__subcmd__help__subcmd__diff"
@@ -59,7 +65,7 @@ _lvs__ctl() {
 
     case "${cmd}" in
         lvs__ctl)
-            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status director help"
+            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status cgi director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -230,6 +236,48 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__cgi)
+            opts="-c -q -h --config --table --state --mon-socket --secret --backend --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mon-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "ipvs nft" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__diff)
             opts="-q -h --state --json --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -313,7 +361,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help)
-            opts="apply diff follow status director help"
+            opts="apply diff follow status cgi director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +375,20 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lvs__subcmd__ctl__subcmd__help__subcmd__cgi)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -159,6 +159,11 @@ def revive(d, sync):
     start_director(d, sync)
 
 
+def full_table(d):
+    out = sh("ip", "netns", "exec", ns(d), BIN + "/lvs-ctl", "-L", "-n", check=False).stdout
+    return out.count("Masq    1") == len(REALS)
+
+
 def wait(what, f, within):
     end = mono() + within
     while mono() < end:
@@ -256,7 +261,9 @@ def failover(trials, sync):
         new = wait("a new holder", holder, 5)
         print("  trial %d: n%d killed, n%d serves after %.1f ms" % (k, h, new, lat[-1] if t else -1), flush=True)
         revive(h, sync)
-        time.sleep(2.5)  # the revived director is heard, initdead passes, it applies its table
+        # The revived director is heard, initdead passes, its checks pass: a full table.
+        wait("n%d's table has every real server" % h, lambda: full_table(h), 15)
+        time.sleep(1)
     pr.stop = True
     print("failover (sync %s), %d trials: median %.1f ms, p90 %.1f, min %.1f, max %.1f" %
           (sync, len(lat), statistics.median(lat), pct(lat, 90), min(lat), max(lat)), flush=True)

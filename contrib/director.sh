@@ -235,9 +235,12 @@ while :; do
   case $event in
     node-dead) state_of[$node]=dead; held_of[$node]= ;;
     node-up|node-restart)
+      # Up, but what it holds comes with the node-status that always follows: decide
+      # then, or a director back from the dead would take what its peer holds.
       state_of[$node]=up
       # Back from a partition? Say what we hold now, not a keepalive from now.
-      [ "$holding" = 0 ] || say_held ;;
+      [ "$holding" = 0 ] || say_held
+      continue ;;
     node-status)
       case $fields in *" status=standby "*) state_of[$node]=standby ;; *) state_of[$node]=up ;; esac
       held_of[$node]=

@@ -236,6 +236,39 @@ pub fn set_aside(path: &Path) -> std::path::PathBuf {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> Result<(), String> {
+    let (dir, name, tmp) = write_temporary(path, bytes, mode, durability)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("{}: cannot write: {e}", path.display()));
+    }
+    finish_temporary(&dir, &name, durability);
+    Ok(())
+}
+
+/// Create `path` with `bytes` only if it does not exist, whole or not at all: the
+/// temporary is hard-linked into place (link(2) never replaces), so of two writers
+/// racing the first wins and a reader never sees half a file. False if it existed.
+pub fn create_once(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, String> {
+    let (dir, name, tmp) = write_temporary(path, bytes, mode, Durability::Durable)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            finish_temporary(&dir, &name, Durability::Durable);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(format!("{}: cannot create: {e}", path.display())),
+    }
+}
+
+/// A new temporary beside `path` (O_EXCL, never through a link) holding `bytes`.
+fn write_temporary(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    durability: Durability,
+) -> Result<(PathBuf, String, PathBuf), String> {
     ensure_parent(path)?;
     let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
@@ -244,7 +277,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability
     let name = path
         .file_name()
         .ok_or_else(|| format!("{}: not a file name", path.display()))?
-        .to_string_lossy();
+        .to_string_lossy()
+        .into_owned();
     let mut last = None;
     for _ in 0..8 {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -270,24 +304,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durability: Durability
                 Ok(())
             }
         });
-        let renamed = written.and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = renamed {
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("{}: cannot write: {e}", path.display()));
         }
-        if durability == Durability::Durable {
-            if let Ok(d) = File::open(&dir) {
-                let _ = d.sync_all();
-            }
-        }
-        remove_stale_temporaries(&dir, &name);
-        return Ok(());
+        return Ok((dir, name, tmp));
     }
     Err(format!(
         "{}: cannot create a temporary beside it: {}",
         path.display(),
         last.map(|e| e.to_string()).unwrap_or_default()
     ))
+}
+
+/// After the temporary took its place: the directory synced (if durable), stale
+/// temporaries of killed writers removed.
+fn finish_temporary(dir: &Path, name: &str, durability: Durability) {
+    if durability == Durability::Durable {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    remove_stale_temporaries(dir, name);
 }
 
 #[cfg(test)]
@@ -341,6 +379,26 @@ mod tests {
         write_atomic(&p, b"newer", 0o600, Durability::Atomic).unwrap();
         assert!(!stale.exists());
         assert!(other.exists());
+    }
+
+    #[test]
+    fn create_once_never_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("secret");
+        assert!(create_once(&p, b"first", 0o600).unwrap());
+        assert!(!create_once(&p, b"second", 0o600).unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "first");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(
+            !create_once(&link, b"x", 0o600).unwrap(),
+            "a symlink there is not written through"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3, "no temporary left");
     }
 
     #[test]

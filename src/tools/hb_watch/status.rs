@@ -7,7 +7,8 @@ use crate::base::exit::ExitStatus;
 use crate::table::{LinkState, NodeRecord, NodeState, TableReader};
 use std::path::Path;
 
-fn age(now: u64, then: u64) -> String {
+/// How long ago `then` (monotonic ns) was: `120ms`, `42s`, `never`.
+pub fn age(now: u64, then: u64) -> String {
     if then == 0 {
         return "never".into();
     }
@@ -56,7 +57,8 @@ pub fn one_line(r: &NodeRecord, channels: &[String], now: u64) -> String {
     s
 }
 
-fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
+/// One node as JSON (`hb-watch status --json`, and the status page's snapshot).
+pub fn json(r: &NodeRecord, channels: &[String], now: u64) -> serde_json::Value {
     let links: Vec<serde_json::Value> = channels
         .iter()
         .enumerate()

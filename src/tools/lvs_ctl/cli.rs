@@ -55,6 +55,16 @@ pub enum Command {
     Follow(FollowArgs),
     /// The services, their real servers, weights, health as followed, connections.
     Status(StatusArgs),
+    /// The cluster's status page, a CGI program for any web server (lighttpd, Apache,
+    /// nginx with fcgiwrap), which does the TLS and the authentication: run with the CGI
+    /// environment, it answers one request and exits. GET shows the nodes and links of
+    /// the Active Stations Table, what each node holds, the virtual services with their
+    /// real servers and the services mon-check watches (`?format=json`: the same as
+    /// JSON). POST drains or enables a real server (a file in the maintenance
+    /// directory, which a running `follow` acts on) or acknowledges a mon-check alert:
+    /// only for a user the web server authenticated (REMOTE_USER), with the page's CSRF
+    /// token, from the page's own origin; anything else is refused with 403.
+    Cgi(CgiArgs),
     /// The configuration's `director` section, checked, for contrib/director.sh: `show`
     /// prints this node's role, rank and what the active director holds as shell
     /// assignments (for `eval`); `conntrackd` prints conntrackd's configuration for this
@@ -145,6 +155,34 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Reading the kernel's table needs CAP_NET_ADMIN, a drain write access to the maintenance directory, an ack access to mon-check's socket: a part the CGI's user cannot read shows why, the others still show.\n\nExample wrapper (the CGI the web server runs; the query string never becomes arguments):\n  #!/bin/sh\n  PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH\n  exec /usr/sbin/lvs-ctl cgi -c /etc/hakit/hakit.yaml\n\nExit status: 0 an answer was written (a refusal is one: 403 with the reason); 1 it could not be written; 2 a configuration error (answered with 500 and the error's file:line:column)."
+)]
+pub struct CgiArgs {
+    /// The configuration file: the lvs-ctl section (services, maintenance-dir) and
+    /// mon-check's socket. [default: /etc/hakit/hakit.yaml when it exists]
+    #[arg(short = 'c', long, value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The Active Stations Table hb-watch writes. [default: the configuration's
+    /// cluster.table, else /run/hakit/ast]
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+    /// Where a running `follow` keeps the health of the real servers.
+    #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// mon-check's control socket. [default: mon-check.socket of the configuration,
+    /// else /run/hakit/mon.sock]
+    #[arg(long, value_name = "PATH")]
+    pub mon_socket: Option<PathBuf>,
+    /// The key of the CSRF tokens: created (mode 0600, random) if missing; refused if
+    /// another user owns it or it is open to others.
+    #[arg(long, value_name = "FILE", default_value = super::web::DEFAULT_SECRET)]
+    pub secret: PathBuf,
     #[command(flatten)]
     pub common: Common,
 }

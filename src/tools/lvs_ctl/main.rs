@@ -8,7 +8,7 @@ use crate::base::exit::{report, ExitStatus};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
-const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "help"];
+const SUBCOMMANDS: &[&str] = &["apply", "diff", "follow", "status", "director", "cgi", "help"];
 
 /// How the arguments are read.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn mode(program: &str, args: &[String]) -> Mode {
 
 /// The configuration file a command reads: given, `HAKIT_CONFIG`, or the default when
 /// it exists.
-fn config_path(given: &Option<PathBuf>) -> Option<PathBuf> {
+pub(super) fn config_path(given: &Option<PathBuf>) -> Option<PathBuf> {
     given
         .clone()
         .or_else(|| std::env::var_os("HAKIT_CONFIG").map(PathBuf::from))
@@ -141,6 +141,7 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
         Command::Apply(x) | Command::Diff(x) => &x.common,
         Command::Follow(x) => &x.common,
         Command::Status(x) => &x.common,
+        Command::Cgi(x) => &x.common,
         Command::Director(x) => &x.common,
     };
     crate::base::log::init("lvs-ctl", false, false, common.quiet);
@@ -229,6 +230,7 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                 Err(e) => report(&e),
             }
         }
+        Command::Cgi(x) => super::web::main(x),
         Command::Director(x) => {
             let path = config_path(&x.file).unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());
             let node = x.node.clone().unwrap_or_else(crate::config::uname_node);

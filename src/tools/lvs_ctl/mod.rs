@@ -19,6 +19,7 @@ pub mod model;
 pub mod nft;
 pub mod run;
 pub mod status;
+pub mod web;
 
 /// Where `follow` keeps the health of the real servers for `apply` and `status`.
 pub const DEFAULT_STATE: &str = "/run/hakit/lvs-follow.json";

@@ -334,38 +334,46 @@ impl From<&CtlRequest> for Request {
     }
 }
 
+/// The socket a client talks to: the one given, else the configuration's, else the
+/// default file's, else /run/hakit/mon.sock.
+pub fn socket_path(socket: Option<&Path>, config: Option<&Path>) -> PathBuf {
+    socket
+        .map(Path::to_path_buf)
+        .or_else(|| config.and_then(super::config::socket_of))
+        .or_else(|| super::config::socket_of(Path::new(crate::config::DEFAULT_CONFIG)))
+        .unwrap_or_else(|| super::config::DEFAULT_SOCKET.into())
+}
+
+/// One request to the scheduler at `path` and its reply (with the reply's line as it
+/// came): the client half, for `mon-check ctl` and lvs-ctl's status page.
+pub fn ask(path: &Path, req: &Request) -> Result<(Reply, String), String> {
+    let mut conn = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach the scheduler at {}: {}",
+            path.display(),
+            crate::tools::mon_check::check::net::io_text(&e)
+        )
+    })?;
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
+    let mut line = serde_json::to_string(req).unwrap_or_default();
+    line.push('\n');
+    conn.write_all(line.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut answer = String::new();
+    let _ = BufReader::new((&conn).take(16 << 20)).read_line(&mut answer);
+    match serde_json::from_str(&answer) {
+        Ok(r) => Ok((r, answer)),
+        Err(_) => Err(format!("{}: no answer from the scheduler", path.display())),
+    }
+}
+
 /// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error.
 pub fn client(a: &CtlArgs, json: bool) -> Status {
-    let path = a
-        .socket
-        .clone()
-        .or_else(|| a.config.as_deref().and_then(super::config::socket_of))
-        .or_else(|| super::config::socket_of(Path::new(crate::config::DEFAULT_CONFIG)))
-        .unwrap_or_else(|| super::config::DEFAULT_SOCKET.into());
-    let mut conn = match UnixStream::connect(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::base::log::error(&format!(
-                "cannot reach the scheduler at {}: {}",
-                path.display(),
-                crate::tools::mon_check::check::net::io_text(&e)
-            ));
-            return Status::Critical;
-        }
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
-    let mut line = serde_json::to_string(&Request::from(&a.request)).unwrap_or_default();
-    line.push('\n');
-    if let Err(e) = conn.write_all(line.as_bytes()) {
-        crate::base::log::error(&format!("{}: {e}", path.display()));
-        return Status::Critical;
-    }
-    let mut answer = String::new();
-    let _ = BufReader::new(&conn).read_line(&mut answer);
-    let reply: Reply = match serde_json::from_str(&answer) {
+    let path = socket_path(a.socket.as_deref(), a.config.as_deref());
+    let (reply, answer) = match ask(&path, &Request::from(&a.request)) {
         Ok(r) => r,
-        Err(_) => {
-            crate::base::log::error(&format!("{}: no answer from the scheduler", path.display()));
+        Err(e) => {
+            crate::base::log::error(&e);
             return Status::Critical;
         }
     };
@@ -383,7 +391,8 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
     Status::Ok
 }
 
-fn when(t: Option<i64>) -> String {
+/// A Unix time for people, to the second (`-` for none).
+pub fn when(t: Option<i64>) -> String {
     match t {
         None => "-".into(),
         Some(t) => crate::base::clock::rfc3339_ms(t.max(0) as u64 * 1000)
