@@ -25,6 +25,9 @@ _ipfake() {
             ipfake,help)
                 cmd="ipfake__subcmd__help"
                 ;;
+            ipfake,mirror)
+                cmd="ipfake__subcmd__mirror"
+                ;;
             ipfake,status)
                 cmd="ipfake__subcmd__status"
                 ;;
@@ -40,11 +43,56 @@ _ipfake() {
             ipfake__subcmd__help,help)
                 cmd="ipfake__subcmd__help__subcmd__help"
                 ;;
+            ipfake__subcmd__help,mirror)
+                cmd="ipfake__subcmd__help__subcmd__mirror"
+                ;;
             ipfake__subcmd__help,status)
                 cmd="ipfake__subcmd__help__subcmd__status"
                 ;;
             ipfake__subcmd__help,up)
                 cmd="ipfake__subcmd__help__subcmd__up"
+                ;;
+            ipfake__subcmd__help__subcmd__mirror,active)
+                cmd="ipfake__subcmd__help__subcmd__mirror__subcmd__active"
+                ;;
+            ipfake__subcmd__help__subcmd__mirror,off)
+                cmd="ipfake__subcmd__help__subcmd__mirror__subcmd__off"
+                ;;
+            ipfake__subcmd__help__subcmd__mirror,standby)
+                cmd="ipfake__subcmd__help__subcmd__mirror__subcmd__standby"
+                ;;
+            ipfake__subcmd__help__subcmd__mirror,status)
+                cmd="ipfake__subcmd__help__subcmd__mirror__subcmd__status"
+                ;;
+            ipfake__subcmd__mirror,active)
+                cmd="ipfake__subcmd__mirror__subcmd__active"
+                ;;
+            ipfake__subcmd__mirror,help)
+                cmd="ipfake__subcmd__mirror__subcmd__help"
+                ;;
+            ipfake__subcmd__mirror,off)
+                cmd="ipfake__subcmd__mirror__subcmd__off"
+                ;;
+            ipfake__subcmd__mirror,standby)
+                cmd="ipfake__subcmd__mirror__subcmd__standby"
+                ;;
+            ipfake__subcmd__mirror,status)
+                cmd="ipfake__subcmd__mirror__subcmd__status"
+                ;;
+            ipfake__subcmd__mirror__subcmd__help,active)
+                cmd="ipfake__subcmd__mirror__subcmd__help__subcmd__active"
+                ;;
+            ipfake__subcmd__mirror__subcmd__help,help)
+                cmd="ipfake__subcmd__mirror__subcmd__help__subcmd__help"
+                ;;
+            ipfake__subcmd__mirror__subcmd__help,off)
+                cmd="ipfake__subcmd__mirror__subcmd__help__subcmd__off"
+                ;;
+            ipfake__subcmd__mirror__subcmd__help,standby)
+                cmd="ipfake__subcmd__mirror__subcmd__help__subcmd__standby"
+                ;;
+            ipfake__subcmd__mirror__subcmd__help,status)
+                cmd="ipfake__subcmd__mirror__subcmd__help__subcmd__status"
                 ;;
             *)
                 ;;
@@ -53,7 +101,7 @@ _ipfake() {
 
     case "${cmd}" in
         ipfake)
-            opts="-c -q -h -V --pid-dir --config --quiet --help --version up down status fake help"
+            opts="-c -q -h -V --pid-dir --config --quiet --help --version up down status fake mirror help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,7 +187,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__help)
-            opts="up down status fake help"
+            opts="up down status fake mirror help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +242,76 @@ _ipfake() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ipfake__subcmd__help__subcmd__mirror)
+            opts="active standby off status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__help__subcmd__mirror__subcmd__active)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__help__subcmd__mirror__subcmd__off)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__help__subcmd__mirror__subcmd__standby)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__help__subcmd__mirror__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ipfake__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -215,6 +333,256 @@ _ipfake() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror)
+            opts="-c -q -h --pid-dir --config --quiet --help active standby off status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__active)
+            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --vip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help)
+            opts="active standby off status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help__subcmd__active)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help__subcmd__off)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help__subcmd__standby)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__off)
+            opts="-c -q -h --vip --pid-dir --config --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --vip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__standby)
+            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --vip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ipfake__subcmd__mirror__subcmd__status)
+            opts="-c -q -h --pid-dir --config --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -249,7 +617,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --pid-dir --config --quiet --help dev"
+            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --pid-dir --config --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +640,14 @@ _ipfake() {
                     return 0
                     ;;
                 --router)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mirror-peer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

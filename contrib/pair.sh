@@ -6,7 +6,8 @@
 #               [--failback] [--keepalive 200ms] [--deadtime 1s] [--redundancy N] [--state-dir DIR]
 #               [--lib-dir DIR] [--ping ADDR]... [--ping-interval 1s] [--ping-deadtime 3s]
 #               [--fence PROGRAM [--fence-timeout 10s]
-#               [--fence-optional]] -- [more options for hb-send and hb-watch]
+#               [--fence-optional]] [--mirror udp/PORT[,udp/PORT...] --mirror-peer ADDR]
+#               -- [more options for hb-send and hb-watch]
 #   pair.sh standby [--state-dir DIR]   # give the address up by hand; the peer takes it
 #   pair.sh active  [--state-dir DIR]   # back in the game
 #
@@ -28,6 +29,13 @@
 # - A node releases the address before saying standby, and — with --failback, on the
 #   node that is not preferred — when the preferred node comes back; it then tells the
 #   peer (a `t=pair-release` cluster message), which takes it.
+# - Roll-forward (--mirror): each node copies every request to those UDP ports to the
+#   peer (--mirror-peer, its address on --dev); the standby processes the copies and
+#   its answers are dropped (ipfake mirror). Taking over: `ipfake up --mirror` makes
+#   the node active before it adds the address, so that no answer is dropped once the
+#   clients come (the armed ipfake does it: one netlink transaction); releasing:
+#   `ipfake mirror standby` first (silent from then on, and still copying what stale
+#   ARP caches send here), then the address: both nodes process every request.
 # - If hb-send or hb-watch exits, the pair releases what it holds and exits 1: a node
 #   that is silent, or deaf, must not hold the address (its peer takes it). systemd
 #   (contrib/systemd/hakit-pair@.service) restarts it, with a limit.
@@ -36,7 +44,7 @@ set -euo pipefail
 cmd=${1:-}; shift || true
 state=/run/hakit/pair lib=/var/lib/hakit/pair
 me= peer= vip= dev= preferred=0 failback=0 keepalive=200ms deadtime=1s redundancy=0
-fence= fence_timeout=10s fence_optional=0 pings=() pingopts=()
+fence= fence_timeout=10s fence_optional=0 pings=() pingopts=() mirror= mirror_peer=
 while [ $# -gt 0 ]; do
   case $1 in
     --node) me=$2; shift 2 ;;
@@ -55,6 +63,8 @@ while [ $# -gt 0 ]; do
     --fence) fence=$2; shift 2 ;;
     --fence-timeout) fence_timeout=$2; shift 2 ;;
     --fence-optional) fence_optional=1; shift ;;
+    --mirror) mirror=$2; shift 2 ;;
+    --mirror-peer) mirror_peer=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "pair.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -71,6 +81,13 @@ esac
   { echo "pair.sh: --node, --peer, --vip and --dev are required" >&2; exit 2; }
 [ ${#pings[@]} -gt 0 ] || [ ${#pingopts[@]} = 0 ] || { echo "pair.sh: --ping-interval and --ping-deadtime need --ping" >&2; exit 2; }
 [ -z "$fence" ] || [ -x "$fence" ] || { echo "pair.sh: --fence $fence is not an executable file" >&2; exit 2; }
+{ [ -n "$mirror" ] && [ -n "$mirror_peer" ]; } || [ -z "$mirror$mirror_peer" ] ||
+  { echo "pair.sh: --mirror and --mirror-peer go together" >&2; exit 2; }
+mirror_to=(--vip "${vip%/*}" --peer "$mirror_peer" --dev "$dev" --service "$mirror") mirror_up=()
+if [ -n "$mirror" ]; then
+  ipfake mirror active --check "${mirror_to[@]}" || exit 2
+  mirror_up=(--mirror "$mirror" --mirror-peer "$mirror_peer")
+fi
 mkdir -p "$state" "$lib"
 echo $$ > "$state/pair.pid"
 tools=(--node "$me" --nodes "$me,$peer" --table "$state/ast" "${extra[@]}")
@@ -86,7 +103,7 @@ tell() { printf '>>>\n%s\n<<<\n' "$1" >&3; }
 holder= armed= epoch=0 standby=0
 peer_state=unknown peer_held= peer_epoch=0 peer_rank=0 my_pings=unknown peer_pings=0
 arm() {
-  ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s &
+  ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --armed --count 3 --interval 20ms --refresh 2s "${mirror_up[@]}" &
   armed=$!
 }
 # Our rank, in $rank (no $(...): a fork costs a millisecond on the paths that use it).
@@ -109,7 +126,7 @@ take() {
   if [ -n "$armed" ] && kill -USR1 "$armed" 2>/dev/null; then
     holder=$armed
   else
-    ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s &
+    ipfake --pid-dir "$state/armed" -q up "$vip" dev "$dev" --count 3 --interval 20ms --refresh 2s "${mirror_up[@]}" &
     holder=$!
   fi
   armed=
@@ -121,6 +138,7 @@ take() {
 release() {
   [ -n "$holder" ] || return 0
   log "releasing $vip: $1"
+  [ -z "$mirror" ] || ipfake -q mirror standby "${mirror_to[@]}" || log "ipfake mirror standby failed"
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
   holder=
@@ -169,6 +187,7 @@ on_active() {
 }
 stop() {
   release "$1"
+  [ -z "$mirror" ] || ipfake -q mirror off --vip "${vip%/*}" || true
   kill "$tools_pid" ${armed:+"$armed"} 2>/dev/null || true
   wait 2>/dev/null || true
   exit "$2"
@@ -193,6 +212,8 @@ exec 4<&"${TOOLS[0]}"
 tools_pid=$TOOLS_PID   # bash unsets TOOLS_PID once the coproc is reaped
 
 arm
+# Every node starts as the standby; taking the address makes it the active one.
+[ -z "$mirror" ] || ipfake -q mirror standby "${mirror_to[@]}" || { log "ipfake mirror standby failed"; stop "mirror" 1; }
 if [ "$preferred" = 1 ]; then
   if arp-announce probe -i "$dev" "${vip%/*}" >/dev/null; then
     take "preferred node, the address is free"

@@ -196,6 +196,43 @@ fn ipfake_as_nobody_with_the_units_capabilities() {
     assert!(err.contains("lacks CAP_NET_RAW"), "{err}");
 }
 
+/// `ipfake mirror` (nf_tables by netlink, and nft, which inherits the ambient
+/// capabilities) with the same unit's capabilities; without them, one line, exit 2.
+#[test]
+fn ipfake_mirror_as_nobody_with_the_units_capabilities() {
+    let net = Net::new(1, 1);
+    let ns = net.ns(1).to_string();
+    let caps = unit_caps("ipfake@.service");
+    let standby = [
+        "mirror",
+        "standby",
+        "--vip",
+        "10.77.1.70",
+        "--dev",
+        "eth0",
+        "--peer",
+        "10.77.1.9",
+        "--service",
+        "udp/53",
+    ];
+    let out = run_as(&ns, &caps, "ipfake", &standby);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_as(&ns, &caps, "ipfake", &["mirror", "status", "10.77.1.70"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "10.77.1.70 standby udp/53 dev=eth0 peers=10.77.1.9 lo\n"
+    );
+    let out = run_as(&ns, "", "ipfake", &["mirror", "off"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("lacks CAP_NET_ADMIN"), "{err}");
+    let out = run_as(&ns, &caps, "ipfake", &["mirror", "off"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_as(&ns, &caps, "ipfake", &["mirror", "status", "10.77.1.70"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn chan_switch_as_nobody_with_the_units_capabilities() {
     let mut net = Net::new(2, 2);

@@ -1,7 +1,7 @@
 use clap::Parser;
 use hakit::base::exit::{report, ExitStatus};
 use hakit::tools::ipfake::cli::{Command, IpfakeArgs};
-use hakit::tools::ipfake::{settings, takeover};
+use hakit::tools::ipfake::{mirror, settings, takeover};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -25,6 +25,17 @@ fn main() -> ExitCode {
             return takeover::status(a, &pid_dir).into();
         }
         Command::Fake(a) => takeover::fake(a, &pid_dir),
+        Command::Mirror(a) => {
+            hakit::base::signals::die_on_broken_pipe();
+            let order = settings::MirrorOrder::resolve(a);
+            if a.check_only() {
+                return order.map_or_else(|e| report(&e).into(), |_| ExitStatus::Success.into());
+            }
+            return match order.and_then(|o| mirror::run(&o)) {
+                Ok(s) => s.into(),
+                Err(e) => report(&e).into(),
+            };
+        }
     };
     match res {
         Ok(()) => ExitStatus::Success.into(),

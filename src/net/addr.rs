@@ -196,20 +196,25 @@ pub fn del(ifindex: u32, addr: IpAddr, prefix: u8) -> io::Result<()> {
 
 /// Whether `addr` is configured on any interface of this namespace.
 pub fn present(addr: IpAddr) -> bool {
+    labelled().iter().any(|a| a.0 == addr)
+}
+
+/// Every address of this namespace with its interface's name — for IPv4, the
+/// address's label (`eth0:vip`), which is what getifaddrs reports.
+pub fn labelled() -> Vec<(IpAddr, String)> {
     nix::ifaddrs::getifaddrs()
         .map(|it| {
-            it.into_iter().any(|a| {
-                a.address
-                    .as_ref()
-                    .and_then(|s| {
-                        s.as_sockaddr_in()
-                            .map(|v| IpAddr::V4(v.ip()))
-                            .or_else(|| s.as_sockaddr_in6().map(|v| IpAddr::V6(v.ip())))
-                    })
-                    .is_some_and(|a| a == addr)
+            it.filter_map(|a| {
+                let ip = a.address.as_ref().and_then(|s| {
+                    s.as_sockaddr_in()
+                        .map(|v| IpAddr::V4(v.ip()))
+                        .or_else(|| s.as_sockaddr_in6().map(|v| IpAddr::V6(v.ip())))
+                })?;
+                Some((ip, a.interface_name))
             })
+            .collect()
         })
-        .unwrap_or(false)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! one-element change takes 80 ms, of which the kernel needs well under one).
 //!
 //! Only set elements are written (add, delete, flush, in one all-or-nothing
-//! transaction); set elements, rules (their comments) and chains' names are read.
+//! transaction); set elements, rules (their comments), chains' names and tables (their
+//! comments) are read.
 //! Tables, chains, sets and rules are made with nft, which knows their expressions.
 //!
 //! Written from the kernel's uapi (linux/netfilter/nf_tables.h, nfnetlink.h) and
@@ -42,6 +43,8 @@ const NFNL_MSG_BATCH_END: u16 = 17;
 const NFNETLINK_V0: u8 = 0;
 
 // enum nf_tables_msg_types
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -54,6 +57,9 @@ const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const NFTA_LIST_ELEM: u16 = 1;
+
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_USERDATA: u16 = 6;
 
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
@@ -88,6 +94,7 @@ const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
 
 // libnftnl's udata TLVs (type u8, length u8, value): a comment is NUL-terminated.
+const NFTNL_UDATA_TABLE_COMMENT: u8 = 0;
 const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
 const NFTNL_UDATA_SET_ELEM_COMMENT: u8 = 0;
 
@@ -652,6 +659,19 @@ pub fn decode_rule(attrs: &[u8]) -> Result<RuleView, Malformed> {
     Ok(r)
 }
 
+/// One NEWTABLE message's name and comment (libnftnl's NFTNL_UDATA_TABLE_COMMENT).
+pub fn decode_table(attrs: &[u8]) -> Result<(String, Option<String>), Malformed> {
+    let (mut table, mut comment) = (None, None);
+    for a in Attrs::new(attrs) {
+        match a? {
+            (NFTA_TABLE_NAME, v) => table = Some(name(v)),
+            (NFTA_TABLE_USERDATA, v) => comment = udata_comment(v, NFTNL_UDATA_TABLE_COMMENT),
+            _ => {}
+        }
+    }
+    Ok((table.ok_or(Malformed("a table without its name"))?, comment))
+}
+
 /// One NEWCHAIN message's table and name.
 pub fn decode_chain(attrs: &[u8]) -> Result<(String, String), Malformed> {
     let (mut table, mut chain) = (None, None);
@@ -959,6 +979,18 @@ impl Nftables {
         Ok(out)
     }
 
+    /// The tables of a family: each name with its comment.
+    pub fn tables(&mut self, family: Family) -> io::Result<Vec<(String, Option<String>)>> {
+        let mut out = Vec::new();
+        for m in self.nl.dump(NfMsg::new(NFT_MSG_GETTABLE, family as u8, Vec::new()))? {
+            // A dump for one family answers for that family only (nfgenmsg's family).
+            if m.kind == NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE && m.family == family as u8 {
+                out.push(decode_table(&m.attrs)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The names of a table's chains.
     pub fn chains(&mut self, family: Family, table: &str) -> io::Result<Vec<String>> {
         let mut w = Writer::default();
@@ -976,9 +1008,61 @@ impl Nftables {
     }
 }
 
+/// The nft binary, if there is one on PATH (or in /usr/sbin, /sbin).
+pub fn nft_path() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join("nft"))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// A ruleset file given to `nft -f -`: one transaction, all or nothing, for what only
+/// nft can make (tables, chains, rules). An error says what nft said (its first lines).
+pub fn nft_batch(text: &str) -> Result<(), String> {
+    use crate::base::proc::{self, Capture, Leftovers, Limits};
+    let nft = nft_path().ok_or("nft is not installed (no nft on PATH)")?;
+    let mut cmd = std::process::Command::new(nft);
+    cmd.args(["-f", "-"]);
+    let limits = Limits {
+        timeout: Duration::from_secs(30),
+        max_output: 64 << 10,
+        capture: Capture::Both,
+        leftovers: Leftovers::Kill,
+    };
+    let f = proc::run(cmd, Some(text.as_bytes().to_vec()), &limits).map_err(|e| format!("cannot run nft: {e}"))?;
+    if f.code == Some(0) {
+        return Ok(());
+    }
+    let out = String::from_utf8_lossy(&f.output);
+    let said: Vec<&str> = out.lines().take(6).collect();
+    Err(format!(
+        "nft refused the batch ({}), nothing changed: {}",
+        f.how(),
+        said.join(" / ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_and_its_comment_are_read() {
+        // NFTA_TABLE_NAME "t", NFTA_TABLE_FLAGS 0, NFTA_TABLE_USERDATA [0, 3, "hi\0"].
+        let mut w = Writer::default();
+        w.put_str(NFTA_TABLE_NAME, "t");
+        w.put(2, &0u32.to_be_bytes());
+        w.put(NFTA_TABLE_USERDATA, &[0, 3, b'h', b'i', 0]);
+        assert_eq!(decode_table(&w.0), Ok(("t".into(), Some("hi".into()))));
+        let mut w = Writer::default();
+        w.put_str(NFTA_TABLE_NAME, "bare");
+        assert_eq!(decode_table(&w.0), Ok(("bare".into(), None)));
+        assert!(decode_table(&[]).is_err());
+    }
 
     #[test]
     fn concatenations_are_laid_out_as_nft_does() {

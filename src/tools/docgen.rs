@@ -226,6 +226,21 @@ the new key under a new index everywhere, reload (SIGHUP), then select it with
 .BR hb-watch (1)
 "#;
 
+/// The page of each subcommand, which its parent's page lists as NAME-SUB(1), and of
+/// theirs (`ipfake mirror active` is ipfake-mirror-active(1)).
+fn sub_pages(cmd: &clap::Command, name: &str, section: &str, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for sub in cmd.get_subcommands() {
+        let full = format!("{name}-{}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub.clone().name(full.clone()))
+            .section(section)
+            .render(&mut page)
+            .expect("render to memory");
+        out.push((PathBuf::from(format!("man/{full}.{section}")), page));
+        sub_pages(sub, &full, section, out);
+    }
+}
+
 /// Every generated file: its path under the package root and its contents.
 pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -243,16 +258,7 @@ pub fn generate() -> Vec<(PathBuf, Vec<u8>)> {
             .render(&mut page)
             .expect("render to memory");
         out.push((PathBuf::from(format!("man/{name}.{section}")), page));
-        // The page of each subcommand, which the tool's page lists as NAME-SUB(1).
-        for sub in cmd.get_subcommands() {
-            let full = format!("{name}-{}", sub.get_name());
-            let mut page = Vec::new();
-            clap_mangen::Man::new(sub.clone().name(full.clone()))
-                .section(section)
-                .render(&mut page)
-                .expect("render to memory");
-            out.push((PathBuf::from(format!("man/{full}.{section}")), page));
-        }
+        sub_pages(&cmd, &name, section, &mut out);
         for (shell, file) in [
             (Shell::Bash, format!("completions/{name}.bash")),
             (Shell::Zsh, format!("completions/_{name}")),

@@ -6,6 +6,7 @@
 
 pub mod chan;
 pub mod lvs;
+pub mod pair;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
@@ -362,6 +363,20 @@ impl Net {
             .unwrap()
             .success()
     }
+}
+
+/// Run `f` on a thread that lives in namespace `ns` (sockets it makes are that
+/// namespace's); its handle.
+pub fn spawn_in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
 }
 
 /// Poll `f` until it holds or `within` passes; its last answer.

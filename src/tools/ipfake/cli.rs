@@ -57,6 +57,107 @@ pub enum Command {
     /// Do what Fake's `fake IP` (or `fake remove IP`) does, from Fake's own `.fakerc` and
     /// `instance_config/IP.cfg`.
     Fake(FakeArgs),
+    /// Roll-forward for UDP services: the active node copies every request to the
+    /// standby, which processes it silently, so that it answers with current state
+    /// when it takes over.
+    ///
+    /// Both modes copy every datagram to the address's UDP `--service` ports, as it
+    /// arrives, to each `--peer` (nftables `dup to PEER device DEV` in `ip hakit_mirror`'s
+    /// prerouting: the copy keeps its destination, the address, and goes to the peer's
+    /// MAC, so the peers must be on DEV's link; it leaves with TTL 1, and a datagram with
+    /// TTL 1 is never copied, so copies are not bounced back). `active` lets this node's
+    /// answers out. `standby` makes this node take the copies (the address on `lo` as a
+    /// /32 labelled `lo:hakit-mirror`) and say nothing as the address on `--dev`: every
+    /// IPv4 packet from it and every ARP packet naming it as the sender is dropped at the
+    /// device's egress (`netdev hakit_mirror`), so the service sees no error (UDP hides a
+    /// drop there) and no ARP cache learns this node for the address; what still reaches
+    /// a standby (a stale ARP cache after a handover) is copied on to the active node,
+    /// so both go on processing every request. The service must answer from the address
+    /// (bind it, with IP_FREEBIND if it starts first, or answer with IP_PKTINFO).
+    ///
+    /// Takeover: `ipfake up ADDR/PREFIX dev DEV --mirror udp/PORT --mirror-peer PEER`
+    /// (armed, or not) makes this node active and then adds the address, so answers
+    /// flow before the clients' caches move; it also removes the `lo` copy. Releasing:
+    /// `ipfake mirror standby` first, then `ipfake down`. Give every mode the same
+    /// `--dev`, `--peer` and `--service`: the tables are then made once (by nft) and a
+    /// takeover deletes one set element (one nf_tables netlink transaction). The device
+    /// and the peers belong to the node, shared by every address it mirrors.
+    ///
+    /// TCP is refused: two TCP stacks cannot share one connection (the standby's stack
+    /// chose other sequence numbers than the master's, so it would answer the client's
+    /// segments with resets). Fragmented datagrams are copied only where conntrack has
+    /// reassembled them (the copy is made at priority -150, after defragmentation).
+    /// IPv4 only.
+    ///
+    /// Exit status: 0 done (status: the address is mirrored here); 1 the kernel refused, a
+    /// table of that name is not ours, or (status) not mirrored; 2 a usage error, nothing
+    /// changed.
+    Mirror(MirrorArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  ipfake mirror active --vip 192.0.2.10 --service udp/53 --peer 192.0.2.2 --dev eth0\n  ipfake mirror standby --vip 192.0.2.10 --peer 192.0.2.1 --dev eth0\n  ipfake mirror status 192.0.2.10\n  ipfake mirror off --vip 192.0.2.10"
+)]
+pub struct MirrorArgs {
+    #[command(subcommand)]
+    pub mode: MirrorMode,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MirrorMode {
+    /// Answer, and copy every request to the peers.
+    Active(MirrorSetArgs),
+    /// Process the copies, say nothing as the address, and still copy what arrives to
+    /// the peers.
+    Standby(MirrorSetArgs),
+    /// Remove the address's mirroring (with no --vip: all of it): the tables go when
+    /// nothing is left in them, and so does the `lo` copy.
+    Off(MirrorOffArgs),
+    /// Each mirrored address with its mode; exit 0 if the one asked about is mirrored.
+    Status(MirrorStatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorSetArgs {
+    #[command(flatten)]
+    pub node: MirrorNodeArgs,
+    /// The UDP ports copied to the peers: `udp/PORT`, comma-separated or repeated.
+    #[arg(long = "service", value_name = "udp/PORT", value_delimiter = ',', required = true)]
+    pub services: Vec<String>,
+}
+
+/// The address, its device and the peers.
+#[derive(Debug, Clone, Args)]
+pub struct MirrorNodeArgs {
+    /// The service address (IPv4, one host's).
+    #[arg(long, value_name = "ADDR")]
+    pub vip: String,
+    /// Where the copies go (comma-separated or repeated; at most 4). Give every mode
+    /// the same: the tables are made for them once, and a takeover changes one set
+    /// element. Without it the node's peers stay what they were.
+    #[arg(long = "peer", value_name = "ADDR", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// The interface the address and the peers are on.
+    #[arg(long, value_name = "IFACE")]
+    pub dev: String,
+    /// Check the settings and exit (0, or 2 with the error), changing nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorOffArgs {
+    /// The address; without it, every address this node mirrors.
+    #[arg(long, value_name = "ADDR")]
+    pub vip: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MirrorStatusArgs {
+    /// The address to ask about.
+    #[arg(value_name = "ADDR")]
+    pub vip: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,6 +220,16 @@ pub struct UpArgs {
     /// starting a process. SIGTERM before then exits without touching the address.
     #[arg(long, conflicts_with = "probe")]
     pub armed: bool,
+    /// Roll-forward: before the address is added, make this node the active one of
+    /// `ipfake mirror` for it on IFACE, copying these UDP ports (`udp/PORT`,
+    /// comma-separated) to the --mirror-peer: `ipfake mirror active` done in this
+    /// process, one element transaction, so an armed takeover still starts nothing.
+    #[arg(long, value_name = "udp/PORT", value_delimiter = ',')]
+    pub mirror: Vec<String>,
+    /// With --mirror: where the copies go (comma-separated or repeated); without it the
+    /// node's peers stay what they were.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',', requires = "mirror")]
+    pub mirror_peer: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -143,4 +254,14 @@ pub use crate::net::addr::parse_prefixed;
 fn parse_addr(s: &str) -> Result<IpAddr, String> {
     let a = s.split('/').next().unwrap_or(s);
     a.parse().map_err(|_| format!("`{a}` is not an IP address"))
+}
+
+impl MirrorArgs {
+    /// Only check the settings (`--check`).
+    pub fn check_only(&self) -> bool {
+        match &self.mode {
+            MirrorMode::Active(a) | MirrorMode::Standby(a) => a.node.check,
+            MirrorMode::Off(_) | MirrorMode::Status(_) => false,
+        }
+    }
 }

@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod fakecfg;
+pub mod mirror;
 pub mod settings;
 pub mod takeover;

@@ -2,10 +2,11 @@
 //! address, then the defaults; the pid directory for every command.
 
 use crate::config::{self, Error as ConfigError, IpfakeSection, Resolver, Source};
-use crate::tools::ipfake::cli::{IpfakeArgs, UpArgs};
+use crate::tools::ipfake::cli::{IpfakeArgs, MirrorArgs, MirrorMode, MirrorNodeArgs, UpArgs};
+use crate::tools::ipfake::mirror::Error as MirrorError;
 use crate::tools::ipfake::takeover::Error;
 use pnet_base::MacAddr;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,6 +87,8 @@ pub struct Takeover {
     pub force: bool,
     pub once: bool,
     pub armed: bool,
+    /// `--mirror`: made the active one of `ipfake mirror` before the address is added.
+    pub mirror: Option<MirrorOrder>,
 }
 
 impl Takeover {
@@ -163,6 +166,7 @@ impl Takeover {
             }
             (None, None) => None,
         };
+        let mirror = up_mirror(a, addr, &iface).map_err(|e| usage(e.to_string()))?;
         Ok(Takeover {
             addr: (addr, prefix),
             iface,
@@ -181,8 +185,140 @@ impl Takeover {
             force: a.force,
             once: a.once,
             armed: a.armed,
+            mirror,
         })
     }
+}
+
+/// What `ipfake mirror` is to do, every flag checked, before anything is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorOrder {
+    Active { node: MirrorNode, ports: Vec<u16> },
+    Standby { node: MirrorNode, ports: Vec<u16> },
+    Off(Option<Ipv4Addr>),
+    Status(Option<Ipv4Addr>),
+}
+
+/// An address's mirroring on this node: its device and the peers copies go to (none:
+/// keep the node's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorNode {
+    pub vip: Ipv4Addr,
+    pub dev: String,
+    pub peers: Vec<Ipv4Addr>,
+}
+
+/// At most this many peers (the table's comment, which names them, has 128 bytes).
+pub const MIRROR_PEERS_MAX: usize = 4;
+
+/// Why TCP cannot be mirrored, for the refusal.
+pub const TCP_REFUSED: &str = "TCP cannot be mirrored: two TCP stacks cannot share one connection (the standby's stack chose other sequence numbers than the master's, so it would answer the client's segments with resets); mirror UDP services only";
+
+impl MirrorOrder {
+    pub fn resolve(a: &MirrorArgs) -> Result<MirrorOrder, MirrorError> {
+        Ok(match &a.mode {
+            MirrorMode::Active(m) => MirrorOrder::Active {
+                node: mirror_node(&m.node, "--peer")?,
+                ports: ports("--service", &m.services)?,
+            },
+            MirrorMode::Standby(m) => MirrorOrder::Standby {
+                node: mirror_node(&m.node, "--peer")?,
+                ports: ports("--service", &m.services)?,
+            },
+            MirrorMode::Off(m) => MirrorOrder::Off(m.vip.as_deref().map(|v| vip("--vip", v)).transpose()?),
+            MirrorMode::Status(m) => MirrorOrder::Status(m.vip.as_deref().map(|v| vip("ADDR", v)).transpose()?),
+        })
+    }
+}
+
+fn vip(flag: &str, s: &str) -> Result<Ipv4Addr, MirrorError> {
+    let usage = |m: String| MirrorError::Usage(format!("{flag} `{s}`: {m}"));
+    let ip: IpAddr = s.parse().map_err(|_| usage("not an IP address".into()))?;
+    crate::net::addr::check_unicast(ip, None).map_err(usage)?;
+    match ip {
+        IpAddr::V4(v4) => Ok(v4),
+        IpAddr::V6(_) => Err(usage(
+            "IPv6 is not mirrored (the standby would have to keep quiet in neighbour discovery for it); IPv4 only"
+                .into(),
+        )),
+    }
+}
+
+/// `ipfake up --mirror`: the active mode for the address taken, on its interface.
+fn up_mirror(a: &UpArgs, vip: IpAddr, dev: &str) -> Result<Option<MirrorOrder>, MirrorError> {
+    if a.mirror.is_empty() {
+        return Ok(None);
+    }
+    let node = MirrorNodeArgs {
+        vip: vip.to_string(),
+        peers: a.mirror_peer.clone(),
+        dev: dev.to_string(),
+        check: false,
+    };
+    Ok(Some(MirrorOrder::Active {
+        node: mirror_node(&node, "--mirror-peer")?,
+        ports: ports("--mirror", &a.mirror)?,
+    }))
+}
+
+fn mirror_node(a: &MirrorNodeArgs, peer_flag: &str) -> Result<MirrorNode, MirrorError> {
+    let (vip, dev) = (self::vip("--vip", &a.vip)?, a.dev.as_str());
+    let mut ps = Vec::new();
+    for p in &a.peers {
+        let a = self::vip(peer_flag, p)?;
+        if a == vip {
+            return Err(MirrorError::Usage(format!(
+                "{peer_flag} `{p}` is the mirrored address itself"
+            )));
+        }
+        if !ps.contains(&a) {
+            ps.push(a);
+        }
+    }
+    if ps.len() > MIRROR_PEERS_MAX {
+        return Err(MirrorError::Usage(format!(
+            "{peer_flag}: {} peers; at most {MIRROR_PEERS_MAX}",
+            ps.len()
+        )));
+    }
+    // nft quotes the name; one it cannot quote (or no such interface) is refused here.
+    if dev.is_empty() || dev.contains(['"', '\\']) || dev.chars().any(|c| c.is_control()) {
+        return Err(MirrorError::Usage(format!(
+            "--dev `{dev}`: not an interface name nft can quote"
+        )));
+    }
+    nix::net::if_::if_nametoindex(dev).map_err(|_| MirrorError::Usage(format!("--dev `{dev}`: no such interface")))?;
+    Ok(MirrorNode {
+        vip,
+        dev: dev.to_string(),
+        peers: ps,
+    })
+}
+
+fn ports(flag: &str, services: &[String]) -> Result<Vec<u16>, MirrorError> {
+    let mut ports = Vec::new();
+    for s in services {
+        let p = service_port(flag, s)?;
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    Ok(ports)
+}
+
+/// `udp/PORT` → PORT; TCP refused with the reason.
+fn service_port(flag: &str, s: &str) -> Result<u16, MirrorError> {
+    let usage = |m: &str| MirrorError::Usage(format!("{flag} `{s}`: {m}"));
+    let (proto, port) = s.split_once('/').ok_or_else(|| usage("write udp/PORT"))?;
+    match proto.to_ascii_lowercase().as_str() {
+        "udp" => {}
+        "tcp" => return Err(usage(TCP_REFUSED)),
+        _ => return Err(usage("only udp/PORT is mirrored")),
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| usage("the port is 1 to 65535"))
 }
 
 #[cfg(test)]
@@ -219,6 +355,83 @@ mod tests {
             e.starts_with("h.yaml:2:3: pid-dir ") && e.ends_with("is not a directory"),
             "{e}"
         );
+    }
+
+    fn mirror(args: &[&str]) -> Result<MirrorOrder, String> {
+        let a = IpfakeArgs::try_parse_from(["ipfake", "mirror"].iter().chain(args)).unwrap();
+        let Command::Mirror(m) = &a.command else { panic!() };
+        MirrorOrder::resolve(m).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn mirror_settings_are_checked_before_anything() {
+        let ok = mirror(&[
+            "standby",
+            "--vip",
+            "10.0.0.100",
+            "--dev",
+            "lo",
+            "--peer",
+            "10.0.0.1,10.0.0.2",
+            "--peer",
+            "10.0.0.1",
+            "--service",
+            "udp/53,udp/5300",
+            "--service",
+            "UDP/53",
+        ])
+        .unwrap();
+        assert_eq!(
+            ok,
+            MirrorOrder::Standby {
+                node: MirrorNode {
+                    vip: "10.0.0.100".parse().unwrap(),
+                    dev: "lo".into(),
+                    peers: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+                },
+                ports: vec![53, 5300],
+            }
+        );
+        let base = ["active", "--vip", "10.0.0.100", "--dev", "lo"];
+        let bad = |more: &[&str]| mirror(&[&base[..], more].concat()).unwrap_err();
+        assert!(bad(&["--service", "tcp/53"])
+            .starts_with("--service `tcp/53`: TCP cannot be mirrored: two TCP stacks cannot share one connection"));
+        assert_eq!(
+            bad(&["--service", "udp/0"]),
+            "--service `udp/0`: the port is 1 to 65535"
+        );
+        assert_eq!(bad(&["--service", "53"]), "--service `53`: write udp/PORT");
+        assert_eq!(
+            bad(&["--service", "sctp/53"]),
+            "--service `sctp/53`: only udp/PORT is mirrored"
+        );
+        assert_eq!(
+            bad(&[
+                "--service",
+                "udp/53",
+                "--peer",
+                "10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5"
+            ]),
+            "--peer: 5 peers; at most 4"
+        );
+        assert_eq!(
+            bad(&["--service", "udp/53", "--peer", "224.0.0.1"]).split(':').next(),
+            Some("--peer `224.0.0.1`")
+        );
+        let e = mirror(&[
+            "active",
+            "--vip",
+            "10.0.0.100",
+            "--dev",
+            "no\"such",
+            "--service",
+            "udp/53",
+        ])
+        .unwrap_err();
+        assert_eq!(e, "--dev `no\"such`: not an interface name nft can quote");
+        let e = mirror(&["off", "--vip", "fe80::1"]).unwrap_err();
+        assert!(e.starts_with("--vip `fe80::1`: IPv6 is not mirrored"), "{e}");
+        assert_eq!(mirror(&["status"]).unwrap(), MirrorOrder::Status(None));
     }
 
     #[test]

@@ -208,6 +208,14 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
         }
     }
+    // Roll-forward: this node's answers flow before the address (and the clients)
+    // come; a failure takes nothing.
+    if let Some(m) = &a.mirror {
+        crate::tools::ipfake::mirror::run(m).map_err(|e| match e.exit_status() {
+            ExitStatus::Usage => Error::Usage(e.to_string()),
+            _ => Error::Io(e.to_string()),
+        })?;
+    }
     let pid_file = pid_path(pid_dir, addr);
     let old = read_holder(&pid_file);
     if let Some(old) = &old {
@@ -236,6 +244,8 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let hold = (|| -> Result<(), Error> {
         // The first announcement before anything else: it is what clients wait for.
         announce(&mut link, ip, &a.routers)?;
+        // A mirror standby's copy of the address on lo is not needed once it is held.
+        crate::tools::ipfake::mirror::drop_lo_copy_after_up(ip);
         if !a.once {
             let how = if ours { "added" } else { "found" };
             pidfile::write(&pid_file, vec![a.iface.clone(), prefix.to_string(), how.into()]).map_err(Error::Io)?;
@@ -388,6 +398,7 @@ pub fn fake(a: &FakeArgs, pid_dir: &Path) -> Result<(), Error> {
         force: false,
         once: false,
         armed: false,
+        mirror: None,
     };
     up(&up_args, &dir)
 }
