@@ -121,7 +121,7 @@ def config(d, sync):
 
 def start_director(d, sync):
     dd = config(d, sync)
-    spawn("dir%d" % d, d, ["env", "PATH=%s:%s" % (BIN, os.environ.get("PATH", "")), "bash",
+    spawn("dir%d" % d, d, ["env", "PATH=%s:%s" % (BIN, os.environ.get("PATH", "")), "DIRECTOR_DEBUG=1", "bash",
                            ROOT + "/contrib/director.sh", "run", "--node", "n%d" % d, "-c", dd + "/hakit.yaml",
                            "--state-dir", dd + "/state", "--lib-dir", dd + "/lib", "--", "-q", "--realtime"],
           stderr=open(dd + "/director.log", "a"))

@@ -22,8 +22,9 @@
 # Who holds the addresses, in the order the rules are checked:
 # - Nobody alive holds them: the live director of the lowest rank takes them (director
 #   0, primary backup 1, secondary backups 2...), so a secondary backup takes over only
-#   when every director ranked before it is dead. A node waits for every node ranked
-#   before it to be heard or declared dead (hb-watch's initdead) before it decides.
+#   when every director ranked before it is dead. A node decides only when it knows
+#   what every peer holds: each has sent its status (which says it) or is declared
+#   dead (hb-watch's deadtime, or initdead for one never heard).
 # - With failback, a holder that sees a better-ranked director alive hands over (a
 #   `t=dir-release` message to it); without, the holder keeps them while it lives.
 # - Two holders (a healed partition): every heartbeat says what its node holds
@@ -144,13 +145,18 @@ best() {
   local n
   for n in "${all[@]}"; do
     if [ "$n" = "$me" ]; then [ "$standby" = 0 ] && { echo "$me"; return; }; continue; fi
-    case ${state_of[$n]} in up) echo "$n"; return ;; unknown) echo wait; return ;; esac
+    case ${state_of[$n]} in up) echo "$n"; return ;; unknown|heard) echo wait; return ;; esac
   done
   echo none
 }
 decide() {
-  local p holder= b
-  for p in "${peers[@]}"; do [ "${state_of[$p]}" = up ] && [ -n "${held_of[$p]}" ] && holder=$p; done
+  local p holder= b unsure=0
+  for p in "${peers[@]}"; do
+    case ${state_of[$p]} in
+      up) [ -n "${held_of[$p]}" ] && holder=$p ;;
+      unknown|heard) unsure=1 ;;   # it may hold them: we learn it with its status
+    esac
+  done
   if [ "$holding" = 1 ] && [ -n "$holder" ]; then
     # Two holders: the same comparison on both sides, so exactly one keeps them.
     local mine; mine=$(prec "$rank" "$epoch")
@@ -166,7 +172,7 @@ decide() {
     if [ "$failback" = 1 ] && [ "$b" != "$me" ] && [ "$b" != wait ] && [ "$b" != none ]; then
       release "failback to $b"; tell "t=dir-release"$'\n'"to=$b"
     fi
-  elif [ -z "$holder" ] && [ "$b" = "$me" ]; then
+  elif [ -z "$holder" ] && [ "$unsure" = 0 ] && [ "$b" = "$me" ]; then
     take "nobody alive holds them and we rank first among the live"
   fi
 }
@@ -238,9 +244,9 @@ while :; do
   case $event in
     node-dead) state_of[$node]=dead; held_of[$node]= ;;
     node-up|node-restart)
-      # Up, but what it holds comes with the node-status that always follows: decide
-      # then, or a director back from the dead would take what its peer holds.
-      state_of[$node]=up
+      # Heard, but what it holds comes with the node-status that always follows: until
+      # then it may hold the addresses, and nobody decides on it.
+      state_of[$node]=heard
       # Back from a partition? Say what we hold now, not a keepalive from now.
       [ "$holding" = 0 ] || say_held
       continue ;;
