@@ -99,7 +99,9 @@ arm() {
   local a
   armed=()
   for a in "${addrs[@]}"; do
-    ipfake --pid-dir "$state/armed" -q up "${a%@*}" dev "${a#*@}" --armed --count 3 --interval 20ms --refresh 2s &
+    # Four announcements 350 ms apart: a neighbour entry confirmed less than its locktime
+    # (1 s) ago ignores a new MAC, so one of them must come after it.
+    ipfake --pid-dir "$state/armed" -q up "${a%@*}" dev "${a#*@}" --armed --count 4 --interval 350ms --refresh 2s &
     armed+=($!)
   done
 }
@@ -176,7 +178,13 @@ decide() {
     take "nobody alive holds them and we rank first among the live"
   fi
 }
-announce() { local a; for a in "${addrs[@]}"; do a=${a%@*}; arp-announce -q -i "${addrs[0]#*@}" --count 3 --interval 20ms "${a%/*}" || true; done; }
+announce() {
+  local a d
+  for a in "${addrs[@]}"; do
+    d=${a#*@} a=${a%@*}
+    arp-announce -q -i "$d" --count 3 --interval 20ms "${a%/*}" || true
+  done
+}
 on_standby() { standby=1; release "standby by hand"; tell "t=status"$'\n'"st=standby"; }
 on_active() { standby=0; tell "t=status"$'\n'"st=active"; decide; }
 stop() {
