@@ -388,7 +388,9 @@ impl Director {
     }
 
     /// conntrackd's configuration for this node: FTFW (reliable) over multicast on
-    /// `sync-dev`, the external cache (committed to the kernel at takeover), its lock and
+    /// `sync-dev`, the external cache (committed to the kernel at takeover, each entry
+    /// with conntrackd's estimate of its own timeout: a fixed CommitTimeout would keep
+    /// closed connections for that long, and a reused port would meet them), its lock and
     /// control socket in `state_dir` (one per node, so that namespaces sharing a
     /// filesystem do not meet). The address conntrackd sends from is `sync-dev`'s first
     /// IPv4 address, read from the kernel now.
@@ -431,7 +433,6 @@ fn conntrackd_text(dev: &str, local: Ipv4Addr, group: Ipv4Addr, port: u16, state
 Sync {{\n\
 \tMode FTFW {{\n\
 \t\tDisableExternalCache Off\n\
-\t\tCommitTimeout 1800\n\
 \t\tPurgeTimeout 5\n\
 \t}}\n\
 \tMulticast {{\n\
