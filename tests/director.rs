@@ -410,7 +410,12 @@ fn a_broken_director_section_is_one_line_with_its_place() {
     assert!(!lab.net.path("d2/state").exists(), "nothing made before the check");
 }
 
+/// By hand, not in CI: under TCG every process director.sh starts costs 0.3-1 s, and it
+/// starts many, so one run takes minutes on these machines. The IPVS sync daemon across
+/// a failover is CI's in tests/director_ipvs.rs (without director.sh);
+/// `cargo test --test director -- --ignored director_ipvs_vm` runs this one.
 #[test]
+#[ignore = "by hand: director.sh in the TCG VM takes minutes (see its comment)"]
 fn director_ipvs_vm() {
     let inner = vm::run_ignored_inside("vm_");
     assert_eq!(inner.passed, 1, "the vm_ test ran inside");
