@@ -130,7 +130,15 @@ impl Lab {
             net.batch(net.ns(r), &c);
         }
         for d in [2, 3] {
-            common::sh(&["ip", "netns", "exec", net.ns(d), "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            common::sh(&[
+                "ip",
+                "netns",
+                "exec",
+                net.ns(d),
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ]);
         }
         net.batch(
             net.ns(first),
@@ -382,10 +390,15 @@ fn converse(i: u16, mut s: TcpStream, stop: Arc<AtomicBool>, base: Instant, p: A
                     }
                     got += 1;
                     r.echoes.push(Instant::now());
-                    p.last_echo_us.store(base.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    p.last_echo_us
+                        .store(base.elapsed().as_micros() as u64, Ordering::Relaxed);
                 }
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(e) => {
                 r.error = Some(format!("read: {e}"));
                 break;
@@ -573,7 +586,11 @@ fn round(lab: &Lab, director: usize, heir: usize, synced: bool, first_port: u16)
         "DIRECTOR-IPVS {}: {}/{CONNS} connections survived n{director}'s death ({} with an echo within \
          {WITHIN:?} of the takeover); n{heir} had both addresses {:?} after the cut; first echo after \
          the cut: median {median:?}, max {max:?}; failures: {:?}",
-        if synced { "with the sync daemon" } else { "without the sync daemon" },
+        if synced {
+            "with the sync daemon"
+        } else {
+            "without the sync daemon"
+        },
         o.survived,
         o.within,
         taken - killed,
