@@ -372,12 +372,7 @@ def lossy(seconds, dt, red):
 
 
 def cleanup():
-    for p in procs:
-        try:
-            p.terminate()
-        except Exception:
-            pass
-    time.sleep(0.3)
+    nslab.terminate(procs)
     nslab.remove(namespaces)
     subprocess.run(["rm", "-rf", WORK])
 

@@ -73,6 +73,17 @@ def set_ports(switch, names, up):
     return out[0]
 
 
+def terminate(procs, grace=0.3):
+    """SIGTERM each process the script started (by its Popen), then give them `grace`
+    seconds to go."""
+    for p in procs:
+        try:
+            p.terminate()
+        except Exception:
+            pass
+    time.sleep(grace)
+
+
 def remove(namespaces):
     """End what still runs in our namespaces (by the PIDs they hold) and delete them."""
     for n in namespaces:

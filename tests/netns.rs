@@ -18,18 +18,6 @@ fn start(net: &mut Net, nodes: &[usize]) {
     }
 }
 
-/// Run `f` on a thread that lives in namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
 fn bcast_socket(dev: &str) -> UdpSocket {
     let s = UdpSocket::bind("0.0.0.0:694").unwrap();
     s.set_broadcast(true).unwrap();

@@ -117,15 +117,12 @@ impl Net {
             children: Vec::new(),
         };
         sh(&["ip", "netns", "add", &net.switch]);
-        net.ip(&net.switch.clone(), &["link", "set", "lo", "up"]);
+        let mut sw = vec!["link set lo up".to_string()];
         for c in 0..channels {
-            let sw = net.switch.clone();
-            net.ip(
-                &sw,
-                &["link", "add", &format!("br{c}"), "type", "bridge", "forward_delay", "0"],
-            );
-            net.ip(&sw, &["link", "set", &format!("br{c}"), "up"]);
+            sw.push(format!("link add br{c} type bridge forward_delay 0"));
+            sw.push(format!("link set br{c} up"));
         }
+        net.batch(&net.switch.clone(), &sw);
         for i in 1..=nodes {
             net.add_node(i);
         }
@@ -135,44 +132,43 @@ impl Net {
         net
     }
 
+    /// Node i: its namespace, and one veth per channel into the switch's bridges. Three
+    /// `ip -batch` runs, not one `ip` a step: a process is slow in the IPVS VM.
     pub fn add_node(&mut self, i: usize) {
         let ns = format!("{}n{i}", self.prefix);
         sh(&["ip", "netns", "add", &ns]);
         self.nodes.push(ns.clone());
-        self.ip(&ns, &["link", "set", "lo", "up"]);
-        let sw = self.switch.clone();
+        let mut sw = Vec::new();
+        let mut node = vec!["link set lo up".to_string()];
         for c in 0..self.channels {
             let port = format!("n{i}c{c}");
-            self.ip(
-                &sw,
-                &[
-                    "link",
-                    "add",
-                    &port,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &format!("eth{c}"),
-                    "netns",
-                    &ns,
-                ],
-            );
-            self.ip(&sw, &["link", "set", &port, "master", &format!("br{c}"), "up"]);
-            self.ip(
-                &ns,
-                &[
-                    "addr",
-                    "add",
-                    &format!("10.77.{}.{i}/24", c + 1),
-                    "brd",
-                    "+",
-                    "dev",
-                    &format!("eth{c}"),
-                ],
-            );
-            self.ip(&ns, &["link", "set", &format!("eth{c}"), "up"]);
+            sw.push(format!("link add {port} type veth peer name eth{c} netns {ns}"));
+            sw.push(format!("link set {port} master br{c} up"));
+            node.push(format!("addr add 10.77.{}.{i}/24 brd + dev eth{c}", c + 1));
+            node.push(format!("link set eth{c} up"));
         }
+        self.batch(&self.switch.clone(), &sw);
+        self.batch(&ns, &node);
+    }
+
+    /// `ip -n NS -batch -` of these commands; panics with ip's words if one fails.
+    pub fn batch(&self, ns: &str, commands: &[String]) {
+        let mut child = Command::new("ip")
+            .args(["-n", ns, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ip");
+        let mut text = commands.join("\n");
+        text.push('\n');
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ip -n {ns} -batch: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn ns(&self, node: usize) -> &str {
@@ -377,6 +373,11 @@ pub fn spawn_in_netns<T: Send + 'static>(
         nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         f()
     })
+}
+
+/// Run `f` on a thread that lives in namespace `ns`, and wait for it.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in_netns(ns, f).join().unwrap()
 }
 
 /// Poll `f` until it holds or `within` passes; its last answer.
