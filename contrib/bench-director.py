@@ -46,23 +46,6 @@ DIRECTORS, REALS = (2, 3, 4), (5, 6, 7)
 namespaces, procs = [], {}
 LOG = open(os.environ.get("BENCH_LOG", "/dev/null"), "a")
 
-SERVER = """
-import socket, sys, threading
-name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((addr, port)); s.listen(1024)
-def serve(c):
-    with c:
-        f = c.makefile("rwb")
-        try:
-            for line in f:
-                f.write(name.encode() + b"\\n"); f.flush()
-        except OSError:
-            pass
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
 
 
 def ns(i):
@@ -86,8 +69,6 @@ def setup():
     sh("ip", "-n", ns(1), "link", "set", "eth1", "down")
     for d in DIRECTORS:
         sh("ip", "netns", "exec", ns(d), "sysctl", "-qw", "net.ipv4.ip_forward=1")
-    with open(WORK + "/server.py", "w") as f:
-        f.write(SERVER)
     with open(WORK + "/authkeys", "w") as f:
         f.write("auth 1\n1 sha256 bench-secret\n")
     os.chmod(WORK + "/authkeys", 0o600)
@@ -99,7 +80,7 @@ def setup():
 
 
 def start_server(r):
-    spawn("srv%d" % r, r, ["python3", WORK + "/server.py", "n%d" % r, "10.77.2.%d" % r, str(PORT)])
+    spawn("srv%d" % r, r, ["/usr/bin/python3", ROOT + "/contrib/line-server.py", "n%d" % r, "10.77.2.%d" % r, str(PORT)])
 
 
 def config(d, sync):

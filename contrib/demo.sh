@@ -250,21 +250,6 @@ echo "== act six: the virtual server (contrib/director.sh): client n1, directors
 echo "   n3 (primary backup), real servers n4-n6 behind NAT; conntrackd keeps connections"
 net_up 6 2
 ip -n "${PFX}n1" addr flush dev eth1; ip -n "${PFX}n1" link set eth1 down
-cat > "$work/line.py" <<'PY'
-import socket, sys, threading
-name, addr = sys.argv[1], sys.argv[2]
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((addr, 9000)); s.listen(256)
-def serve(c):
-    with c:
-        f = c.makefile("rwb")
-        try:
-            for line in f:
-                f.write(name.encode() + b"\n"); f.flush()
-        except OSError:
-            pass
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
 cat > "$work/hold.py" <<'PY'
 import random, socket, sys, time
 cs = [socket.create_connection(("10.77.1.100", 9000), timeout=2).makefile("rwb") for _ in range(20)]
@@ -280,7 +265,7 @@ while time.time() < end:
     time.sleep(0.05)
 print("  the client's 20 open connections: %d broke, %d went on through the new director" % (len(bad), 20 - len(bad)))
 PY
-line() { ip netns exec "${PFX}n$1" python3 "$work/line.py" "n$1" "10.77.2.$1" >/dev/null 2>&1 & eval "line$1=$!"; }
+line() { ip netns exec "${PFX}n$1" python3 "$here/line-server.py" "n$1" "10.77.2.$1" 9000 >/dev/null 2>&1 & eval "line$1=$!"; }
 for i in 4 5 6; do
   ip -n "${PFX}n$i" addr flush dev eth0; ip -n "${PFX}n$i" link set eth0 down
   ip -n "${PFX}n$i" route add default via 10.77.2.100

@@ -21,24 +21,8 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/director.sh")
 const DIRECTORS: [usize; 3] = [2, 3, 4];
 const REALS: [usize; 3] = [5, 6, 7];
 
-/// Answers every line with its name.
-const SERVER: &str = r#"
-import socket, sys, threading
-name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((addr, port)); s.listen(1024)
-def serve(c):
-    with c:
-        f = c.makefile("rwb")
-        try:
-            for line in f:
-                f.write(name.encode() + b"\n"); f.flush()
-        except OSError:
-            pass
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"#;
+/// Answers every line with its name (shared with the benchmark and the demo).
+const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/line-server.py");
 
 /// `hold N SECONDS`: N connections to the VIP, then a line on each every 50 ms, in a
 /// new random order every round (so that a director that picks connections up without
@@ -124,7 +108,6 @@ impl Lab {
                 "net.ipv4.ip_forward=1",
             ]);
         }
-        std::fs::write(net.path("server.py"), SERVER).unwrap();
         std::fs::write(net.path("client.py"), CLIENT).unwrap();
         let mut lab = Lab {
             net,
@@ -138,7 +121,7 @@ impl Lab {
             lab.net.ip(&ns, &["addr", "flush", "dev", "eth0"]);
             lab.net.ip(&ns, &["link", "set", "eth0", "down"]);
             lab.net.ip(&ns, &["route", "add", "default", "via", GW]);
-            let script = lab.net.path("server.py").display().to_string();
+            let script = SERVER.to_string();
             lab.net.spawn(
                 &ns,
                 Path::new(PY),
