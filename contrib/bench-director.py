@@ -135,11 +135,7 @@ def kill_node(d):
 
 
 def revive(d, sync):
-    # A node that boots again: its old addresses are gone with its memory.
-    sh("ip", "-n", ns(d), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
-    sh("ip", "-n", ns(d), "addr", "del", GW + "/24", "dev", "eth1", check=False)
-    nslab.set_ports(SW, ["n%dc0" % d, "n%dc1" % d], True)
-    dead.discard("n%dc0" % d)
+    revive_plain(d)
     start_director(d, sync)
 
 
@@ -310,6 +306,8 @@ def survive(trials):
 
 
 def revive_plain(d):
+    """A node that boots again, running nothing yet: its old addresses are gone with its
+    memory, its cables back."""
     sh("ip", "-n", ns(d), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
     sh("ip", "-n", ns(d), "addr", "del", GW + "/24", "dev", "eth1", check=False)
     nslab.set_ports(SW, ["n%dc0" % d, "n%dc1" % d], True)

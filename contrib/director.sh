@@ -50,9 +50,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 extra=("$@")
+# Signal the running director only if the pid file names a director.sh (a stale file
+# could name any process by now).
+signal() {
+  local pid; pid=$(cat "$state/director.pid" 2>/dev/null) || { echo "director.sh: not running ($state)" >&2; exit 1; }
+  grep -qa 'director\.sh' "/proc/$pid/cmdline" 2>/dev/null || { echo "director.sh: not running (pid $pid is not one)" >&2; exit 1; }
+  kill "-$1" "$pid"
+}
 case $cmd in
-  standby) kill -USR1 "$(cat "$state/director.pid")"; exit ;;
-  active) kill -USR2 "$(cat "$state/director.pid")"; exit ;;
+  standby) signal USR1; exit ;;
+  active) signal USR2; exit ;;
   run) ;;
   *) echo "usage: director.sh run --node NAME [-c FILE] [...] | standby | active" >&2; exit 2 ;;
 esac
@@ -64,6 +71,10 @@ export HAKIT_CONFIG=$config
 settings=$(lvs-ctl director show --node "$me" "$config") || exit 2
 eval "$settings"
 mkdir -p -m 0700 "$state" "$lib"
+for d in "$state" "$lib"; do   # FIFOs, pid file and conntrackd's socket live there
+  [ -O "$d" ] && [ -z "$(find "$d" -maxdepth 0 -perm /022)" ] ||
+    { echo "director.sh: $d is not ours alone (owner, or writable by others)" >&2; exit 2; }
+done
 echo $$ > "$state/director.pid"
 log() { echo "director[$me]: $*" >&2; }
 IFS=, read -r -a all <<< "$nodes"
@@ -121,14 +132,14 @@ take() {
   [ "$sync" = conntrackd ] && ct -c
   kill -USR1 "${armed[@]}"
   holding=1
+  local e=$epoch p; for p in "${peers[@]}"; do [ "${epoch_of[$p]}" -gt "$e" ] && e=${epoch_of[$p]}; done
+  epoch=$((e + 1))
+  say_held
   if [ "$sync" = conntrackd ]; then ct -f internal; ct -R; ct -B; fi
   if [ "$sync" = ipvs ]; then
     lvs-ctl --start-daemon master --mcast-interface "$sync_dev" --syncid "$sync_port" ||
       log "the IPVS master sync daemon did not start"
   fi
-  local e=$epoch p; for p in "${peers[@]}"; do [ "${epoch_of[$p]}" -gt "$e" ] && e=${epoch_of[$p]}; done
-  epoch=$((e + 1))
-  say_held
 }
 release() {
   [ "$holding" = 1 ] || return 0

@@ -6,7 +6,6 @@
 //! cables pulled.
 
 mod common;
-use common::vm;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -68,16 +67,9 @@ struct Lab {
     net: Net,
     /// Killed nodes: their namespaces still have the addresses, behind pulled cables.
     dead: std::cell::RefCell<Vec<usize>>,
-    /// The heartbeat timing, and the kernel table (nft here, ipvs in the VM).
-    hb: &'static str,
-    backend: &'static str,
-    /// Waits are this many times longer (the VM: TCG, binaries read over 9p).
-    slow: u32,
 }
 
-const FAST: &str = "hb-send:\n  keepalive: 50ms\n  deadtime: 300ms\nhb-watch:\n  deadtime: 300ms\n  initdead: 1s\n";
-/// Under TCG a VM's timers are coarse: slower heartbeats, no false deaths.
-const VM_TIMING: &str = "hb-send:\n  keepalive: 100ms\n  deadtime: 1s\nhb-watch:\n  deadtime: 1s\n  initdead: 2s\n";
+const TIMING: &str = "hb-send:\n  keepalive: 50ms\n  deadtime: 300ms\nhb-watch:\n  deadtime: 300ms\n  initdead: 1s\n";
 
 impl Lab {
     fn new() -> Lab {
@@ -112,9 +104,6 @@ impl Lab {
         let mut lab = Lab {
             net,
             dead: Default::default(),
-            hb: FAST,
-            backend: "nft",
-            slow: 1,
         };
         for r in REALS {
             let ns = lab.net.ns(r).to_string();
@@ -143,12 +132,11 @@ impl Lab {
         let text = format!(
             "cluster:\n  keys: {keys}\n  channels:\n    - {{ name: a, dev: eth0, mode: bcast }}\n    - {{ name: b, dev: eth1, mode: bcast }}\n\
 {hb}\
-lvs-ctl:\n  backend: {backend}\n  services:\n    - service: tcp {VIP}:{PORT}\n      scheduler: rr\n      forward: masq\n      check: rs/tcp\n      on-failure: remove\n      reals:\n{reals}\
+lvs-ctl:\n  backend: nft\n  services:\n    - service: tcp {VIP}:{PORT}\n      scheduler: rr\n      forward: masq\n      check: rs/tcp\n      on-failure: remove\n      reals:\n{reals}\
 mon-check:\n  state-dir: {dir}/mon\n  socket: {dir}/mon.sock\n  hostgroups:\n    rs: [{hosts}]\n  watches:\n    rs:\n      tcp:\n        interval: 500ms\n        monitor: tcp -p {PORT} -t 1\n\
 director:\n{director}",
             keys = self.net.keys().display(),
-            hb = self.hb,
-            backend = self.backend,
+            hb = TIMING,
             dir = dir.display(),
             hosts = REALS.map(|r| format!("10.77.2.{r}")).join(", "),
         );
@@ -272,10 +260,10 @@ fn start_cascade(lab: &mut Lab, sync: &str, failback: bool) {
         let c = lab.start(d, &cascade(sync, failback));
         lab.net.adopt(c);
     }
-    lab.wait_holder(2, Duration::from_secs(8) * lab.slow);
+    lab.wait_holder(2, Duration::from_secs(8));
     assert!(lab.holds_gw(2), "the gateway moves with the VIP\n{}", lab.logs());
     // Every director has heard every other (initdead is 1 s) and its checks ran.
-    std::thread::sleep(Duration::from_millis(1500) * lab.slow);
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(lab.holders(), vec![2], "{}", lab.logs());
     let names = lab.many(6);
     for r in REALS {
@@ -284,15 +272,15 @@ fn start_cascade(lab: &mut Lab, sync: &str, failback: bool) {
 }
 
 /// Kill the director under 50 open connections; returns how many broke.
-fn failover_under_load(lab: &mut Lab, secs: u32) -> (usize, String) {
-    let mut c = lab.client(&["hold", "50", &secs.to_string()]);
+fn failover_under_load(lab: &mut Lab) -> (usize, String) {
+    let mut c = lab.client(&["hold", "50", "6"]);
     let mut out = BufReader::new(c.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready", "the client could not open its connections");
     std::thread::sleep(Duration::from_millis(1500));
     lab.kill_node(2);
-    lab.wait_holder(3, Duration::from_secs(3) * lab.slow);
+    lab.wait_holder(3, Duration::from_secs(3));
     line.clear();
     out.read_line(&mut line).unwrap();
     c.wait().unwrap();
@@ -308,7 +296,7 @@ fn failover_under_load(lab: &mut Lab, secs: u32) -> (usize, String) {
 fn the_cascade_takes_over_in_rank_order_and_conntrackd_keeps_connections() {
     let mut lab = Lab::new();
     start_cascade(&mut lab, "conntrackd", false);
-    let (broken, line) = failover_under_load(&mut lab, 6);
+    let (broken, line) = failover_under_load(&mut lab);
     eprintln!("with conntrackd: {line}");
     assert!(broken <= 2, "{line}\n{}", lab.logs());
     // The primary backup serves new connections on every real server.
@@ -330,18 +318,35 @@ fn the_cascade_takes_over_in_rank_order_and_conntrackd_keeps_connections() {
 }
 
 #[test]
-fn without_state_sync_the_backup_breaks_connections() {
+fn without_state_sync_the_backup_breaks_connections_and_standby_by_hand_hands_over() {
     // The control: the same failover with `sync: none` breaks connections that the
     // backup's scheduler sends to another real server (about two in three with rr).
     let mut lab = Lab::new();
     start_cascade(&mut lab, "none", false);
-    let (broken, line) = failover_under_load(&mut lab, 6);
+    let (broken, line) = failover_under_load(&mut lab);
     eprintln!("without sync: {line}");
     assert!(
         broken >= 10,
         "{line}: the failover did not move connections?\n{}",
         lab.logs()
     );
+    // Standby by hand on the holder: the secondary backup takes over (the director is
+    // dead); a stale pid file is not signalled.
+    let state = lab.net.path("d3/state");
+    let by_hand = |what: &str| {
+        Command::new("bash")
+            .args([SCRIPT, what, "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    assert!(by_hand("standby").status.success());
+    lab.wait_holder(4, Duration::from_secs(3));
+    assert!(lab.log(3).contains("standby by hand"), "{}", lab.log(3));
+    std::fs::write(state.join("director.pid"), "1\n").unwrap();
+    let out = by_hand("active");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not one"));
 }
 
 #[test]
@@ -391,43 +396,4 @@ fn a_broken_director_section_is_one_line_with_its_place() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("{cfg}:")) && err.contains("backup"), "{err}");
     assert!(!lab.net.path("d2/state").exists(), "nothing made before the check");
-}
-
-/// By hand, not in CI: under TCG every process director.sh starts costs 0.3-1 s, and it
-/// starts many, so one run takes minutes on these machines. The IPVS sync daemon across
-/// a failover is CI's in tests/director_ipvs.rs (without director.sh);
-/// `cargo test --test director -- --ignored director_ipvs_vm` runs this one.
-#[test]
-#[ignore = "by hand: director.sh in the TCG VM takes minutes (see its comment)"]
-fn director_ipvs_vm() {
-    let inner = vm::run_ignored_inside("vm_");
-    assert_eq!(inner.passed, 1, "the vm_ test ran inside");
-}
-
-#[test]
-#[ignore = "runs inside the IPVS VM, started by director_ipvs_vm"]
-fn vm_with_ipvs_the_kernels_sync_daemon_keeps_connections() {
-    vm::guard();
-    let mut lab = Lab::new();
-    lab.hb = VM_TIMING;
-    lab.backend = "ipvs";
-    lab.slow = 5;
-    start_cascade(&mut lab, "ipvs", false);
-    fn daemons_of(lab: &Lab, d: usize) -> String {
-        let out = lab.net.run(lab.net.ns(d), Path::new("ipvsadm"), &["-L", "--daemon"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    let daemons = |d: usize| daemons_of(&lab, d);
-    assert!(
-        daemons(2).contains("master sync daemon"),
-        "{}\n{}",
-        daemons(2),
-        lab.logs()
-    );
-    assert!(daemons(3).contains("backup sync daemon"), "{}", daemons(3));
-    let (broken, line) = failover_under_load(&mut lab, 12);
-    eprintln!("with the IPVS sync daemon: {line}");
-    assert!(broken <= 2, "{line}\n{}", lab.logs());
-    let daemons = |d: usize| daemons_of(&lab, d);
-    assert!(daemons(3).contains("master sync daemon"), "{}", daemons(3));
 }

@@ -11,18 +11,6 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-/// Run `f` on a thread that lives in namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
 /// An interface's index in the calling thread's namespace.
 fn idx(name: &str) -> u32 {
     nix::net::if_::if_nametoindex(name).unwrap()

@@ -143,7 +143,7 @@ pub struct Director {
 pub enum DirError {
     Config(Error),
     NotANode(String, String),
-    NoSyncAddress(String),
+    Unusable(String),
 }
 
 impl std::fmt::Display for DirError {
@@ -151,7 +151,7 @@ impl std::fmt::Display for DirError {
         match self {
             DirError::Config(e) => e.fmt(f),
             DirError::NotANode(n, all) => write!(f, "--node {n}: not one of the director section's nodes ({all})"),
-            DirError::NoSyncAddress(m) => f.write_str(m),
+            DirError::Unusable(m) => f.write_str(m),
         }
     }
 }
@@ -402,13 +402,13 @@ impl Director {
             None => format!("{}: {msg}", self.path.display()),
         };
         if self.sync != Sync::Conntrackd {
-            return Err(DirError::NoSyncAddress(place(format!(
+            return Err(DirError::Unusable(place(format!(
                 "sync is {}, not conntrackd",
                 self.sync.word()
             ))));
         }
         let local = interface_v4(dev).ok_or_else(|| {
-            DirError::NoSyncAddress(place(format!(
+            DirError::Unusable(place(format!(
                 "sync-dev {dev}: no such interface here, or no IPv4 address on it"
             )))
         })?;
