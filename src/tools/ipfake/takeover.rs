@@ -11,6 +11,7 @@ use crate::base::runloop::RunLoop;
 use crate::net::addr::{self, Added};
 use crate::net::arp::{self, Form, Link};
 use crate::tools::ipfake::cli::{DownArgs, FakeArgs, StatusArgs};
+use crate::tools::ipfake::settings::MirrorOrder;
 use crate::tools::ipfake::settings::Takeover;
 use nix::sys::signal::Signal;
 use pnet_base::MacAddr;
@@ -209,25 +210,48 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         }
     }
     // Roll-forward: this node's answers flow before the address (and the clients)
-    // come; a failure takes nothing.
+    // come. Whatever ends the holding (a failure below, a stop) makes it a standby
+    // again, so that it never answers beside the master.
+    let mirror_err = |e: crate::tools::ipfake::mirror::Error| match e.exit_status() {
+        ExitStatus::Usage => Error::Usage(e.to_string()),
+        _ => Error::Io(e.to_string()),
+    };
     if let Some(m) = &a.mirror {
-        crate::tools::ipfake::mirror::run(m).map_err(|e| match e.exit_status() {
-            ExitStatus::Usage => Error::Usage(e.to_string()),
-            _ => Error::Io(e.to_string()),
-        })?;
+        crate::tools::ipfake::mirror::run(m).map_err(mirror_err)?;
     }
+    let unmirror = || {
+        if let Some(MirrorOrder::Active { node, ports }) = &a.mirror {
+            let back = MirrorOrder::Standby {
+                node: node.clone(),
+                ports: ports.clone(),
+            };
+            if let Err(e) = crate::tools::ipfake::mirror::run(&back) {
+                crate::base::log::error(&format!("cannot make the mirror of {addr} a standby again: {e}"));
+            }
+        }
+    };
     let pid_file = pid_path(pid_dir, addr);
     let old = read_holder(&pid_file);
-    if let Some(old) = &old {
+    let added = old
+        .as_ref()
         // Fake's rule: a new instance for the same address replaces the running one.
-        stop_holder(old)?;
-    }
-    let added = addr::add(index, addr, prefix, a.label.as_deref())
-        .map_err(|e| Error::Io(format!("cannot add {addr}/{prefix} to {}: {e}", a.iface)))?;
+        .map_or(Ok(()), stop_holder)
+        .and_then(|()| {
+            addr::add(index, addr, prefix, a.label.as_deref())
+                .map_err(|e| Error::Io(format!("cannot add {addr}/{prefix} to {}: {e}", a.iface)))
+        });
+    let added = match added {
+        Ok(x) => x,
+        Err(e) => {
+            unmirror();
+            return Err(e);
+        }
+    };
     // Found there, but left by a holder that had added it and died (SIGKILL, and a
     // restart): it is still ipfake's to remove.
     let ours = added == Added::Now || old.as_ref().is_some_and(|o| o.added);
     let release = |why: &str| {
+        unmirror();
         if ours {
             if let Err(e) = addr::del(index, addr, prefix) {
                 crate::base::log::error(&format!("cannot remove {addr}/{prefix} from {}: {e}", a.iface));

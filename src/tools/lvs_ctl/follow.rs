@@ -749,6 +749,8 @@ impl<W: Write> Follow<W> {
                         .with("real", real)
                         .with("reason", reason);
                     self.sink.emit(&ev);
+                    // Nothing of ours changed: the state file stays as it is.
+                    continue;
                 }
                 Effect::Joined { id, index, node } => {
                     let weight = self.health.joined.get(&id).map_or(0, |j| j.weight);

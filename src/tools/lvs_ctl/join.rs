@@ -475,6 +475,8 @@ impl Joins {
     /// A new configuration: joiners it no longer allows leave (`reason=config`); the
     /// joined ones restored from a state file get their check times.
     pub fn reconfigure(&mut self, cfg: &Config, health: &mut Health, now: Stamp) -> Vec<Effect> {
+        // A new rule may refuse again what it refused before: say it again.
+        self.refused.clear();
         let mut out = Vec::new();
         let ids: Vec<(RealId, String, u32)> = health
             .joined

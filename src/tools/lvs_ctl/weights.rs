@@ -187,16 +187,20 @@ pub fn set(
     let kernel = backend.read()?;
     let ks = kernel.service(&service);
     let kd = ks.and_then(|s| s.dest(real.ip(), real.port())).cloned();
+    // A real server that joined at run time is the service's as a configured one is:
+    // the health a live follower keeps decides its weight too.
+    let mut health: Health = health::load_live_state(state).unwrap_or_default();
     let configured = cfg.and_then(|c| {
         c.services
             .iter()
             .find(|v| v.service.key == service)
+            .map(|v| super::join::with_joined(&health, v))
             .filter(|v| {
                 v.reals
                     .iter()
                     .any(|r| r.dest.addr == real.ip() && r.dest.port == real.port())
             })
-            .map(|v| (c, v))
+            .map(|v| (c, v.into_owned()))
     });
     if configured.is_none() && kd.is_none() {
         return Err(Error::Usage(format!(
@@ -215,9 +219,8 @@ pub fn set(
     }
     let target = match configured {
         Some((c, v)) => {
-            let mut h: Health = health::load_live_state(state).unwrap_or_default();
-            h.weights = after.clone();
-            let (s, _) = health::desired_service(c, v, &h, Stamp::now());
+            health.weights = after.clone();
+            let (s, _) = health::desired_service(c, &v, &health, Stamp::now());
             s.dest(real.ip(), real.port()).map(|d| d.weight)
         }
         // Not configured: nothing else decides its weight; a reset leaves it.

@@ -122,6 +122,7 @@ use super::backend::{Backend, Error, Kind, Result};
 use super::model::ServiceKey;
 use super::model::{Change, Fwd, Info, Table, F_ONEPACKET, F_SCHED1, F_SCHED2, F_SCHED3};
 use crate::base::proc::{self, Capture, Leftovers, Limits};
+use crate::net::nftables::nft_path;
 use crate::net::nftables::{Family, Nftables, TxError};
 use layout::{Network, Plan, Present, LAZY_RULES, TABLE};
 use std::collections::HashMap;
@@ -134,18 +135,6 @@ pub const INFO: Info = Info {
     version: 0x010201,
     size: 0,
 };
-
-/// The nft binary, if there is one on PATH.
-fn nft_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join("nft"))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
 
 /// Whether this backend can work here (nft is installed).
 pub fn available() -> bool {

@@ -98,8 +98,6 @@ mod tests {
         let mut bad = t.clone().into_bytes();
         bad[3] = if bad[3] == b'A' { b'B' } else { b'A' };
         assert!(!verify(k, "alice", std::str::from_utf8(&bad).unwrap(), t0));
-        // The user is not confused with the window: "a" + window ≠ "a\0..." + other.
-        assert_ne!(token(k, "a", 0), token(k, "a\0", 0));
     }
 
     #[test]

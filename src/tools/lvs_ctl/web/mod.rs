@@ -163,8 +163,8 @@ fn act(s: &Settings, req: &Request, body: &mut dyn std::io::Read) -> Result<Stri
     }
 }
 
-/// Drain (a maintenance file `IP:PORT`) or enable (every maintenance file naming the
-/// real server removed) a real server of the configuration.
+/// Drain (a maintenance file `IP:PORT`) or enable (the maintenance files naming the
+/// real server with its port removed) a real server of the configuration.
 fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<String, Refusal> {
     let cfg = s
         .lvs
@@ -198,10 +198,17 @@ fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<Stri
             Err(e) => Err((500, e)),
         };
     }
-    let mut removed = 0;
     // Only names a maintenance file can have: a host name of the configuration with a
-    // slash in it must not reach outside the directory.
-    for n in names.iter().filter(|n| health::is_maintenance_name(n)) {
+    // slash in it must not reach outside the directory. Only this port's: a file that
+    // names the host alone takes out all its services, which this one button must not
+    // put back (it is named instead).
+    let port = format!(":{}", addr.port());
+    let (mine, whole): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .filter(|n| health::is_maintenance_name(n))
+        .partition(|n| n.ends_with(&port));
+    let mut removed = 0;
+    for n in mine {
         let path = dir.join(n);
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,
@@ -212,10 +219,18 @@ fn maintenance(s: &Settings, user: &str, real: &str, drain: bool) -> Result<Stri
     log::info(&format!(
         "{addr} enabled by {user} ({removed} maintenance files removed)"
     ));
-    Ok(if removed > 0 {
-        format!("{addr} enabled: a running follow puts it back")
-    } else {
-        format!("{addr} was not in maintenance")
+    let held: Vec<&str> = whole
+        .iter()
+        .filter(|n| dir.join(n).exists())
+        .map(|n| n.as_str())
+        .collect();
+    Ok(match (removed, held.is_empty()) {
+        (_, false) => format!(
+            "{addr}: still in maintenance by {} (a file for every port of the host; remove it by hand)",
+            held.join(", ")
+        ),
+        (0, true) => format!("{addr} was not in maintenance"),
+        _ => format!("{addr} enabled: a running follow puts it back"),
     })
 }
 

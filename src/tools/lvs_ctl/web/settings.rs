@@ -26,7 +26,7 @@ pub fn resolve(a: &CgiArgs) -> Result<Settings, Error> {
     let (lvs, file, src) = match &path {
         Some(p) => {
             let (f, src) = crate::config::load(p)?;
-            (Some(config::load(p)?), f, Some(src))
+            (Some(config::from_source(&src)?), f, Some(src))
         }
         None => (None, Default::default(), None),
     };
