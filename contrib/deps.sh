@@ -4,7 +4,8 @@
 # and iputils' arping to compare ARP frames with; for mon-check, mon and the
 # monitoring plugins as real peers, dnsmasq, Python's HTTP and SMTP servers and
 # openssl for the servers the checks run against, util-linux's setpriv to act as an
-# unprivileged user; for the IPVS tests, qemu, static busybox, kmod and cpio to boot
+# unprivileged user; Pacemaker, Corosync, resource-agents, promtool, lintian, debootstrap
+# and debhelper (issue 13); for the IPVS tests, qemu, static busybox, kmod and cpio to boot
 # Debian's own kernel (contrib/ipvs-vm.sh), xz to unpack it, ipvsadm and ldirectord.
 set -euo pipefail
 need=()
@@ -42,6 +43,17 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 python3 -c 'import selenium' 2>/dev/null || need+=(python3-selenium)
 command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
+# Issue 13: a real Pacemaker + Corosync cluster and ocf-tester for the OCF agents,
+# promtool for the metrics, and what builds and checks the Debian package.
+command -v pacemakerd >/dev/null || need+=(pacemaker pacemaker-cli-utils)
+command -v corosync >/dev/null || need+=(corosync)
+command -v crm >/dev/null || need+=(crmsh)
+command -v ocf-tester >/dev/null || need+=(resource-agents)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v lintian >/dev/null || need+=(lintian)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v dh >/dev/null || need+=(debhelper)
+command -v fakeroot >/dev/null || need+=(fakeroot)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -53,7 +65,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # Nor ldirectord: the IPVS tests run their own, inside the VM.
   systemctl disable --now ldirectord >/dev/null 2>&1 || true
   # Nor the director's daemons: the tests start their own, in namespaces.
-  for s in conntrackd keepalived snmpd lighttpd; do
+  for s in conntrackd keepalived snmpd lighttpd corosync pacemaker prometheus; do
     systemctl disable --now "$s" >/dev/null 2>&1 || true
   done
 fi
