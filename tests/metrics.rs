@@ -87,7 +87,7 @@ fn the_cluster_state_with_loss_a_dead_node_and_a_stale_table() {
     let mut net = Net::new(3, 2);
     // Half of n2's packets on channel b are dropped on their way into n1.
     net.nft(
-        &net.ns(1).to_string(),
+        net.ns(1),
         "table inet loss {\n chain input {\n  type filter hook input priority 0;\n  \
          iifname \"eth1\" ip saddr 10.77.2.2 udp dport 694 numgen random mod 2 == 0 drop\n }\n}\n",
     );

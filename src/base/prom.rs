@@ -331,7 +331,8 @@ mod tests {
 
     #[test]
     fn what_the_format_forbids_is_refused() {
-        let bad: Vec<(&str, Box<dyn Fn(&mut Exposition)>)> = vec![
+        type Misuse = Box<dyn Fn(&mut Exposition)>;
+        let bad: Vec<(&str, Misuse)> = vec![
             ("not a metric name", Box::new(|e| e.gauge("2hakit", "h", &[], 1u64))),
             ("not a metric name", Box::new(|e| e.gauge("hakit-x", "h", &[], 1u64))),
             ("ends in _total", Box::new(|e| e.counter("hakit_lost", "h", &[], 1u64))),

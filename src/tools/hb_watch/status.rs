@@ -471,3 +471,108 @@ pub fn run_prometheus(table: &Path, out: Option<&Path>) -> ExitStatus {
         ExitStatus::Failure
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{LinkRecord, FLAG_LOCAL, FLAG_PING};
+
+    #[test]
+    fn held_words_are_addresses_once_and_never_a_cut_one() {
+        assert_eq!(held_words("10.77.1.100@3.1,web"), vec!["10.77.1.100", "web"]);
+        assert_eq!(held_words("a@1.0,a@2.0,,b"), vec!["a", "b"]);
+        assert!(held_words("").is_empty());
+        // The table keeps 40 bytes: the last word of a full record may be cut.
+        let full = "192.0.2.10@1.0,192.0.2.11@1.0,192.0.2.1";
+        assert_eq!(full.len(), HELD_LEN - 1);
+        assert_eq!(held_words(full).len(), 3);
+        let full = format!("{full}2");
+        assert_eq!(held_words(&full), vec!["192.0.2.10", "192.0.2.11"]);
+    }
+
+    #[test]
+    fn only_what_the_table_holds() {
+        let h = Header {
+            channels: vec!["a".into(), "b".into()],
+            writer_pid: 1,
+            started_unix_ms: 1_795_000_000_500,
+            local: "n1".into(),
+            count: 4,
+            capacity: 8,
+            unattributed_rejects: vec![2, 0],
+        };
+        let now = 10_000_000_000;
+        let local = NodeRecord {
+            name: "n1".into(),
+            state: NodeState::Up,
+            flags: FLAG_LOCAL,
+            ..Default::default()
+        };
+        let mut peer = NodeRecord {
+            name: "n\"2".into(),
+            state: NodeState::Up,
+            generation: 7,
+            dt_ms: 1500,
+            load: [150, 0, 0],
+            pings_up: 1,
+            pings_total: 2,
+            held: "vip@1.0".into(),
+            changed_unix_ms: 1_795_000_001_000,
+            ..Default::default()
+        };
+        peer.links[0] = LinkRecord {
+            last_heard_ns: now - 250_000_000,
+            state: LinkState::Up,
+            lost: 3,
+            dup: 1,
+            rejected: 2,
+        };
+        peer.links[1].state = LinkState::Dead;
+        let never = NodeRecord {
+            name: "n3".into(),
+            ..Default::default()
+        };
+        let ping = NodeRecord {
+            name: "192.0.2.1".into(),
+            state: NodeState::Dead,
+            flags: FLAG_PING,
+            ..Default::default()
+        };
+        let t = prometheus(true, &h, &[local, peer, never, ping], 0, now)
+            .render()
+            .unwrap();
+        for line in [
+            "hakit_table_writer_up 1\n",
+            "hakit_table_started_timestamp_seconds 1795000000.5\n",
+            "hakit_channel_rejected_unnamed_total{channel=\"a\"} 2\n",
+            "hakit_ping_node_state{ping=\"192.0.2.1\",state=\"dead\"} 1\n",
+            "hakit_node_state{node=\"n\\\"2\",state=\"up\"} 1\n",
+            "hakit_node_state{node=\"n3\",state=\"unknown\"} 1\n",
+            "hakit_node_generation{node=\"n\\\"2\"} 7\n",
+            "hakit_node_load1{node=\"n\\\"2\"} 1.5\n",
+            "hakit_node_deadtime_seconds{node=\"n\\\"2\"} 1.5\n",
+            "hakit_node_ping_nodes_reachable{node=\"n\\\"2\"} 1\n",
+            "hakit_node_holds{node=\"n\\\"2\",address=\"vip\"} 1\n",
+            "hakit_node_last_heard_age_seconds{node=\"n\\\"2\"} 0.25\n",
+            "hakit_link_state{node=\"n\\\"2\",channel=\"b\",state=\"dead\"} 1\n",
+            "hakit_link_messages_lost_total{node=\"n\\\"2\",channel=\"a\"} 3\n",
+            "hakit_link_messages_duplicate_total{node=\"n\\\"2\",channel=\"a\"} 1\n",
+            "hakit_link_messages_rejected_total{node=\"n\\\"2\",channel=\"a\"} 2\n",
+        ] {
+            assert!(t.contains(line), "{line} in\n{t}");
+        }
+        // Never heard: nothing it would have announced, no age; the local node has no
+        // links of its own; a ping node is no cluster node.
+        for absent in [
+            "hakit_node_generation{node=\"n3\"}",
+            "hakit_node_load1{node=\"n3\"}",
+            "hakit_node_last_heard_age_seconds{node=\"n3\"}",
+            "hakit_link_last_heard_age_seconds{node=\"n3\"",
+            "hakit_link_state{node=\"n1\"",
+            "hakit_node_state{node=\"192.0.2.1\"",
+            "hakit_node_holds{node=\"n1\"",
+        ] {
+            assert!(!t.contains(absent), "{absent} in\n{t}");
+        }
+    }
+}

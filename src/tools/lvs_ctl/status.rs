@@ -716,6 +716,41 @@ mod tests {
         assert_eq!(j["services"][0]["reals"][1]["kernel_weight"], 0);
         assert_eq!(j["services"][0]["reals"][2]["weight"], serde_json::Value::Null);
 
+        let p = prometheus(&report(Some(&c), &k, Some(&live), "ipvs", stamp(2)))
+            .render()
+            .unwrap();
+        let real = |r: &str| format!("{{service=\"tcp/192.0.2.10:80\",real=\"{r}\"}}");
+        for line in [
+            "hakit_lvs_follower_up 1\n".to_string(),
+            "hakit_lvs_service_info{service=\"tcp/192.0.2.10:80\",scheduler=\"wrr\",backend=\"ipvs\"} 1\n".into(),
+            "hakit_lvs_service_live_weight{service=\"tcp/192.0.2.10:80\"} 3\n".into(),
+            "hakit_lvs_service_quorum{service=\"tcp/192.0.2.10:80\"} 1\n".into(),
+            "hakit_lvs_sorry_in_kernel{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.9:80\"} 0\n".into(),
+            "hakit_lvs_service_configured{service=\"fwmark/5\"} 0\n".into(),
+            format!("hakit_lvs_real_configured_weight{} 2\n", real("10.0.0.2:80")),
+            format!("hakit_lvs_real_kernel_weight{} 0\n", real("10.0.0.3:80")),
+            format!("hakit_lvs_real_active_connections{} 3\n", real("10.0.0.2:80")),
+            format!("hakit_lvs_real_inactive_connections{} 12\n", real("10.0.0.2:80")),
+            "hakit_lvs_real_health{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",state=\"down\"} 1\n".into(),
+            "hakit_lvs_real_state{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",state=\"quiesced\"} 1\n".into(),
+            "hakit_lvs_real_info{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",host=\"web3\",forward=\"Masq\"} 1\n".into(),
+        ] {
+            assert!(p.contains(&line), "{line} in\n{p}");
+        }
+        // A stranger of the kernel has no configured weight; nft counts no connections.
+        assert!(
+            !p.contains(&format!("hakit_lvs_real_configured_weight{}", real("10.0.0.77:80"))),
+            "{p}"
+        );
+        let p = prometheus(&report(Some(&c), &k, None, "nft", stamp(2)))
+            .render()
+            .unwrap();
+        assert!(
+            !p.contains("_connections") && !p.contains("hakit_lvs_real_health"),
+            "{p}"
+        );
+        assert!(p.contains("hakit_lvs_follower_up 0\n"), "{p}");
+
         // Without a follower: no health, and it says so.
         let r = report(Some(&c), &k, None, "nft", stamp(2));
         assert_eq!(r.services[0].reals[1].health, None);

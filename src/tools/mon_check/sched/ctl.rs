@@ -536,6 +536,60 @@ mod tests {
         serde_json::to_string(&Request::from(&c.request)).unwrap()
     }
 
+    #[test]
+    fn checks_in_prometheus_format() {
+        let host = |h: &str, st: Option<Status>, disabled| HostStatus {
+            host: h.into(),
+            status: st,
+            line: String::new(),
+            disabled,
+        };
+        let s = StatusList {
+            services: vec![ServiceStatus {
+                group: "web".into(),
+                service: "http".into(),
+                description: String::new(),
+                state: "failing".into(),
+                summary: "web3".into(),
+                since: Some(1_795_000_000),
+                last_check: Some(1_795_000_060),
+                ack: Some(Ack {
+                    at: 1_795_000_030,
+                    comment: "on it".into(),
+                }),
+                consecutive_failures: 4,
+                hosts: vec![
+                    host("web2", Some(Status::Ok), false),
+                    host("web3", Some(Status::Critical), false),
+                    host("web4", None, true),
+                ],
+            }],
+            disabled: Disabled::default(),
+        };
+        let t = prometheus(&s).render().unwrap();
+        let svc = "group=\"web\",service=\"http\"";
+        for line in [
+            format!("hakit_check_state{{{svc},state=\"failing\"}} 1\n"),
+            format!("hakit_check_state{{{svc},state=\"ok\"}} 0\n"),
+            format!("hakit_check_last_run_timestamp_seconds{{{svc}}} 1795000060\n"),
+            format!("hakit_check_state_since_timestamp_seconds{{{svc}}} 1795000000\n"),
+            format!("hakit_check_consecutive_failures{{{svc}}} 4\n"),
+            format!("hakit_check_acknowledged{{{svc}}} 1\n"),
+            format!("hakit_check_host_status{{{svc},host=\"web3\",state=\"critical\"}} 1\n"),
+            format!("hakit_check_host_status{{{svc},host=\"web2\",state=\"ok\"}} 1\n"),
+            format!("hakit_check_host_disabled{{{svc},host=\"web4\"}} 1\n"),
+        ] {
+            assert!(t.contains(&line), "{line} in\n{t}");
+        }
+        assert!(!t.contains("host=\"web4\",state="), "never checked: no status\n{t}");
+        // A scheduler of before consecutive_failures answers without it.
+        let old: ServiceStatus = serde_json::from_str(
+            r#"{"group":"g","service":"s","description":"","state":"ok","summary":"","since":null,"last_check":null,"ack":null,"hosts":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.consecutive_failures, 0);
+    }
+
     /// What goes over the socket, for every request: these strings are the protocol.
     #[test]
     fn the_wire_format_is_stable() {
