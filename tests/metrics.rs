@@ -4,7 +4,7 @@
 //! the nft backend, `mon-check run` feeding `lvs-ctl follow`, one web server killed.
 
 mod common;
-use common::lvs::{Lab, DIRECTOR};
+use common::lvs::{Lab, DIRECTOR, FOLLOWED};
 use common::*;
 use nix::sys::signal::Signal;
 use std::io::Write;
@@ -192,40 +192,22 @@ fn the_cluster_state_with_loss_a_dead_node_and_a_stale_table() {
     assert_eq!(value(&t, "hakit_table_writer_up"), 0.0);
 }
 
-const CFG: &str = "lvs-ctl:
-  backend: nft
-  maintenance-dir: DIR/maint
-  services:
-    - service: tcp 10.77.1.100:80
-      scheduler: wrr
-      forward: masq
-      check: web/http
-      on-failure: quiesce
-      reals:
-        - address: 10.77.2.3:80
-          weight: 3
-        - address: 10.77.2.4:80
-          weight: 4
-        - address: 10.77.2.5:80
-          weight: 5
-mon-check:
-  state-dir: DIR/mon
-  socket: DIR/mon.sock
-  hostgroups:
-    web: [10.77.2.3, 10.77.2.4, 10.77.2.5]
-  watches:
-    web:
-      http:
-        interval: 300ms
-        monitor: http -p 80 -s 'Test Page' -t 1
-";
+/// The followed lab's configuration, with weights of 3, 4 and 5.
+fn config() -> String {
+    let mut c = FOLLOWED.replace("scheduler: rr", "scheduler: wrr");
+    for (i, w) in [(3, 3), (4, 4), (5, 5)] {
+        let r = format!("        - address: 10.77.2.{i}:80\n");
+        c = c.replace(&r, &format!("{r}          weight: {w}\n"));
+    }
+    c
+}
 
 #[test]
 fn real_servers_weights_and_checks() {
     let mut lab = Lab::nat(3);
     let cfg = lab.net.path("hakit.yaml");
     let c = cfg.display().to_string();
-    std::fs::write(&cfg, CFG.replace("DIR", &lab.net.dir.path().display().to_string())).unwrap();
+    std::fs::write(&cfg, config().replace("DIR", &lab.net.dir.path().display().to_string())).unwrap();
     std::fs::create_dir_all(lab.net.path("maint")).unwrap();
     let state = lab.net.path("follow.json").display().to_string();
     let out = lab.lvs(&["apply", &c]);

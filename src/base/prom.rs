@@ -10,7 +10,6 @@
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -276,13 +275,7 @@ pub fn publish(e: &Exposition, out: Option<&Path>) -> Result<(), Error> {
     match out {
         Some(p) => crate::base::fsio::write_atomic(p, text.as_bytes(), 0o644, crate::base::fsio::Durability::Atomic)
             .map_err(Error::Io),
-        None => {
-            let mut o = std::io::stdout().lock();
-            match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io(format!("stdout: {e}"))),
-                _ => Ok(()),
-            }
-        }
+        None => crate::base::signals::write_answer(&mut std::io::stdout().lock(), text.as_bytes()).map_err(Error::Io),
     }
 }
 

@@ -14,7 +14,6 @@ use crate::base::prom::Exposition;
 use serde::Serialize;
 use std::fmt;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::net::SocketAddr;
 
 #[derive(Debug)]
@@ -594,11 +593,7 @@ pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) ->
         return crate::base::prom::publish(&prometheus(&r), args.prometheus_out.as_deref()).map_err(Error::Prom);
     }
     let out = if args.json { json(&r) } else { text(&r) };
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io(format!("stdout: {e}"))),
-        _ => Ok(()),
-    }
+    crate::base::signals::write_answer(&mut std::io::stdout().lock(), out.as_bytes()).map_err(Error::Io)
 }
 
 #[cfg(test)]
