@@ -358,3 +358,86 @@ fn real_servers_weights_and_checks() {
     assert_clean(&t);
     assert_eq!(value(&t, &format!("hakit_check_acknowledged{{{svc}}}")), 1.0);
 }
+
+fn contrib(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib").join(p)
+}
+
+fn promtool_run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(PROMTOOL).args(args).output().expect("run promtool");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// contrib/prometheus's alerts: valid rules, and their unit tests pass; a test that
+/// expects the wrong node fails, so the passing one says something.
+#[test]
+fn the_alert_rules_check_and_their_tests_pass() {
+    let rules = contrib("prometheus/hakit-rules.yml");
+    let tests = contrib("prometheus/hakit-rules.test.yml");
+    let (code, said) = promtool_run(&["check", "rules", &rules.display().to_string()]);
+    assert!(
+        code == 0 && said.contains("SUCCESS: 7 rules found"),
+        "exit {code}: {said}"
+    );
+    let (code, said) = promtool_run(&["test", "rules", &tests.display().to_string()]);
+    assert_eq!(code, 0, "{said}");
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(&rules, d.path().join("hakit-rules.yml")).unwrap();
+    let text = std::fs::read_to_string(&tests).unwrap();
+    let wrong = text.replacen(
+        "instance: n1, node: n3, state: dead",
+        "instance: n1, node: n2, state: dead",
+        1,
+    );
+    assert_ne!(wrong, text);
+    let t = d.path().join("wrong.test.yml");
+    std::fs::write(&t, wrong).unwrap();
+    let (code, said) = promtool_run(&["test", "rules", &t.display().to_string()]);
+    assert_ne!(code, 0, "a wrong expectation passed: {said}");
+}
+
+/// contrib/systemd's metrics units are valid units (with the built binaries in place
+/// of /usr/local/bin), and every command they name, the commented ones too, is
+/// accepted by its tool's command line.
+#[test]
+fn the_metrics_units_verify() {
+    let bins = bin("hb-watch").parent().unwrap().display().to_string();
+    let d = tempfile::tempdir().unwrap();
+    let mut commands = Vec::new();
+    for u in ["hakit-metrics.service", "hakit-metrics.timer"] {
+        let text = std::fs::read_to_string(contrib(&format!("systemd/{u}"))).unwrap();
+        for l in text.lines() {
+            if let Some(c) = l.trim_start_matches('#').strip_prefix("ExecStart=") {
+                commands.push(c.trim_start_matches('-').replace("/usr/local/bin", &bins));
+            }
+        }
+        std::fs::write(d.path().join(u), text.replace("/usr/local/bin", &bins)).unwrap();
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(d.path().join("hakit-metrics.service"))
+        .arg(d.path().join("hakit-metrics.timer"))
+        .output()
+        .expect("run systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    for c in commands {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        let out = Command::new(words[0]).args(&words[1..]).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{c}: {}", String::from_utf8_lossy(&out.stderr));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--prometheus-out"), "{c}: {help}");
+    }
+}
