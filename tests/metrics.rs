@@ -357,6 +357,22 @@ fn real_servers_weights_and_checks() {
     let t = std::fs::read_to_string(&file).unwrap();
     assert_clean(&t);
     assert_eq!(value(&t, &format!("hakit_check_acknowledged{{{svc}}}")), 1.0);
+    // Two outputs asked for: one line, mon-check's usage status, nothing written.
+    std::fs::remove_file(&file).unwrap();
+    let f = file.display().to_string();
+    let o = lab.net.run(
+        &ns,
+        &bin("mon-check"),
+        &["--json", "ctl", "-c", &c, "list", "--prometheus-out", &f],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!file.exists());
+    let o = lab.lvs(&["status", "--prometheus-out", "lvs.txt", "-c", &c]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.lines().next().unwrap_or("").contains("--prometheus-out"), "{err}");
 }
 
 fn contrib(p: &str) -> std::path::PathBuf {

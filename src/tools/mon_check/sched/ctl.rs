@@ -371,8 +371,17 @@ pub fn ask(path: &Path, req: &Request) -> Result<(Reply, String), String> {
     }
 }
 
-/// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error.
+/// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error (`--json` with
+/// `--prometheus`).
 pub fn client(a: &CtlArgs, json: bool) -> Status {
+    let prom = match &a.request {
+        CtlRequest::List(l) if l.prometheus || l.prometheus_out.is_some() => Some(l.prometheus_out.as_deref()),
+        _ => None,
+    };
+    if json && prom.is_some() {
+        crate::base::log::error("--json and --prometheus: one output at a time");
+        return Status::Unknown;
+    }
     let path = socket_path(a.socket.as_deref(), a.config.as_deref());
     let (reply, answer) = match ask(&path, &Request::from(&a.request)) {
         Ok(r) => r,
@@ -380,10 +389,6 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
             crate::base::log::error(&e);
             return Status::Critical;
         }
-    };
-    let prom = match &a.request {
-        CtlRequest::List(l) if l.prometheus || l.prometheus_out.is_some() => Some(l.prometheus_out.as_deref()),
-        _ => None,
     };
     if let (Some(out), Some(s)) = (prom, &reply.status) {
         if let Err(e) = crate::base::prom::publish(&prometheus(s), out) {
