@@ -183,6 +183,17 @@ fn the_cluster_state_with_loss_a_dead_node_and_a_stale_table() {
         assert!(err.lines().next().unwrap_or("").contains(flag), "{args:?}: {err}");
     }
 
+    // A place that cannot be written: one line naming it, exit 1.
+    let bad = format!("{table}/m.prom");
+    let out = net.run(
+        &ns1,
+        &bin("hb-watch"),
+        &["status", "--prometheus-out", &bad, "--table", &table],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.lines().count() == 1 && err.contains(&table), "{err}");
+
     // No writer: still written, said stale, exit 1.
     net.kill(ev.pid, Signal::SIGKILL);
     let out = net.run(&ns1, &bin("hb-watch"), &["status", "--prometheus", "--table", &table]);
