@@ -91,7 +91,10 @@ fn the_cluster_state_with_loss_a_dead_node_and_a_stale_table() {
         "table inet loss {\n chain input {\n  type filter hook input priority 0;\n  \
          iifname \"eth1\" ip saddr 10.77.2.2 udp dport 694 numgen random mod 2 == 0 drop\n }\n}\n",
     );
-    let mut ev = net.watch(1, &["--deadtime", "1s"]);
+    let mut ev = net.watch(
+        1,
+        &["--deadtime", "1s", "--ping", "10.77.1.2", "--ping-interval", "100ms"],
+    );
     let senders: Vec<u32> = (1..=3)
         .map(|i| net.send(i, &["--keepalive", "50ms", "--deadtime", "1s"]))
         .collect();
@@ -138,6 +141,9 @@ fn the_cluster_state_with_loss_a_dead_node_and_a_stale_table() {
     assert_eq!(value(&t, "hakit_node_holds{node=\"n2\",address=\"web\"}"), 1.0);
     assert!(value(&t, "hakit_node_last_heard_age_seconds{node=\"n2\"}") < 1.0, "{t}");
     assert_eq!(value(&t, "hakit_node_deadtime_seconds{node=\"n3\"}"), 1.0);
+    assert_eq!(value(&t, "hakit_ping_node_state{ping=\"10.77.1.2\",state=\"up\"}"), 1.0);
+    assert_eq!(value(&t, "hakit_node_ping_nodes_reachable{node=\"n1\"}"), 1.0);
+    assert_eq!(value(&t, "hakit_node_ping_nodes{node=\"n1\"}"), 1.0);
 
     // n3 killed: dead, its links dead; written to a file the textfile collector reads.
     net.kill(senders[2], Signal::SIGKILL);
