@@ -44,10 +44,7 @@ fn print(out: &mut dyn Write, changes: &[Change], json: bool, backend: Kind) -> 
     } else {
         changes.iter().map(format::change_line).collect()
     };
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Refused(format!("stdout: {e}"))),
-        _ => Ok(()),
-    }
+    crate::base::signals::write_answer(out, text.as_bytes()).map_err(Error::Refused)
 }
 
 /// `diff`: print the changes; Ok(true) when there are none.
