@@ -7,6 +7,7 @@
 pub mod chan;
 pub mod lvs;
 pub mod pair;
+pub mod pcmk;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
