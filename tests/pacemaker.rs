@@ -278,6 +278,16 @@ fn pacemaker_moves_the_ipfake_address() {
         ms(settled),
         holders.iter().map(|i| format!("n{i}")).collect::<Vec<_>>()
     );
+    // What Pacemaker made of two holders (its multiple-active policy, stop_start by
+    // default: stop it everywhere, start it on one node).
+    let recovery = cl.log_lines("active on 2 nodes");
+    for l in recovery.iter().take(2) {
+        println!("  {l}");
+    }
+    assert!(
+        !both || !recovery.is_empty(),
+        "both nodes held the address, yet no scheduler saw it active on 2 nodes"
+    );
     assert!(
         single,
         "after the heal the address is on {holders:?}, vip on {holder_now:?}\n{}",

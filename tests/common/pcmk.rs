@@ -178,6 +178,20 @@ impl Cluster {
             .collect()
     }
 
+    /// The lines of every node's Pacemaker log that contain `text`, each after its node.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        for n in &self.nodes {
+            let log = std::fs::read_to_string(n.dir.join("log-pacemaker/pacemaker.log")).unwrap_or_default();
+            v.extend(
+                log.lines()
+                    .filter(|l| l.contains(text))
+                    .map(|l| format!("{}: {l}", n.name)),
+            );
+        }
+        v
+    }
+
     /// The ends of every node's logs, for a failure's message.
     pub fn logs(&self) -> String {
         let mut s = String::new();
