@@ -52,6 +52,38 @@ fn initial_cib() -> String {
     )
 }
 
+/// `crm configure primitive vip ...`'s arguments after the name: hakit's agent with the
+/// built ipfake, or with `HAKIT_PCMK_AGENT=IPaddr2` resource-agents' IPaddr2 (the same
+/// scenario, to compare the moves' times).
+fn primitive() -> Vec<String> {
+    let ip = format!("ip={VIP}");
+    let mut v: Vec<String> = match std::env::var("HAKIT_PCMK_AGENT").as_deref() {
+        Ok("IPaddr2") => vec!["ocf:heartbeat:IPaddr2".into(), "params".into(), ip],
+        Ok(other) if other != "ipfake" => panic!("HAKIT_PCMK_AGENT={other}: ipfake or IPaddr2"),
+        _ => {
+            let bindir = bin("ipfake").parent().unwrap().display().to_string();
+            vec![
+                "ocf:hakit:ipfake".into(),
+                "params".into(),
+                ip,
+                format!("bindir={bindir}"),
+            ]
+        }
+    };
+    v.extend(
+        [
+            "cidr_netmask=24",
+            "nic=eth0",
+            "op",
+            "monitor",
+            "interval=2s",
+            "timeout=20s",
+        ]
+        .map(String::from),
+    );
+    v
+}
+
 /// The node whose line server the client reaches at the address, if any answers.
 fn reached(net: &Net) -> Option<String> {
     in_netns(net.ns(CLIENT), || {
@@ -87,6 +119,16 @@ fn client_follows(net: &Net, cl: &Cluster, node: &str, since: Instant, within: D
     since.elapsed()
 }
 
+/// Whether hakit's agent holds the address on node `name`: `ipfake status` there (the
+/// node's own /run/hakit) names it. Always true with IPaddr2.
+fn held_by_ipfake(cl: &Cluster, name: &str) -> bool {
+    if std::env::var("HAKIT_PCMK_AGENT").as_deref() == Ok("IPaddr2") {
+        return true;
+    }
+    let ipfake = bin("ipfake").display().to_string();
+    cl.run(name, &[&ipfake, "-q", "status", VIP]).status.success()
+}
+
 fn has_vip(net: &Net, i: usize) -> bool {
     net.has_addr(i, &format!("{VIP}/24"))
 }
@@ -111,7 +153,7 @@ fn ms(d: Duration) -> String {
 fn pacemaker_moves_the_ipfake_address() {
     require_installed();
     let agents = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/ocf"));
-    let agents = agents.exists().then_some(agents); // XXX until the ocf branch is merged
+    assert!(agents.join("ipfake").exists(), "contrib/ocf/ipfake is missing");
     let mut net = Net::new(3, 1);
     let line_server = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/line-server.py");
     let mut servers = Vec::new();
@@ -128,7 +170,13 @@ fn pacemaker_moves_the_ipfake_address() {
 
     // Start-up: processes started → a DC elected → both nodes online.
     let t0 = Instant::now();
-    let mut cl = Cluster::start(&net, &[1, 2], &corosync_conf(&[1, 2], 1000), &initial_cib(), agents);
+    let mut cl = Cluster::start(
+        &net,
+        &[1, 2],
+        &corosync_conf(&[1, 2], 1000),
+        &initial_cib(),
+        Some(agents),
+    );
     let mut dc = None;
     let elected = wait_for(
         || {
@@ -154,24 +202,10 @@ fn pacemaker_moves_the_ipfake_address() {
     // 1. The address, configured with crmsh on n1, starts on one node; the client
     // reaches it there, and only there.
     let t_conf = Instant::now();
-    cl.must(
-        "n1",
-        &[
-            "crm",
-            "configure",
-            "primitive",
-            "vip",
-            "ocf:heartbeat:IPaddr2",
-            "params",
-            &format!("ip={VIP}"),
-            "cidr_netmask=24",
-            "nic=eth0",
-            "op",
-            "monitor",
-            "interval=2s",
-            "timeout=20s",
-        ],
-    );
+    let primitive = primitive();
+    let mut args = vec!["crm", "configure", "primitive", "vip"];
+    args.extend(primitive.iter().map(String::as_str));
+    cl.must("n1", &args);
     let t_crm = t_conf.elapsed();
     let mut holder = Vec::new();
     assert!(
@@ -189,6 +223,7 @@ fn pacemaker_moves_the_ipfake_address() {
     let a = holder[0].clone();
     let t_reached = client_follows(&net, &cl, &a, t_conf, Duration::from_secs(10));
     assert!(has_vip(&net, index(&a)) && !has_vip(&net, index(other(&a))));
+    assert!(held_by_ipfake(&cl, &a) && !held_by_ipfake(&cl, other(&a)));
     println!(
         "start-up: DC {} elected after {}, both nodes online after {}; `crm configure \
          primitive` took {}, vip started on {a} {} after it, the client reached it {} after it",
@@ -205,6 +240,7 @@ fn pacemaker_moves_the_ipfake_address() {
     let b = other(&a);
     let t = Instant::now();
     cl.must("n1", &["crm", "node", "standby", &a]);
+    let t_cmd = t.elapsed();
     // crmsh says nothing and exits 0 when it did not do it (a node name it cannot
     // resolve): see that it did.
     assert!(
@@ -217,9 +253,12 @@ fn pacemaker_moves_the_ipfake_address() {
         "{a} still has {VIP} after its standby"
     );
     assert!(has_vip(&net, index(b)));
+    assert!(held_by_ipfake(&cl, b) && !held_by_ipfake(&cl, &a));
     println!(
-        "standby {a}: the client reached {b} {} after `crm node standby`",
-        ms(moved)
+        "standby {a}: the client reached {b} {} after `crm node standby` began ({} after \
+         it returned)",
+        ms(moved),
+        ms(moved - t_cmd)
     );
     cl.must("n1", &["crm", "node", "online", &a]);
     assert!(
@@ -239,11 +278,17 @@ fn pacemaker_moves_the_ipfake_address() {
     net.cut(index(b), 0);
     let moved = client_follows(&net, &cl, &a, t, Duration::from_secs(30));
     // Without fencing the cut node still holds the address (see the top of the file).
+    assert!(held_by_ipfake(&cl, &a));
     let both = has_vip(&net, index(b));
     println!(
-        "cut {b}: the client reached {a} {} after the cut; the cut node {} the address",
+        "cut {b}: the client reached {a} {} after the cut; the cut node {} the address{}",
         ms(moved),
-        if both { "still holds" } else { "released" }
+        if both { "still holds" } else { "released" },
+        if held_by_ipfake(&cl, b) {
+            " (its ipfake runs on)"
+        } else {
+            ""
+        }
     );
 
     // Healed: the cluster reforms (each node sees the other online again); then watch
@@ -295,6 +340,8 @@ fn pacemaker_moves_the_ipfake_address() {
     );
     assert_eq!(holder_now, vec![format!("n{}", holders[0])]);
     assert_eq!(client_now, Some(format!("n{}", holders[0])));
+    let (kept, lost) = (format!("n{}", holders[0]), format!("n{}", 3 - holders[0]));
+    assert!(held_by_ipfake(&cl, &kept) && !held_by_ipfake(&cl, &lost));
 
     for s in servers {
         net.kill(s, nix::sys::signal::Signal::SIGKILL);
