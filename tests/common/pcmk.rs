@@ -3,7 +3,7 @@
 //! that run hakit's OCF agents under Pacemaker. The cluster is stopped in order
 //! (pacemakerd, then corosync, by PID) when the test stops it or the Cluster drops.
 
-use super::{process_gone, wait_for, Net};
+use super::{netns_pids, process_gone, wait_for, Net};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -236,51 +236,28 @@ impl Cluster {
             .and_then(|t| t.trim().parse().ok())
     }
 
-    /// Stop the cluster in order: TERM to every pacemakerd (it stops the resources and
-    /// its daemons), wait; then TERM to corosync, wait; KILL what did not end in time.
-    /// Then nothing may be left: not the pids recorded, not any process in the nodes'
-    /// network namespaces (`ip netns pids`, which the test's own helpers must have left
-    /// by now). The list of what had to be killed or survived, if anything.
+    /// Stop the cluster in order (`end`), then see that nothing is left: none of the
+    /// processes the nodes' namespaces held before the stop (Pacemaker's daemons, the
+    /// agents' holders), nothing in the namespaces (`ip netns pids`; the test's own
+    /// helpers must have ended by now). How long the stop took, or what survived or had
+    /// to be killed.
     pub fn stop(&mut self, net: &Net) -> Result<Duration, String> {
-        self.stopped = true;
         let t = Instant::now();
-        let mut problems = Vec::new();
-        // Pacemaker's daemons, the agents they run and everything else in the nodes'
+        // Pacemaker's daemons, the agents' processes and everything else in the nodes'
         // namespaces, known before any of them is signalled (a killed parent's children
         // are reparented and no longer found by descent).
-        let mut known: Vec<i32> = Vec::new();
+        let mut known: Vec<(i32, String)> = Vec::new();
         for n in &self.nodes {
-            known.extend(netns_pids(net.ns(n.net_index)));
+            known.extend(netns_pids(net.ns(n.net_index)).into_iter().map(|p| (p, comm(p))));
         }
-        for what in ["pacemakerd", "corosync"] {
-            let pids: Vec<(String, i32)> = self
-                .nodes
-                .iter()
-                .filter_map(|n| Self::pid(n, what).map(|p| (n.name.clone(), p)))
-                .collect();
-            for (_, p) in &pids {
-                signal(*p, nix::sys::signal::Signal::SIGTERM);
-            }
-            for (name, p) in &pids {
-                if !wait_for(|| process_gone(*p), Duration::from_secs(20)) {
-                    problems.push(format!("{what} {p} on {name} ignored TERM for 20 s: killed"));
-                    signal(*p, nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-        }
-        for n in &mut self.nodes {
-            if !wait_for(|| matches!(n.script.try_wait(), Ok(Some(_))), Duration::from_secs(5)) {
-                problems.push(format!("{}'s pcmk-node.sh did not end: killed", n.name));
-                let _ = n.script.kill();
-                let _ = n.script.wait();
-            }
-        }
+        let mut problems = self.end(Duration::from_secs(20));
         let stop_time = t.elapsed();
-        wait_for(|| known.iter().all(|p| process_gone(*p)), Duration::from_secs(2));
-        for p in known.iter().filter(|p| !process_gone(**p)) {
-            problems.push(format!("{p} ({}) survived the cluster's stop: killed", comm(*p)));
-            signal(*p, nix::sys::signal::Signal::SIGKILL);
+        wait_for(|| known.iter().all(|(p, _)| process_gone(*p)), Duration::from_secs(2));
+        for (p, c) in known.iter().filter(|(p, _)| !process_gone(*p)) {
+            problems.push(format!("{p} ({c}) survived the cluster's stop"));
         }
+        // Killed only as what the namespace still holds: a pid of the list above that
+        // left it has been reused.
         for n in &self.nodes {
             for p in netns_pids(net.ns(n.net_index)) {
                 problems.push(format!("{p} ({}) left in {}'s namespace: killed", comm(p), n.name));
@@ -293,30 +270,50 @@ impl Cluster {
             Err(problems.join("\n"))
         }
     }
+
+    /// TERM to every pacemakerd (it stops the resources, then its daemons), wait up to
+    /// `grace`; then the same for corosync; KILL for what did not end, and for the
+    /// starters. Each pid is signalled only while it still runs the command the starter
+    /// recorded. What had to be killed.
+    fn end(&mut self, grace: Duration) -> Vec<String> {
+        self.stopped = true;
+        let mut problems = Vec::new();
+        for what in ["pacemakerd", "corosync"] {
+            let pids: Vec<(String, i32)> = self
+                .nodes
+                .iter()
+                .filter_map(|n| Self::pid(n, what).map(|p| (n.name.clone(), p)))
+                .filter(|(_, p)| comm(*p) == what)
+                .collect();
+            for (_, p) in &pids {
+                signal(*p, nix::sys::signal::Signal::SIGTERM);
+            }
+            for (name, p) in &pids {
+                if !wait_for(|| process_gone(*p), grace) {
+                    problems.push(format!("{what} {p} on {name} ignored TERM for {grace:?}: killed"));
+                    if comm(*p) == what {
+                        signal(*p, nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+        for n in &mut self.nodes {
+            if !wait_for(|| matches!(n.script.try_wait(), Ok(Some(_))), Duration::from_secs(5)) {
+                problems.push(format!("{}'s pcmk-node.sh did not end: killed", n.name));
+                let _ = n.script.kill();
+                let _ = n.script.wait();
+            }
+        }
+        problems
+    }
 }
 
 impl Drop for Cluster {
     /// A failed test still stops the cluster in order (Net's drop, which comes after,
     /// kills whatever is left in the namespaces).
     fn drop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        for what in ["pacemakerd", "corosync"] {
-            let pids: Vec<i32> = self.nodes.iter().filter_map(|n| Self::pid(n, what)).collect();
-            for p in &pids {
-                signal(*p, nix::sys::signal::Signal::SIGTERM);
-            }
-            for p in &pids {
-                if !wait_for(|| process_gone(*p), Duration::from_secs(10)) {
-                    signal(*p, nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-        }
-        for n in &mut self.nodes {
-            let _ = n.script.kill();
-            let _ = n.script.wait();
+        if !self.stopped {
+            self.end(Duration::from_secs(10));
         }
     }
 }
@@ -330,16 +327,6 @@ fn comm(pid: i32) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
-}
-
-/// The processes in network namespace `ns`.
-pub fn netns_pids(ns: &str) -> Vec<i32> {
-    let out = Command::new("ip").args(["netns", "pids", ns]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .filter(|p| !process_gone(*p))
-        .collect()
 }
 
 /// The first `<tag ...>` element of `xml` (with `name="name"` if given), as its text.
