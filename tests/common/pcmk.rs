@@ -178,6 +178,19 @@ impl Cluster {
             .collect()
     }
 
+    /// Wait until the cluster, as node `name` sees it, has no action left to take
+    /// (`crm_resource --wait`); panics with the logs if it has not settled `within`.
+    pub fn settle(&self, name: &str, within: Duration) {
+        let timeout = format!("--timeout={}s", within.as_secs());
+        let out = self.run(name, &["crm_resource", "--wait", &timeout]);
+        assert!(
+            out.status.success(),
+            "the cluster did not settle within {within:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+    }
+
     /// The lines of every node's Pacemaker log that contain `text`, each after its node.
     pub fn log_lines(&self, text: &str) -> Vec<String> {
         let mut v = Vec::new();
