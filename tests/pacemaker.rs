@@ -136,6 +136,15 @@ fn assert_ipfake_on(cl: &Cluster, holder: &str, other: &str) {
     }
 }
 
+/// Who the client reaches now ("nobody" if no one answers), noted with the time since
+/// `since` when it differs from the last answer.
+fn note_answer(net: &Net, since: Instant, answers: &mut Vec<(Duration, String)>) {
+    let who = reached(net).unwrap_or_else(|| "nobody".into());
+    if answers.last().is_none_or(|(_, last)| *last != who) {
+        answers.push((since.elapsed(), who));
+    }
+}
+
 fn has_vip(net: &Net, i: usize) -> bool {
     net.has_addr(i, &format!("{VIP}/24"))
 }
@@ -307,12 +316,17 @@ fn pacemaker_moves_the_ipfake_address() {
     );
 
     // Healed: the cluster reforms (each node sees the other online again); then watch
-    // where the address ends up.
+    // where the address ends up, and whom the client reaches meanwhile (the cut node's
+    // ipfake goes on announcing the address).
     let t = Instant::now();
     net.mend(index(b), 0);
+    let mut answers = Vec::new();
     assert!(
         wait_for(
-            || cl.online(&a, b, false) && cl.online(b, &a, false),
+            || {
+                note_answer(&net, t, &mut answers);
+                cl.online(&a, b, false) && cl.online(b, &a, false)
+            },
             Duration::from_secs(30)
         ),
         "the cluster did not reform within 30 s:\n{}\n{}",
@@ -335,7 +349,13 @@ fn pacemaker_moves_the_ipfake_address() {
         cl.logs()
     );
     // How long the heal left two holders on the link.
-    wait_for(|| !(has_vip(&net, 1) && has_vip(&net, 2)), Duration::from_secs(20));
+    wait_for(
+        || {
+            note_answer(&net, t, &mut answers);
+            !(has_vip(&net, 1) && has_vip(&net, 2))
+        },
+        Duration::from_secs(20),
+    );
     let doubled = t.elapsed();
     cl.settle(&a, Duration::from_secs(20));
     let settled = t.elapsed();
@@ -344,10 +364,11 @@ fn pacemaker_moves_the_ipfake_address() {
     let client_now = reached(&net);
     println!(
         "healed: both nodes online again {} after the heal, the address on both until {} \
-         after it; settled (crm_resource --wait) after {}: the address on {holders:?}, \
+         after it (the client meanwhile reached {}); settled (crm_resource --wait) after {}: the address on {holders:?}, \
          Pacemaker says vip is on {holder_now:?}, the client reaches {client_now:?}",
         ms(reformed),
         ms(doubled),
+        answers.iter().map(|(at, who)| format!("{who} from {}", ms(*at))).collect::<Vec<_>>().join(", "),
         ms(settled),
     );
     for l in recovery.iter().take(2) {
