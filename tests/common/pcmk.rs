@@ -108,12 +108,14 @@ impl Cluster {
     }
 
     /// Run a command in node `name`'s namespaces (network, mount, UTS): the node's own
-    /// view of the cluster, as its administrator has it.
+    /// view of the cluster, as its administrator has it. Ended after a minute (exit
+    /// 124): a hung crmsh fails the test instead of holding it.
     pub fn run(&self, name: &str, args: &[&str]) -> Output {
         let n = self.node(name);
         let home = n.dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        Command::new("nsenter")
+        Command::new("timeout")
+            .args(["--kill-after=5", "60", "nsenter"])
             .args(["-t", &n.script.id().to_string(), "-m", "-u", "-n", "--"])
             .args(args)
             // crmsh keeps its history and cache under $HOME: the test's, not root's.
