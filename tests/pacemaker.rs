@@ -3,7 +3,8 @@
 //! with its own mount and UTS namespaces (tests/pcmk-node.sh), n3 a client on the same
 //! bridge. Every node runs contrib/line-server.py, which answers with the node's name,
 //! so the client sees which node holds the address. The address starts on one node,
-//! `crm node standby` moves it, cutting the holder's link moves it; the heal is watched.
+//! `crm node standby` moves it, cutting the holder's link moves it; the heal is watched;
+//! last, a killed ipfake (its address left behind) moves it.
 //!
 //! Fencing is disabled (`stonith-enabled=false`): there is no fence device in a
 //! namespace. Without fencing a node cut from its peer keeps running its resources, so
@@ -134,6 +135,17 @@ fn assert_ipfake_on(cl: &Cluster, holder: &str, other: &str) {
     if let (Some(h), Some(o)) = (held_by_ipfake(cl, holder), held_by_ipfake(cl, other)) {
         assert!(h && !o, "ipfake status: {h} on {holder}, {o} on {other}");
     }
+}
+
+/// The pid of the ipfake holding the address on node `name`, from its pid file (the
+/// node's /run is its directory's `run`).
+fn ipfake_pid(cl: &Cluster, name: &str) -> i32 {
+    let file = cl.node(name).dir.join(format!("run/hakit/ipfake.{VIP}.pid"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    text.split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no pid in {text:?}", file.display()))
 }
 
 /// Who the client reaches now ("nobody" if no one answers), noted with the time since
@@ -381,6 +393,27 @@ fn pacemaker_moves_the_ipfake_address() {
     );
     assert_eq!(client_now.as_ref(), Some(&holders[0]));
     assert_ipfake_on(&cl, &holders[0], other(&holders[0]));
+
+    // 4. The holder's ipfake killed (SIGKILL leaves the address behind): the agent's
+    // monitor reports the address present but not held, Pacemaker stops it there
+    // (`ipfake down` removes it) and, at migration-threshold 1, starts it on the other
+    // node; the client follows.
+    if held_by_ipfake(&cl, &holders[0]).is_some() {
+        let (x, y) = (holders[0].as_str(), other(&holders[0]));
+        let pid = ipfake_pid(&cl, x);
+        let t = Instant::now();
+        kill_leftover(pid, "ipfake");
+        let moved = client_follows(&net, &cl, y, t, Duration::from_secs(20));
+        assert!(
+            wait_for(|| !has_vip(&net, index(x)), Duration::from_secs(5)),
+            "{x} still has {VIP} after its ipfake was killed and the address moved"
+        );
+        assert_ipfake_on(&cl, y, x);
+        println!(
+            "ipfake killed on {x}: the client reached {y} {} after the kill",
+            ms(moved)
+        );
+    }
 
     for s in servers {
         net.kill(s, nix::sys::signal::Signal::SIGKILL);
