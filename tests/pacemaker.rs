@@ -301,7 +301,7 @@ fn pacemaker_moves_the_ipfake_address() {
     assert_eq!(
         cl.locate(b, "vip"),
         vec![b.to_string()],
-        "vip moved back to {a}: stickiness"
+        "vip did not stay on {b} when {a} came back (resource-stickiness)"
     );
 
     // 3. The holder's link cut (its port on the bridge down): the other node takes the
@@ -309,12 +309,12 @@ fn pacemaker_moves_the_ipfake_address() {
     let t = Instant::now();
     net.cut(index(b), 0);
     let moved = client_follows(&net, &cl, &a, t, Duration::from_secs(30));
-    // Without fencing the cut node still holds the address (see the top of the file).
     assert_ne!(
         held_by_ipfake(&cl, &a),
         Some(false),
         "ipfake does not hold the address on {a}"
     );
+    // Without fencing the cut node still holds the address (see the top of the file).
     let both = has_vip(&net, index(b));
     println!(
         "cut {b}: the client reached {a} {} after the cut; the cut node {} the address{}",
