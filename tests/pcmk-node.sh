@@ -45,7 +45,8 @@ ln -sfn /dev/shm /run/shm
 
 corosync -f >corosync.out 2>&1 &
 echo $! >corosync.pid
-# pacemakerd gives up if Corosync's API is not there yet; it answers within a second.
+# pacemakerd started before Corosync's API answers (within a second) retries after
+# whole seconds and gives up after a few: start it once corosync answers.
 for _ in $(seq 100); do
     corosync-cmapctl -g totem.cluster_name >/dev/null 2>&1 && break
     sleep 0.05
