@@ -45,8 +45,8 @@ ln -sfn /dev/shm /run/shm
 
 corosync -f >corosync.out 2>&1 &
 echo $! >corosync.pid
-# pacemakerd started before Corosync's API answers (within a second) retries after
-# whole seconds and gives up after a few: start it once corosync answers.
+# pacemakerd started before Corosync's API answers retries only after whole seconds
+# (CMAP) or fails (CFG): start it once corosync answers, within a second.
 for _ in $(seq 100); do
     corosync-cmapctl -g totem.cluster_name >/dev/null 2>&1 && break
     sleep 0.05
