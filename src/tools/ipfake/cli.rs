@@ -233,6 +233,10 @@ pub struct UpArgs {
     /// node's peers stay what they were.
     #[arg(long, value_name = "ADDR", value_delimiter = ',', requires = "mirror")]
     pub mirror_peer: Vec<String>,
+    /// Check the settings and that the interface exists, and exit (0, or 2 with the
+    /// error), changing nothing: what a resource agent's validate-all asks.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]

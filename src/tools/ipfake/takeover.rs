@@ -169,6 +169,12 @@ fn announce(link: &mut Link, ip: IpAddr, routers: &[MacAddr]) -> Result<(), Erro
     Ok(())
 }
 
+/// `ipfake up --check`: what `up` refuses before it touches anything, short of the
+/// privilege (a check may run unprivileged).
+pub fn check(a: &Takeover) -> Result<(), Error> {
+    ifindex(&a.iface).map(|_| ())
+}
+
 /// `ipfake up`: returns when released (SIGTERM/SIGINT) or, with --once, after the burst.
 pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let (addr, prefix) = a.addr;

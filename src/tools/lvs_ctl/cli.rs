@@ -48,6 +48,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print what `apply` would change, one ipvsadm line each; exit 1 if anything.
     Diff(ApplyArgs),
+    /// Remove the services the configuration names, and only those, from the kernel's
+    /// table, in one transaction (those not there are skipped): what `apply --only`
+    /// added. A running `follow` of the same file would put them back.
+    Remove(RemoveArgs),
     /// Read mon-check's events (`host-down`, `host-up`, as `mon-check run` prints them)
     /// on stdin and take real servers out and back in, as each service's `on-failure`,
     /// `drain`, `quorum`, `sorry` say, with the maintenance directory and the depool
@@ -167,6 +171,24 @@ pub struct ApplyArgs {
     /// Where a running `follow` keeps the health of the real servers.
     #[arg(long, value_name = "FILE", default_value = super::DEFAULT_STATE)]
     pub state: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the services FILE names: the table's other services are neither compared
+    /// nor removed, for a table several owners share (Pacemaker resources, a file
+    /// each). With --json, `diff` also says how many of them the table has
+    /// (`present`, of `named`).
+    #[arg(long)]
+    pub only: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
