@@ -175,6 +175,12 @@ pub fn check(a: &Takeover) -> Result<(), Error> {
     ifindex(&a.iface).map(|_| ())
 }
 
+/// The announcements a holder owes its clients (see `up`).
+struct Owed {
+    left: u32,
+    delivered: bool,
+}
+
 /// `ipfake up`: returns when released (SIGTERM/SIGINT) or, with --once, after the burst.
 pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let (addr, prefix) = a.addr;
@@ -272,21 +278,33 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         }
         crate::base::log::info(&format!("released {addr} ({why})"));
     };
-    // A holder whose link refuses a send for now (a cable out for a moment) keeps the
-    // address: the burst is owed and sent whole once the link takes frames again, since
-    // the clients missed it. Only a one-shot (--once) fails on it.
-    let mut owed = 0u32;
-    let say = |link: &mut Link, owed: &mut u32| -> Result<(), Error> {
+    // A holder whose link loses its frames for now (a cable out for a moment) keeps
+    // the address. Only a burst that never reached the clients is owed, and sent whole
+    // once the link takes frames again; one that went out is not repeated after a
+    // later blip: the clients have it, and a holder cut off may have been replaced
+    // meanwhile (announcing again would pull them back to it). Only a one-shot
+    // (--once) fails on it.
+    let mut owed = Owed {
+        left: 0,
+        delivered: false,
+    };
+    let count = a.count.max(1);
+    let say = |link: &mut Link, owed: &mut Owed| -> Result<(), Error> {
         match announce(link, ip, &a.routers) {
             Err(Error::Arp(e)) if e.is_transient() && !a.once => {
-                if *owed == 0 {
+                if owed.left == 0 {
                     crate::base::log::warn(&format!("announcing {ip}: {e}; holding it and sending again"));
                 }
-                *owed = a.count.max(1);
+                if !owed.delivered {
+                    owed.left = count;
+                }
                 Ok(())
             }
             Ok(()) => {
-                *owed = owed.saturating_sub(1);
+                if owed.left > 0 {
+                    owed.left -= 1;
+                    owed.delivered = owed.left == 0;
+                }
                 Ok(())
             }
             Err(e) => Err(e),
@@ -317,19 +335,21 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         link.detach_teardown();
         return Ok(());
     }
+    // Sent whole; the carrier's first report says whether it went anywhere.
+    owed.delivered = owed.left == 0;
     // The link's carrier: frames sent while it is out are lost without an error on
     // most devices (a veth, a NIC with its cable out), so its return owes the clients
     // the whole burst again.
     let mut watch = crate::net::linkwatch::LinkWatch::open()
         .map_err(|e| crate::base::log::warn(&format!("cannot watch the carrier of {}: {e}", a.iface)))
         .ok();
-    let mut carrier = true;
+    let mut carrier: Option<bool> = None;
     let mut changes = Vec::new();
     let refresh = a.refresh.as_nanos() as u64;
     let retry = (a.interval.as_nanos() as u64).max(10_000_000);
     let mut next = crate::base::clock::mono_ns() + if refresh == 0 { u64::MAX / 2 } else { refresh };
     loop {
-        let owing = owed > 0 && carrier;
+        let owing = owed.left > 0 && carrier != Some(false);
         let wake = if owing {
             next.min(crate::base::clock::mono_ns() + retry)
         } else {
@@ -347,13 +367,18 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
             for c in &changes {
                 match *c {
-                    LinkChange::Carrier { ifindex, carrier: up } if ifindex == index && up != carrier => {
-                        carrier = up;
-                        if up {
+                    LinkChange::Carrier { ifindex, carrier: up } if ifindex == index && Some(up) != carrier => {
+                        let first = carrier.is_none();
+                        carrier = Some(up);
+                        if !up {
+                            crate::base::log::warn(&format!("{} has no carrier; still holding {ip}", a.iface));
+                            // Out from the start: the burst went nowhere.
+                            if first {
+                                owed.delivered = false;
+                            }
+                        } else if !first && !owed.delivered {
                             crate::base::log::info(&format!("{} has its carrier again; announcing {ip}", a.iface));
-                            owed = a.count.max(1);
-                        } else {
-                            crate::base::log::warn(&format!("{} lost its carrier; still holding {ip}", a.iface));
+                            owed.left = count;
                         }
                     }
                     _ => {}
@@ -361,7 +386,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
         }
         let now = crate::base::clock::mono_ns();
-        if (owed > 0 && carrier) || now >= next {
+        if (owed.left > 0 && carrier != Some(false)) || now >= next {
             if let Err(e) = say(&mut link, &mut owed) {
                 crate::base::log::warn(&format!("re-announcing {ip}: {e}"));
             }
