@@ -205,6 +205,47 @@ mod tests {
     }
 
     #[test]
+    fn only_touches_the_files_services_and_remove_takes_only_them_out() {
+        let c = cfg(CFG);
+        let mut b = Memory::new();
+        let theirs = crate::tools::lvs_ctl::model::Service {
+            scheduler: "rr".into(),
+            ..crate::tools::lvs_ctl::model::Service::new(
+                crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
+            )
+        };
+        run::change(&mut b, &[Change::AddService(theirs.clone())]).unwrap();
+        let keys: Vec<_> = c.services.iter().map(|v| v.service.key).collect();
+        let want = |t: &Table| only(t, desired(&c, t, &Health::default()));
+        let present = |b: &mut Memory| {
+            let mut out = Vec::new();
+            let same = diff(b, want, true, Some(&keys), &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (same, v["present"].as_u64().unwrap(), v["named"].as_u64().unwrap())
+        };
+        assert_eq!(present(&mut b), (false, 0, 1), "none there");
+        assert_eq!(apply(&mut b, want, false, &mut Vec::new()).unwrap(), 3);
+        assert_eq!(b.table.services.len(), 2, "the other service stays");
+        assert_eq!(present(&mut b), (true, 1, 1));
+        // Without --only the other service is a difference (apply would remove it).
+        assert!(!diff(
+            &mut b,
+            |t| desired(&c, t, &Health::default()),
+            false,
+            None,
+            &mut Vec::new()
+        )
+        .unwrap());
+        run::change(&mut b, &[Change::DelDest(keys[0], "10.0.0.2".parse().unwrap(), 80)]).unwrap();
+        assert_eq!(present(&mut b), (false, 1, 1), "part there");
+        let mut out = Vec::new();
+        apply(&mut b, |t| without(t, &keys), false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "-D -t 10.0.0.1:80\n");
+        assert_eq!(b.table.services, vec![theirs]);
+        assert_eq!(apply(&mut b, |t| without(t, &keys), false, &mut Vec::new()).unwrap(), 0);
+    }
+
+    #[test]
     fn a_change_the_backend_cannot_make_changes_nothing() {
         let c = cfg(&CFG.replace("scheduler: rr", "scheduler: wlc"));
         let mut b = Memory::new();
