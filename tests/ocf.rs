@@ -471,6 +471,18 @@ fn line_state(net: &Net, file: &Path) -> Option<String> {
     v["status"]["services"][0]["state"].as_str().map(str::to_string)
 }
 
+/// Wait (5 s at most) until the scheduler says local/line is `want`.
+fn await_state(net: &Net, file: &Path, want: &str) {
+    assert!(
+        wait_for(
+            || line_state(net, file).as_deref() == Some(want),
+            Duration::from_secs(5)
+        ),
+        "local/line is not {want}: {:?}",
+        line_state(net, file)
+    );
+}
+
 /// The pid the agent recorded for the instance.
 fn recorded(net: &Net, name: &str) -> i32 {
     let t = std::fs::read_to_string(net.path("rsctmp").join(format!("hakit-mon-check/{name}.pid"))).unwrap();
@@ -496,23 +508,9 @@ fn mon_check_start_runs_the_scheduler_which_checks_and_stop_ends_it() {
     );
     r.expect("monitor", OCF_SUCCESS);
     // It really checks: the line server answers, then it is gone.
-    assert!(
-        wait_for(
-            || line_state(&net, &file).as_deref() == Some("ok"),
-            Duration::from_secs(5)
-        ),
-        "{:?}",
-        line_state(&net, &file)
-    );
+    await_state(&net, &file, "ok");
     net.kill(server, nix::sys::signal::Signal::SIGKILL);
-    assert!(
-        wait_for(
-            || line_state(&net, &file).as_deref() == Some("failing"),
-            Duration::from_secs(5)
-        ),
-        "{:?}",
-        line_state(&net, &file)
-    );
+    await_state(&net, &file, "failing");
     r.expect("start", OCF_SUCCESS);
     assert_eq!(recorded(&net, "mon"), pid, "a second start keeps the scheduler");
     r.expect("stop", OCF_SUCCESS);

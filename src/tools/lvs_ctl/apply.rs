@@ -145,6 +145,21 @@ mod tests {
         - { address: 10.0.0.3:80, weight: 2 }
 ";
 
+    /// Whether `diff` (the whole table) finds nothing to change.
+    fn same(b: &mut Memory, c: &Config) -> bool {
+        diff(b, |t| desired(c, t, &Health::default()), false, None, &mut Vec::new()).unwrap()
+    }
+
+    /// A service the file does not name.
+    fn udp53() -> crate::tools::lvs_ctl::model::Service {
+        crate::tools::lvs_ctl::model::Service {
+            scheduler: "rr".into(),
+            ..crate::tools::lvs_ctl::model::Service::new(
+                crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
+            )
+        }
+    }
+
     #[test]
     fn apply_twice_changes_nothing_and_drift_is_repaired() {
         let c = cfg(CFG);
@@ -162,25 +177,13 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             0
         );
-        assert!(diff(
-            &mut b,
-            |t| desired(&c, t, &Health::default()),
-            false,
-            None,
-            &mut Vec::new()
-        )
-        .unwrap());
+        assert!(same(&mut b, &c));
         // Someone edits the kernel's table by hand.
         run::change(
             &mut b,
             &[
                 Change::DelDest(c.services[0].service.key, "10.0.0.2".parse().unwrap(), 80),
-                Change::AddService(crate::tools::lvs_ctl::model::Service {
-                    scheduler: "rr".into(),
-                    ..crate::tools::lvs_ctl::model::Service::new(
-                        crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
-                    )
-                }),
+                Change::AddService(udp53()),
             ],
         )
         .unwrap();
@@ -194,26 +197,14 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             2
         );
-        assert!(diff(
-            &mut b,
-            |t| desired(&c, t, &Health::default()),
-            false,
-            None,
-            &mut Vec::new()
-        )
-        .unwrap());
+        assert!(same(&mut b, &c));
     }
 
     #[test]
     fn only_touches_the_files_services_and_remove_takes_only_them_out() {
         let c = cfg(CFG);
         let mut b = Memory::new();
-        let theirs = crate::tools::lvs_ctl::model::Service {
-            scheduler: "rr".into(),
-            ..crate::tools::lvs_ctl::model::Service::new(
-                crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
-            )
-        };
+        let theirs = udp53();
         run::change(&mut b, &[Change::AddService(theirs.clone())]).unwrap();
         let keys: Vec<_> = c.services.iter().map(|v| v.service.key).collect();
         let want = |t: &Table| only(t, desired(&c, t, &Health::default()));
