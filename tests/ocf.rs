@@ -216,6 +216,35 @@ fn ipfake_start_refuses_an_address_another_host_answers_for() {
 }
 
 #[test]
+fn ipfake_holds_an_ipv6_address_and_its_probe_is_duplicate_address_detection() {
+    let net = Net::new(2, 1);
+    for i in 1..=2 {
+        net.ip(
+            net.ns(i),
+            &["addr", "add", &format!("fd00:77::{i}/64"), "dev", "eth0", "nodad"],
+        );
+    }
+    let vip6 = "fd00:77::100";
+    // The prefix from the connected route (fd00:77::/64).
+    let r = ipfake_resource(&net, &[("ip", vip6)]);
+    r.expect("start", OCF_SUCCESS);
+    assert!(net.has_addr(1, &format!("{vip6}/64")));
+    assert!(net.pings(2, vip6), "the client reaches the address");
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!net.has_addr(1, &format!("{vip6}/64")));
+    r.expect("monitor", OCF_NOT_RUNNING);
+    // Another host holds it: its neighbour advertisement answers the probe.
+    net.ip(
+        net.ns(2),
+        &["addr", "add", &format!("{vip6}/64"), "dev", "eth0", "nodad"],
+    );
+    let why = r.refused("start", OCF_ERR_GENERIC);
+    assert!(why.contains(&net.mac(2)), "{why}");
+    assert!(!net.has_addr(1, &format!("{vip6}/64")));
+}
+
+#[test]
 fn ipfake_monitor_fails_an_address_here_that_no_ipfake_holds_and_stop_removes_it() {
     let net = Net::new(1, 1);
     let r = ipfake_resource(&net, &[]);
