@@ -303,6 +303,15 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
         r.refused("start", *code);
         assert!(!has_vip(&net, 1));
     }
+    // A stop with a bad ip has nothing to stop, and touches no other address (not the
+    // node's own 10.77.1.1/24, which a prefix or an empty ip would match).
+    for ip in ["", "10.77.1.0/24", "10.77.1.300", "224.0.0.5"] {
+        ipfake_resource(&net, &[("ip", ip)]).expect("stop", OCF_SUCCESS);
+        assert!(
+            net.has_addr(1, "10.77.1.1/24"),
+            "stop with ip `{ip}` left the node's address"
+        );
+    }
     // A probe where the interface or the binary is missing: not running here.
     for extra in [&[("nic", "nosuch0")][..], &[("bindir", "/nonexistent")][..]] {
         let mut r = ipfake_resource(&net, extra);
