@@ -655,7 +655,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__status)
-            opts="-c -q -h --config --state --json --backend --quiet --help"
+            opts="-c -q -h --config --state --json --prometheus --prometheus-out --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,6 +670,10 @@ _lvs__ctl() {
                     return 0
                     ;;
                 --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -119,9 +119,11 @@ complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand follow" -s q -l quiet -d
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -s c -l config -d 'The configuration file, for the health as followed. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l state -d 'Where a running `follow` keeps the health of the real servers' -r -F
+complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l prometheus-out -d 'As --prometheus, written to FILE (named *.prom) by replacing it atomically, for node_exporter\'s textfile collector, which may read it at any moment' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l backend -d 'The kernel table to drive. [default: the configuration\'s lvs-ctl.backend, else ipvs where the kernel has it, else nft]' -r -f -a "ipvs\t'The kernel\'s IP Virtual Server, over generic netlink'
 nft\t'An nftables table of hakit\'s own (`inet hakit_lvs`)'"
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l json -d 'Print JSON'
+complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -l prometheus -d 'Print Prometheus\' text format: the services (scheduler, in the kernel, live weight), their real servers (configured, operator and kernel weight, health and state as followed, connections where the backend counts them: ipvs), the sorry servers, and whether a follower is live (hakit_lvs_follower_up)'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand cgi" -s c -l config -d 'The configuration file: the lvs-ctl section (services, maintenance-dir) and mon-check\'s socket. [default: /etc/hakit/hakit.yaml when it exists]' -r -F

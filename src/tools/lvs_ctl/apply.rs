@@ -75,10 +75,7 @@ fn print(
     } else {
         changes.iter().map(format::change_line).collect()
     };
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Refused(format!("stdout: {e}"))),
-        _ => Ok(()),
-    }
+    crate::base::signals::write_answer(out, text.as_bytes()).map_err(Error::Refused)
 }
 
 /// `diff`: print the changes (with `named`, how many of those services the table

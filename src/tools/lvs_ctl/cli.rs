@@ -233,6 +233,16 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print Prometheus' text format: the services (scheduler, in the kernel, live
+    /// weight), their real servers (configured, operator and kernel weight, health and
+    /// state as followed, connections where the backend counts them: ipvs), the sorry
+    /// servers, and whether a follower is live (hakit_lvs_follower_up).
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// As --prometheus, written to FILE (named *.prom) by replacing it atomically, for
+    /// node_exporter's textfile collector, which may read it at any moment.
+    #[arg(long, value_name = "FILE", value_parser = crate::base::prom::out_path, conflicts_with_all = ["json", "prometheus"])]
+    pub prometheus_out: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
