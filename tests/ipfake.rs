@@ -109,7 +109,13 @@ fn down_cleans_up_after_sigkill_and_bad_input_is_refused() {
         .map(|s| s.to_string())
         .collect();
     let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    assert!(wait_for(|| has_vip(&net, 1), Duration::from_secs(2)));
+    // The pid file comes after the address and its first announcement: killed before
+    // it, there would be no stale record to find.
+    let pid_file = net.path("pids").join(format!("ipfake.{VIP}.pid"));
+    assert!(wait_for(
+        || has_vip(&net, 1) && pid_file.exists(),
+        Duration::from_secs(2)
+    ));
     net.kill(h, Signal::SIGKILL);
     // SIGKILL leaves the address and a stale pid file: status says so, down cleans up.
     let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &p, "status", VIP]);

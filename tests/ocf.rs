@@ -164,6 +164,8 @@ fn ipfake_start_holds_the_address_a_client_reaches_and_stop_releases_it() {
     let net = Net::new(2, 1);
     let r = ipfake_resource(&net, &[("arp_count", "2"), ("arp_interval", "50")]);
     r.expect("monitor", OCF_NOT_RUNNING);
+    r.expect("validate-all", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1), "validate-all (ipfake up --check) changes nothing");
     r.expect("start", OCF_SUCCESS);
     // start returns once the address is up and its holder recorded.
     assert!(has_vip(&net, 1));
@@ -211,6 +213,35 @@ fn ipfake_start_refuses_an_address_another_host_answers_for() {
     assert!(has_vip(&net, 1));
     r.expect("stop", OCF_SUCCESS);
     assert!(!has_vip(&net, 1));
+}
+
+#[test]
+fn ipfake_holds_an_ipv6_address_and_its_probe_is_duplicate_address_detection() {
+    let net = Net::new(2, 1);
+    for i in 1..=2 {
+        net.ip(
+            net.ns(i),
+            &["addr", "add", &format!("fd00:77::{i}/64"), "dev", "eth0", "nodad"],
+        );
+    }
+    let vip6 = "fd00:77::100";
+    // The prefix from the connected route (fd00:77::/64).
+    let r = ipfake_resource(&net, &[("ip", vip6)]);
+    r.expect("start", OCF_SUCCESS);
+    assert!(net.has_addr(1, &format!("{vip6}/64")));
+    assert!(net.pings(2, vip6), "the client reaches the address");
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!net.has_addr(1, &format!("{vip6}/64")));
+    r.expect("monitor", OCF_NOT_RUNNING);
+    // Another host holds it: its neighbour advertisement answers the probe.
+    net.ip(
+        net.ns(2),
+        &["addr", "add", &format!("{vip6}/64"), "dev", "eth0", "nodad"],
+    );
+    let why = r.refused("start", OCF_ERR_GENERIC);
+    assert!(why.contains(&net.mac(2)), "{why}");
+    assert!(!net.has_addr(1, &format!("{vip6}/64")));
 }
 
 #[test]
@@ -271,6 +302,15 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
         // start refuses the same way and changes nothing.
         r.refused("start", *code);
         assert!(!has_vip(&net, 1));
+    }
+    // A stop with a bad ip has nothing to stop, and touches no other address (not the
+    // node's own 10.77.1.1/24, which a prefix or an empty ip would match).
+    for ip in ["", "10.77.1.0/24", "10.77.1.300", "224.0.0.5"] {
+        ipfake_resource(&net, &[("ip", ip)]).expect("stop", OCF_SUCCESS);
+        assert!(
+            net.has_addr(1, "10.77.1.1/24"),
+            "stop with ip `{ip}` left the node's address"
+        );
     }
     // A probe where the interface or the binary is missing: not running here.
     for extra in [&[("nic", "nosuch0")][..], &[("bindir", "/nonexistent")][..]] {
@@ -471,6 +511,18 @@ fn line_state(net: &Net, file: &Path) -> Option<String> {
     v["status"]["services"][0]["state"].as_str().map(str::to_string)
 }
 
+/// Wait (5 s at most) until the scheduler says local/line is `want`.
+fn await_state(net: &Net, file: &Path, want: &str) {
+    assert!(
+        wait_for(
+            || line_state(net, file).as_deref() == Some(want),
+            Duration::from_secs(5)
+        ),
+        "local/line is not {want}: {:?}",
+        line_state(net, file)
+    );
+}
+
 /// The pid the agent recorded for the instance.
 fn recorded(net: &Net, name: &str) -> i32 {
     let t = std::fs::read_to_string(net.path("rsctmp").join(format!("hakit-mon-check/{name}.pid"))).unwrap();
@@ -496,23 +548,9 @@ fn mon_check_start_runs_the_scheduler_which_checks_and_stop_ends_it() {
     );
     r.expect("monitor", OCF_SUCCESS);
     // It really checks: the line server answers, then it is gone.
-    assert!(
-        wait_for(
-            || line_state(&net, &file).as_deref() == Some("ok"),
-            Duration::from_secs(5)
-        ),
-        "{:?}",
-        line_state(&net, &file)
-    );
+    await_state(&net, &file, "ok");
     net.kill(server, nix::sys::signal::Signal::SIGKILL);
-    assert!(
-        wait_for(
-            || line_state(&net, &file).as_deref() == Some("failing"),
-            Duration::from_secs(5)
-        ),
-        "{:?}",
-        line_state(&net, &file)
-    );
+    await_state(&net, &file, "failing");
     r.expect("start", OCF_SUCCESS);
     assert_eq!(recorded(&net, "mon"), pid, "a second start keeps the scheduler");
     r.expect("stop", OCF_SUCCESS);
@@ -588,6 +626,87 @@ fn mon_check_refuses_a_broken_file_naming_its_line_and_column() {
     assert!(why.contains("couldn't find command"), "{why}");
 }
 
+/// Run `script` (sh, `set -e`) with the agents in /usr/lib/ocf/resource.d/hakit: a
+/// copy of resource.d with hakit/ added, bind-mounted over the real one in a mount
+/// namespace of the script's own, so the host's /usr is never touched. TMP is `tmp`,
+/// AGENTS the agents' names.
+fn with_agents_installed(tmp: &Path, script: &str) -> Output {
+    need("unshare");
+    let setup = r#"set -e
+cp -a /usr/lib/ocf/resource.d "$TMP/resource.d"
+mkdir "$TMP/resource.d/hakit"
+for a in $AGENTS; do cp "$SRC/$a" "$TMP/resource.d/hakit/$a"; done
+mount --bind "$TMP/resource.d" /usr/lib/ocf/resource.d
+"#;
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!("{setup}{script}"))
+        .env("TMP", tmp)
+        .env("SRC", agent(""))
+        .env("AGENTS", AGENTS.join(" "))
+        .output()
+        .unwrap()
+}
+
+/// The README's `crm configure` example, as crmsh reads it against the agents'
+/// meta-data (a CIB in a file: no cluster needed); a parameter the agent does not
+/// have, or a required one left out, is refused.
+const CRM_EXAMPLE: &str = "\
+primitive vip ocf:hakit:ipfake params ip=192.0.2.10 cidr_netmask=24 nic=eth0 \\
+    op monitor interval=10s timeout=20s
+primitive web-lvs ocf:hakit:lvs-service params config=/etc/hakit/lvs-web.yaml \\
+    op monitor interval=10s timeout=20s
+primitive checks ocf:hakit:mon-check params config=/etc/hakit/hakit.yaml \\
+    op monitor interval=30s timeout=20s
+group director vip web-lvs checks
+";
+
+#[test]
+fn crmsh_takes_the_readme_example_and_refuses_unknown_parameters() {
+    need("crm");
+    need("cibadmin");
+    let dir = tempfile::tempdir().unwrap();
+    let cib = dir.path().join("cib.xml");
+    let empty = Command::new("cibadmin").arg("--empty").output().unwrap();
+    assert!(empty.status.success());
+    std::fs::write(&cib, &empty.stdout).unwrap();
+    // crm_verify refuses a CIB without a fencing device unless fencing is off; the
+    // example is about the resources.
+    std::fs::write(
+        dir.path().join("good.crm"),
+        format!("{CRM_EXAMPLE}property stonith-enabled=false\ncommit\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.crm"),
+        "primitive bad ocf:hakit:ipfake params ipp=192.0.2.11 nic=eth0\nproperty stonith-enabled=false\ncommit\n",
+    )
+    .unwrap();
+    let script = r#"
+export CIB_file="$TMP/cib.xml"
+crm configure < "$TMP/good.crm"
+crm configure show > "$TMP/shown"
+if crm configure < "$TMP/bad.crm" 2> "$TMP/bad.err"; then echo "bad accepted"; exit 1; fi
+"#;
+    let out = with_agents_installed(dir.path(), script);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "crm:\n{text}");
+    let shown = std::fs::read_to_string(dir.path().join("shown")).unwrap();
+    for want in [
+        "primitive vip ocf:hakit:ipfake",
+        "primitive web-lvs ocf:hakit:lvs-service",
+        "primitive checks ocf:hakit:mon-check",
+        "group director vip web-lvs checks",
+    ] {
+        assert!(shown.contains(want), "{want}:\n{shown}");
+    }
+    let bad = std::fs::read_to_string(dir.path().join("bad.err")).unwrap();
+    assert!(bad.contains("parameter \"ipp\" is not known"), "{bad}");
+    assert!(bad.contains("required parameter \"ip\" not defined"), "{bad}");
+    let cib = std::fs::read_to_string(&cib).unwrap();
+    assert!(!cib.contains("id=\"bad\""), "nothing of the refused one was committed");
+}
+
 /// Each agent's meta-data: valid against ra-api-1.dtd, and read by Pacemaker's own
 /// `crm_resource --show-metadata ocf:hakit:NAME`, the agents bind-mounted into
 /// /usr/lib/ocf/resource.d/hakit in a private mount namespace (the host's /usr is
@@ -596,7 +715,6 @@ fn mon_check_refuses_a_broken_file_naming_its_line_and_column() {
 fn meta_data_is_valid_and_pacemaker_reads_it() {
     need("xmllint");
     need("crm_resource");
-    need("unshare");
     let dtd = "/usr/share/resource-agents/ra-api-1.dtd";
     assert!(Path::new(dtd).is_file(), "{dtd} is missing (resource-agents)");
     let dir = tempfile::tempdir().unwrap();
@@ -624,28 +742,14 @@ fn meta_data_is_valid_and_pacemaker_reads_it() {
             String::from_utf8_lossy(&lint.stderr)
         );
     }
-    // A copy of resource.d with hakit/ added, mounted over the real one only in a
-    // mount namespace of the script's own.
     let script = r#"
-set -e
-tmp=$1; shift; src=$1; shift
-cp -a /usr/lib/ocf/resource.d "$tmp/resource.d"
-mkdir "$tmp/resource.d/hakit"
-for a in "$@"; do cp "$src/$a" "$tmp/resource.d/hakit/$a"; done
-mount --bind "$tmp/resource.d" /usr/lib/ocf/resource.d
 echo "agents: $(crm_resource --list-agents ocf:hakit | tr '\n' ' ')"
-for a in "$@"; do
-    crm_resource --show-metadata "ocf:hakit:$a" > "$tmp/$a.crm.xml"
-    xmllint --noout --dtdvalid /usr/share/resource-agents/ra-api-1.dtd "$tmp/$a.crm.xml"
+for a in $AGENTS; do
+    crm_resource --show-metadata "ocf:hakit:$a" > "$TMP/$a.crm.xml"
+    xmllint --noout --dtdvalid /usr/share/resource-agents/ra-api-1.dtd "$TMP/$a.crm.xml"
 done
 "#;
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
-        .arg(dir.path())
-        .arg(agent(""))
-        .args(AGENTS)
-        .output()
-        .unwrap();
+    let out = with_agents_installed(dir.path(), script);
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "crm_resource:\n{text}");
     for name in AGENTS {

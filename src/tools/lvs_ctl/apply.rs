@@ -142,6 +142,21 @@ mod tests {
         - { address: 10.0.0.3:80, weight: 2 }
 ";
 
+    /// Whether `diff` (the whole table) finds nothing to change.
+    fn same(b: &mut Memory, c: &Config) -> bool {
+        diff(b, |t| desired(c, t, &Health::default()), false, None, &mut Vec::new()).unwrap()
+    }
+
+    /// A service the file does not name.
+    fn udp53() -> crate::tools::lvs_ctl::model::Service {
+        crate::tools::lvs_ctl::model::Service {
+            scheduler: "rr".into(),
+            ..crate::tools::lvs_ctl::model::Service::new(
+                crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
+            )
+        }
+    }
+
     #[test]
     fn apply_twice_changes_nothing_and_drift_is_repaired() {
         let c = cfg(CFG);
@@ -159,25 +174,13 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             0
         );
-        assert!(diff(
-            &mut b,
-            |t| desired(&c, t, &Health::default()),
-            false,
-            None,
-            &mut Vec::new()
-        )
-        .unwrap());
+        assert!(same(&mut b, &c));
         // Someone edits the kernel's table by hand.
         run::change(
             &mut b,
             &[
                 Change::DelDest(c.services[0].service.key, "10.0.0.2".parse().unwrap(), 80),
-                Change::AddService(crate::tools::lvs_ctl::model::Service {
-                    scheduler: "rr".into(),
-                    ..crate::tools::lvs_ctl::model::Service::new(
-                        crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
-                    )
-                }),
+                Change::AddService(udp53()),
             ],
         )
         .unwrap();
@@ -191,7 +194,29 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             2
         );
-        assert!(diff(
+        assert!(same(&mut b, &c));
+    }
+
+    #[test]
+    fn only_touches_the_files_services_and_remove_takes_only_them_out() {
+        let c = cfg(CFG);
+        let mut b = Memory::new();
+        let theirs = udp53();
+        run::change(&mut b, &[Change::AddService(theirs.clone())]).unwrap();
+        let keys: Vec<_> = c.services.iter().map(|v| v.service.key).collect();
+        let want = |t: &Table| only(t, desired(&c, t, &Health::default()));
+        let present = |b: &mut Memory| {
+            let mut out = Vec::new();
+            let same = diff(b, want, true, Some(&keys), &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (same, v["present"].as_u64().unwrap(), v["named"].as_u64().unwrap())
+        };
+        assert_eq!(present(&mut b), (false, 0, 1), "none there");
+        assert_eq!(apply(&mut b, want, false, &mut Vec::new()).unwrap(), 3);
+        assert_eq!(b.table.services.len(), 2, "the other service stays");
+        assert_eq!(present(&mut b), (true, 1, 1));
+        // Without --only the other service is a difference (apply would remove it).
+        assert!(!diff(
             &mut b,
             |t| desired(&c, t, &Health::default()),
             false,
@@ -199,6 +224,13 @@ mod tests {
             &mut Vec::new()
         )
         .unwrap());
+        run::change(&mut b, &[Change::DelDest(keys[0], "10.0.0.2".parse().unwrap(), 80)]).unwrap();
+        assert_eq!(present(&mut b), (false, 1, 1), "part there");
+        let mut out = Vec::new();
+        apply(&mut b, |t| without(t, &keys), false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "-D -t 10.0.0.1:80\n");
+        assert_eq!(b.table.services, vec![theirs]);
+        assert_eq!(apply(&mut b, |t| without(t, &keys), false, &mut Vec::new()).unwrap(), 0);
     }
 
     #[test]
