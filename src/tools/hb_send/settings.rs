@@ -2,7 +2,7 @@
 //! then the defaults, checked here and nowhere else.
 
 use crate::base::duration::format as dur;
-use crate::config::{self, Cluster, Error, Resolver, DEFAULT_FIFO, DEFAULT_GENERATION};
+use crate::config::{Cluster, Error, Resolver, DEFAULT_FIFO, DEFAULT_GENERATION};
 use crate::tools::hb_send::cli::HbSendArgs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,16 +26,26 @@ pub struct SendSettings {
 
 impl SendSettings {
     pub fn resolve(a: &HbSendArgs) -> Result<SendSettings, Error> {
-        let (f, src) = config::load_for(&a.cluster.config)?;
-        let cluster = a.cluster.resolve(&f.cluster, src.as_ref())?;
-        let s = &f.hb_send;
-        let r = Resolver::new(src.as_ref(), "hb-send");
-        let keepalive = r.pick("--keepalive", a.keepalive, "keepalive", s.keepalive, || {
-            Duration::from_secs(1)
-        });
-        let deadtime = r.pick("--deadtime", a.deadtime, "deadtime", s.deadtime, || {
-            Duration::from_secs(30)
-        });
+        let d = a.cluster.load()?;
+        let cluster = a.cluster.resolve(&d)?;
+        let (s, src) = (&d.file.hb_send, d.src.as_ref());
+        let r = Resolver::new(src, "hb-send");
+        let keepalive = r.pick_also(
+            "--keepalive",
+            a.keepalive,
+            "keepalive",
+            s.keepalive,
+            d.hacf(|h| h.keepalive.as_ref()),
+            || Duration::from_secs(1),
+        )?;
+        let deadtime = r.pick_also(
+            "--deadtime",
+            a.deadtime,
+            "deadtime",
+            s.deadtime,
+            d.hacf(|h| h.deadtime.as_ref()),
+            || Duration::from_secs(30),
+        )?;
         if keepalive.value < Duration::from_micros(500) {
             return Err(r.error(
                 &keepalive.from,
@@ -119,7 +129,7 @@ impl SendSettings {
             status: status.value,
             realtime: a.realtime || s.realtime.unwrap_or(false),
             count: a.count,
-            config: src.map(|s| s.path),
+            config: src.map(|s| s.path.clone()),
         })
     }
 }
@@ -145,6 +155,7 @@ fn gid_of(name: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
     use clap::Parser;
 
     fn resolve(file: Option<&str>, flags: &[&str]) -> Result<SendSettings, Error> {
