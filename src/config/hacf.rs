@@ -542,3 +542,234 @@ fn ip_resource(a: &str) -> Result<IpParts, String> {
     crate::net::addr::check_unicast(ip, prefix)?;
     Ok((ip, prefix, dev, label))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cf(text: &str) -> Result<HaCf, String> {
+        parse(Path::new("ha.cf"), text).map_err(|e| e.to_string())
+    }
+
+    fn at<T>(value: T, line: usize, col: usize) -> At<T> {
+        At { value, line, col }
+    }
+
+    #[test]
+    fn every_directive_hakit_takes() {
+        let c = cf("# a comment\nnode n1 n2\nnode\tn3   # and another\nkeepalive 200ms\ndeadtime 2\nwarntime 1.5\ninitdead 10\nudpport 695\nbcast eth0 eth1\nmcast eth2 225.0.0.7 695 2 0\nucast eth3 10.0.3.2\nucast eth3 10.0.3.3\nping 10.0.9.1 10.0.9.2\nping 10.0.9.3\nauto_failback off\n")
+            .unwrap();
+        let names: Vec<_> = c.nodes.iter().map(|n| (n.value.as_str(), n.line, n.col)).collect();
+        assert_eq!(names, [("n1", 2, 6), ("n2", 2, 9), ("n3", 3, 6)]);
+        assert_eq!(c.keepalive, Some(at(Duration::from_millis(200), 4, 11)));
+        assert_eq!(c.deadtime, Some(at(Duration::from_secs(2), 5, 10)));
+        assert_eq!(c.warntime, Some(at(Duration::from_millis(1500), 6, 10)));
+        assert_eq!(c.initdead, Some(at(Duration::from_secs(10), 7, 10)));
+        assert_eq!(c.udpport, Some(at(695, 8, 9)));
+        let ch: Vec<_> = c.channels.iter().map(|c| (c.value.name.as_str(), c.value.mode.clone(), c.line)).collect();
+        assert_eq!(
+            ch,
+            [
+                ("eth0", Mode::Bcast, 9),
+                ("eth1", Mode::Bcast, 9),
+                (
+                    "eth2",
+                    Mode::Mcast {
+                        group: "225.0.0.7".parse().unwrap(),
+                        ttl: 2
+                    },
+                    10
+                ),
+                // Two ucast lines on one device: one channel, both peers.
+                (
+                    "eth3",
+                    Mode::Ucast {
+                        peers: vec!["10.0.3.2".parse().unwrap(), "10.0.3.3".parse().unwrap()]
+                    },
+                    11
+                ),
+            ]
+        );
+        assert_eq!(c.ping.len(), 3);
+        assert_eq!(c.ping[2], at("10.0.9.3".parse().unwrap(), 14, 6));
+        assert_eq!(c.auto_failback, Some(at("off".into(), 15, 15)));
+        assert!(c.skipped.is_empty());
+        assert_eq!(c.authkeys(), PathBuf::from("authkeys"));
+    }
+
+    #[test]
+    fn two_media_on_one_device_are_two_channels() {
+        let c = cf("bcast eth0\nucast eth0 10.0.0.2\nmcast eth0 225.0.0.1 694 1 0\n").unwrap();
+        let names: Vec<_> = c.channels.iter().map(|c| c.value.name.as_str()).collect();
+        assert_eq!(names, ["eth0", "ucast-eth0", "mcast-eth0"]);
+        // The mcast line's port stands for udpport.
+        assert_eq!(c.udpport.map(|p| p.value), Some(694));
+    }
+
+    #[test]
+    fn what_hakit_does_not_do_is_named_and_skipped() {
+        let c = cf("crm off\nlogfacility local0\nrespawn hacluster /usr/lib/heartbeat/ipfail\nserial /dev/ttyS0\n  compression bz2\nmcast eth0 225.0.0.1 694 1 1\n").unwrap();
+        let s: Vec<_> = c.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
+        assert_eq!(
+            s,
+            [
+                (1, 1, "crm"),
+                (2, 1, "logfacility"),
+                (3, 1, "respawn"),
+                (4, 1, "serial"),
+                (5, 3, "compression"),
+                (6, 28, "mcast loop 1")
+            ]
+        );
+        assert!(c.skipped[3].why.contains("serial"));
+    }
+
+    #[test]
+    fn bad_lines_are_one_error_at_their_line_and_column() {
+        let bad = |t: &str| cf(t).unwrap_err();
+        assert_eq!(bad("keepalive 2\nkeepalive 3\n"), "ha.cf:2:1: `keepalive` is set twice (first at line 1)");
+        assert_eq!(
+            bad("deadtime 5 parsecs\n"),
+            "ha.cf:1:12: `deadtime` takes one value; `parsecs` is one too many"
+        );
+        assert!(bad("warntime soon\n").starts_with("ha.cf:1:10: `soon` is not a duration"));
+        assert_eq!(bad("initdead\n"), "ha.cf:1:1: `initdead` needs a value");
+        assert_eq!(bad("udpport 0\n"), "ha.cf:1:9: `0` is not a UDP port (1..65535)");
+        assert_eq!(bad("udpport 70000\n"), "ha.cf:1:9: `70000` is not a UDP port (1..65535)");
+        assert_eq!(bad("\n\nkeepaliv 2\n"), "ha.cf:3:1: `keepaliv` is not a Heartbeat directive");
+        assert_eq!(bad("node a b a\n"), "ha.cf:1:10: node `a` is listed twice");
+        assert!(bad("node ok no/slash\n").starts_with("ha.cf:1:9: `no/slash` is not a node name"));
+        assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs 1 value");
+        assert_eq!(
+            bad("mcast eth0 225.0.0.1 694 1\n"),
+            "ha.cf:1:1: write `mcast DEV GROUP PORT TTL LOOP` (five values)"
+        );
+        assert_eq!(
+            bad("mcast eth0 10.0.0.1 694 1 0\n"),
+            "ha.cf:1:12: `10.0.0.1` is not an IPv4 multicast group (224.0.0.0/4)"
+        );
+        assert_eq!(bad("mcast eth0 225.0.0.1 694 0 0\n"), "ha.cf:1:26: `0` is not a TTL (1..255)");
+        assert_eq!(bad("mcast eth0 225.0.0.1 694 1 2\n"), "ha.cf:1:28: `2` is not a loop flag (0 or 1)");
+        assert_eq!(
+            bad("udpport 694\nmcast eth0 225.0.0.1 695 1 0\n"),
+            "ha.cf:2:22: port 695 differs from the port 694 of line 1: hakit uses one port for every channel"
+        );
+        assert_eq!(
+            bad("ucast eth0 peer2\n"),
+            "ha.cf:1:12: `peer2` is not an IP address (hakit takes the peer's address, not its name)"
+        );
+        assert!(bad("ucast eth0 224.0.0.1\n").starts_with("ha.cf:1:12: "));
+        assert_eq!(bad("ucast eth0\n"), "ha.cf:1:1: write `ucast DEV PEER` (one peer a line)");
+        assert_eq!(
+            bad("ucast eth0 10.0.0.2\nucast eth0 10.0.0.2\n"),
+            "ha.cf:2:7: ucast eth0 10.0.0.2 is given twice"
+        );
+        assert_eq!(
+            bad("bcast eth0\nbcast eth0\n"),
+            "ha.cf:2:7: eth0 has a channel of this medium already (line 1)"
+        );
+        assert_eq!(
+            bad("bcast a-sixteen-chars-dev\n"),
+            "ha.cf:1:7: `a-sixteen-chars-dev` is not an interface name"
+        );
+        assert_eq!(
+            bad("bcast e0 e1 e2 e3 e4 e5 e6 e7 e8\n"),
+            "ha.cf:1:31: more than 8 channels"
+        );
+        assert_eq!(bad("ping 10.0.0.300\n"), "ha.cf:1:6: ping node `10.0.0.300` is not an IP address");
+        assert_eq!(bad("auto_failback maybe\n"), "ha.cf:1:15: `maybe` is not on, off or legacy");
+    }
+
+    /// Debian's example ha.cf parses as it is, and so does every example directive in
+    /// it once uncommented (each taken or named as skipped), but for the lines that
+    /// name other systems' devices.
+    #[test]
+    fn debians_example_ha_cf() {
+        let gz = Path::new("/usr/share/doc/heartbeat/ha.cf.gz");
+        assert!(gz.exists(), "{} is missing: contrib/deps.sh installs Debian's heartbeat", gz.display());
+        let out = std::process::Command::new("zcat").arg(gz).output().expect("zcat");
+        assert!(out.status.success(), "zcat {}", gz.display());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let c = parse(Path::new("ha.cf"), &text).unwrap();
+        assert_eq!(c.auto_failback.as_ref().map(|a| a.value.as_str()), Some("on"));
+        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["logfacility"]);
+        // Uncommented: `#keepalive 2` → `keepalive 2`; Solaris's and FreeBSD's lines out.
+        let mut seen = std::collections::HashSet::new();
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| {
+                let d = l.strip_prefix('#')?;
+                let word = d.split_whitespace().next()?;
+                let directive = word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    && d.starts_with(word)
+                    && d.len() > word.len()
+                    && d[word.len()..].starts_with([' ', '\t']);
+                let other_os = l.contains("Solaris") || l.contains("FreeBSD");
+                // `#node ken3` is an example; keep the first of each once-only one.
+                let once = ["keepalive", "deadtime", "warntime", "initdead", "udpport"];
+                (directive && !other_os && (!once.contains(&word) || seen.insert(word))).then(|| format!("{d}\n"))
+            })
+            .collect();
+        let c = parse(Path::new("ha.cf"), &uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(c.keepalive.map(|k| k.value), Some(Duration::from_secs(2)));
+        assert_eq!(c.deadtime.map(|k| k.value), Some(Duration::from_secs(30)));
+        assert_eq!(c.initdead.map(|k| k.value), Some(Duration::from_secs(120)));
+        assert_eq!(c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(), ["ken3", "kathy"]);
+        let names: Vec<_> = c.channels.iter().map(|c| c.value.name.as_str()).collect();
+        assert_eq!(names, ["eth0", "eth1", "eth2", "mcast-eth0", "ucast-eth0"]);
+        assert_eq!(c.ping.len(), 1);
+        for d in ["debugfile", "logfile", "baud", "serial", "stonith", "stonith_host", "watchdog", "ping_group"] {
+            assert!(c.skipped.iter().any(|s| s.what == d), "{d} not named as skipped");
+        }
+    }
+
+    #[test]
+    fn haresources_addresses() {
+        let text = "# comment\nnode1 IPaddr::192.168.1.10/24/eth0 IPaddr2::10.0.0.5/24 httpd\nnode2 135.9.216.3/28/eth0/135.9.216.12 \\\n   10.0.1.7 Filesystem::/dev/sda1::/data1::ext2\nnode2 IPaddr::10.0.2.9/255.255.255.0/eth1:web\n";
+        let h = parse_haresources(Path::new("haresources"), text).unwrap();
+        let a: Vec<_> = h
+            .addresses
+            .iter()
+            .map(|a| (a.node.as_str(), a.addr.to_string(), a.prefix, a.dev.as_deref(), a.label.as_deref(), a.line, a.col))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                ("node1", "192.168.1.10".into(), Some(24), Some("eth0"), None, 2, 7),
+                ("node1", "10.0.0.5".into(), Some(24), None, None, 2, 36),
+                ("node2", "135.9.216.3".into(), Some(28), Some("eth0"), None, 3, 7),
+                ("node2", "10.0.1.7".into(), None, None, None, 4, 4),
+                ("node2", "10.0.2.9".into(), Some(24), Some("eth1"), Some("eth1:web"), 5, 7),
+            ]
+        );
+        let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
+        assert_eq!(s, [(2, 57, "httpd"), (4, 13, "Filesystem::/dev/sda1::/data1::ext2")]);
+        let bad = |t: &str| parse_haresources(Path::new("haresources"), t).unwrap_err().to_string();
+        assert_eq!(
+            bad("n1 IPaddr::10.0.0.300/24\n"),
+            "haresources:1:4: IPaddr::10.0.0.300/24: `10.0.0.300` is not an IP address"
+        );
+        assert_eq!(
+            bad("n1 IPaddr::10.0.0.1/33\n"),
+            "haresources:1:4: IPaddr::10.0.0.1/33: `33` is not a prefix length (1..32) or a netmask"
+        );
+        assert!(bad("n1 10.0.0.0/24\n").starts_with("haresources:1:4: 10.0.0.0/24: 10.0.0.0 is the"));
+        assert_eq!(bad("n1 IPaddr\n"), "haresources:1:4: IPaddr names no address");
+        assert_eq!(
+            bad("n1 10.0.0.1\nn2 IPaddr2::10.0.0.1/24\n"),
+            "haresources:2:4: 10.0.0.1 is given twice"
+        );
+        assert_eq!(bad("n/1 10.0.0.1\n"), "haresources:1:1: `n/1` is not a node name");
+        assert!(bad("n1 IPaddr::10.0.0.1/24/eth0/eth1\n").contains("`eth1` is neither"));
+    }
+
+    #[test]
+    fn the_interop_tests_files() {
+        // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6.
+        let c = cf("logfile /tmp/x/ha-log\nkeepalive 200ms\nwarntime 1\ndeadtime 2\ninitdead 4\nudpport 694\nbcast eth0\nnode hbpeer\nnode n1\ncrm off\nauto_failback off\n").unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["logfile", "crm"]);
+        let h = parse_haresources(Path::new("haresources"), "").unwrap();
+        assert!(h.addresses.is_empty());
+    }
+}
