@@ -196,7 +196,17 @@ fn hakit_runs_from_heartbeats_own_ha_cf() {
     let once = net.run(
         &ns1,
         &bin("hb-send"),
-        &["--ha-cf", &cf, "--node", "n1", "--no-fifo", "--generation-file", &g, "--count", "1"],
+        &[
+            "--ha-cf",
+            &cf,
+            "--node",
+            "n1",
+            "--no-fifo",
+            "--generation-file",
+            &g,
+            "--count",
+            "1",
+        ],
     );
     let err = String::from_utf8_lossy(&once.stderr);
     assert_eq!(once.status.code(), Some(0), "{err}");

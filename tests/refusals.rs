@@ -693,7 +693,9 @@ fn bad_ha_cf_lines_are_refused_at_their_line_and_column() {
         (
             good.into(),
             vec!["--config", &y],
-            vec![format!("{y}:2:3: `port` is also given by {c}:3:9; give it in one place")],
+            vec![format!(
+                "{y}:2:3: `port` is also given by {c}:3:9; give it in one place"
+            )],
         ),
     ];
     for (text, more, want) in &cases {
@@ -725,12 +727,25 @@ fn bad_haresources_lines_are_refused_by_ipfake() {
     let before = addrs(&net, 1);
     let tx = tx_packets(&net, 1);
     for (text, want) in [
-        ("n1 IPaddr::10.9.0.300/24/eth0\n", format!("{h}:1:4: IPaddr::10.9.0.300/24/eth0: `10.9.0.300` is not an IP address")),
-        ("n1 httpd \\\n  IPaddr2::10.9.0.7/40/eth0\n", format!("{h}:2:3: IPaddr2::10.9.0.7/40/eth0: `40` is not a prefix length")),
-        ("n1 10.9.0.7\nn2 10.9.0.7/24/eth0\n", format!("{h}:2:4: 10.9.0.7 is given twice")),
+        (
+            "n1 IPaddr::10.9.0.300/24/eth0\n",
+            format!("{h}:1:4: IPaddr::10.9.0.300/24/eth0: `10.9.0.300` is not an IP address"),
+        ),
+        (
+            "n1 httpd \\\n  IPaddr2::10.9.0.7/40/eth0\n",
+            format!("{h}:2:3: IPaddr2::10.9.0.7/40/eth0: `40` is not a prefix length"),
+        ),
+        (
+            "n1 10.9.0.7\nn2 10.9.0.7/24/eth0\n",
+            format!("{h}:2:4: 10.9.0.7 is given twice"),
+        ),
     ] {
         std::fs::write(&hr, text).unwrap();
-        let o = run_ns(&ns, "ipfake", &["--pid-dir", &p, "--haresources", &h, "up", "10.9.0.7", "--once"]);
+        let o = run_ns(
+            &ns,
+            "ipfake",
+            &["--pid-dir", &p, "--haresources", &h, "up", "10.9.0.7", "--once"],
+        );
         assert_refused(&format!("ipfake {text:?}"), &o, 2, &[&want], true);
     }
     assert_eq!(addrs(&net, 1), before, "no address added");

@@ -73,26 +73,47 @@ fn error_at(path: &Path, line: usize, col: usize, msg: impl Into<String>) -> Err
 /// warning gives. Anything neither here nor taken is not Heartbeat's either: an error,
 /// as Heartbeat itself refuses it.
 const SKIPPED: &[(&str, &str)] = &[
-    ("logfile", "hakit logs to stderr (journald) or, with --syslog, to syslog"),
-    ("debugfile", "hakit logs to stderr (journald) or, with --syslog, to syslog"),
+    (
+        "logfile",
+        "hakit logs to stderr (journald) or, with --syslog, to syslog",
+    ),
+    (
+        "debugfile",
+        "hakit logs to stderr (journald) or, with --syslog, to syslog",
+    ),
     (
         "logfacility",
         "hakit logs to stderr (journald) or, with --syslog, to syslog as daemon",
     ),
-    ("use_logd", "hakit logs to stderr (journald) or, with --syslog, to syslog"),
+    (
+        "use_logd",
+        "hakit logs to stderr (journald) or, with --syslog, to syslog",
+    ),
     ("conn_logd_time", "hakit has no logging daemon"),
     ("debug", "hakit's debug level is -v"),
     ("serial", "hakit has no serial channel"),
     ("baud", "hakit has no serial channel"),
-    ("mcast6", "hakit's multicast channels are IPv4 (use ucast with IPv6 peers)"),
+    (
+        "mcast6",
+        "hakit's multicast channels are IPv4 (use ucast with IPv6 peers)",
+    ),
     (
         "ping_group",
         "hakit counts ping nodes one by one (list them with `ping`)",
     ),
     ("hbaping", "hakit has no Fibre Channel ping"),
-    ("crm", "hakit does not run Pacemaker's CRM (see contrib/ocf/ for Pacemaker)"),
-    ("pacemaker", "hakit does not run Pacemaker's CRM (see contrib/ocf/ for Pacemaker)"),
-    ("respawn", "hakit starts no helpers; a systemd unit or the composition does"),
+    (
+        "crm",
+        "hakit does not run Pacemaker's CRM (see contrib/ocf/ for Pacemaker)",
+    ),
+    (
+        "pacemaker",
+        "hakit does not run Pacemaker's CRM (see contrib/ocf/ for Pacemaker)",
+    ),
+    (
+        "respawn",
+        "hakit starts no helpers; a systemd unit or the composition does",
+    ),
     ("apiauth", "hakit has no client API; scripts read events and the table"),
     ("stonith", "hakit does not fence"),
     ("stonith_host", "hakit does not fence"),
@@ -112,7 +133,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ("use_apphbd", "hakit does not register with apphbd"),
     ("coredumps", "hakit leaves core dumps to the system"),
     ("coreroot", "hakit leaves core dumps to the system"),
-    ("autojoin", "hakit's members are the `node` lines (or any signer when none)"),
+    (
+        "autojoin",
+        "hakit's members are the `node` lines (or any signer when none)",
+    ),
     ("uuidfrom", "hakit names nodes, not UUIDs"),
     ("env", "hakit's hooks get their environment from hb-watch"),
     ("max_rexmit_delay", "hakit does not retransmit (hb-send --redundancy)"),
@@ -167,7 +191,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
         let err = |c: usize, m: String| error_at(path, line, c, m);
         let need = |k: usize| -> Result<(), Error> {
             if args.len() < k {
-                Err(err(col, format!("`{directive}` needs {k} value{}", if k > 1 { "s" } else { "" })))
+                Err(err(
+                    col,
+                    format!("`{directive}` needs {k} value{}", if k > 1 { "s" } else { "" }),
+                ))
             } else {
                 Ok(())
             }
@@ -176,7 +203,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
             match args {
                 [a] => Ok(*a),
                 [] => Err(err(col, format!("`{directive}` needs a value"))),
-                [_, (c, extra), ..] => Err(err(*c, format!("`{directive}` takes one value; `{extra}` is one too many"))),
+                [_, (c, extra), ..] => Err(err(
+                    *c,
+                    format!("`{directive}` takes one value; `{extra}` is one too many"),
+                )),
             }
         };
         let duration = |old: &Option<At<Duration>>| -> Result<At<Duration>, Error> {
@@ -213,7 +243,11 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 once(path, directive, &cf.udpport, line, col)?;
                 let (c, v) = one()?;
                 let port = port(v).map_err(|m| err(c, m))?;
-                cf.udpport = Some(At { value: port, line, col: c });
+                cf.udpport = Some(At {
+                    value: port,
+                    line,
+                    col: c,
+                });
             }
             "bcast" => {
                 need(1)?;
@@ -272,15 +306,26 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                     )
                 })?;
                 crate::net::addr::check_unicast(peer, None).map_err(|m| err(pc, m))?;
-                add_channel(&mut cf, path, line, args[0].0, args[0].1, Mode::Ucast { peers: vec![peer] })?;
+                add_channel(
+                    &mut cf,
+                    path,
+                    line,
+                    args[0].0,
+                    args[0].1,
+                    Mode::Ucast { peers: vec![peer] },
+                )?;
             }
             "ping" => {
                 need(1)?;
                 for &(c, a) in args {
-                    let ip: IpAddr = a.parse().map_err(|_| {
-                        err(c, format!("ping node `{a}` is not an IP address"))
-                    })?;
-                    cf.ping.push(At { value: ip, line, col: c });
+                    let ip: IpAddr = a
+                        .parse()
+                        .map_err(|_| err(c, format!("ping node `{a}` is not an IP address")))?;
+                    cf.ping.push(At {
+                        value: ip,
+                        line,
+                        col: c,
+                    });
                 }
             }
             "auto_failback" => {
@@ -484,9 +529,7 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
                         col: *c,
                     });
                 }
-                ("IPaddr" | "IPaddr2", None) => {
-                    return Err(error_at(path, *l, *c, format!("{r} names no address")))
-                }
+                ("IPaddr" | "IPaddr2", None) => return Err(error_at(path, *l, *c, format!("{r} names no address"))),
                 _ => out.skipped.push(Skipped {
                     line: *l,
                     col: *c,
@@ -566,7 +609,11 @@ mod tests {
         assert_eq!(c.warntime, Some(at(Duration::from_millis(1500), 6, 10)));
         assert_eq!(c.initdead, Some(at(Duration::from_secs(10), 7, 10)));
         assert_eq!(c.udpport, Some(at(695, 8, 9)));
-        let ch: Vec<_> = c.channels.iter().map(|c| (c.value.name.as_str(), c.value.mode.clone(), c.line)).collect();
+        let ch: Vec<_> = c
+            .channels
+            .iter()
+            .map(|c| (c.value.name.as_str(), c.value.mode.clone(), c.line))
+            .collect();
         assert_eq!(
             ch,
             [
@@ -627,7 +674,10 @@ mod tests {
     #[test]
     fn bad_lines_are_one_error_at_their_line_and_column() {
         let bad = |t: &str| cf(t).unwrap_err();
-        assert_eq!(bad("keepalive 2\nkeepalive 3\n"), "ha.cf:2:1: `keepalive` is set twice (first at line 1)");
+        assert_eq!(
+            bad("keepalive 2\nkeepalive 3\n"),
+            "ha.cf:2:1: `keepalive` is set twice (first at line 1)"
+        );
         assert_eq!(
             bad("deadtime 5 parsecs\n"),
             "ha.cf:1:12: `deadtime` takes one value; `parsecs` is one too many"
@@ -635,8 +685,14 @@ mod tests {
         assert!(bad("warntime soon\n").starts_with("ha.cf:1:10: `soon` is not a duration"));
         assert_eq!(bad("initdead\n"), "ha.cf:1:1: `initdead` needs a value");
         assert_eq!(bad("udpport 0\n"), "ha.cf:1:9: `0` is not a UDP port (1..65535)");
-        assert_eq!(bad("udpport 70000\n"), "ha.cf:1:9: `70000` is not a UDP port (1..65535)");
-        assert_eq!(bad("\n\nkeepaliv 2\n"), "ha.cf:3:1: `keepaliv` is not a Heartbeat directive");
+        assert_eq!(
+            bad("udpport 70000\n"),
+            "ha.cf:1:9: `70000` is not a UDP port (1..65535)"
+        );
+        assert_eq!(
+            bad("\n\nkeepaliv 2\n"),
+            "ha.cf:3:1: `keepaliv` is not a Heartbeat directive"
+        );
         assert_eq!(bad("node a b a\n"), "ha.cf:1:10: node `a` is listed twice");
         assert!(bad("node ok no/slash\n").starts_with("ha.cf:1:9: `no/slash` is not a node name"));
         assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs 1 value");
@@ -648,8 +704,14 @@ mod tests {
             bad("mcast eth0 10.0.0.1 694 1 0\n"),
             "ha.cf:1:12: `10.0.0.1` is not an IPv4 multicast group (224.0.0.0/4)"
         );
-        assert_eq!(bad("mcast eth0 225.0.0.1 694 0 0\n"), "ha.cf:1:26: `0` is not a TTL (1..255)");
-        assert_eq!(bad("mcast eth0 225.0.0.1 694 1 2\n"), "ha.cf:1:28: `2` is not a loop flag (0 or 1)");
+        assert_eq!(
+            bad("mcast eth0 225.0.0.1 694 0 0\n"),
+            "ha.cf:1:26: `0` is not a TTL (1..255)"
+        );
+        assert_eq!(
+            bad("mcast eth0 225.0.0.1 694 1 2\n"),
+            "ha.cf:1:28: `2` is not a loop flag (0 or 1)"
+        );
         assert_eq!(
             bad("udpport 694\nmcast eth0 225.0.0.1 695 1 0\n"),
             "ha.cf:2:22: port 695 differs from the port 694 of line 1: hakit uses one port for every channel"
@@ -659,7 +721,10 @@ mod tests {
             "ha.cf:1:12: `peer2` is not an IP address (hakit takes the peer's address, not its name)"
         );
         assert!(bad("ucast eth0 224.0.0.1\n").starts_with("ha.cf:1:12: "));
-        assert_eq!(bad("ucast eth0\n"), "ha.cf:1:1: write `ucast DEV PEER` (one peer a line)");
+        assert_eq!(
+            bad("ucast eth0\n"),
+            "ha.cf:1:1: write `ucast DEV PEER` (one peer a line)"
+        );
         assert_eq!(
             bad("ucast eth0 10.0.0.2\nucast eth0 10.0.0.2\n"),
             "ha.cf:2:7: ucast eth0 10.0.0.2 is given twice"
@@ -676,8 +741,14 @@ mod tests {
             bad("bcast e0 e1 e2 e3 e4 e5 e6 e7 e8\n"),
             "ha.cf:1:31: more than 8 channels"
         );
-        assert_eq!(bad("ping 10.0.0.300\n"), "ha.cf:1:6: ping node `10.0.0.300` is not an IP address");
-        assert_eq!(bad("auto_failback maybe\n"), "ha.cf:1:15: `maybe` is not on, off or legacy");
+        assert_eq!(
+            bad("ping 10.0.0.300\n"),
+            "ha.cf:1:6: ping node `10.0.0.300` is not an IP address"
+        );
+        assert_eq!(
+            bad("auto_failback maybe\n"),
+            "ha.cf:1:15: `maybe` is not on, off or legacy"
+        );
     }
 
     /// Debian's example ha.cf parses as it is, and so does every example directive in
@@ -686,13 +757,20 @@ mod tests {
     #[test]
     fn debians_example_ha_cf() {
         let gz = Path::new("/usr/share/doc/heartbeat/ha.cf.gz");
-        assert!(gz.exists(), "{} is missing: contrib/deps.sh installs Debian's heartbeat", gz.display());
+        assert!(
+            gz.exists(),
+            "{} is missing: contrib/deps.sh installs Debian's heartbeat",
+            gz.display()
+        );
         let out = std::process::Command::new("zcat").arg(gz).output().expect("zcat");
         assert!(out.status.success(), "zcat {}", gz.display());
         let text = String::from_utf8(out.stdout).unwrap();
         let c = parse(Path::new("ha.cf"), &text).unwrap();
         assert_eq!(c.auto_failback.as_ref().map(|a| a.value.as_str()), Some("on"));
-        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["logfacility"]);
+        assert_eq!(
+            c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
+            ["logfacility"]
+        );
         // Uncommented: `#keepalive 2` → `keepalive 2`; Solaris's and FreeBSD's lines out.
         let mut seen = std::collections::HashSet::new();
         let uncommented: String = text
@@ -714,11 +792,23 @@ mod tests {
         assert_eq!(c.keepalive.map(|k| k.value), Some(Duration::from_secs(2)));
         assert_eq!(c.deadtime.map(|k| k.value), Some(Duration::from_secs(30)));
         assert_eq!(c.initdead.map(|k| k.value), Some(Duration::from_secs(120)));
-        assert_eq!(c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(), ["ken3", "kathy"]);
+        assert_eq!(
+            c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(),
+            ["ken3", "kathy"]
+        );
         let names: Vec<_> = c.channels.iter().map(|c| c.value.name.as_str()).collect();
         assert_eq!(names, ["eth0", "eth1", "eth2", "mcast-eth0", "ucast-eth0"]);
         assert_eq!(c.ping.len(), 1);
-        for d in ["debugfile", "logfile", "baud", "serial", "stonith", "stonith_host", "watchdog", "ping_group"] {
+        for d in [
+            "debugfile",
+            "logfile",
+            "baud",
+            "serial",
+            "stonith",
+            "stonith_host",
+            "watchdog",
+            "ping_group",
+        ] {
             assert!(c.skipped.iter().any(|s| s.what == d), "{d} not named as skipped");
         }
     }
@@ -730,7 +820,17 @@ mod tests {
         let a: Vec<_> = h
             .addresses
             .iter()
-            .map(|a| (a.node.as_str(), a.addr.to_string(), a.prefix, a.dev.as_deref(), a.label.as_deref(), a.line, a.col))
+            .map(|a| {
+                (
+                    a.node.as_str(),
+                    a.addr.to_string(),
+                    a.prefix,
+                    a.dev.as_deref(),
+                    a.label.as_deref(),
+                    a.line,
+                    a.col,
+                )
+            })
             .collect();
         assert_eq!(
             a,
@@ -739,7 +839,15 @@ mod tests {
                 ("node1", "10.0.0.5".into(), Some(24), None, None, 2, 36),
                 ("node2", "135.9.216.3".into(), Some(28), Some("eth0"), None, 3, 7),
                 ("node2", "10.0.1.7".into(), None, None, None, 4, 4),
-                ("node2", "10.0.2.9".into(), Some(24), Some("eth1"), Some("eth1:web"), 5, 7),
+                (
+                    "node2",
+                    "10.0.2.9".into(),
+                    Some(24),
+                    Some("eth1"),
+                    Some("eth1:web"),
+                    5,
+                    7
+                ),
             ]
         );
         let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
@@ -768,7 +876,10 @@ mod tests {
         // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6.
         let c = cf("logfile /tmp/x/ha-log\nkeepalive 200ms\nwarntime 1\ndeadtime 2\ninitdead 4\nudpport 694\nbcast eth0\nnode hbpeer\nnode n1\ncrm off\nauto_failback off\n").unwrap();
         assert_eq!(c.nodes.len(), 2);
-        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["logfile", "crm"]);
+        assert_eq!(
+            c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
+            ["logfile", "crm"]
+        );
         let h = parse_haresources(Path::new("haresources"), "").unwrap();
         assert!(h.addresses.is_empty());
     }

@@ -214,9 +214,14 @@ impl ClusterArgs {
                 ));
             }
         }
-        let port = r.pick_also("--port", self.port, "port", f.port, d.hacf(|h| h.udpport.as_ref()), || {
-            DEFAULT_PORT
-        })?;
+        let port = r.pick_also(
+            "--port",
+            self.port,
+            "port",
+            f.port,
+            d.hacf(|h| h.udpport.as_ref()),
+            || DEFAULT_PORT,
+        )?;
         if port.value == 0 {
             return Err(r.error(&port.from, "port 0 is not a port"));
         }
@@ -241,5 +246,120 @@ impl ClusterArgs {
                 .value,
             channels,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        c: ClusterArgs,
+    }
+
+    /// ha.cf `cf` (and the YAML `yaml`, if any) in a fresh directory, then `flags`.
+    fn resolve(cf: &str, yaml: Option<&str>, flags: &[&str]) -> (Result<Cluster, String>, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ha.cf");
+        std::fs::write(&p, cf).unwrap();
+        let mut argv = vec!["t".to_string(), "--ha-cf".into(), p.display().to_string()];
+        if let Some(y) = yaml {
+            let y_path = d.path().join("h.yaml");
+            std::fs::write(&y_path, y).unwrap();
+            argv.extend(["--config".into(), y_path.display().to_string()]);
+        } else {
+            // Not the host's /etc/hakit/hakit.yaml.
+            let empty = d.path().join("empty.yaml");
+            std::fs::write(&empty, "").unwrap();
+            argv.extend(["--config".into(), empty.display().to_string()]);
+        }
+        argv.extend(flags.iter().map(|s| s.to_string()));
+        let a = T::try_parse_from(argv).unwrap().c;
+        let r = a
+            .load()
+            .and_then(|d| a.resolve(&d))
+            .map_err(|e| e.to_string().replace(&format!("{}/", d.path().display()), ""));
+        (r, d.path().to_path_buf())
+    }
+
+    #[test]
+    fn ha_cf_describes_the_cluster() {
+        let (c, dir) = resolve(
+            "udpport 695\nbcast eth0\nucast eth1 10.0.1.2\nnode n1\nnode n2\n",
+            None,
+            &["--node", "n1"],
+        );
+        let c = c.unwrap();
+        assert_eq!(c.nodes, ["n1", "n2"]);
+        assert_eq!(c.port, 695);
+        assert_eq!(c.channels.len(), 2);
+        assert_eq!(
+            c.channels[1].mode,
+            Mode::Ucast {
+                peers: vec!["10.0.1.2".parse().unwrap()]
+            }
+        );
+        // The keys: Heartbeat's, beside ha.cf.
+        assert_eq!(c.keys, dir.join("authkeys"));
+    }
+
+    #[test]
+    fn flags_win_and_two_files_giving_one_setting_is_an_error() {
+        let cf = "udpport 695\nbcast eth0\nnode n1 n2\n";
+        let (c, _) = resolve(
+            cf,
+            None,
+            &[
+                "--node",
+                "n1",
+                "--port",
+                "40000",
+                "--channel",
+                "bcast:eth5",
+                "--keys",
+                "/k",
+            ],
+        );
+        let c = c.unwrap();
+        assert_eq!(
+            (c.port, c.channels[0].dev.as_str(), c.keys.to_str()),
+            (40000, "eth5", Some("/k"))
+        );
+        // What ha.cf does not say still comes from the YAML.
+        let (c, _) = resolve(cf, Some("cluster:\n  table: /tmp/t.ast\n"), &["--node", "n1"]);
+        assert_eq!(c.unwrap().table.to_str(), Some("/tmp/t.ast"));
+        for (yaml, want) in [
+            (
+                "cluster:\n  port: 694\n",
+                "h.yaml:2:3: `port` is also given by ha.cf:1:9; give it in one place",
+            ),
+            (
+                "cluster:\n  nodes: [n1]\n",
+                "h.yaml:2:3: `nodes` is also given by ha.cf:3:6; give it in one place",
+            ),
+            (
+                "cluster:\n  channels:\n    - {dev: eth0, mode: bcast}\n",
+                "h.yaml:2:3: `channels` are also given by ha.cf:2; give them in one place",
+            ),
+            (
+                "cluster:\n  keys: /etc/k\n",
+                "h.yaml:2:3: `keys` is also given by --ha-cf; give it in one place",
+            ),
+        ] {
+            let (e, _) = resolve(cf, Some(yaml), &["--node", "n1", "--port", "1"]);
+            assert_eq!(e.unwrap_err(), want);
+        }
+        // Heartbeat refuses a node its ha.cf does not list; so does hakit.
+        let (e, _) = resolve(cf, None, &["--node", "n3"]);
+        assert_eq!(
+            e.unwrap_err(),
+            "ha.cf:3:6: this node `n3` (--node) is not among ha.cf's nodes"
+        );
+        let (e, _) = resolve("node n1\n", None, &["--node", "n1"]);
+        assert!(e.unwrap_err().starts_with("no channel: "));
     }
 }

@@ -190,6 +190,66 @@ mod tests {
     }
 
     #[test]
+    fn ha_cf_timings_and_their_errors_name_its_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("ha.cf");
+        let empty = d.path().join("e.yaml");
+        std::fs::write(&empty, "").unwrap();
+        let run = |text: &str, flags: &[&str]| {
+            std::fs::write(&cf, text).unwrap();
+            let mut argv = vec![
+                "hb-send",
+                "--ha-cf",
+                cf.to_str().unwrap(),
+                "--node",
+                "n1",
+                "-c",
+                empty.to_str().unwrap(),
+            ];
+            argv.extend(flags);
+            SendSettings::resolve(&HbSendArgs::try_parse_from(argv).unwrap())
+        };
+        let s = run(
+            "keepalive 200ms
+deadtime 2
+bcast eth0
+",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.keepalive, s.deadtime),
+            (Duration::from_millis(200), Duration::from_secs(2))
+        );
+        assert_eq!(
+            run(
+                "keepalive 200ms
+deadtime 2
+bcast eth0
+",
+                &["--keepalive", "500ms"]
+            )
+            .unwrap()
+            .keepalive,
+            Duration::from_millis(500)
+        );
+        // Heartbeat's own rule, blamed on ha.cf's deadtime line.
+        let e = run(
+            "keepalive 1
+deadtime 2
+bcast eth0
+",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.ends_with("ha.cf:2:10: deadtime 2s must be more than twice keepalive 1s (or twice, with --redundancy)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn fifo_group_by_name_or_number() {
         assert_eq!(resolve(None, &["--fifo-group", "0"]).unwrap().fifo_group, Some(0));
         assert_eq!(resolve(None, &["--fifo-group", "root"]).unwrap().fifo_group, Some(0));

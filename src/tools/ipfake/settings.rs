@@ -496,7 +496,11 @@ mod tests {
     fn haresources_addresses_are_entries() {
         let d = tempfile::tempdir().unwrap();
         let (yaml, hr) = (d.path().join("h.yaml"), d.path().join("haresources"));
-        std::fs::write(&yaml, "ipfake:\n  addresses:\n    - addr: 10.0.0.9/24\n      dev: eth9\n").unwrap();
+        std::fs::write(
+            &yaml,
+            "ipfake:\n  addresses:\n    - addr: 10.0.0.9/24\n      dev: eth9\n",
+        )
+        .unwrap();
         std::fs::write(
             &hr,
             "node1 IPaddr::192.168.1.10/24/eth0:web httpd\nnode2 IPaddr2::10.0.0.5/24/eth1 10.0.0.6\n",
@@ -510,7 +514,10 @@ mod tests {
         };
         // Both nodes' lines: node2 takes node1's address over.
         let t = up("192.168.1.10").unwrap();
-        assert_eq!((t.addr.1, t.iface.as_str(), t.label.as_deref()), (24, "eth0", Some("eth0:web")));
+        assert_eq!(
+            (t.addr.1, t.iface.as_str(), t.label.as_deref()),
+            (24, "eth0", Some("eth0:web"))
+        );
         assert_eq!(up("10.0.0.5").unwrap().iface, "eth1");
         // The YAML's entries are still there; an address with no prefix or interface
         // in haresources takes them from the command line.
