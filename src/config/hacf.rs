@@ -167,14 +167,18 @@ fn words(line: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// Read and parse an ha.cf.
-pub fn load(path: &Path) -> Result<HaCf, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error {
+/// The text of one of Heartbeat's files (`what` names it in the error).
+fn read(path: &Path, what: &str) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error {
         file: Some(path.into()),
         pos: None,
-        msg: format!("cannot read ha.cf: {e}"),
-    })?;
-    parse(path, &text)
+        msg: format!("cannot read {what}: {e}"),
+    })
+}
+
+/// Read and parse an ha.cf.
+pub fn load(path: &Path) -> Result<HaCf, Error> {
+    parse(path, &read(path, "ha.cf")?)
 }
 
 /// Parse an ha.cf's text; `path` names it in errors.
@@ -472,12 +476,7 @@ pub struct HaResources {
 
 /// Read and parse a haresources file.
 pub fn load_haresources(path: &Path) -> Result<HaResources, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error {
-        file: Some(path.into()),
-        pos: None,
-        msg: format!("cannot read haresources: {e}"),
-    })?;
-    parse_haresources(path, &text)
+    parse_haresources(path, &read(path, "haresources")?)
 }
 
 /// `NODE RESOURCE...` lines (a `\` at the end continues the line); a resource is
