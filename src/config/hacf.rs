@@ -40,8 +40,9 @@ pub struct HaCf {
     /// One channel per device and medium, in the order of their first line; several
     /// `ucast` lines on one device are one channel with all those peers.
     pub channels: Vec<At<ChannelSpec>>,
-    /// `ping` lines: hb-watch's ping nodes.
+    /// `ping` lines: hb-watch's ping nodes; `deadping`, its --ping-deadtime.
     pub ping: Vec<At<IpAddr>>,
+    pub deadping: Option<At<Duration>>,
     /// `auto_failback on|off|legacy`: for the composition (contrib/pair.sh --failback).
     pub auto_failback: Option<At<String>>,
     pub skipped: Vec<Skipped>,
@@ -119,7 +120,6 @@ const SKIPPED: &[(&str, &str)] = &[
     ("stonith_host", "hakit does not fence"),
     ("watchdog", "hakit drives no watchdog"),
     ("hopfudge", "hakit does not relay messages"),
-    ("deadping", "hb-watch's --ping-deadtime"),
     ("realtime", "hb-send and hb-watch take --realtime"),
     ("rtprio", "hb-send and hb-watch take --realtime"),
     ("hbgenmethod", "hakit's generation is saved in its --generation-file"),
@@ -243,6 +243,7 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
             "deadtime" => cf.deadtime = Some(duration(&cf.deadtime)?),
             "warntime" => cf.warntime = Some(duration(&cf.warntime)?),
             "initdead" => cf.initdead = Some(duration(&cf.initdead)?),
+            "deadping" => cf.deadping = Some(duration(&cf.deadping)?),
             "udpport" => {
                 once(path, directive, &cf.udpport, line, col)?;
                 let (c, v) = one()?;
@@ -509,7 +510,10 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
         for (l, c, r) in &g[1..] {
             let (name, args) = match r.split_once("::") {
                 Some((n, a)) => (n, Some(a)),
-                None if r.parse::<IpAddr>().is_ok() || r.contains('/') => ("IPaddr", Some(r.as_str())),
+                // A bare address (`10.0.0.5/24/eth0`): IPaddr is implied.
+                None if r.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok()) => {
+                    ("IPaddr", Some(r.as_str()))
+                }
                 None => (r.as_str(), None),
             };
             match (name, args) {
@@ -599,7 +603,7 @@ mod tests {
 
     #[test]
     fn every_directive_hakit_takes() {
-        let c = cf("# a comment\nnode n1 n2\nnode\tn3   # and another\nkeepalive 200ms\ndeadtime 2\nwarntime 1.5\ninitdead 10\nudpport 695\nbcast eth0 eth1\nmcast eth2 225.0.0.7 695 2 0\nucast eth3 10.0.3.2\nucast eth3 10.0.3.3\nping 10.0.9.1 10.0.9.2\nping 10.0.9.3\nauto_failback off\n")
+        let c = cf("# a comment\nnode n1 n2\nnode\tn3   # and another\nkeepalive 200ms\ndeadtime 2\nwarntime 1.5\ninitdead 10\nudpport 695\nbcast eth0 eth1\nmcast eth2 225.0.0.7 695 2 0\nucast eth3 10.0.3.2\nucast eth3 10.0.3.3\nping 10.0.9.1 10.0.9.2\nping 10.0.9.3\nauto_failback off\ndeadping 5\n")
             .unwrap();
         let names: Vec<_> = c.nodes.iter().map(|n| (n.value.as_str(), n.line, n.col)).collect();
         assert_eq!(names, [("n1", 2, 6), ("n2", 2, 9), ("n3", 3, 6)]);
@@ -639,6 +643,7 @@ mod tests {
         assert_eq!(c.ping.len(), 3);
         assert_eq!(c.ping[2], at("10.0.9.3".parse().unwrap(), 14, 6));
         assert_eq!(c.auto_failback, Some(at("off".into(), 15, 15)));
+        assert_eq!(c.deadping, Some(at(Duration::from_secs(5), 16, 10)));
         assert!(c.skipped.is_empty());
         assert_eq!(c.authkeys(), PathBuf::from("authkeys"));
     }
@@ -851,6 +856,9 @@ mod tests {
         );
         let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
         assert_eq!(s, [(2, 57, "httpd"), (4, 13, "Filesystem::/dev/sda1::/data1::ext2")]);
+        // A word with a slash that is no address is a resource like any other.
+        let h = parse_haresources(Path::new("haresources"), "n1 drbddisk/r0\n").unwrap();
+        assert_eq!((h.addresses.len(), h.skipped.len()), (0, 1));
         let bad = |t: &str| parse_haresources(Path::new("haresources"), t).unwrap_err().to_string();
         assert_eq!(
             bad("n1 IPaddr::10.0.0.300/24\n"),

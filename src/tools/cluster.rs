@@ -30,7 +30,7 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub nodes: Option<Vec<String>>,
     /// Heartbeat's ha.cf: its node, keepalive, deadtime, warntime, initdead, udpport,
-    /// bcast, mcast, ucast and ping lines stand for the YAML's keys (a key given in
+    /// bcast, mcast, ucast, ping and deadping lines stand for the YAML's keys (a key given in
     /// both places is an error; flags still win), and its `authkeys` beside it for
     /// --keys. What hakit does not do (crm, respawn, serial, logfile, ...) is named with
     /// its line in a warning and skipped; auto_failback belongs to the composition

@@ -157,13 +157,14 @@ impl WatchSettings {
         if ping_interval.value < Duration::from_millis(10) {
             return Err(r.error(&ping_interval.from, "ping-interval must be at least 10ms"));
         }
-        let ping_deadtime = r.pick(
+        let ping_deadtime = r.pick_also(
             "--ping-deadtime",
             a.ping_deadtime,
             "ping-deadtime",
             w.ping_deadtime,
+            d.hacf(|h| h.deadping.as_ref()),
             || ping_interval.value * 3,
-        );
+        )?;
         if ping_deadtime.value <= ping_interval.value {
             return Err(r.error_among(
                 &[&ping_deadtime.from, &ping_interval.from],
