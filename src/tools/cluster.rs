@@ -163,6 +163,19 @@ impl ClusterArgs {
                 return Err(r.error(&nodes.from, format!("`{n}` is not a usable node name")));
             }
         }
+        // As pick_also: the YAML and ha.cf both listing channels is refused, flags or not.
+        let hacf_channels = d.hacf.as_ref().filter(|h| !h.channels.is_empty());
+        if let (Some(h), false) = (hacf_channels, f.channels.is_empty()) {
+            return Err(r.error(
+                &r.file_origin("channels"),
+                format!(
+                    "`channels` are also given by {}:{}:{}; give them in one place",
+                    h.path.display(),
+                    h.channels[0].line,
+                    h.channels[0].col
+                ),
+            ));
+        }
         let (channels, channels_from) = if !self.channels.is_empty() {
             let c = self
                 .channels
@@ -170,17 +183,7 @@ impl ClusterArgs {
                 .map(|c| ChannelSpec::parse(c).map_err(|m| r.error(&Origin::Flag("--channel"), m)))
                 .collect::<Result<Vec<_>, _>>()?;
             (c, Origin::Flag("--channel"))
-        } else if let Some(h) = d.hacf.as_ref().filter(|h| !h.channels.is_empty()) {
-            if !f.channels.is_empty() {
-                return Err(r.error(
-                    &r.file_origin("channels"),
-                    format!(
-                        "`channels` are also given by {}:{}; give them in one place",
-                        h.path.display(),
-                        h.channels[0].line
-                    ),
-                ));
-            }
+        } else if let Some(h) = hacf_channels {
             (
                 h.channels.iter().map(|c| c.value.clone()).collect(),
                 origin(h, &h.channels[0]),
@@ -343,7 +346,7 @@ mod tests {
             ),
             (
                 "cluster:\n  channels:\n    - {dev: eth0, mode: bcast}\n",
-                "h.yaml:2:3: `channels` are also given by ha.cf:2; give them in one place",
+                "h.yaml:2:3: `channels` are also given by ha.cf:2:7; give them in one place",
             ),
             (
                 "cluster:\n  keys: /etc/k\n",
