@@ -245,13 +245,17 @@ _hb__watch() {
             return 0
             ;;
         hb__subcmd__watch__subcmd__status)
-            opts="-t -c -h --link --json --table --config --help"
+            opts="-t -c -h --link --json --prometheus --prometheus-out --table --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

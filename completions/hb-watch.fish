@@ -55,9 +55,11 @@ complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "status" -d 'Print
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "forget" -d 'Clear a node\'s replay floor (its generation and sequence), when a node can no longer be heard because a floor was set above anything it sends (a forged generation, a clock that was far ahead). A running hb-watch applies it at once (it is sent SIGHUP), a stopped one at its next start'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l link -d 'With NODE: ask about this channel\'s link (its name or number) instead' -r
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l prometheus-out -d 'As --prometheus, written to FILE (named *.prom) by replacing it atomically, for node_exporter\'s textfile collector (/var/lib/prometheus/node-exporter/ on Debian), which may read it at any moment' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s c -l config -d 'The configuration file, for the table\'s path' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l json -d 'Print JSON'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l prometheus -d 'Print the table in Prometheus\' text format: nodes (state, what they hold, generation, load, ping nodes), links (state, last heard, lost, duplicate and rejected messages), packets rejected before a node could be named, ping nodes, and whether a writer holds the table (hakit_table_writer_up)'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s h -l help -d 'Print help'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -l floors -d 'The floors file. [default: as hb-watch\'s --floors]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -s t -l table -d 'The Active Stations Table file (its writer is told). [default: /run/hakit/ast]' -r -F

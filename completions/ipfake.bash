@@ -653,7 +653,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --pid-dir --config --haresources --quiet --help dev"
+            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --check --pid-dir --config --haresources --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -50,6 +50,7 @@ complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l probe -d 'First ask
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l force -d 'With --probe: take the address even if another host answers'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l once -d 'Announce the burst, then exit leaving the address up'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l armed -d 'Get everything ready (the link open, the capabilities checked), then wait for SIGUSR1 before taking the address (the pid file is written once it is taken): a hot standby that takes over without starting a process. SIGTERM before then exits without touching the address'
+complete -c ipfake -n "__fish_ipfake_using_subcommand up" -l check -d 'Check the settings and that the interface exists, and exit (0, or 2 with the error), changing nothing: what a resource agent\'s validate-all asks'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s q -l quiet -d 'Log only warnings and errors'
 complete -c ipfake -n "__fish_ipfake_using_subcommand up" -s h -l help -d 'Print help'
 complete -c ipfake -n "__fish_ipfake_using_subcommand down" -l owner-mac -d 'Announce the address at this MAC (the original owner\'s) after releasing it' -r

@@ -382,3 +382,53 @@ fn addresses_from_heartbeats_haresources() {
     );
     assert!(net.pings(2, VIP), "node 2 reaches the address taken from haresources");
 }
+
+/// A holder whose cable is out (ENOBUFS on every announcement) keeps the address and
+/// announces it once the link takes frames again: a pulled cable for a moment is not a
+/// release.
+#[test]
+fn a_pulled_cable_keeps_the_address_and_announces_it_when_back() {
+    let mut net = Net::new(2, 1);
+    let p1 = net.path("pids1").display().to_string();
+    let ns1 = net.ns(1).to_string();
+    // The client's entry names another MAC: only our announcement can correct it.
+    let stale = "02:00:5e:00:53:99";
+    net.ip(
+        net.ns(2),
+        &["neigh", "replace", VIP, "lladdr", stale, "dev", "eth0", "nud", "stale"],
+    );
+    net.cut(1, 0);
+    let args: Vec<String> = [
+        "--pid-dir",
+        &p1,
+        "up",
+        &format!("{VIP}/24"),
+        "dev",
+        "eth0",
+        "--interval",
+        "50ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let h = net.spawn(&ns1, &bin("ipfake"), &args, Stdio::null());
+    assert!(
+        wait_for(|| has_vip(&net, 1), Duration::from_secs(2)),
+        "n1 holds the address"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(!process_gone(h as i32), "ipfake is still holding with the cable out");
+    assert!(has_vip(&net, 1), "the address stays while the cable is out");
+    assert_eq!(neigh(&net, 2).as_deref(), Some(stale), "nothing reached the client yet");
+    net.mend(1, 0);
+    assert!(
+        wait_for(|| neigh(&net, 2) == Some(mac(&net, 1)), Duration::from_secs(3)),
+        "the owed announcements reach the client once the cable is back: {:?}",
+        neigh(&net, 2)
+    );
+    net.kill(h, Signal::SIGTERM);
+    assert!(
+        wait_for(|| !has_vip(&net, 1), Duration::from_secs(2)),
+        "released on SIGTERM"
+    );
+}

@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         Err(e) => return report(&e).into(),
     };
     let res = match &args.command {
+        Command::Up(a) if a.check => {
+            settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::check(&t))
+        }
         Command::Up(a) => {
             settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::up(&t, &pid_dir))
         }

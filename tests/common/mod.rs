@@ -7,6 +7,7 @@
 pub mod chan;
 pub mod lvs;
 pub mod pair;
+pub mod pcmk;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
@@ -401,17 +402,22 @@ impl Drop for Net {
         for ns in self.nodes.iter().chain(std::iter::once(&self.switch)) {
             // Daemons that left our children (Heartbeat forks away) live on in our
             // namespaces: end them by the PIDs the namespace holds.
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = p.parse::<i32>() {
-                        let _ =
-                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                    }
-                }
+            for pid in netns_pids(ns) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// The processes in network namespace `ns`.
+pub fn netns_pids(ns: &str) -> Vec<i32> {
+    let out = Command::new("ip").args(["netns", "pids", ns]).output();
+    String::from_utf8_lossy(&out.map(|o| o.stdout).unwrap_or_default())
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| !process_gone(*p))
+        .collect()
 }
 
 pub fn set_mode(p: &Path, mode: u32) {

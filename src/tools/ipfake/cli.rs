@@ -9,7 +9,10 @@ use std::time::Duration;
 /// error), sends a burst of gratuitous ARP at once (send_arp's request/reply pairs, to
 /// the broadcast and to every `--router`), then stays in the foreground re-announcing
 /// every `--refresh` for as long as it holds the address, as Fake's loop did: caches
-/// expire, and a half-dead former owner could win the ARP race. SIGTERM or SIGINT
+/// expire, and a half-dead former owner could win the ARP race. A lost carrier (a
+/// pulled cable) does not release the address: ipfake keeps it and sends the whole
+/// burst again when the carrier comes back, as it does after a send the link refuses
+/// for now (ENOBUFS). SIGTERM or SIGINT
 /// releases the address (removes it if ipfake added it) and exits 0; SIGKILL leaves the
 /// address and the pid file behind — the next `ipfake up` takes it over (and removes
 /// it when it releases), `ipfake down` removes it.
@@ -241,6 +244,10 @@ pub struct UpArgs {
     /// node's peers stay what they were.
     #[arg(long, value_name = "ADDR", value_delimiter = ',', requires = "mirror")]
     pub mirror_peer: Vec<String>,
+    /// Check the settings and that the interface exists, and exit (0, or 2 with the
+    /// error), changing nothing: what a resource agent's validate-all asks.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]
