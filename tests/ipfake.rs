@@ -17,6 +17,15 @@ fn mac(net: &Net, node: usize) -> String {
     net.mac(node)
 }
 
+/// `ip addr show dev eth0` in a namespace.
+fn eth0_addrs(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn has_vip(net: &Net, node: usize) -> bool {
     net.has_addr(node, &format!("{VIP}/24"))
 }
@@ -302,11 +311,7 @@ fn addresses_from_the_configuration() {
         let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", a, "--once"]);
         assert!(out.status.success(), "{a}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let out = Command::new("ip")
-        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eth0_addrs(&ns);
     assert!(
         text.contains("10.77.1.100/24") && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
         "{text}"
@@ -371,11 +376,7 @@ fn addresses_from_heartbeats_haresources() {
             "{err}"
         );
     }
-    let out = Command::new("ip")
-        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eth0_addrs(&ns);
     assert!(
         text.contains(&format!("{VIP}/24")) && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
         "{text}"
