@@ -17,6 +17,15 @@ fn mac(net: &Net, node: usize) -> String {
     net.mac(node)
 }
 
+/// `ip addr show dev eth0` in a namespace.
+fn eth0_addrs(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn has_vip(net: &Net, node: usize) -> bool {
     net.has_addr(node, &format!("{VIP}/24"))
 }
@@ -308,11 +317,7 @@ fn addresses_from_the_configuration() {
         let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", a, "--once"]);
         assert!(out.status.success(), "{a}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let out = Command::new("ip")
-        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eth0_addrs(&ns);
     assert!(
         text.contains("10.77.1.100/24") && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
         "{text}"
@@ -329,6 +334,60 @@ fn addresses_from_the_configuration() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("{c}:3:")) && err.contains("burst"), "{err}");
+}
+
+/// Heartbeat's haresources as ipfake's addresses: an IPaddr and an IPaddr2 resource
+/// of either node's line are taken over as IPaddr would (prefix, device, label), and a
+/// client reaches the address; the scripts on the line are named and skipped.
+#[test]
+fn addresses_from_heartbeats_haresources() {
+    let net = Net::new(2, 1);
+    let hr = net.path("haresources");
+    std::fs::write(
+        &hr,
+        format!("n2 IPaddr::{VIP}/24/eth0:web httpd\nn1 IPaddr2::10.77.1.101/24/eth0 \\\n  Filesystem::/dev/sda1::/data::ext4\n"),
+    )
+    .unwrap();
+    let (h, p) = (hr.display().to_string(), net.path("pids").display().to_string());
+    let empty = net.path("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let c = empty.display().to_string();
+    let ns = net.ns(1).to_string();
+    for a in [VIP, "10.77.1.101"] {
+        let out = net.run(
+            &ns,
+            &bin("ipfake"),
+            &[
+                "-c",
+                &c,
+                "--haresources",
+                &h,
+                "--pid-dir",
+                &p,
+                "up",
+                a,
+                "--once",
+                "--count",
+                "1",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{a}: {err}");
+        assert!(
+            err.contains(&format!("{h}:1:")) && err.contains("`httpd` skipped"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{h}:3:3: `Filesystem::/dev/sda1::/data::ext4` skipped")),
+            "{err}"
+        );
+    }
+    let text = eth0_addrs(&ns);
+    assert!(
+        text.contains(&format!("{VIP}/24")) && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
+        "{text}"
+    );
+    assert!(net.pings(2, VIP), "node 2 reaches the address taken from haresources");
 }
 
 /// A holder whose cable is out keeps the address, and a burst that went nowhere is sent

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = IpfakeArgs::parse();
     hakit::base::log::init("ipfake", false, false, args.quiet);
-    let (section, src) = match settings::section(&args.config) {
+    let (section, src) = match settings::section(&args.config, args.haresources.as_deref()) {
         Ok(x) => x,
         Err(e) => return report(&e).into(),
     };

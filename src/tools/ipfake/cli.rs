@@ -45,6 +45,17 @@ pub struct IpfakeArgs {
     /// name). [default: /etc/hakit/hakit.yaml when it exists]
     #[arg(short = 'c', long, global = true, value_name = "FILE", env = "HAKIT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Heartbeat's haresources: its IPaddr and IPaddr2 resources (and bare
+    /// addresses) describe addresses as `ipfake.addresses` entries do, so that `ipfake
+    /// up 192.168.1.10` takes `IPaddr::192.168.1.10/24/eth0`. Every line is read,
+    /// whichever its preferred node: the preferred node says who holds an address
+    /// while both are up, and a takeover is precisely the other node's line. Other
+    /// resources (httpd, Filesystem::...) are named with file:line:column and skipped;
+    /// an address without its prefix or interface (Heartbeat finds them from the
+    /// routes) takes them from the command line. An address also in
+    /// `ipfake.addresses` is an error.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub haresources: Option<PathBuf>,
     /// Log only warnings and errors.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
