@@ -386,13 +386,15 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
             }
         }
         let now = crate::base::clock::mono_ns();
-        if (owed.left > 0 && carrier != Some(false)) || now >= next {
+        // Nothing is sent into a link without its carrier: it would count towards a
+        // burst that reaches nobody.
+        if carrier != Some(false) && (owed.left > 0 || now >= next) {
             if let Err(e) = say(&mut link, &mut owed) {
                 crate::base::log::warn(&format!("re-announcing {ip}: {e}"));
             }
-            if now >= next {
-                next = now + refresh;
-            }
+        }
+        if now >= next {
+            next = now + refresh;
         }
     }
 }
