@@ -416,7 +416,7 @@ fn the_alert_rules_check_and_their_tests_pass() {
     let tests = contrib("prometheus/hakit-rules.test.yml");
     let (code, said) = promtool_run(&["check", "rules", &rules.display().to_string()]);
     assert!(
-        code == 0 && said.contains("SUCCESS: 7 rules found"),
+        code == 0 && said.contains("SUCCESS: 12 rules found"),
         "exit {code}: {said}"
     );
     let (code, said) = promtool_run(&["test", "rules", &tests.display().to_string()]);
