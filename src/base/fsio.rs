@@ -303,12 +303,12 @@ fn write_temporary(
             .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
             .and_then(|_| f.write_all(bytes))
             .and_then(|_| {
-            if durability == Durability::Durable {
-                f.sync_all()
-            } else {
-                Ok(())
-            }
-        });
+                if durability == Durability::Durable {
+                    f.sync_all()
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("{}: cannot write: {e}", path.display()));

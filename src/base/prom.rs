@@ -121,9 +121,7 @@ pub struct Exposition {
 /// No `:`: the format allows it, but colons are for recording rules' names.
 fn metric_name_ok(n: &str) -> bool {
     let mut c = n.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn label_name_ok(n: &str) -> bool {

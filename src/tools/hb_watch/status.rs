@@ -5,7 +5,7 @@
 use crate::base::clock::mono_ns;
 use crate::base::exit::ExitStatus;
 use crate::base::prom::Exposition;
-use crate::table::{Header, LinkState, NodeRecord, NodeState, TableReader, HELD_LEN};
+use crate::table::{Header, LinkState, NodeRecord, NodeState, TableReader};
 use std::path::Path;
 
 /// How long ago `then` (monotonic ns) was: `120ms`, `42s`, `never`.
@@ -475,11 +475,14 @@ pub fn run_prometheus(table: &Path, out: Option<&Path>) -> ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{LinkRecord, FLAG_LOCAL, FLAG_PING};
+    use crate::table::{LinkRecord, FLAG_LOCAL, FLAG_PING, HELD_LEN};
 
     /// `held` as the table stores and gives it back.
     fn stored_held(held: &str) -> String {
-        let rec = NodeRecord { held: held.into(), ..Default::default() };
+        let rec = NodeRecord {
+            held: held.into(),
+            ..Default::default()
+        };
         let mut w = [0; crate::table::RECORD_WORDS];
         rec.encode(&mut w);
         crate::table::decode(&w).held
@@ -495,7 +498,10 @@ mod tests {
         let whole = "192.0.2.10@1.0,192.0.2.11@1.0,192.0.2.12";
         assert_eq!(whole.len(), HELD_LEN);
         assert_eq!(stored_held(whole), whole);
-        assert_eq!(held_words(&stored_held(whole)), vec!["192.0.2.10", "192.0.2.11", "192.0.2.12"]);
+        assert_eq!(
+            held_words(&stored_held(whole)),
+            vec!["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+        );
         let long = format!("{whole}3");
         let cut = stored_held(&long);
         assert!(cut.ends_with('+'), "{cut}");

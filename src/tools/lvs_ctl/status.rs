@@ -612,10 +612,23 @@ mod tests {
         for (why, placement, want) in [
             (Why::Quorum, Placement::Draining { until }, "quorum"),
             (Why::Quorum, Placement::Quiesced, "quorum"),
-            (Why::Maintenance { file: "web2".into(), since: until }, Placement::Draining { until }, "draining"),
+            (
+                Why::Maintenance {
+                    file: "web2".into(),
+                    since: until,
+                },
+                Placement::Draining { until },
+                "draining",
+            ),
         ] {
             let mut r = real_of(&d, Some("web2"), None, None);
-            let note = Note::Out { service: key(80), real: "10.0.0.2:80".parse().unwrap(), host: "web2".into(), why, placement };
+            let note = Note::Out {
+                service: key(80),
+                real: "10.0.0.2:80".parse().unwrap(),
+                host: "web2".into(),
+                why,
+                placement,
+            };
             follow_health(&mut r, Some(&note));
             assert_eq!(r.state, Some(want));
             assert_eq!(r.until.is_some(), matches!(placement, Placement::Draining { .. }));

@@ -588,7 +588,10 @@ mod tests {
         let (st, out, _d) = list_against(r#"{"ok":false,"error":"busy"}"#);
         assert_eq!(st, Status::Critical);
         assert!(!out.exists());
-        let empty = StatusList { services: vec![], disabled: Disabled::default() };
+        let empty = StatusList {
+            services: vec![],
+            disabled: Disabled::default(),
+        };
         let whole = format!(r#"{{"ok":true,"status":{}}}"#, serde_json::to_string(&empty).unwrap());
         let (st, out, _d) = list_against(&whole);
         assert_eq!(st, Status::Ok);
