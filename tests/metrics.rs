@@ -479,6 +479,22 @@ fn run_the_metrics_unit(lab: &Lab, env: &str) {
         assert_eq!(m.uid(), nobody.as_raw(), "{out_file}");
         assert_clean(&std::fs::read_to_string(&out_file).unwrap());
         ran += 1;
+        // Without the unit's capability: one line naming it, and the last file stays.
+        if argv.iter().any(|a| a.ends_with("/lvs-ctl")) {
+            let before = std::fs::read_to_string(&out_file).unwrap();
+            let bare = &argv[as_nobody(&caps).len()..];
+            let mut a = as_nobody("");
+            a.extend(bare.iter().cloned());
+            let o = Command::new("ip")
+                .args(["netns", "exec", lab.net.ns(DIRECTOR)])
+                .args(&a)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(err.lines().count() == 1 && err.contains("needs CAP_NET_ADMIN"), "{err}");
+            assert_eq!(std::fs::read_to_string(&out_file).unwrap(), before);
+        }
     }
     assert_eq!(ran, 3, "{unit}");
 }

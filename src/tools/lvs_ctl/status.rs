@@ -580,7 +580,7 @@ pub fn prometheus(r: &Report) -> Exposition {
 
 /// Print the status (text, or JSON with `--json`).
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
-    let kernel = backend.read()?;
+    let kernel = backend.read().map_err(backend::Error::naming_the_capability)?;
     let live = health::load_live(&args.state);
     let weights = super::weights::load(&super::weights::path_for(&args.state)).map_err(Error::Io)?;
     let r = report_weighted(
