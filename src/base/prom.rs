@@ -50,8 +50,9 @@ impl Kind {
     }
 }
 
-/// A sample's value: counters and counts stay exact integers (an f64 is not above
-/// 2^53), measurements are floats.
+/// A sample's value: counters and counts are written as the integers they are (through
+/// an f64 one above 2^53 would be rounded, a large one printed as 1e21); measurements
+/// are floats. Prometheus stores every sample as an f64 anyway.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
     Int(u64),
@@ -117,11 +118,10 @@ pub struct Exposition {
     errors: Vec<String>,
 }
 
+/// No `:`: the format allows it, but colons are for recording rules' names.
 fn metric_name_ok(n: &str) -> bool {
     let mut c = n.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn label_name_ok(n: &str) -> bool {
@@ -328,6 +328,7 @@ mod tests {
         let bad: Vec<(&str, Misuse)> = vec![
             ("not a metric name", Box::new(|e| e.gauge("2hakit", "h", &[], 1u64))),
             ("not a metric name", Box::new(|e| e.gauge("hakit-x", "h", &[], 1u64))),
+            ("not a metric name", Box::new(|e| e.gauge("hakit:x", "h", &[], 1u64))),
             ("ends in _total", Box::new(|e| e.counter("hakit_lost", "h", &[], 1u64))),
             (
                 "ends in _total",

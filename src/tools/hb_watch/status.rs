@@ -5,7 +5,7 @@
 use crate::base::clock::mono_ns;
 use crate::base::exit::ExitStatus;
 use crate::base::prom::Exposition;
-use crate::table::{Header, LinkState, NodeRecord, NodeState, TableReader, HELD_LEN};
+use crate::table::{Header, LinkState, NodeRecord, NodeState, TableReader};
 use std::path::Path;
 
 /// How long ago `then` (monotonic ns) was: `120ms`, `42s`, `never`.
@@ -250,11 +250,11 @@ fn age_seconds(now: u64, then: u64) -> f64 {
 }
 
 /// What a node says it holds, one address (or resource) a word, without pair.sh's and
-/// director.sh's `@EPOCH.RANK`; a full record's last word may have been cut by the
-/// table (it keeps 40 bytes of `held`), so it is left out rather than shown wrong.
+/// director.sh's `@EPOCH.RANK`; the table keeps 40 bytes of `held` and marks a longer
+/// one's cut with a final `+`: that last word is left out rather than shown wrong.
 pub fn held_words(held: &str) -> Vec<&str> {
     let mut words: Vec<&str> = held.split(',').collect();
-    if held.len() >= HELD_LEN {
+    if held.ends_with('+') {
         words.pop();
     }
     let mut out: Vec<&str> = Vec::new();
@@ -475,19 +475,37 @@ pub fn run_prometheus(table: &Path, out: Option<&Path>) -> ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{LinkRecord, FLAG_LOCAL, FLAG_PING};
+    use crate::table::{LinkRecord, FLAG_LOCAL, FLAG_PING, HELD_LEN};
+
+    /// `held` as the table stores and gives it back.
+    fn stored_held(held: &str) -> String {
+        let rec = NodeRecord {
+            held: held.into(),
+            ..Default::default()
+        };
+        let mut w = [0; crate::table::RECORD_WORDS];
+        rec.encode(&mut w);
+        crate::table::decode(&w).held
+    }
 
     #[test]
     fn held_words_are_addresses_once_and_never_a_cut_one() {
         assert_eq!(held_words("10.77.1.100@3.1,web"), vec!["10.77.1.100", "web"]);
         assert_eq!(held_words("a@1.0,a@2.0,,b"), vec!["a", "b"]);
         assert!(held_words("").is_empty());
-        // The table keeps 40 bytes: the last word of a full record may be cut.
-        let full = "192.0.2.10@1.0,192.0.2.11@1.0,192.0.2.1";
-        assert_eq!(full.len(), HELD_LEN - 1);
-        assert_eq!(held_words(full).len(), 3);
-        let full = format!("{full}2");
-        assert_eq!(held_words(&full), vec!["192.0.2.10", "192.0.2.11"]);
+        // Exactly 40 bytes is kept whole; a longer one is cut, marked `+`: that word
+        // goes. Both through the table's own encoding.
+        let whole = "192.0.2.10@1.0,192.0.2.11@1.0,192.0.2.12";
+        assert_eq!(whole.len(), HELD_LEN);
+        assert_eq!(stored_held(whole), whole);
+        assert_eq!(
+            held_words(&stored_held(whole)),
+            vec!["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+        );
+        let long = format!("{whole}3");
+        let cut = stored_held(&long);
+        assert!(cut.ends_with('+'), "{cut}");
+        assert_eq!(held_words(&cut), vec!["192.0.2.10", "192.0.2.11"]);
     }
 
     #[test]

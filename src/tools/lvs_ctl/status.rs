@@ -155,13 +155,15 @@ fn follow_health(r: &mut RealView, note: Option<&Note>) {
     let (health, state, why) = match note {
         None => ("up", "in", None),
         Some(Note::Out { why, placement, .. }) => {
+            if let Placement::Draining { until } = placement {
+                r.until = Some(until.rfc3339());
+            }
+            // Out for the quorum is `quorum` however it went out (drained too), as the
+            // metric's HELP and the man page say.
             let state = match (why, placement) {
-                (Why::Quorum, Placement::Removed) | (Why::Quorum, Placement::Quiesced) => "quorum",
+                (Why::Quorum, _) => "quorum",
                 (_, Placement::Quiesced) => "quiesced",
-                (_, Placement::Draining { until }) => {
-                    r.until = Some(until.rfc3339());
-                    "draining"
-                }
+                (_, Placement::Draining { .. }) => "draining",
                 (_, Placement::Removed) => "removed",
             };
             (why.word(), state, Some(why))
@@ -578,7 +580,7 @@ pub fn prometheus(r: &Report) -> Exposition {
 
 /// Print the status (text, or JSON with `--json`).
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
-    let kernel = backend.read()?;
+    let kernel = backend.read().map_err(backend::Error::naming_the_capability)?;
     let live = health::load_live(&args.state);
     let weights = super::weights::load(&super::weights::path_for(&args.state)).map_err(Error::Io)?;
     let r = report_weighted(
@@ -601,6 +603,37 @@ mod tests {
     use super::*;
     use crate::tools::lvs_ctl::config::{OnFailure, Real, Virtual};
     use crate::tools::lvs_ctl::model::{Fwd, Proto};
+
+    /// A drain for the quorum is `quorum` (the HELP's word), with its end.
+    #[test]
+    fn out_for_the_quorum_is_quorum_however_placed() {
+        let d = Dest::new("10.0.0.2".parse().unwrap(), 80);
+        let until = Stamp::now();
+        for (why, placement, want) in [
+            (Why::Quorum, Placement::Draining { until }, "quorum"),
+            (Why::Quorum, Placement::Quiesced, "quorum"),
+            (
+                Why::Maintenance {
+                    file: "web2".into(),
+                    since: until,
+                },
+                Placement::Draining { until },
+                "draining",
+            ),
+        ] {
+            let mut r = real_of(&d, Some("web2"), None, None);
+            let note = Note::Out {
+                service: key(80),
+                real: "10.0.0.2:80".parse().unwrap(),
+                host: "web2".into(),
+                why,
+                placement,
+            };
+            follow_health(&mut r, Some(&note));
+            assert_eq!(r.state, Some(want));
+            assert_eq!(r.until.is_some(), matches!(placement, Placement::Draining { .. }));
+        }
+    }
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey::Addr {

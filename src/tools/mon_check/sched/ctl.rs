@@ -390,10 +390,20 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
             return Status::Critical;
         }
     };
-    if let (Some(out), Some(s)) = (prom, &reply.status) {
-        if let Err(e) = crate::base::prom::publish(&prometheus(s), out) {
-            crate::base::log::error(&e.to_string());
-            return Status::Critical;
+    if let Some(out) = prom {
+        match &reply.status {
+            Some(s) => {
+                if let Err(e) = crate::base::prom::publish(&prometheus(s), out) {
+                    crate::base::log::error(&e.to_string());
+                    return Status::Critical;
+                }
+            }
+            // Never an empty exposition for a broken answer (a refusal is said below).
+            None if reply.ok => {
+                crate::base::log::error(&format!("{}: the scheduler's answer has no status", path.display()));
+                return Status::Critical;
+            }
+            None => {}
         }
     } else if json {
         println!("{}", answer.trim_end());
@@ -539,6 +549,53 @@ mod tests {
         let a = MonCheckArgs::try_parse_from([&["mon-check", "ctl"], argv].concat()).unwrap();
         let Command::Ctl(c) = a.command else { panic!("not ctl") };
         serde_json::to_string(&Request::from(&c.request)).unwrap()
+    }
+
+    /// A scheduler that answers `reply` once; `ctl list --prometheus-out` against it.
+    fn list_against(reply: &str) -> (Status, std::path::PathBuf, tempfile::TempDir) {
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("mon.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let reply = format!("{reply}\n");
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = String::new();
+            BufReader::new(&c).read_line(&mut req).unwrap();
+            c.write_all(reply.as_bytes()).unwrap();
+        });
+        let out = d.path().join("checks.prom");
+        let a = MonCheckArgs::try_parse_from([
+            "mon-check",
+            "ctl",
+            "--socket",
+            sock.to_str().unwrap(),
+            "list",
+            "--prometheus-out",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
+        let Command::Ctl(c) = a.command else { panic!("not ctl") };
+        let st = client(&c, false);
+        t.join().unwrap();
+        (st, out, d)
+    }
+
+    #[test]
+    fn an_answer_without_status_is_critical_and_writes_nothing() {
+        let (st, out, _d) = list_against(r#"{"ok":true,"message":"reloaded"}"#);
+        assert_eq!(st, Status::Critical);
+        assert!(!out.exists());
+        let (st, out, _d) = list_against(r#"{"ok":false,"error":"busy"}"#);
+        assert_eq!(st, Status::Critical);
+        assert!(!out.exists());
+        let empty = StatusList {
+            services: vec![],
+            disabled: Disabled::default(),
+        };
+        let whole = format!(r#"{{"ok":true,"status":{}}}"#, serde_json::to_string(&empty).unwrap());
+        let (st, out, _d) = list_against(&whole);
+        assert_eq!(st, Status::Ok);
+        assert!(out.exists(), "a whole answer is written");
     }
 
     #[test]
