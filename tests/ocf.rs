@@ -75,9 +75,18 @@ impl Resource {
         c
     }
 
-    /// One action; its exit code and stderr.
+    /// One action; its exit code and stderr. `monitor` is a recurring one (ocf-shellfuncs
+    /// takes a monitor without OCF_RESKEY_CRM_meta_interval for a probe), `probe` the
+    /// monitor of interval 0 Pacemaker runs first on every node.
     fn run(&self, action: &str) -> (i32, String) {
-        let out = self.command(&agent(self.agent)).arg(action).output().unwrap();
+        let mut c = self.command(&agent(self.agent));
+        let set = self.params.iter().any(|(k, _)| k == "CRM_meta_interval");
+        match action {
+            "probe" => c.arg("monitor").env("OCF_RESKEY_CRM_meta_interval", "0"),
+            "monitor" if !set => c.arg("monitor").env("OCF_RESKEY_CRM_meta_interval", "10000"),
+            _ => c.arg(action),
+        };
+        let out = c.output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         (out.status.code().unwrap_or(-1), err)
     }
@@ -142,6 +151,15 @@ fn ipfake_resource(net: &Net, extra: &[(&str, &str)]) -> Resource {
     r
 }
 
+/// Whether node 1 has `cidr` on `dev`.
+fn addr_on(net: &Net, dev: &str, cidr: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", net.ns(1), "addr", "show", "dev", dev])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().any(|w| w == cidr)
+}
+
 fn has_vip(net: &Net, node: usize) -> bool {
     net.has_addr(node, &format!("{VIP}/24"))
 }
@@ -163,7 +181,7 @@ fn ipfake_passes_ocf_tester() {
 fn ipfake_start_holds_the_address_a_client_reaches_and_stop_releases_it() {
     let net = Net::new(2, 1);
     let r = ipfake_resource(&net, &[("arp_count", "2"), ("arp_interval", "50")]);
-    r.expect("monitor", OCF_NOT_RUNNING);
+    r.expect("probe", OCF_NOT_RUNNING);
     r.expect("validate-all", OCF_SUCCESS);
     assert!(!has_vip(&net, 1), "validate-all (ipfake up --check) changes nothing");
     r.expect("start", OCF_SUCCESS);
@@ -280,7 +298,13 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
         (&[("ip", "224.0.0.5")], OCF_ERR_CONFIGURED, "multicast"),
         (&[("ip", "10.77.1.255")], OCF_ERR_CONFIGURED, "broadcast address"),
         (&[("ip", "10.77.1.0")], OCF_ERR_CONFIGURED, "network address"),
-        (&[("ip", "10.99.0.1")], OCF_ERR_CONFIGURED, "no connected route on eth0"),
+        // This node's routes, not the parameters: another node may run it.
+        (&[("ip", "10.99.0.1")], OCF_ERR_INSTALLED, "no connected route on eth0"),
+        (
+            &[("config", "/nonexistent/hakit.yaml")],
+            OCF_ERR_INSTALLED,
+            "no file /nonexistent/hakit.yaml on this node",
+        ),
         (&[("cidr_netmask", "33")], OCF_ERR_CONFIGURED, "not a prefix length"),
         (
             &[("iflabel", "much-too-long")],
@@ -312,12 +336,85 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
             "stop with ip `{ip}` left the node's address"
         );
     }
-    // A probe where the interface or the binary is missing: not running here.
-    for extra in [&[("nic", "nosuch0")][..], &[("bindir", "/nonexistent")][..]] {
-        let mut r = ipfake_resource(&net, extra);
-        r.params.push(("CRM_meta_interval".into(), "0".into()));
-        r.expect("monitor", OCF_NOT_RUNNING);
+    // A probe where the interface, the binary, a covering route or the file is
+    // missing: not running here (and a stop has nothing to do).
+    for extra in [
+        &[("nic", "nosuch0")][..],
+        &[("bindir", "/nonexistent")][..],
+        &[("ip", "10.99.0.1")][..],
+        &[("config", "/nonexistent/hakit.yaml")][..],
+    ] {
+        let r = ipfake_resource(&net, extra);
+        r.expect("probe", OCF_NOT_RUNNING);
+        r.expect("stop", OCF_SUCCESS);
     }
+}
+
+#[test]
+fn ipfake_stop_and_monitor_need_no_configuration_file() {
+    let net = Net::new(1, 1);
+    let cfg = net.path("hakit.yaml");
+    std::fs::write(&cfg, "ipfake:
+  addresses: []
+").unwrap();
+    let r = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = holder_pid(&net);
+    // A typo in any section, or the file gone (config management): the address is
+    // still held, and a stop must not fail (a failed stop is fencing).
+    std::fs::write(&cfg, "ipfake:
+  adresses: []
+").unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("probe", OCF_SUCCESS);
+    std::fs::remove_file(&cfg).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1), "stop removed the address without the file");
+    assert!(process_gone(pid));
+    // The stop goes by start's record, not by the parameters of now.
+    std::fs::write(&cfg, "ipfake:
+  addresses: []
+").unwrap();
+    r.expect("start", OCF_SUCCESS);
+    let mut changed = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
+    changed.params.retain(|(k, _)| k != "pid_dir");
+    changed.params.push(("pid_dir".into(), net.path("elsewhere").display().to_string()));
+    changed.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1), "stop found the holder in the recorded pid directory");
+}
+
+#[test]
+fn ipfake_stop_kills_a_holder_that_does_not_end_on_term() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = holder_pid(&net);
+    // Stopped (SIGSTOP): TERM stays pending, `ipfake down` gives up after its wait.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let t = std::time::Instant::now();
+    let err = r.expect("stop", OCF_SUCCESS);
+    assert!(t.elapsed() < Duration::from_secs(10), "stop took {:?}", t.elapsed());
+    assert!(err.contains("killing it"), "{err}");
+    assert!(wait_for(|| process_gone(pid), Duration::from_secs(2)), "the holder was killed");
+    assert!(!has_vip(&net, 1), "and the address removed after the KILL");
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn ipfake_leaves_the_same_address_on_another_interface_alone() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    // An LVS real server's VIP on lo (or ipfake mirror's lo:hakit-mirror copy).
+    net.ip(net.ns(1), &["addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+    r.expect("probe", OCF_NOT_RUNNING);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(addr_on(&net, "lo", &format!("{VIP}/32")), "stop left lo's address");
+    r.expect("start", OCF_SUCCESS);
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1));
+    assert!(addr_on(&net, "lo", &format!("{VIP}/32")), "stop left lo's address");
 }
 
 // --- lvs-service -------------------------------------------------------------------
