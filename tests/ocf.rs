@@ -741,6 +741,70 @@ fn mon_check_start_runs_the_scheduler_which_checks_and_stop_ends_it() {
 }
 
 #[test]
+fn mon_check_monitor_asks_the_socket_start_recorded_not_the_file_of_now() {
+    let (net, file, _) = mon_lab();
+    let r = mon_resource(&net, &file, &[]);
+    r.expect("start", OCF_SUCCESS);
+    let d = net.dir.path().display().to_string();
+    let rec = std::fs::read_to_string(net.path("rsctmp").join("hakit-mon-check/mon.pid")).unwrap();
+    assert!(rec.contains(&format!("socket {d}/mon.sock")), "{rec}");
+    // The file edited (another socket), then broken: the scheduler still runs.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("mon.sock", "elsewhere.sock")).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    std::fs::write(&file, "mon-check: [\n").unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    r.expect("monitor", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
+    let (net, _, _) = mon_lab();
+    let d = net.dir.path().display().to_string();
+    let mondir = net.path("mon.d");
+    std::fs::create_dir_all(&mondir).unwrap();
+    let plugin = mondir.join("hang.monitor");
+    std::fs::write(&plugin, format!("#!/bin/sh\necho $$ > {d}/plugin.pid\nexec sleep 60\n")).unwrap();
+    set_mode(&plugin, 0o755);
+    let file = net.path("hang.yaml");
+    std::fs::write(
+        &file,
+        format!("mon-check:\n  state-dir: {d}/monstate\n  socket: {d}/mon.sock\n  mondir: [{d}/mon.d]\n  hostgroups:\n    local: [10.77.1.1]\n  watches:\n    local:\n      hang:\n        interval: 200ms\n        monitor: hang.monitor\n"),
+    )
+    .unwrap();
+    // A 4 s stop timeout: TERM's grace is 2 s by the clock.
+    let r = mon_resource(&net, &file, &[("CRM_meta_timeout", "4000")]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = recorded(&net, "mon");
+    let plugin_pid = net.path("plugin.pid");
+    assert!(
+        wait_for(|| std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()), Duration::from_secs(5)),
+        "the plugin runs"
+    );
+    let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
+    assert!(!process_gone(ppid));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let t = std::time::Instant::now();
+    let err = r.expect("stop", OCF_SUCCESS);
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(3800), "stop took {took:?} of its 4 s");
+    assert!(err.contains("killing it"), "{err}");
+    assert!(wait_for(|| process_gone(pid), Duration::from_secs(2)), "mon-check was killed");
+    assert!(wait_for(|| process_gone(ppid), Duration::from_secs(2)), "and its plugin");
+    // mon-check's own TERM path leaves a running plugin's group behind: the stop ends it.
+    std::fs::remove_file(&plugin_pid).unwrap();
+    r.expect("start", OCF_SUCCESS);
+    assert!(
+        wait_for(|| std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()), Duration::from_secs(5)),
+        "the plugin runs"
+    );
+    let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
+    r.expect("stop", OCF_SUCCESS);
+    assert!(wait_for(|| process_gone(ppid), Duration::from_secs(2)), "the plugin ended with the stop");
+}
+
+#[test]
 fn mon_check_never_signals_a_process_it_did_not_start() {
     let (mut net, file, _) = mon_lab();
     let r = mon_resource(&net, &file, &[]);
