@@ -157,7 +157,9 @@ fn addr_on(net: &Net, dev: &str, cidr: &str) -> bool {
         .args(["-n", net.ns(1), "addr", "show", "dev", dev])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().any(|w| w == cidr)
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .any(|w| w == cidr)
 }
 
 fn has_vip(net: &Net, node: usize) -> bool {
@@ -354,17 +356,25 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
 fn ipfake_stop_and_monitor_need_no_configuration_file() {
     let net = Net::new(1, 1);
     let cfg = net.path("hakit.yaml");
-    std::fs::write(&cfg, "ipfake:
+    std::fs::write(
+        &cfg,
+        "ipfake:
   addresses: []
-").unwrap();
+",
+    )
+    .unwrap();
     let r = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
     r.expect("start", OCF_SUCCESS);
     let pid = holder_pid(&net);
     // A typo in any section, or the file gone (config management): the address is
     // still held, and a stop must not fail (a failed stop is fencing).
-    std::fs::write(&cfg, "ipfake:
+    std::fs::write(
+        &cfg,
+        "ipfake:
   adresses: []
-").unwrap();
+",
+    )
+    .unwrap();
     r.expect("monitor", OCF_SUCCESS);
     r.expect("probe", OCF_SUCCESS);
     std::fs::remove_file(&cfg).unwrap();
@@ -373,13 +383,19 @@ fn ipfake_stop_and_monitor_need_no_configuration_file() {
     assert!(!has_vip(&net, 1), "stop removed the address without the file");
     assert!(process_gone(pid));
     // The stop goes by start's record, not by the parameters of now.
-    std::fs::write(&cfg, "ipfake:
+    std::fs::write(
+        &cfg,
+        "ipfake:
   addresses: []
-").unwrap();
+",
+    )
+    .unwrap();
     r.expect("start", OCF_SUCCESS);
     let mut changed = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
     changed.params.retain(|(k, _)| k != "pid_dir");
-    changed.params.push(("pid_dir".into(), net.path("elsewhere").display().to_string()));
+    changed
+        .params
+        .push(("pid_dir".into(), net.path("elsewhere").display().to_string()));
     changed.expect("stop", OCF_SUCCESS);
     assert!(!has_vip(&net, 1), "stop found the holder in the recorded pid directory");
 }
@@ -396,8 +412,47 @@ fn ipfake_stop_kills_a_holder_that_does_not_end_on_term() {
     let err = r.expect("stop", OCF_SUCCESS);
     assert!(t.elapsed() < Duration::from_secs(10), "stop took {:?}", t.elapsed());
     assert!(err.contains("killing it"), "{err}");
-    assert!(wait_for(|| process_gone(pid), Duration::from_secs(2)), "the holder was killed");
+    assert!(
+        wait_for(|| process_gone(pid), Duration::from_secs(2)),
+        "the holder was killed"
+    );
     assert!(!has_vip(&net, 1), "and the address removed after the KILL");
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn ipfake_stop_ends_a_holder_a_timed_out_start_left_before_its_pid_file() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    // The start action killed (Pacemaker's timeout) while the holder is still probing:
+    // no pid file yet, only start's record of the `ipfake up` it ran.
+    let mut start = r.command(&agent("ipfake")).arg("start").spawn().unwrap();
+    let rec = net.path("rsctmp").join("hakit-ipfake/vip.rec");
+    assert!(
+        wait_for(
+            || std::fs::read_to_string(&rec).is_ok_and(|t| t.lines().any(|l| l.starts_with("up=") && l.len() > 4)),
+            Duration::from_secs(2)
+        ),
+        "start records the holder"
+    );
+    let pidfile = net.path("pids").join(format!("ipfake.{VIP}.pid"));
+    assert!(!pidfile.exists(), "the probe is still running (no pid file yet)");
+    let _ = start.kill();
+    let _ = start.wait();
+    let up: i32 = std::fs::read_to_string(&rec)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("up="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!process_gone(up), "the holder outlives the start action");
+    r.expect("stop", OCF_SUCCESS);
+    assert!(process_gone(up), "stop ended the recorded holder");
+    // Well past the probe: nothing took the address later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!has_vip(&net, 1));
     r.expect("probe", OCF_NOT_RUNNING);
 }
 
@@ -590,7 +645,10 @@ fn lvs_service_refuses_to_take_over_a_service_it_did_not_apply() {
     let r = lvs_resource(&net, &file, &[]);
     r.expect("probe", OCF_NOT_RUNNING);
     let why = r.refused("start", OCF_ERR_GENERIC);
-    assert!(why.contains("-u 10.77.1.100:53") && why.contains("did not apply"), "{why}");
+    assert!(
+        why.contains("-u 10.77.1.100:53") && why.contains("did not apply"),
+        "{why}"
+    );
     r.expect("stop", OCF_SUCCESS);
     let l = listing(&net);
     assert!(l.contains("UDP  10.77.1.100:53"), "the other's service stays:\n{l}");
@@ -779,7 +837,10 @@ fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
     let pid = recorded(&net, "mon");
     let plugin_pid = net.path("plugin.pid");
     assert!(
-        wait_for(|| std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()), Duration::from_secs(5)),
+        wait_for(
+            || std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()),
+            Duration::from_secs(5)
+        ),
         "the plugin runs"
     );
     let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
@@ -790,18 +851,30 @@ fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
     let took = t.elapsed();
     assert!(took < Duration::from_millis(3800), "stop took {took:?} of its 4 s");
     assert!(err.contains("killing it"), "{err}");
-    assert!(wait_for(|| process_gone(pid), Duration::from_secs(2)), "mon-check was killed");
-    assert!(wait_for(|| process_gone(ppid), Duration::from_secs(2)), "and its plugin");
+    assert!(
+        wait_for(|| process_gone(pid), Duration::from_secs(2)),
+        "mon-check was killed"
+    );
+    assert!(
+        wait_for(|| process_gone(ppid), Duration::from_secs(2)),
+        "and its plugin"
+    );
     // mon-check's own TERM path leaves a running plugin's group behind: the stop ends it.
     std::fs::remove_file(&plugin_pid).unwrap();
     r.expect("start", OCF_SUCCESS);
     assert!(
-        wait_for(|| std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()), Duration::from_secs(5)),
+        wait_for(
+            || std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()),
+            Duration::from_secs(5)
+        ),
         "the plugin runs"
     );
     let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
     r.expect("stop", OCF_SUCCESS);
-    assert!(wait_for(|| process_gone(ppid), Duration::from_secs(2)), "the plugin ended with the stop");
+    assert!(
+        wait_for(|| process_gone(ppid), Duration::from_secs(2)),
+        "the plugin ended with the stop"
+    );
 }
 
 #[test]
@@ -858,6 +931,12 @@ fn mon_check_refuses_a_broken_file_naming_its_line_and_column() {
     assert_eq!(line_state(&net, &bad), None, "nothing started");
     let why = mon_resource(&net, &net.path("missing.yaml"), &[]).refused("validate-all", OCF_ERR_INSTALLED);
     assert!(why.contains("no file"), "{why}");
+    for (k, v) in [("socket", "mon.sock"), ("state_dir", "state")] {
+        let r = mon_resource(&net, &file, &[(k, v)]);
+        let why = r.refused("validate-all", OCF_ERR_CONFIGURED);
+        assert!(why.contains(&format!("not `{v}`")), "{why}");
+        r.refused("start", OCF_ERR_CONFIGURED);
+    }
     let why = mon_resource(&net, &file, &[("bindir", "/nonexistent")]).refused("validate-all", OCF_ERR_INSTALLED);
     assert!(why.contains("couldn't find command"), "{why}");
 }

@@ -423,6 +423,9 @@ fn pacemaker_moves_the_ipfake_address() {
     stopped.unwrap();
     // Pacemaker's stop of the address (the agent's stop) left it on neither node.
     for name in ["n1", "n2"] {
-        assert!(!has_vip(&net, index(name)), "{name} still has {VIP} after the cluster's stop");
+        assert!(
+            !has_vip(&net, index(name)),
+            "{name} still has {VIP} after the cluster's stop"
+        );
     }
 }
