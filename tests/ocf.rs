@@ -354,27 +354,17 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
 
 #[test]
 fn ipfake_stop_and_monitor_need_no_configuration_file() {
+    const GOOD: &str = "ipfake:\n  addresses: []\n";
     let net = Net::new(1, 1);
     let cfg = net.path("hakit.yaml");
-    std::fs::write(
-        &cfg,
-        "ipfake:
-  addresses: []
-",
-    )
-    .unwrap();
+    std::fs::write(&cfg, GOOD).unwrap();
     let r = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
     r.expect("start", OCF_SUCCESS);
     let pid = holder_pid(&net);
     // A typo in any section, or the file gone (config management): the address is
     // still held, and a stop must not fail (a failed stop is fencing).
-    std::fs::write(
-        &cfg,
-        "ipfake:
-  adresses: []
-",
-    )
-    .unwrap();
+    // A typo: `adresses`.
+    std::fs::write(&cfg, GOOD.replace("addresses", "adresses")).unwrap();
     r.expect("monitor", OCF_SUCCESS);
     r.expect("probe", OCF_SUCCESS);
     std::fs::remove_file(&cfg).unwrap();
@@ -383,13 +373,7 @@ fn ipfake_stop_and_monitor_need_no_configuration_file() {
     assert!(!has_vip(&net, 1), "stop removed the address without the file");
     assert!(process_gone(pid));
     // The stop goes by start's record, not by the parameters of now.
-    std::fs::write(
-        &cfg,
-        "ipfake:
-  addresses: []
-",
-    )
-    .unwrap();
+    std::fs::write(&cfg, GOOD).unwrap();
     r.expect("start", OCF_SUCCESS);
     let mut changed = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
     changed.params.retain(|(k, _)| k != "pid_dir");
@@ -575,13 +559,25 @@ fn lvs_service_start_puts_the_service_in_the_table_and_stop_takes_only_it_out() 
     assert!(o.status.success());
     let why = r.refused("monitor", OCF_ERR_GENERIC);
     assert!(why.contains("-E -t 10.77.1.100:80 -s wrr"), "{why}");
+    stop_takes_only_ours_out(&net, &r);
+}
+
+/// A stop of the lab's resource: its service out of the table (the kernel's word,
+/// and lvs-ctl's), the other's left, then stopped for good (a second stop is a no-op).
+fn stop_takes_only_ours_out(net: &Net, r: &Resource) {
     r.expect("stop", OCF_SUCCESS);
-    let nft = nft_table(&net);
+    let nft = nft_table(net);
     assert!(
         !nft.contains("10.77.1.100 . tcp . 80"),
         "stop removes the service:\n{nft}"
     );
     assert!(nft.contains("10.77.1.100 . udp . 53"), "and only it:\n{nft}");
+    let l = listing(net);
+    assert!(
+        !l.contains("TCP  10.77.1.100:80") && l.contains("UDP  10.77.1.100:53"),
+        "{l}"
+    );
+    r.expect("probe", OCF_NOT_RUNNING);
     r.expect("monitor", OCF_NOT_RUNNING);
     r.expect("stop", OCF_SUCCESS);
 }
@@ -624,12 +620,7 @@ fn lvs_service_stop_removes_what_start_applied_without_the_file() {
     r.expect("monitor", OCF_SUCCESS);
     std::fs::rename(&file, net.path("web.yaml.old")).unwrap();
     r.expect("monitor", OCF_SUCCESS);
-    r.expect("stop", OCF_SUCCESS);
-    let l = listing(&net);
-    assert!(!l.contains("TCP  10.77.1.100:80"), "stop removed the service:\n{l}");
-    assert!(l.contains("UDP  10.77.1.100:53"), "and only it:\n{l}");
-    r.expect("probe", OCF_NOT_RUNNING);
-    r.expect("stop", OCF_SUCCESS);
+    stop_takes_only_ours_out(&net, &r);
 }
 
 #[test]
@@ -816,6 +807,18 @@ fn mon_check_monitor_asks_the_socket_start_recorded_not_the_file_of_now() {
     r.expect("monitor", OCF_NOT_RUNNING);
 }
 
+/// The pid the hang.monitor plugin wrote, once it runs.
+fn plugin_running(file: &Path) -> i32 {
+    assert!(
+        wait_for(
+            || std::fs::read_to_string(file).is_ok_and(|t| !t.is_empty()),
+            Duration::from_secs(5)
+        ),
+        "the plugin runs"
+    );
+    std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
+}
+
 #[test]
 fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
     let (net, _, _) = mon_lab();
@@ -836,14 +839,7 @@ fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
     r.expect("start", OCF_SUCCESS);
     let pid = recorded(&net, "mon");
     let plugin_pid = net.path("plugin.pid");
-    assert!(
-        wait_for(
-            || std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()),
-            Duration::from_secs(5)
-        ),
-        "the plugin runs"
-    );
-    let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
+    let ppid = plugin_running(&plugin_pid);
     assert!(!process_gone(ppid));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
     let t = std::time::Instant::now();
@@ -862,14 +858,7 @@ fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
     // mon-check's own TERM path leaves a running plugin's group behind: the stop ends it.
     std::fs::remove_file(&plugin_pid).unwrap();
     r.expect("start", OCF_SUCCESS);
-    assert!(
-        wait_for(
-            || std::fs::read_to_string(&plugin_pid).is_ok_and(|t| !t.is_empty()),
-            Duration::from_secs(5)
-        ),
-        "the plugin runs"
-    );
-    let ppid: i32 = std::fs::read_to_string(&plugin_pid).unwrap().trim().parse().unwrap();
+    let ppid = plugin_running(&plugin_pid);
     r.expect("stop", OCF_SUCCESS);
     assert!(
         wait_for(|| process_gone(ppid), Duration::from_secs(2)),
