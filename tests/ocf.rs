@@ -64,6 +64,7 @@ impl Resource {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns])
             .arg(program)
+            .current_dir(&self.rsctmp)
             .env("OCF_ROOT", "/usr/lib/ocf")
             .env("HA_RSCTMP", &self.rsctmp)
             .env("OCF_RESOURCE_INSTANCE", self.name)
@@ -621,6 +622,30 @@ fn lvs_service_stop_removes_what_start_applied_without_the_file() {
     std::fs::rename(&file, net.path("web.yaml.old")).unwrap();
     r.expect("monitor", OCF_SUCCESS);
     stop_takes_only_ours_out(&net, &r);
+}
+
+#[test]
+fn lvs_service_runs_an_ipv6_service_whose_key_has_brackets() {
+    let (net, _) = lvs_lab();
+    let file = net.path("v6.yaml");
+    std::fs::write(
+        &file,
+        "lvs-ctl:\n  backend: nft\n  services:\n    - service: tcp [fd00:77::100]:80\n      scheduler: rr\n      forward: masq\n      reals:\n        - { address: \"[fd00:78::2]:80\", weight: 1 }\n",
+    )
+    .unwrap();
+    // A file in the agent's working directory whose name the key's brackets would
+    // match as a glob (`[fd00:77::100]:80`: one character of the set, then `:80`).
+    let mut r = lvs_resource(&net, &file, &[]);
+    std::fs::write(net.path("rsctmp").join("f:80"), "").unwrap();
+    r.name = "v6";
+    r.expect("probe", OCF_NOT_RUNNING);
+    r.expect("start", OCF_SUCCESS);
+    assert!(listing(&net).contains("TCP  [fd00:77::100]:80 rr"), "{}", listing(&net));
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    let l = listing(&net);
+    assert!(!l.contains("fd00:77::100") && l.contains("UDP  10.77.1.100:53"), "{l}");
+    r.expect("probe", OCF_NOT_RUNNING);
 }
 
 #[test]
