@@ -93,14 +93,14 @@ complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -l state -d 'Wher
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -l backend -d 'The kernel table to drive. [default: the configuration\'s lvs-ctl.backend, else ipvs where the kernel has it, else nft]' -r -f -a "ipvs\t'The kernel\'s IP Virtual Server, over generic netlink'
 nft\t'An nftables table of hakit\'s own (`inet hakit_lvs`)'"
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -l json -d 'Print JSON instead of text'
-complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -l only -d 'Only the services FILE names: the table\'s other services are neither compared nor removed, for a table several owners share (Pacemaker resources, a file each). With --json, `diff` also says how many of them the table has (`present`, of `named`)'
+complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -l only -d 'Only the services FILE names: the table\'s other services are neither compared nor removed, for a table several owners share (Pacemaker resources, a file each). With --json, `diff` also says how many of them the table has (`present`, of `named`) and which (`in_table`, of `services`: ipvsadm\'s `-t ADDR:PORT`)'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -s q -l quiet -d 'Log only warnings and errors'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -l state -d 'Where a running `follow` keeps the health of the real servers' -r -F
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -l backend -d 'The kernel table to drive. [default: the configuration\'s lvs-ctl.backend, else ipvs where the kernel has it, else nft]' -r -f -a "ipvs\t'The kernel\'s IP Virtual Server, over generic netlink'
 nft\t'An nftables table of hakit\'s own (`inet hakit_lvs`)'"
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -l json -d 'Print JSON instead of text'
-complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -l only -d 'Only the services FILE names: the table\'s other services are neither compared nor removed, for a table several owners share (Pacemaker resources, a file each). With --json, `diff` also says how many of them the table has (`present`, of `named`)'
+complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -l only -d 'Only the services FILE names: the table\'s other services are neither compared nor removed, for a table several owners share (Pacemaker resources, a file each). With --json, `diff` also says how many of them the table has (`present`, of `named`) and which (`in_table`, of `services`: ipvsadm\'s `-t ADDR:PORT`)'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -s q -l quiet -d 'Log only warnings and errors'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lvs-ctl -n "__fish_lvs_ctl_using_subcommand remove" -l backend -d 'The kernel table to drive. [default: the configuration\'s lvs-ctl.backend, else ipvs where the kernel has it, else nft]' -r -f -a "ipvs\t'The kernel\'s IP Virtual Server, over generic netlink'

@@ -64,6 +64,7 @@ impl Resource {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns])
             .arg(program)
+            .current_dir(&self.rsctmp)
             .env("OCF_ROOT", "/usr/lib/ocf")
             .env("HA_RSCTMP", &self.rsctmp)
             .env("OCF_RESOURCE_INSTANCE", self.name)
@@ -75,9 +76,18 @@ impl Resource {
         c
     }
 
-    /// One action; its exit code and stderr.
+    /// One action; its exit code and stderr. `monitor` is a recurring one (ocf-shellfuncs
+    /// takes a monitor without OCF_RESKEY_CRM_meta_interval for a probe), `probe` the
+    /// monitor of interval 0 Pacemaker runs first on every node.
     fn run(&self, action: &str) -> (i32, String) {
-        let out = self.command(&agent(self.agent)).arg(action).output().unwrap();
+        let mut c = self.command(&agent(self.agent));
+        let set = self.params.iter().any(|(k, _)| k == "CRM_meta_interval");
+        match action {
+            "probe" => c.arg("monitor").env("OCF_RESKEY_CRM_meta_interval", "0"),
+            "monitor" if !set => c.arg("monitor").env("OCF_RESKEY_CRM_meta_interval", "10000"),
+            _ => c.arg(action),
+        };
+        let out = c.output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         (out.status.code().unwrap_or(-1), err)
     }
@@ -142,6 +152,17 @@ fn ipfake_resource(net: &Net, extra: &[(&str, &str)]) -> Resource {
     r
 }
 
+/// Whether node 1 has `cidr` on `dev`.
+fn addr_on(net: &Net, dev: &str, cidr: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", net.ns(1), "addr", "show", "dev", dev])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .any(|w| w == cidr)
+}
+
 fn has_vip(net: &Net, node: usize) -> bool {
     net.has_addr(node, &format!("{VIP}/24"))
 }
@@ -163,7 +184,7 @@ fn ipfake_passes_ocf_tester() {
 fn ipfake_start_holds_the_address_a_client_reaches_and_stop_releases_it() {
     let net = Net::new(2, 1);
     let r = ipfake_resource(&net, &[("arp_count", "2"), ("arp_interval", "50")]);
-    r.expect("monitor", OCF_NOT_RUNNING);
+    r.expect("probe", OCF_NOT_RUNNING);
     r.expect("validate-all", OCF_SUCCESS);
     assert!(!has_vip(&net, 1), "validate-all (ipfake up --check) changes nothing");
     r.expect("start", OCF_SUCCESS);
@@ -280,7 +301,13 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
         (&[("ip", "224.0.0.5")], OCF_ERR_CONFIGURED, "multicast"),
         (&[("ip", "10.77.1.255")], OCF_ERR_CONFIGURED, "broadcast address"),
         (&[("ip", "10.77.1.0")], OCF_ERR_CONFIGURED, "network address"),
-        (&[("ip", "10.99.0.1")], OCF_ERR_CONFIGURED, "no connected route on eth0"),
+        // This node's routes, not the parameters: another node may run it.
+        (&[("ip", "10.99.0.1")], OCF_ERR_INSTALLED, "no connected route on eth0"),
+        (
+            &[("config", "/nonexistent/hakit.yaml")],
+            OCF_ERR_INSTALLED,
+            "no file /nonexistent/hakit.yaml on this node",
+        ),
         (&[("cidr_netmask", "33")], OCF_ERR_CONFIGURED, "not a prefix length"),
         (
             &[("iflabel", "much-too-long")],
@@ -312,12 +339,122 @@ fn ipfake_refuses_bad_parameters_with_one_reason() {
             "stop with ip `{ip}` left the node's address"
         );
     }
-    // A probe where the interface or the binary is missing: not running here.
-    for extra in [&[("nic", "nosuch0")][..], &[("bindir", "/nonexistent")][..]] {
-        let mut r = ipfake_resource(&net, extra);
-        r.params.push(("CRM_meta_interval".into(), "0".into()));
-        r.expect("monitor", OCF_NOT_RUNNING);
+    // A probe where the interface, the binary, a covering route or the file is
+    // missing: not running here (and a stop has nothing to do).
+    for extra in [
+        &[("nic", "nosuch0")][..],
+        &[("bindir", "/nonexistent")][..],
+        &[("ip", "10.99.0.1")][..],
+        &[("config", "/nonexistent/hakit.yaml")][..],
+    ] {
+        let r = ipfake_resource(&net, extra);
+        r.expect("probe", OCF_NOT_RUNNING);
+        r.expect("stop", OCF_SUCCESS);
     }
+}
+
+#[test]
+fn ipfake_stop_and_monitor_need_no_configuration_file() {
+    const GOOD: &str = "ipfake:\n  addresses: []\n";
+    let net = Net::new(1, 1);
+    let cfg = net.path("hakit.yaml");
+    std::fs::write(&cfg, GOOD).unwrap();
+    let r = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = holder_pid(&net);
+    // A typo in any section, or the file gone (config management): the address is
+    // still held, and a stop must not fail (a failed stop is fencing).
+    // A typo: `adresses`.
+    std::fs::write(&cfg, GOOD.replace("addresses", "adresses")).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("probe", OCF_SUCCESS);
+    std::fs::remove_file(&cfg).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1), "stop removed the address without the file");
+    assert!(process_gone(pid));
+    // The stop goes by start's record, not by the parameters of now.
+    std::fs::write(&cfg, GOOD).unwrap();
+    r.expect("start", OCF_SUCCESS);
+    let mut changed = ipfake_resource(&net, &[("config", &cfg.display().to_string())]);
+    changed.params.retain(|(k, _)| k != "pid_dir");
+    changed
+        .params
+        .push(("pid_dir".into(), net.path("elsewhere").display().to_string()));
+    changed.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1), "stop found the holder in the recorded pid directory");
+}
+
+#[test]
+fn ipfake_stop_kills_a_holder_that_does_not_end_on_term() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = holder_pid(&net);
+    // Stopped (SIGSTOP): TERM stays pending, `ipfake down` gives up after its wait.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let t = std::time::Instant::now();
+    let err = r.expect("stop", OCF_SUCCESS);
+    assert!(t.elapsed() < Duration::from_secs(10), "stop took {:?}", t.elapsed());
+    assert!(err.contains("killing it"), "{err}");
+    assert!(
+        wait_for(|| process_gone(pid), Duration::from_secs(2)),
+        "the holder was killed"
+    );
+    assert!(!has_vip(&net, 1), "and the address removed after the KILL");
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn ipfake_stop_ends_a_holder_a_timed_out_start_left_before_its_pid_file() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    // The start action killed (Pacemaker's timeout) while the holder is still probing:
+    // no pid file yet, only start's record of the `ipfake up` it ran.
+    let mut start = r.command(&agent("ipfake")).arg("start").spawn().unwrap();
+    let rec = net.path("rsctmp").join("hakit-ipfake/vip.rec");
+    assert!(
+        wait_for(
+            || std::fs::read_to_string(&rec).is_ok_and(|t| t.lines().any(|l| l.starts_with("up=") && l.len() > 4)),
+            Duration::from_secs(2)
+        ),
+        "start records the holder"
+    );
+    let pidfile = net.path("pids").join(format!("ipfake.{VIP}.pid"));
+    assert!(!pidfile.exists(), "the probe is still running (no pid file yet)");
+    let _ = start.kill();
+    let _ = start.wait();
+    let up: i32 = std::fs::read_to_string(&rec)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("up="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!process_gone(up), "the holder outlives the start action");
+    r.expect("stop", OCF_SUCCESS);
+    assert!(process_gone(up), "stop ended the recorded holder");
+    // Well past the probe: nothing took the address later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!has_vip(&net, 1));
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn ipfake_leaves_the_same_address_on_another_interface_alone() {
+    let net = Net::new(1, 1);
+    let r = ipfake_resource(&net, &[]);
+    // An LVS real server's VIP on lo (or ipfake mirror's lo:hakit-mirror copy).
+    net.ip(net.ns(1), &["addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+    r.expect("probe", OCF_NOT_RUNNING);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(addr_on(&net, "lo", &format!("{VIP}/32")), "stop left lo's address");
+    r.expect("start", OCF_SUCCESS);
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(!has_vip(&net, 1));
+    assert!(addr_on(&net, "lo", &format!("{VIP}/32")), "stop left lo's address");
 }
 
 // --- lvs-service -------------------------------------------------------------------
@@ -399,29 +536,49 @@ fn lvs_service_start_puts_the_service_in_the_table_and_stop_takes_only_it_out() 
     assert!(l.contains("-> 10.77.2.3:80                 Masq    2"), "{l}");
     r.expect("monitor", OCF_SUCCESS);
     r.expect("start", OCF_SUCCESS);
-    // Part of it gone (a real server deleted by hand): failed, not stopped, and the
-    // reason says what differs; a start repairs it.
+    // Real servers drift by design (a follower drains one, an operator reweights): logged,
+    // not failed (a recovery would drop every connection); a start repairs it.
     let o = net.run(
         net.ns(1),
         &bin("lvs-ctl"),
         &["-d", "-t", "10.77.1.100:80", "-r", "10.77.2.3:80"],
     );
     assert!(o.status.success());
-    let why = r.refused("monitor", OCF_ERR_GENERIC);
-    assert!(why.contains("-a -t 10.77.1.100:80 -r 10.77.2.3:80 -m -w 2"), "{why}");
+    let err = r.expect("monitor", OCF_SUCCESS);
+    assert!(err.contains("-a -t 10.77.1.100:80 -r 10.77.2.3:80 -m -w 2"), "{err}");
+    let o = net.run(
+        net.ns(1),
+        &bin("lvs-ctl"),
+        &["-e", "-t", "10.77.1.100:80", "-r", "10.77.2.2:80", "-m", "-w", "0"],
+    );
+    assert!(o.status.success());
+    r.expect("monitor", OCF_SUCCESS);
     r.expect("start", OCF_SUCCESS);
     r.expect("monitor", OCF_SUCCESS);
-    // Settings changed by hand: failed too.
+    // The service's settings changed by hand: failed too.
     let o = net.run(net.ns(1), &bin("lvs-ctl"), &["-E", "-t", "10.77.1.100:80", "-s", "rr"]);
     assert!(o.status.success());
-    r.refused("monitor", OCF_ERR_GENERIC);
+    let why = r.refused("monitor", OCF_ERR_GENERIC);
+    assert!(why.contains("-E -t 10.77.1.100:80 -s wrr"), "{why}");
+    stop_takes_only_ours_out(&net, &r);
+}
+
+/// A stop of the lab's resource: its service out of the table (the kernel's word,
+/// and lvs-ctl's), the other's left, then stopped for good (a second stop is a no-op).
+fn stop_takes_only_ours_out(net: &Net, r: &Resource) {
     r.expect("stop", OCF_SUCCESS);
-    let nft = nft_table(&net);
+    let nft = nft_table(net);
     assert!(
         !nft.contains("10.77.1.100 . tcp . 80"),
         "stop removes the service:\n{nft}"
     );
     assert!(nft.contains("10.77.1.100 . udp . 53"), "and only it:\n{nft}");
+    let l = listing(net);
+    assert!(
+        !l.contains("TCP  10.77.1.100:80") && l.contains("UDP  10.77.1.100:53"),
+        "{l}"
+    );
+    r.expect("probe", OCF_NOT_RUNNING);
     r.expect("monitor", OCF_NOT_RUNNING);
     r.expect("stop", OCF_SUCCESS);
 }
@@ -451,6 +608,95 @@ fn lvs_service_refuses_a_broken_file_naming_its_line_and_column() {
     assert!(why.contains("parameter config is not set"), "{why}");
     // Nothing was applied by any of them.
     assert!(!listing(&net).contains("TCP"), "{}", listing(&net));
+}
+
+#[test]
+fn lvs_service_stop_removes_what_start_applied_without_the_file() {
+    let (net, file) = lvs_lab();
+    let r = lvs_resource(&net, &file, &[]);
+    r.expect("start", OCF_SUCCESS);
+    // The file broken, then renamed away (config management): still running, and the
+    // stop removes the services start applied.
+    std::fs::write(&file, "lvs-ctl:\n  services: [\n").unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    std::fs::rename(&file, net.path("web.yaml.old")).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    stop_takes_only_ours_out(&net, &r);
+}
+
+#[test]
+fn lvs_service_runs_an_ipv6_service_whose_key_has_brackets() {
+    let (net, _) = lvs_lab();
+    let file = net.path("v6.yaml");
+    std::fs::write(
+        &file,
+        "lvs-ctl:\n  backend: nft\n  services:\n    - service: tcp [fd00:77::100]:80\n      scheduler: rr\n      forward: masq\n      reals:\n        - { address: \"[fd00:78::2]:80\", weight: 1 }\n",
+    )
+    .unwrap();
+    // A file in the agent's working directory whose name the key's brackets would
+    // match as a glob (`[fd00:77::100]:80`: one character of the set, then `:80`).
+    let mut r = lvs_resource(&net, &file, &[]);
+    std::fs::write(net.path("rsctmp").join("f:80"), "").unwrap();
+    r.name = "v6";
+    r.expect("probe", OCF_NOT_RUNNING);
+    r.expect("start", OCF_SUCCESS);
+    assert!(listing(&net).contains("TCP  [fd00:77::100]:80 rr"), "{}", listing(&net));
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    let l = listing(&net);
+    assert!(!l.contains("fd00:77::100") && l.contains("UDP  10.77.1.100:53"), "{l}");
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn lvs_service_refuses_to_take_over_a_service_it_did_not_apply() {
+    let (net, _) = lvs_lab();
+    // The other file's udp service, named by this resource's file too.
+    let file = net.path("dns.yaml");
+    std::fs::write(
+        &file,
+        "lvs-ctl:\n  backend: nft\n  services:\n    - service: udp 10.77.1.100:53\n      scheduler: rr\n      forward: masq\n      reals:\n        - { address: 10.77.2.3:53, weight: 1 }\n",
+    )
+    .unwrap();
+    let r = lvs_resource(&net, &file, &[]);
+    r.expect("probe", OCF_NOT_RUNNING);
+    let why = r.refused("start", OCF_ERR_GENERIC);
+    assert!(
+        why.contains("-u 10.77.1.100:53") && why.contains("did not apply"),
+        "{why}"
+    );
+    r.expect("stop", OCF_SUCCESS);
+    let l = listing(&net);
+    assert!(l.contains("UDP  10.77.1.100:53"), "the other's service stays:\n{l}");
+    assert!(l.contains("-> 10.77.2.2:53"), "unchanged:\n{l}");
+}
+
+#[test]
+fn lvs_service_refuses_a_file_naming_no_services() {
+    let (net, _) = lvs_lab();
+    let empty = net.path("empty.yaml");
+    std::fs::write(&empty, "lvs-ctl:\n  backend: nft\n  services: []\n").unwrap();
+    let r = lvs_resource(&net, &empty, &[]);
+    let why = r.refused("validate-all", OCF_ERR_CONFIGURED);
+    assert!(why.contains("names no services"), "{why}");
+    r.refused("start", OCF_ERR_CONFIGURED);
+    r.expect("probe", OCF_NOT_RUNNING);
+}
+
+#[test]
+fn lvs_service_probe_where_the_backend_cannot_open_is_not_running() {
+    let (net, file) = lvs_lab();
+    // This namespace's kernel has no IPVS table for lvs-ctl to open (or the module is
+    // not loaded): nothing of the resource can run on it.
+    let r = lvs_resource(&net, &file, &[("backend", "ipvs")]);
+    let o = net.run(net.ns(1), &bin("lvs-ctl"), &["--backend", "ipvs", "-L", "-n"]);
+    assert!(
+        !o.status.success(),
+        "this test needs a kernel without ip_vs (it has IPVS here)"
+    );
+    r.expect("probe", OCF_NOT_RUNNING);
+    r.refused("start", OCF_ERR_INSTALLED);
+    r.expect("stop", OCF_SUCCESS);
 }
 
 // --- mon-check -------------------------------------------------------------------
@@ -569,6 +815,83 @@ fn mon_check_start_runs_the_scheduler_which_checks_and_stop_ends_it() {
 }
 
 #[test]
+fn mon_check_monitor_asks_the_socket_start_recorded_not_the_file_of_now() {
+    let (net, file, _) = mon_lab();
+    let r = mon_resource(&net, &file, &[]);
+    r.expect("start", OCF_SUCCESS);
+    let d = net.dir.path().display().to_string();
+    let rec = std::fs::read_to_string(net.path("rsctmp").join("hakit-mon-check/mon.pid")).unwrap();
+    assert!(rec.contains(&format!("socket {d}/mon.sock")), "{rec}");
+    // The file edited (another socket), then broken: the scheduler still runs.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("mon.sock", "elsewhere.sock")).unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    std::fs::write(&file, "mon-check: [\n").unwrap();
+    r.expect("monitor", OCF_SUCCESS);
+    r.expect("stop", OCF_SUCCESS);
+    r.expect("monitor", OCF_NOT_RUNNING);
+}
+
+/// The pid the hang.monitor plugin wrote, once it runs.
+fn plugin_running(file: &Path) -> i32 {
+    assert!(
+        wait_for(
+            || std::fs::read_to_string(file).is_ok_and(|t| !t.is_empty()),
+            Duration::from_secs(5)
+        ),
+        "the plugin runs"
+    );
+    std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn mon_check_stop_kills_a_scheduler_deaf_to_term_and_its_plugins_in_time() {
+    let (net, _, _) = mon_lab();
+    let d = net.dir.path().display().to_string();
+    let mondir = net.path("mon.d");
+    std::fs::create_dir_all(&mondir).unwrap();
+    let plugin = mondir.join("hang.monitor");
+    std::fs::write(&plugin, format!("#!/bin/sh\necho $$ > {d}/plugin.pid\nexec sleep 60\n")).unwrap();
+    set_mode(&plugin, 0o755);
+    let file = net.path("hang.yaml");
+    std::fs::write(
+        &file,
+        format!("mon-check:\n  state-dir: {d}/monstate\n  socket: {d}/mon.sock\n  mondir: [{d}/mon.d]\n  hostgroups:\n    local: [10.77.1.1]\n  watches:\n    local:\n      hang:\n        interval: 200ms\n        monitor: hang.monitor\n"),
+    )
+    .unwrap();
+    // A 4 s stop timeout: TERM's grace is 2 s by the clock.
+    let r = mon_resource(&net, &file, &[("CRM_meta_timeout", "4000")]);
+    r.expect("start", OCF_SUCCESS);
+    let pid = recorded(&net, "mon");
+    let plugin_pid = net.path("plugin.pid");
+    let ppid = plugin_running(&plugin_pid);
+    assert!(!process_gone(ppid));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let t = std::time::Instant::now();
+    let err = r.expect("stop", OCF_SUCCESS);
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(3800), "stop took {took:?} of its 4 s");
+    assert!(err.contains("killing it"), "{err}");
+    assert!(
+        wait_for(|| process_gone(pid), Duration::from_secs(2)),
+        "mon-check was killed"
+    );
+    assert!(
+        wait_for(|| process_gone(ppid), Duration::from_secs(2)),
+        "and its plugin"
+    );
+    // mon-check's own TERM path leaves a running plugin's group behind: the stop ends it.
+    std::fs::remove_file(&plugin_pid).unwrap();
+    r.expect("start", OCF_SUCCESS);
+    let ppid = plugin_running(&plugin_pid);
+    r.expect("stop", OCF_SUCCESS);
+    assert!(
+        wait_for(|| process_gone(ppid), Duration::from_secs(2)),
+        "the plugin ended with the stop"
+    );
+}
+
+#[test]
 fn mon_check_never_signals_a_process_it_did_not_start() {
     let (mut net, file, _) = mon_lab();
     let r = mon_resource(&net, &file, &[]);
@@ -622,6 +945,12 @@ fn mon_check_refuses_a_broken_file_naming_its_line_and_column() {
     assert_eq!(line_state(&net, &bad), None, "nothing started");
     let why = mon_resource(&net, &net.path("missing.yaml"), &[]).refused("validate-all", OCF_ERR_INSTALLED);
     assert!(why.contains("no file"), "{why}");
+    for (k, v) in [("socket", "mon.sock"), ("state_dir", "state")] {
+        let r = mon_resource(&net, &file, &[(k, v)]);
+        let why = r.refused("validate-all", OCF_ERR_CONFIGURED);
+        assert!(why.contains(&format!("not `{v}`")), "{why}");
+        r.refused("start", OCF_ERR_CONFIGURED);
+    }
     let why = mon_resource(&net, &file, &[("bindir", "/nonexistent")]).refused("validate-all", OCF_ERR_INSTALLED);
     assert!(why.contains("couldn't find command"), "{why}");
 }

@@ -421,4 +421,11 @@ fn pacemaker_moves_the_ipfake_address() {
     let stopped = cl.stop(&net);
     println!("stop: {:?}; the whole test took {}", stopped, ms(t0.elapsed()));
     stopped.unwrap();
+    // Pacemaker's stop of the address (the agent's stop) left it on neither node.
+    for name in ["n1", "n2"] {
+        assert!(
+            !has_vip(&net, index(name)),
+            "{name} still has {VIP} after the cluster's stop"
+        );
+    }
 }

@@ -53,23 +53,31 @@ pub fn plan(b: &dyn Backend, current: &Table, want: &Table) -> Result<Vec<Change
     Ok(changes)
 }
 
-/// `present`: how many of the services named the table has, of how many (`diff --only
-/// --json`: none there is a stopped resource, some a failed one).
+/// `diff --only --json`: how many of the services named the table has, of how many
+/// (none there is a stopped resource, some a failed one), and which: the OCF agent
+/// records the keys it applied, so that its stop needs no file.
+struct Named {
+    keys: Vec<String>,
+    there: Vec<String>,
+}
+
 fn print(
     out: &mut dyn Write,
     changes: &[Change],
     json: bool,
     backend: Kind,
-    present: Option<(usize, usize)>,
+    present: Option<Named>,
 ) -> Result<(), Error> {
     let text = if json {
         let mut v = serde_json::json!({
             "backend": backend.name(),
             "changes": changes.iter().map(|c| format::change_line(c).trim_end().to_string()).collect::<Vec<_>>(),
         });
-        if let Some((n, of)) = present {
-            v["present"] = n.into();
-            v["named"] = of.into();
+        if let Some(n) = present {
+            v["present"] = n.there.len().into();
+            v["named"] = n.keys.len().into();
+            v["services"] = n.keys.into();
+            v["in_table"] = n.there.into();
         }
         v.to_string() + "\n"
     } else {
@@ -89,12 +97,13 @@ pub fn diff(
 ) -> Result<bool, Error> {
     let current = b.read()?;
     let changes = plan(b, &current, &want(&current))?;
-    let present = named.map(|k| {
-        let n = k
+    let present = named.map(|k| Named {
+        keys: k.iter().map(ToString::to_string).collect(),
+        there: k
             .iter()
-            .filter(|k| current.services.iter().any(|s| s.key == **k))
-            .count();
-        (n, k.len())
+            .filter(|k| current.service(k).is_some())
+            .map(ToString::to_string)
+            .collect(),
     });
     print(out, &changes, json, b.kind(), present)?;
     Ok(changes.is_empty())
@@ -212,9 +221,17 @@ mod tests {
             (same, v["present"].as_u64().unwrap(), v["named"].as_u64().unwrap())
         };
         assert_eq!(present(&mut b), (false, 0, 1), "none there");
+        let keys_of = |b: &mut Memory| {
+            let mut out = Vec::new();
+            diff(b, want, true, Some(&keys), &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (v["services"].to_string(), v["in_table"].to_string())
+        };
+        assert_eq!(keys_of(&mut b), (r#"["-t 10.0.0.1:80"]"#.into(), "[]".into()));
         assert_eq!(apply(&mut b, want, false, &mut Vec::new()).unwrap(), 3);
         assert_eq!(b.table.services.len(), 2, "the other service stays");
         assert_eq!(present(&mut b), (true, 1, 1));
+        assert_eq!(keys_of(&mut b).1, r#"["-t 10.0.0.1:80"]"#, "the file's, not the other");
         // Without --only the other service is a difference (apply would remove it).
         assert!(!diff(
             &mut b,

@@ -177,7 +177,8 @@ pub struct ApplyArgs {
     /// Only the services FILE names: the table's other services are neither compared
     /// nor removed, for a table several owners share (Pacemaker resources, a file
     /// each). With --json, `diff` also says how many of them the table has
-    /// (`present`, of `named`).
+    /// (`present`, of `named`) and which (`in_table`, of `services`: ipvsadm's `-t
+    /// ADDR:PORT`).
     #[arg(long)]
     pub only: bool,
     #[command(flatten)]
