@@ -1594,3 +1594,25 @@ fn garbage_dns_answers_say_what_was_wrong() {
     let o = run(&["dns", "-H", "www.hakit.test", "-s", "127.0.0.1", "-p", &port, "-t", "1"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
+
+/// A scheduler stopped while a check runs ends that plugin and its group: a plugin does
+/// not outlive its scheduler (a Pacemaker stop, a restart by hand).
+#[test]
+fn a_stopped_scheduler_ends_the_plugins_it_runs() {
+    let mut s = Sched::new(
+        "mon-check:\n  state-dir: DIR/state\n  socket: DIR/mon.sock\n  mondir: [DIR]\n  hostgroups:\n    local: [127.0.0.1]\n  watches:\n    local:\n      slow:\n        interval: 1h\n        monitor: plug.sh\n",
+    );
+    let pidf = s.p("plugin.pid");
+    let script = format!("#!/bin/sh\necho $$ > {}\nexec sleep 1000\n", pidf.display());
+    std::fs::write(s.p("plug.sh"), script).unwrap();
+    set_mode(&s.p("plug.sh"), 0o755);
+    s.start();
+    let pid = pid_in(&pidf, Duration::from_secs(5));
+    assert!(!process_gone(pid), "the plugin runs");
+    s.stop();
+    let gone = wait_for(|| process_gone(pid), Duration::from_secs(2));
+    if !gone {
+        kill_leftover(pid, "sleep");
+    }
+    assert!(gone, "the plugin {pid} outlived its scheduler");
+}

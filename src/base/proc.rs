@@ -23,6 +23,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What is kept of the child's output.
@@ -92,6 +93,22 @@ pub fn how(code: Option<i32>, signal: Option<i32>, timed_out: bool) -> String {
     }
 }
 
+/// The process groups of the children `run` is waiting for, in every thread. Each is
+/// listed while its leader is not reaped, so the group id cannot be someone else's.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// End every child `run` is still waiting for, with its group: for a daemon that stops
+/// while checks run in its threads (a plugin must not outlive its scheduler).
+pub fn end_running() {
+    for &g in running().iter() {
+        let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+    }
+}
+
 /// Spawn `cmd` in a process group of its own, with `stdin` written to it (or
 /// /dev/null), and wait for it within `limits`. Its stdout and stderr are set here, as
 /// `limits.capture` says. An error: it could not be started, or waiting for it failed.
@@ -122,6 +139,7 @@ pub fn run(mut cmd: Command, stdin: Option<Vec<u8>>, limits: &Limits) -> io::Res
     // The Command holds our copies of the pipe's write end: EOF needs them gone.
     drop(cmd);
     let pid = Pid::from_raw(child.id() as i32);
+    running().push(pid.as_raw());
     if let (Some(data), Some(mut to_child)) = (stdin, child.stdin.take()) {
         // A child that does not read its stdin must not block us: write from a thread
         // that ends when the pipe closes (at the latest when the group is killed).
@@ -189,12 +207,7 @@ pub fn run(mut cmd: Command, stdin: Option<Vec<u8>>, limits: &Limits) -> io::Res
     if let (Some(rd), false) = (&pipe, eof) {
         read_available(rd, &mut fin.output, limits.max_output, &mut fin.truncated);
     }
-    let status = loop {
-        match waitpid(pid, None) {
-            Err(Errno::EINTR) => continue,
-            other => break other?,
-        }
-    };
+    let status = reap(pid)?;
     match status {
         WaitStatus::Exited(_, c) => fin.code = Some(c),
         WaitStatus::Signaled(_, s, _) => fin.signal = Some(s as i32),
@@ -222,7 +235,18 @@ fn exited(pid: Pid) -> io::Result<bool> {
 /// Kill the group and reap the child, on a path that gives up on it.
 fn end(pid: Pid) {
     let _ = killpg(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
+    let _ = reap(pid);
+}
+
+/// Reap the child; out of [`RUNNING`] first, while its group id is still its own.
+fn reap(pid: Pid) -> io::Result<WaitStatus> {
+    running().retain(|&g| g != pid.as_raw());
+    loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Read what the pipe holds now; true at EOF (or an error: nothing more will come).

@@ -261,6 +261,8 @@ impl Scheduler {
                     ),
                     _ => {
                         self.save();
+                        // Checks and alerts running in their threads end with it.
+                        crate::base::proc::end_running();
                         crate::base::log::info("stopping");
                         return Status::Ok;
                     }
