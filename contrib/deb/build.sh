@@ -4,15 +4,18 @@
 #   contrib/deb/build.sh [--target-dir DIR] OUTDIR
 #
 # It builds what git holds (the commit plus changes to tracked files, through
-# `git stash create`) from an exported copy, never the working tree itself, with
-# `dpkg-buildpackage -b` and a cargo target directory of its own (default
-# target/deb/cargo), so a build started from `cargo test` never waits on the outer
+# `git stash create`) from an exported copy (DIR/../build), never the working tree
+# itself, with `dpkg-buildpackage -b` and a cargo target directory of its own (DIR,
+# default target/deb/cargo), so a build started from `cargo test` never waits on the outer
 # cargo's lock. OUTDIR remembers the tree it was built from: the same tree again
 # prints the packages already there. Exit: 0 built, 1 the build failed, 2 usage.
 set -euo pipefail
 
+# All in one function, read whole before it runs: editing this file during a build
+# cannot change what the running build does.
+main() {
 usage() { echo "build.sh: $1 (usage: build.sh [--target-dir DIR] OUTDIR)" >&2; exit 2; }
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 target=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -42,6 +45,11 @@ tree=$(git rev-parse "$rev^{tree}")
 mkdir -p "$out" "$target"
 out=$(cd "$out" && pwd)
 target=$(cd "$target" && pwd)
+# The copy is built in the same place every time (beside the target directory), so
+# cargo finds its earlier build of the crate; one build at a time there.
+work=$(dirname "$target")/build
+exec 9>"$work.lock"
+flock 9
 debs=("hakit_${deb}_amd64.deb" "hakit-ipvsadm_${deb}_all.deb")
 if [ "$(cat "$out/source-tree" 2>/dev/null)" = "$tree" ] &&
   [ -f "$out/${debs[0]}" ] && [ -f "$out/${debs[1]}" ]; then
@@ -49,17 +57,22 @@ if [ "$(cat "$out/source-tree" 2>/dev/null)" = "$tree" ] &&
   printf '%s\n' "${debs[@]/#/$out/}"
   exit 0
 fi
-rm -f "$out/source-tree" "$out"/hakit*.deb "$out"/hakit*.ddeb "$out"/hakit*.buildinfo "$out"/hakit*.changes
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/hakit-deb.XXXXXX")
+rm -f "$out/source-tree" "$out"/hakit*.deb "$out"/hakit*.buildinfo "$out"/hakit*.changes
+rm -rf "$work"
+mkdir -p "$work/hakit-$deb"
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/hakit-$deb"
 git archive "$rev" | tar -x -C "$work/hakit-$deb"
 
-# The crates the lock names, fetched now (the only step that may use the network), so
-# the package build itself runs offline.
+# What `cargo test` sets for its test binaries is not the build's (left in, build
+# scripts that watch it would rebuild on every other run).
+for v in $(compgen -e); do
+  case $v in CARGO_PKG_* | CARGO_BIN_* | CARGO_MANIFEST_* | CARGO_CRATE_* | CARGO_PRIMARY_* | \
+    CARGO_TARGET_TMPDIR | CARGO_RUSTC_CURRENT_DIR | CARGO) unset "$v" ;; esac
+done
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 export CARGO_TARGET_DIR=$target
+# The crates the lock names, fetched now (the only step that may use the network), so
+# the package build itself runs offline.
 cargo fetch --locked --quiet --manifest-path "$work/hakit-$deb/Cargo.toml" ||
   { echo "build.sh: cargo fetch failed" >&2; exit 1; }
 (cd "$work/hakit-$deb" && dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1 || {
@@ -71,6 +84,8 @@ for f in "${debs[@]}"; do
   [ -f "$work/$f" ] || { echo "build.sh: dpkg-buildpackage made no $f" >&2; exit 1; }
 done
 mv "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
-mv "$work"/*.ddeb "$out"/ 2>/dev/null || true
 echo "$tree" >"$out/source-tree"
 printf '%s\n' "${debs[@]/#/$out/}"
+}
+
+main "$@"
