@@ -277,7 +277,7 @@ fn debian_ipvsadm(into: &Path) -> PathBuf {
 fn lintian_finds_no_errors() {
     let d = debs();
     let out = Command::new("lintian")
-        .args(["--fail-on", "error", "--no-tag-display-limit"])
+        .args(["--fail-on", "error", "--display-info", "--tag-display-limit", "0"])
         .arg(&d.hakit)
         .arg(&d.ipvsadm)
         .output()
@@ -429,10 +429,12 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
     assert!(changed.is_empty(), "dpkg --purge hakit left or removed: {changed:#?}");
 }
 
-/// What dpkg, adduser and man-db keep about any package: not the package's files.
+/// What dpkg, adduser and man-db keep about any package, and /run (a tmpfs: adduser's
+/// lock, systemctl's marker of a unit load): not the package's files.
 fn bookkeeping(line: &str) -> bool {
     let p = line.split(' ').next().unwrap();
     p.starts_with("/var/lib/dpkg/")
+        || p.starts_with("/run/")
         || p.starts_with("/var/log/")
         || p.starts_with("/var/cache/man/")
         || p.starts_with("/var/cache/debconf/")
