@@ -1,9 +1,10 @@
-//! The Debian packages (debian/, contrib/deb/build.sh): built once per tree, checked
-//! by lintian, then installed with dpkg in clean Debian 12 chroots (debootstrap's
+//! The Debian packages (debian/, contrib/deb/build.sh): built once per source (the
+//! paths that go into them), checked by lintian, then installed with dpkg in clean Debian 12 chroots (debootstrap's
 //! minbase, cached as a tarball under /var/cache/hakit-test). Each chroot command runs
 //! in its own mount, PID and network namespaces: /proc is mounted there only, nothing
 //! it starts outlives it, and nothing in it reaches a network. The downloads
-//! (debootstrap, `apt-get download ipvsadm`) are the only packets, to Debian's mirror.
+//! (debootstrap, `apt-get download ipvsadm`, both once, then cached) are the only
+//! packets, to Debian's mirror.
 
 mod common;
 use common::*;
@@ -258,19 +259,30 @@ impl Drop for Chroot {
     }
 }
 
-/// Debian's own ipvsadm package, downloaded from the mirror on the host.
-fn debian_ipvsadm(into: &Path) -> PathBuf {
+/// Debian's own ipvsadm package, downloaded from the mirror once (`apt-get download`
+/// on the host) and kept in the cache.
+fn debian_ipvsadm() -> PathBuf {
+    let dir = cache_dir();
+    let cached = |d: &Path| {
+        fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("ipvsadm_") && p.is_file())
+    };
+    if let Some(p) = cached(&dir) {
+        return p;
+    }
+    let tmp = tempfile::tempdir_in(&dir).unwrap();
     let out = Command::new("apt-get")
         .args(["download", "-qq", "ipvsadm"])
-        .current_dir(into)
+        .current_dir(tmp.path())
         .output()
         .unwrap();
     check("apt-get download ipvsadm (needs Debian's mirror)", &out);
-    fs::read_dir(into)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("ipvsadm_"))
-        .expect("apt-get download made no ipvsadm_*.deb")
+    let got = cached(tmp.path()).expect("apt-get download made no ipvsadm_*.deb");
+    let to = dir.join(got.file_name().unwrap());
+    fs::rename(&got, &to).unwrap();
+    to
 }
 
 #[test]
@@ -456,8 +468,7 @@ fn ipvsadm_is(c: &Chroot) -> String {
 #[test]
 fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
     let d = debs();
-    let tmp = tempfile::tempdir().unwrap();
-    let theirs = debian_ipvsadm(tmp.path());
+    let theirs = debian_ipvsadm();
     let c = Chroot::new();
     let (hakit, ours, theirs) = (c.put(&d.hakit), c.put(&d.ipvsadm), c.put(&theirs));
     c.ok(&format!("dpkg -i {hakit} {ours}"));
@@ -487,6 +498,10 @@ fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
     assert_eq!(ipvsadm_is(&c), "debian");
     c.ok("dpkg --purge ipvsadm");
     assert_eq!(ipvsadm_is(&c), "none");
+    assert!(
+        !c.root().join("etc/alternatives/ipvsadm").exists(),
+        "/etc/alternatives/ipvsadm left"
+    );
     let left = c.run("update-alternatives --list ipvsadm");
     assert!(
         !left.status.success(),
