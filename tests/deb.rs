@@ -80,11 +80,12 @@ struct Debs {
     ipvsadm: PathBuf,
 }
 
-/// The two packages of this tree, built by contrib/deb/build.sh (or reused by it when
-/// the tree is the one it last built).
+/// The two packages of this source, built by contrib/deb/build.sh (or reused by it
+/// when the source is the one it last built). A failed build fails every test that
+/// needs it, with its message, without building again.
 fn debs() -> &'static Debs {
-    static DEBS: OnceLock<Debs> = OnceLock::new();
-    DEBS.get_or_init(|| {
+    static DEBS: OnceLock<Result<Debs, String>> = OnceLock::new();
+    let built = DEBS.get_or_init(|| {
         need_root();
         let t = target_dir().join("deb");
         let start = Instant::now();
@@ -97,21 +98,29 @@ fn debs() -> &'static Debs {
             .env("DEB_BUILD_OPTIONS", "noautodbgsym")
             .output()
             .expect("run contrib/deb/build.sh");
-        let paths = check("contrib/deb/build.sh", &out);
+        let paths = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "contrib/deb/build.sh: {}\n{paths}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
         eprintln!("deb: packages ready in {:.1} s", start.elapsed().as_secs_f64());
-        let find = |prefix: &str| {
+        let find = |name: String| {
             paths
                 .lines()
                 .map(PathBuf::from)
-                .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
-                .unwrap_or_else(|| panic!("build.sh printed no {prefix}*: {paths}"))
+                .find(|p| p.file_name().is_some_and(|f| f.to_str() == Some(&name)))
+                .ok_or_else(|| format!("build.sh printed no {name}: {paths}"))
         };
         let v = env!("CARGO_PKG_VERSION");
-        Debs {
-            hakit: find(&format!("hakit_{v}_amd64.deb")),
-            ipvsadm: find(&format!("hakit-ipvsadm_{v}_all.deb")),
-        }
-    })
+        Ok(Debs {
+            hakit: find(format!("hakit_{v}_amd64.deb"))?,
+            ipvsadm: find(format!("hakit-ipvsadm_{v}_all.deb"))?,
+        })
+    });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The cache directory, refused if anyone but root owns it or can write to it (a
@@ -283,6 +292,23 @@ fn debian_ipvsadm() -> PathBuf {
     let to = dir.join(got.file_name().unwrap());
     fs::rename(&got, &to).unwrap();
     to
+}
+
+#[test]
+fn build_sh_refuses_a_bad_command_line() {
+    for args in [&[][..], &["--target-dir"][..], &["--bogus", "x"][..], &["a", "b"][..]] {
+        let out = Command::new("bash")
+            .arg(repo().join("contrib/deb/build.sh"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "build.sh {args:?}: {err}");
+        assert!(
+            err.starts_with("build.sh: ") && err.lines().count() == 1,
+            "build.sh {args:?}: {err}"
+        );
+    }
 }
 
 #[test]
