@@ -130,6 +130,17 @@ fn debs() -> &'static Debs {
     built.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The packages, with the chroot's tarball made meanwhile when it is not cached yet
+/// (debootstrap waits on the mirror, the build on the CPUs: a fresh machine pays the
+/// longer of the two, not both).
+fn packages_and_chroot_base() -> &'static Debs {
+    let base = std::thread::spawn(base_tarball);
+    let d = debs();
+    base.join()
+        .expect("making the chroot's tarball failed (its message is above)");
+    d
+}
+
 /// The cache directory, refused if anyone but root owns it or can write to it (a
 /// tarball planted there would become the chroot the tests run as root).
 fn cache_dir() -> PathBuf {
@@ -379,7 +390,7 @@ fn files_of(dir: &str, exec_only: bool) -> Vec<String> {
 
 #[test]
 fn installs_in_a_clean_chroot_and_purges_to_nothing() {
-    let d = debs();
+    let d = packages_and_chroot_base();
     let c = Chroot::new();
     let before = c.snapshot();
     let systemd_before = c.ok("find /etc/systemd/system -printf '%p %l\\n' | sort");
@@ -520,7 +531,7 @@ fn ipvsadm_is(c: &Chroot) -> String {
 
 #[test]
 fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
-    let d = debs();
+    let d = packages_and_chroot_base();
     let theirs = debian_ipvsadm();
     let c = Chroot::new();
     let (hakit, ours, theirs) = (c.put(&d.hakit), c.put(&d.ipvsadm), c.put(&theirs));
