@@ -23,7 +23,7 @@ _hb__send() {
 
     case "${cmd}" in
         hb__send)
-            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --keepalive --deadtime --redundancy --fifo --fifo-group --no-fifo --generation-file --status --realtime --count --help --version"
+            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --ha-cf --keys --channel --port --table --syslog --verbose --quiet --keepalive --deadtime --redundancy --fifo --fifo-group --no-fifo --generation-file --status --realtime --count --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _hb__send() {
                     return 0
                     ;;
                 --nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ha-cf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,7 +1,8 @@
 complete -c hb-send -s c -l config -d 'The configuration file (YAML); flags given here win over it. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c hb-send -s n -l node -d 'This node\'s name. [default: `uname -n`]' -r
 complete -c hb-send -l nodes -d 'The cluster\'s members, comma separated; messages from anyone else are refused. [default: any node that signs with a known key]' -r
-complete -c hb-send -s k -l keys -d 'The keys file, in Heartbeat\'s authkeys format, mode 0600. [default: /etc/hakit/authkeys]' -r -F
+complete -c hb-send -l ha-cf -d 'Heartbeat\'s ha.cf: its node, keepalive, deadtime, warntime, initdead, udpport, bcast, mcast, ucast, ping and deadping lines stand for the YAML\'s keys (a key given in both places is an error; flags still win), and its `authkeys` beside it for --keys. What hakit does not do (crm, respawn, serial, logfile, ...) is named with its line in a warning and skipped; auto_failback belongs to the composition (contrib/pair.sh --failback). A bad line: FILE:LINE:COLUMN, exit status 2' -r -F
+complete -c hb-send -s k -l keys -d 'The keys file, in Heartbeat\'s authkeys format, mode 0600. [default: /etc/hakit/authkeys, or the authkeys beside --ha-cf]' -r -F
 complete -c hb-send -l channel -d 'A channel: `bcast:DEV`, `mcast:DEV:GROUP[:TTL]` or `ucast:DEV:PEER[,PEER...]`, optionally named `NAME=...`. Repeat for every channel, in the same order on every node' -r
 complete -c hb-send -s p -l port -d 'The UDP port. [default: 694]' -r
 complete -c hb-send -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F

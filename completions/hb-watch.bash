@@ -41,7 +41,7 @@ _hb__watch() {
 
     case "${cmd}" in
         hb__watch)
-            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --hook-timeout --hook-queue --notify --json --realtime --floors --ping --ping-interval --ping-deadtime --help --version status forget help"
+            opts="-c -n -k -p -t -v -q -h -V --config --node --nodes --ha-cf --keys --channel --port --table --syslog --verbose --quiet --deadtime --warntime --initdead --max-nodes --exec --hook-timeout --hook-queue --notify --json --realtime --floors --ping --ping-interval --ping-deadtime --help --version status forget help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -64,6 +64,10 @@ _hb__watch() {
                     return 0
                     ;;
                 --nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ha-cf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -241,13 +245,17 @@ _hb__watch() {
             return 0
             ;;
         hb__subcmd__watch__subcmd__status)
-            opts="-t -c -h --link --json --table --config --help"
+            opts="-t -c -h --link --json --prometheus --prometheus-out --table --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --link)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hb_watch_global_optspecs
-    string join \n c/config= n/node= nodes= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= hook-timeout= hook-queue= notify= json realtime floors= ping= ping-interval= ping-deadtime= h/help V/version
+    string join \n c/config= n/node= nodes= ha-cf= k/keys= channel= p/port= t/table= syslog v/verbose q/quiet deadtime= warntime= initdead= max-nodes= exec= hook-timeout= hook-queue= notify= json realtime floors= ping= ping-interval= ping-deadtime= h/help V/version
 end
 
 function __fish_hb_watch_needs_command
@@ -27,7 +27,8 @@ end
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s c -l config -d 'The configuration file (YAML); flags given here win over it. [default: /etc/hakit/hakit.yaml when it exists]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s n -l node -d 'This node\'s name. [default: `uname -n`]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l nodes -d 'The cluster\'s members, comma separated; messages from anyone else are refused. [default: any node that signs with a known key]' -r
-complete -c hb-watch -n "__fish_hb_watch_needs_command" -s k -l keys -d 'The keys file, in Heartbeat\'s authkeys format, mode 0600. [default: /etc/hakit/authkeys]' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -l ha-cf -d 'Heartbeat\'s ha.cf: its node, keepalive, deadtime, warntime, initdead, udpport, bcast, mcast, ucast, ping and deadping lines stand for the YAML\'s keys (a key given in both places is an error; flags still win), and its `authkeys` beside it for --keys. What hakit does not do (crm, respawn, serial, logfile, ...) is named with its line in a warning and skipped; auto_failback belongs to the composition (contrib/pair.sh --failback). A bad line: FILE:LINE:COLUMN, exit status 2' -r -F
+complete -c hb-watch -n "__fish_hb_watch_needs_command" -s k -l keys -d 'The keys file, in Heartbeat\'s authkeys format, mode 0600. [default: /etc/hakit/authkeys, or the authkeys beside --ha-cf]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -l channel -d 'A channel: `bcast:DEV`, `mcast:DEV:GROUP[:TTL]` or `ucast:DEV:PEER[,PEER...]`, optionally named `NAME=...`. Repeat for every channel, in the same order on every node' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s p -l port -d 'The UDP port. [default: 694]' -r
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
@@ -54,9 +55,11 @@ complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "status" -d 'Print
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "forget" -d 'Clear a node\'s replay floor (its generation and sequence), when a node can no longer be heard because a floor was set above anything it sends (a forged generation, a clock that was far ahead). A running hb-watch applies it at once (it is sent SIGHUP), a stopped one at its next start'
 complete -c hb-watch -n "__fish_hb_watch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l link -d 'With NODE: ask about this channel\'s link (its name or number) instead' -r
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l prometheus-out -d 'As --prometheus, written to FILE (named *.prom) by replacing it atomically, for node_exporter\'s textfile collector (/var/lib/prometheus/node-exporter/ on Debian), which may read it at any moment' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s t -l table -d 'The Active Stations Table file. [default: /run/hakit/ast]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s c -l config -d 'The configuration file, for the table\'s path' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l json -d 'Print JSON'
+complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -l prometheus -d 'Print the table in Prometheus\' text format: nodes (state, what they hold, generation, load, ping nodes), links (state, last heard, lost, duplicate and rejected messages), packets rejected before a node could be named, ping nodes, and whether a writer holds the table (hakit_table_writer_up)'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand status" -s h -l help -d 'Print help'
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -l floors -d 'The floors file. [default: as hb-watch\'s --floors]' -r -F
 complete -c hb-watch -n "__fish_hb_watch_using_subcommand forget" -s t -l table -d 'The Active Stations Table file (its writer is told). [default: /run/hakit/ast]' -r -F

@@ -101,7 +101,7 @@ _ipfake() {
 
     case "${cmd}" in
         ipfake)
-            opts="-c -q -h -V --pid-dir --config --quiet --help --version up down status fake mirror help"
+            opts="-c -q -h -V --pid-dir --config --haresources --quiet --help --version up down status fake mirror help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +119,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -127,7 +131,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__down)
-            opts="-c -q -h --owner-mac --pid-dir --config --quiet --help"
+            opts="-c -q -h --owner-mac --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -149,6 +153,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -157,7 +165,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__fake)
-            opts="-c -q -h --rc --remove --pid-dir --config --quiet --help"
+            opts="-c -q -h --rc --remove --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,6 +184,10 @@ _ipfake() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --haresources)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -341,7 +353,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror)
-            opts="-c -q -h --pid-dir --config --quiet --help active standby off status help"
+            opts="-c -q -h --pid-dir --config --haresources --quiet --help active standby off status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,6 +371,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -367,7 +383,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror__subcmd__active)
-            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --quiet --help"
+            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -398,6 +414,10 @@ _ipfake() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --haresources)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -493,7 +513,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror__subcmd__off)
-            opts="-c -q -h --vip --pid-dir --config --quiet --help"
+            opts="-c -q -h --vip --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -515,6 +535,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -523,7 +547,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror__subcmd__standby)
-            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --quiet --help"
+            opts="-c -q -h --vip --peer --dev --check --service --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -557,6 +581,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -565,7 +593,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__mirror__subcmd__status)
-            opts="-c -q -h --pid-dir --config --quiet --help"
+            opts="-c -q -h --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -583,6 +611,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -591,7 +623,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__status)
-            opts="-c -q -h --pid-dir --config --quiet --help"
+            opts="-c -q -h --pid-dir --config --haresources --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -609,6 +641,10 @@ _ipfake() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --haresources)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -617,7 +653,7 @@ _ipfake() {
             return 0
             ;;
         ipfake__subcmd__up)
-            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --pid-dir --config --quiet --help dev"
+            opts="-c -q -h --label --count --interval --refresh --router --probe --force --once --armed --mirror --mirror-peer --check --pid-dir --config --haresources --quiet --help dev"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -660,6 +696,10 @@ _ipfake() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --haresources)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,9 @@ _lvs__ctl() {
             lvs__ctl,join)
                 cmd="lvs__ctl__subcmd__join"
                 ;;
+            lvs__ctl,remove)
+                cmd="lvs__ctl__subcmd__remove"
+                ;;
             lvs__ctl,snmp)
                 cmd="lvs__ctl__subcmd__snmp"
                 ;;
@@ -67,6 +70,9 @@ _lvs__ctl() {
             lvs__ctl__subcmd__help,join)
                 cmd="lvs__ctl__subcmd__help__subcmd__join"
                 ;;
+            lvs__ctl__subcmd__help,remove)
+                cmd="lvs__ctl__subcmd__help__subcmd__remove"
+                ;;
             lvs__ctl__subcmd__help,snmp)
                 cmd="lvs__ctl__subcmd__help__subcmd__snmp"
                 ;;
@@ -83,7 +89,7 @@ _lvs__ctl() {
 
     case "${cmd}" in
         lvs__ctl)
-            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff follow status cgi join snmp weight director help"
+            opts="-A -E -D -C -R -S -a -e -d -L -Z -t -u -f -6 -s -p -M -o -b -r -g -i -m -w -x -y -n -c -X -h -V --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --start-daemon --stop-daemon --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --scheduler --persistent --netmask --ops --pe --sched-flags --real-server --gatewaying --ipip --masquerading --tun-type --weight --u-threshold --l-threshold --numeric --connection --timeout --daemon --stats --rate --thresholds --persistent-conn --nosort --sort --exact --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --backend --json --help --version apply diff remove follow status cgi join snmp weight director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,7 +239,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__apply)
-            opts="-q -h --state --json --backend --quiet --help"
+            opts="-q -h --state --json --only --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,7 +303,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__diff)
-            opts="-q -h --state --json --backend --quiet --help"
+            opts="-q -h --state --json --only --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,7 +389,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__help)
-            opts="apply diff follow status cgi join snmp weight director help"
+            opts="apply diff remove follow status cgi join snmp weight director help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,6 +500,20 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__help__subcmd__snmp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -574,6 +594,24 @@ _lvs__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lvs__subcmd__ctl__subcmd__remove)
+            opts="-q -h --json --backend --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backend)
+                    COMPREPLY=($(compgen -W "ipvs nft" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lvs__subcmd__ctl__subcmd__snmp)
             opts="-c -q -h --config --state --table --refresh --oid --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -617,7 +655,7 @@ _lvs__ctl() {
             return 0
             ;;
         lvs__subcmd__ctl__subcmd__status)
-            opts="-c -q -h --config --state --json --backend --quiet --help"
+            opts="-c -q -h --config --state --json --prometheus --prometheus-out --backend --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,6 +670,10 @@ _lvs__ctl() {
                     return 0
                     ;;
                 --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -400,12 +400,16 @@ _mon__check() {
             return 0
             ;;
         mon__subcmd__check__subcmd__ctl__subcmd__list)
-            opts="-v -h --mon --json --verbose --help"
+            opts="-v -h --prometheus --prometheus-out --mon --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --prometheus-out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

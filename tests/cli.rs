@@ -145,6 +145,38 @@ fn bad_channel_spec_and_notify_target() {
 }
 
 #[test]
+fn ipfake_up_check_changes_nothing_and_needs_no_privilege() {
+    // As nobody: what `up` would refuse, refused the same way (one line, exit 2);
+    // what it would take, 0 — and nothing is added or written.
+    let d = tempfile::tempdir().unwrap();
+    let pids = d.path().join("pids").display().to_string();
+    let check = |args: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin("ipfake"))
+            .args(["--pid-dir", &pids, "up"])
+            .args(args)
+            .arg("--check")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = check(&["192.0.2.10/24", "dev", "lo", "--probe"]);
+    assert_eq!(code, Some(0), "{err}");
+    for (args, words) in [
+        (&["192.0.2.10/24", "dev", "nosuch0"][..], "no interface `nosuch0`"),
+        (&["192.0.2.255/24", "dev", "lo"][..], "broadcast address"),
+        (&["192.0.2.10/24", "dev", "lo", "--label", "eth0:x"][..], "--label"),
+    ] {
+        let (code, err) = check(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(!std::path::Path::new(&pids).exists(), "no pid directory made");
+}
+
+#[test]
 fn ipfake_without_privilege_is_refused_cleanly() {
     // As nobody: one line, exit 2, before anything is touched.
     let out = Command::new("setpriv")

@@ -17,6 +17,15 @@ fn mac(net: &Net, node: usize) -> String {
     net.mac(node)
 }
 
+/// `ip addr show dev eth0` in a namespace.
+fn eth0_addrs(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn has_vip(net: &Net, node: usize) -> bool {
     net.has_addr(node, &format!("{VIP}/24"))
 }
@@ -109,7 +118,13 @@ fn down_cleans_up_after_sigkill_and_bad_input_is_refused() {
         .map(|s| s.to_string())
         .collect();
     let h = net.spawn(&ns, &bin("ipfake"), &args, Stdio::null());
-    assert!(wait_for(|| has_vip(&net, 1), Duration::from_secs(2)));
+    // The pid file comes after the address and its first announcement: killed before
+    // it, there would be no stale record to find.
+    let pid_file = net.path("pids").join(format!("ipfake.{VIP}.pid"));
+    assert!(wait_for(
+        || has_vip(&net, 1) && pid_file.exists(),
+        Duration::from_secs(2)
+    ));
     net.kill(h, Signal::SIGKILL);
     // SIGKILL leaves the address and a stale pid file: status says so, down cleans up.
     let st = net.run(&ns, &bin("ipfake"), &["--pid-dir", &p, "status", VIP]);
@@ -302,11 +317,7 @@ fn addresses_from_the_configuration() {
         let out = net.run(&ns, &bin("ipfake"), &["-c", &c, "up", a, "--once"]);
         assert!(out.status.success(), "{a}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let out = Command::new("ip")
-        .args(["-n", &ns, "addr", "show", "dev", "eth0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eth0_addrs(&ns);
     assert!(
         text.contains("10.77.1.100/24") && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
         "{text}"
@@ -323,4 +334,121 @@ fn addresses_from_the_configuration() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("{c}:3:")) && err.contains("burst"), "{err}");
+}
+
+/// Heartbeat's haresources as ipfake's addresses: an IPaddr and an IPaddr2 resource
+/// of either node's line are taken over as IPaddr would (prefix, device, label), and a
+/// client reaches the address; the scripts on the line are named and skipped.
+#[test]
+fn addresses_from_heartbeats_haresources() {
+    let net = Net::new(2, 1);
+    let hr = net.path("haresources");
+    std::fs::write(
+        &hr,
+        format!("n2 IPaddr::{VIP}/24/eth0:web httpd\nn1 IPaddr2::10.77.1.101/24/eth0 \\\n  Filesystem::/dev/sda1::/data::ext4\n"),
+    )
+    .unwrap();
+    let (h, p) = (hr.display().to_string(), net.path("pids").display().to_string());
+    let empty = net.path("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let c = empty.display().to_string();
+    let ns = net.ns(1).to_string();
+    for a in [VIP, "10.77.1.101"] {
+        let out = net.run(
+            &ns,
+            &bin("ipfake"),
+            &[
+                "-c",
+                &c,
+                "--haresources",
+                &h,
+                "--pid-dir",
+                &p,
+                "up",
+                a,
+                "--once",
+                "--count",
+                "1",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{a}: {err}");
+        assert!(
+            err.contains(&format!("{h}:1:")) && err.contains("`httpd` skipped"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{h}:3:3: `Filesystem::/dev/sda1::/data::ext4` skipped")),
+            "{err}"
+        );
+    }
+    let text = eth0_addrs(&ns);
+    assert!(
+        text.contains(&format!("{VIP}/24")) && text.contains("eth0:web") && text.contains("10.77.1.101/24"),
+        "{text}"
+    );
+    assert!(net.pings(2, VIP), "node 2 reaches the address taken from haresources");
+}
+
+/// A holder whose cable is out keeps the address, and a burst that went nowhere is sent
+/// once the link takes frames again: a pulled cable for a moment is not a release.
+#[test]
+fn a_pulled_cable_keeps_the_address_and_announces_it_when_back() {
+    let mut net = Net::new(2, 1);
+    let p1 = net.path("pids1").display().to_string();
+    let ns1 = net.ns(1).to_string();
+    // The client's entry names another MAC: only our announcement can correct it.
+    let stale = "02:00:5e:00:53:99";
+    net.ip(
+        net.ns(2),
+        &["neigh", "replace", VIP, "lladdr", stale, "dev", "eth0", "nud", "stale"],
+    );
+    net.cut(1, 0);
+    let args: Vec<String> = [
+        "--pid-dir",
+        &p1,
+        "up",
+        &format!("{VIP}/24"),
+        "dev",
+        "eth0",
+        "--interval",
+        "50ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let h = net.spawn(&ns1, &bin("ipfake"), &args, Stdio::null());
+    assert!(
+        wait_for(|| has_vip(&net, 1), Duration::from_secs(2)),
+        "n1 holds the address"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(!process_gone(h as i32), "ipfake is still holding with the cable out");
+    assert!(has_vip(&net, 1), "the address stays while the cable is out");
+    assert_eq!(neigh(&net, 2).as_deref(), Some(stale), "nothing reached the client yet");
+    net.mend(1, 0);
+    assert!(
+        wait_for(|| neigh(&net, 2) == Some(mac(&net, 1)), Duration::from_secs(3)),
+        "the owed announcements reach the client once the cable is back: {:?}",
+        neigh(&net, 2)
+    );
+    // A burst that went out is not repeated after a later blip: a holder cut off may
+    // have been replaced meanwhile. The client takes a gratuitous ARP at once, so the
+    // entry staying stale says none came.
+    std::thread::sleep(Duration::from_millis(500)); // the owed burst's end
+    net.ip(
+        net.ns(2),
+        &["neigh", "replace", VIP, "lladdr", stale, "dev", "eth0", "nud", "stale"],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    net.cut(1, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    net.mend(1, 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(neigh(&net, 2).as_deref(), Some(stale), "no burst again after a blip");
+    net.kill(h, Signal::SIGTERM);
+    assert!(
+        wait_for(|| !has_vip(&net, 1), Duration::from_secs(2)),
+        "released on SIGTERM"
+    );
 }

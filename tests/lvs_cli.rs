@@ -74,8 +74,15 @@ fn a_bad_configuration_names_file_line_and_column() {
     )
     .unwrap();
     let p = f.display().to_string();
-    for sub in ["apply", "diff"] {
-        let (code, out, err) = lvs(&[sub, &p]);
+    for sub in [
+        &["apply"][..],
+        &["diff"],
+        &["apply", "--only"],
+        &["diff", "--only"],
+        &["remove"],
+    ] {
+        let args: Vec<&str> = sub.iter().copied().chain([p.as_str()]).collect();
+        let (code, out, err) = lvs(&args);
         assert_eq!(code, 2, "{err}");
         assert!(out.is_empty());
         assert!(err.contains(&format!("{p}:4:7: unknown scheduler `wrong'")), "{err}");

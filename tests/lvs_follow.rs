@@ -64,31 +64,6 @@ fn start(lab: &mut Lab, cfg: &str) -> Follow {
     Follow { lines: rx }
 }
 
-const CFG: &str = "lvs-ctl:
-  backend: nft
-  maintenance-dir: DIR/maint
-  services:
-    - service: tcp 10.77.1.100:80
-      scheduler: rr
-      forward: masq
-      check: web/http
-      on-failure: quiesce
-      reals:
-        - address: 10.77.2.3:80
-        - address: 10.77.2.4:80
-        - address: 10.77.2.5:80
-mon-check:
-  state-dir: DIR/mon
-  socket: DIR/mon.sock
-  hostgroups:
-    web: [10.77.2.3, 10.77.2.4, 10.77.2.5]
-  watches:
-    web:
-      http:
-        interval: 300ms
-        monitor: http -p 80 -s 'Test Page' -t 1
-";
-
 fn answers(lab: &Lab, n: usize) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for _ in 0..n {
@@ -100,7 +75,7 @@ fn answers(lab: &Lab, n: usize) -> std::collections::BTreeMap<String, usize> {
 #[test]
 fn a_dead_web_server_is_quiesced_and_comes_back() {
     let mut lab = Lab::nat(3);
-    let f = start(&mut lab, CFG);
+    let f = start(&mut lab, FOLLOWED);
     assert_eq!(answers(&lab, 6).len(), 3, "all three answer at first");
     let t = Instant::now();
     lab.kill_server(3);
@@ -135,7 +110,7 @@ fn a_dead_web_server_is_quiesced_and_comes_back() {
 fn the_sorry_server_takes_the_service_when_the_quorum_is_lost() {
     let mut lab = Lab::nat(3);
     // n5 is the sorry server; n3 and n4 the pool, quorum 1.
-    let cfg = CFG
+    let cfg = FOLLOWED
         .replace("        - address: 10.77.2.5:80\n", "")
         .replace(
             "      on-failure: quiesce\n",

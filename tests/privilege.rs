@@ -9,32 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// `+net_admin,+net_raw` from a unit's `AmbientCapabilities=` line.
-fn unit_caps(unit: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd").join(unit);
-    let text = std::fs::read_to_string(&p).unwrap();
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
-        .unwrap_or_else(|| panic!("{unit} grants no capabilities"));
-    line.split_whitespace()
-        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `setpriv` arguments that become `nobody` with `caps` (empty: none at all).
-fn as_nobody(caps: &str) -> Vec<String> {
-    let mut a: Vec<String> = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if !caps.is_empty() {
-        a.extend(["--inh-caps".into(), caps.into(), "--ambient-caps".into(), caps.into()]);
-    }
-    a
-}
-
 /// A directory (and keys) that belong to nobody.
 fn nobodys(net: &Net, name: &str) -> PathBuf {
     let d = net.path(name);

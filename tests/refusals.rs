@@ -635,3 +635,119 @@ fn ipfake_labels_and_pid_dirs_are_checked_before_anything_is_done() {
         net.ip(&ns, &["addr", "del", "10.77.1.100/24", "dev", "eth0"]);
     }
 }
+
+// ---- issue 13: Heartbeat's own files ----
+
+/// hb-watch and hb-send on `--ha-cf CF` (plus `more`), each within `limit`.
+fn heartbeat_tools_on(net: &Net, cf: &Path, more: &[&str], limit: Duration) -> Vec<(&'static str, Output, bool)> {
+    let c = cf.display().to_string();
+    let t = net.path("ast").display().to_string();
+    let g = net.path("gen").display().to_string();
+    let ns = net.ns(1);
+    let mut common = vec!["--ha-cf", &c, "--node", "n1", "--table", &t];
+    common.extend(more);
+    let mut send = common.clone();
+    send.extend(["--no-fifo", "--generation-file", &g, "--count", "2"]);
+    let (w, w_done) = run_for(&mut in_ns(ns, "hb-watch", &common), limit);
+    let (s, s_done) = run_for(&mut in_ns(ns, "hb-send", &send), limit);
+    vec![("hb-watch", w, w_done), ("hb-send", s, s_done)]
+}
+
+#[test]
+fn bad_ha_cf_lines_are_refused_at_their_line_and_column() {
+    let net = quiet_net();
+    let tx = tx_packets(&net, 1);
+    let dir = net.path("ha.d");
+    std::fs::create_dir(&dir).unwrap();
+    let cf = dir.join("ha.cf");
+    let keys = dir.join("authkeys");
+    std::fs::write(&keys, "auth 1\n1 sha1 secret\n").unwrap();
+    set_mode(&keys, 0o600);
+    let yaml = net.path("h.yaml");
+    std::fs::write(&yaml, "cluster:\n  port: 700\n").unwrap();
+    let c = cf.display().to_string();
+    let y = yaml.display().to_string();
+    let good = "keepalive 100ms\ndeadtime 1\nudpport 40702\nbcast eth0\nnode n1 n2\n";
+    let cases: Vec<(String, Vec<&str>, Vec<String>)> = vec![
+        (
+            format!("{good}warntime soon\n"),
+            vec![],
+            vec![format!("{c}:6:10: `soon` is not a duration")],
+        ),
+        (
+            format!("{good}keepaliv 2\n"),
+            vec![],
+            vec![format!("{c}:6:1: `keepaliv` is not a Heartbeat directive")],
+        ),
+        (
+            format!("{good}ucast eth0 peer2\n"),
+            vec![],
+            vec![format!("{c}:6:12: `peer2` is not an IP address")],
+        ),
+        (
+            "bcast eth0\nnode n2 n3\n".into(),
+            vec![],
+            vec![format!("{c}:2:6: this node `n1` (--node) is not among ha.cf's nodes")],
+        ),
+        // The YAML and ha.cf both giving the port: refused at the key, naming the line.
+        (
+            good.into(),
+            vec!["--config", &y],
+            vec![format!(
+                "{y}:2:3: `port` is also given by {c}:3:9; give it in one place"
+            )],
+        ),
+    ];
+    for (text, more, want) in &cases {
+        std::fs::write(&cf, text).unwrap();
+        for (tool, o, finished) in heartbeat_tools_on(&net, &cf, more, Duration::from_secs(5)) {
+            assert!(finished, "{tool} on {text:?} did not refuse it");
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            assert_refused(&format!("{tool} {text:?}"), &o, 2, &want, true);
+        }
+    }
+    // The authkeys beside ha.cf gets the keys file's checks.
+    std::fs::write(&cf, good).unwrap();
+    set_mode(&keys, 0o644);
+    for (tool, o, finished) in heartbeat_tools_on(&net, &cf, &[], Duration::from_secs(5)) {
+        assert!(finished, "{tool} with a 0644 authkeys did not refuse it");
+        assert_refused(tool, &o, 2, &[&format!("{}:", keys.display()), "chmod 600"], true);
+    }
+    assert!(!net.path("ast").exists() && !net.path("gen").exists(), "nothing made");
+    assert_eq!(tx_packets(&net, 1), tx, "nothing sent");
+}
+
+#[test]
+fn bad_haresources_lines_are_refused_by_ipfake() {
+    let net = quiet_net();
+    let ns = net.ns(1).to_string();
+    let p = net.path("pids").display().to_string();
+    let hr = net.path("haresources");
+    let h = hr.display().to_string();
+    let before = addrs(&net, 1);
+    let tx = tx_packets(&net, 1);
+    for (text, want) in [
+        (
+            "n1 IPaddr::10.9.0.300/24/eth0\n",
+            format!("{h}:1:4: IPaddr::10.9.0.300/24/eth0: `10.9.0.300` is not an IP address"),
+        ),
+        (
+            "n1 httpd \\\n  IPaddr2::10.9.0.7/40/eth0\n",
+            format!("{h}:2:3: IPaddr2::10.9.0.7/40/eth0: `40` is not a prefix length"),
+        ),
+        (
+            "n1 10.9.0.7\nn2 10.9.0.7/24/eth0\n",
+            format!("{h}:2:4: 10.9.0.7 is given twice"),
+        ),
+    ] {
+        std::fs::write(&hr, text).unwrap();
+        let o = run_ns(
+            &ns,
+            "ipfake",
+            &["--pid-dir", &p, "--haresources", &h, "up", "10.9.0.7", "--once"],
+        );
+        assert_refused(&format!("ipfake {text:?}"), &o, 2, &[&want], true);
+    }
+    assert_eq!(addrs(&net, 1), before, "no address added");
+    assert_eq!(tx_packets(&net, 1), tx, "nothing sent");
+}

@@ -297,13 +297,18 @@ fn write_temporary(
             }
             Err(e) => return Err(format!("{}: cannot create: {e}", tmp.display())),
         };
-        let written = f.write_all(bytes).and_then(|_| {
-            if durability == Durability::Durable {
-                f.sync_all()
-            } else {
-                Ok(())
-            }
-        });
+        // The mode given to open(2) is masked by the umask (077 would keep a .prom file
+        // from node_exporter): every caller means its mode exactly.
+        let written = f
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .and_then(|_| f.write_all(bytes))
+            .and_then(|_| {
+                if durability == Durability::Durable {
+                    f.sync_all()
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("{}: cannot write: {e}", path.display()));
@@ -379,6 +384,38 @@ mod tests {
         write_atomic(&p, b"newer", 0o600, Durability::Atomic).unwrap();
         assert!(!stale.exists());
         assert!(other.exists());
+    }
+
+    /// Under umask 077 (in a child of this test binary: the umask is the process's) the
+    /// files have exactly the mode asked for.
+    #[test]
+    fn the_mode_is_exact_whatever_the_umask() {
+        if let Some(dir) = std::env::var_os("HAKIT_FSIO_UMASK_DIR") {
+            let d = Path::new(&dir);
+            assert_eq!(nix::sys::stat::umask(nix::sys::stat::Mode::empty()).bits(), 0o077);
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+            write_atomic(&d.join("a.prom"), b"x", 0o644, Durability::Atomic).unwrap();
+            assert!(create_once(&d.join("b"), b"x", 0o644).unwrap());
+            write_atomic(&d.join("c"), b"x", 0o600, Durability::Atomic).unwrap();
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", "base::fsio::tests::the_mode_is_exact_whatever_the_umask"])
+            .env("HAKIT_FSIO_UMASK_DIR", d.path());
+        // SAFETY: umask(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut child, || {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+                Ok(())
+            });
+        }
+        let out = child.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.contains("1 passed"), "{said}");
+        let mode = |n: &str| std::fs::metadata(d.path().join(n)).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode("a.prom"), mode("b"), mode("c")), (0o644, 0o644, 0o600));
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod log;
 pub mod pidfile;
 pub mod privilege;
 pub mod proc;
+pub mod prom;
 pub mod runloop;
 pub mod signals;

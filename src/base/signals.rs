@@ -84,6 +84,16 @@ impl AsFd for Signals {
     }
 }
 
+/// A one-shot command's answer, whole, to `out` (stdout), flushed: a reader that went
+/// away (EPIPE, where SIGPIPE is still ignored: `lvs-ctl -L -n | head`) ends the
+/// answer, not in an error. The error is one line (`stdout: ...`).
+pub fn write_answer(out: &mut dyn std::io::Write, text: &[u8]) -> Result<(), String> {
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
 /// For a one-shot command: a reader that goes away ends the process (SIGPIPE's
 /// default) instead of making a print panic.
 pub fn die_on_broken_pipe() {

@@ -10,6 +10,9 @@ fn main() -> ExitCode {
         hakit::base::signals::die_on_broken_pipe();
         hakit::base::log::init("hb-watch", false, false, false);
         return match settings::table_path(&st.table, &st.config) {
+            Ok(t) if st.prometheus || st.prometheus_out.is_some() => {
+                hakit::tools::hb_watch::status::run_prometheus(&t, st.prometheus_out.as_deref()).into()
+            }
             Ok(t) => hakit::tools::hb_watch::status::run(&t, st.node.as_deref(), st.link.as_deref(), st.json).into(),
             Err(e) => report(&e).into(),
         };

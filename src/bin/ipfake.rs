@@ -7,7 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = IpfakeArgs::parse();
     hakit::base::log::init("ipfake", false, false, args.quiet);
-    let (section, src) = match settings::section(&args.config) {
+    let (section, src) = match settings::section(&args.config, args.haresources.as_deref()) {
         Ok(x) => x,
         Err(e) => return report(&e).into(),
     };
@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         Err(e) => return report(&e).into(),
     };
     let res = match &args.command {
+        Command::Up(a) if a.check => {
+            settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::check(&t))
+        }
         Command::Up(a) => {
             settings::Takeover::resolve(a, &section, src.as_ref()).and_then(|t| takeover::up(&t, &pid_dir))
         }

@@ -9,6 +9,8 @@
 //! and its section; every error maps to exit status 2 and nothing is touched before the
 //! settings are checked.
 
+pub mod hacf;
+
 use crate::base::exit::{ExitStatus, HasExitStatus};
 use serde::Deserialize;
 use std::fmt;
@@ -547,6 +549,17 @@ impl ChannelSpec {
         Ok(spec)
     }
 
+    /// A channel made from its parts (ha.cf's lines), checked as a flag's is.
+    pub fn new(name: String, dev: &str, mode: Mode) -> Result<ChannelSpec, String> {
+        let spec = ChannelSpec {
+            name,
+            dev: dev.into(),
+            mode,
+        };
+        spec.check()?;
+        Ok(spec)
+    }
+
     pub fn from_entry(e: &ChannelEntry) -> Result<ChannelSpec, String> {
         let mode = match e.mode {
             ModeName::Bcast => Mode::Bcast,
@@ -611,6 +624,8 @@ pub enum Origin {
         index: usize,
         key: &'static str,
     },
+    /// A word of another file (Heartbeat's ha.cf): its line and column.
+    At { file: PathBuf, line: usize, col: usize },
     /// Nobody set it.
     Default,
 }
@@ -659,6 +674,36 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Like [`Resolver::pick`], with a second file that may give the value too
+    /// (`also`: Heartbeat's ha.cf, with the place it says it). The flag still wins; the
+    /// YAML key and the other file both giving it is an error at the key, naming the
+    /// other place, so that no value is silently overruled.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pick_also<T>(
+        &self,
+        flag: &'static str,
+        from_flag: Option<T>,
+        key: &'static str,
+        from_file: Option<T>,
+        also: Option<(T, Origin)>,
+        default: impl FnOnce() -> T,
+    ) -> Result<Setting<T>, Error> {
+        if let (Some(_), Some((_, at))) = (&from_file, &also) {
+            let place = match at {
+                Origin::At { file, line, col } => format!("{}:{line}:{col}", file.display()),
+                _ => "--ha-cf".into(),
+            };
+            return Err(self.error(
+                &self.file_origin(key),
+                format!("`{key}` is also given by {place}; give it in one place"),
+            ));
+        }
+        Ok(match (from_flag, from_file, also) {
+            (None, None, Some((value, from))) => Setting { value, from },
+            (from_flag, from_file, _) => self.pick(flag, from_flag, key, from_file, default),
+        })
+    }
+
     /// The origin of a value read from this tool's section of the file (or the flag
     /// when there is no file).
     pub fn file_origin(&self, key: &'static str) -> Origin {
@@ -683,6 +728,11 @@ impl<'a> Resolver<'a> {
         let msg = msg.into();
         match (from, self.src) {
             (Origin::Flag(f), _) => Error::new(format!("{f}: {msg}")),
+            (Origin::At { file, line, col }, _) => Error {
+                file: Some(file.clone()),
+                pos: Some((*line, *col)),
+                msg,
+            },
             (Origin::File { section, key }, Some(s)) => Error::at(s, s.locate(section, key), msg),
             (
                 Origin::Item {

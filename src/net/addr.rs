@@ -109,6 +109,15 @@ pub fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), String> {
     Ok((addr, prefix))
 }
 
+/// A dotted IPv4 netmask's prefix length (`255.255.255.0` → 24); a mask with holes is
+/// none.
+pub fn netmask_prefix(mask: &str) -> Option<u8> {
+    let m: Ipv4Addr = mask.parse().ok()?;
+    let bits = u32::from(m);
+    let prefix = bits.leading_ones();
+    (bits.checked_shl(prefix).unwrap_or(0) == 0).then_some(prefix as u8)
+}
+
 /// Whether `ip` is inside `net/prefix` (another family never is).
 pub fn in_prefix(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     let bits = |a: IpAddr| -> (u128, u32) {

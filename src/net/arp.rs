@@ -60,6 +60,14 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// A send the link refused for now: the cable out (ENOBUFS), the device down
+    /// (ENETDOWN), a full queue (EAGAIN). A holder keeps its address and sends again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Io(_, e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENETDOWN | libc::EAGAIN)))
+    }
+}
+
 impl HasExitStatus for Error {
     fn exit_status(&self) -> ExitStatus {
         match self {

@@ -193,7 +193,7 @@ impl NodeRecord {
         self.flags & FLAG_PING != 0
     }
 
-    fn encode(&self, w: &mut [u64; RECORD_WORDS]) {
+    pub(crate) fn encode(&self, w: &mut [u64; RECORD_WORDS]) {
         *w = [0; RECORD_WORDS];
         put_str(&mut w[R_NAME..R_NAME + 8], &self.name);
         w[R_STATE] = self.state as u64 | (self.flags as u64) << 8 | (self.dt_ms as u64) << 32;

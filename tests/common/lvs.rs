@@ -13,6 +13,34 @@ pub const VIP: &str = "10.77.1.100";
 pub const CLIENT: usize = 1;
 pub const DIRECTOR: usize = 2;
 
+/// A configuration for `mon-check run | lvs-ctl follow` on the NAT lab's three real
+/// servers: one round-robin service of the virtual address, quiesced on failure, and
+/// the http check of its web servers (DIR: the Net's directory).
+pub const FOLLOWED: &str = "lvs-ctl:
+  backend: nft
+  maintenance-dir: DIR/maint
+  services:
+    - service: tcp 10.77.1.100:80
+      scheduler: rr
+      forward: masq
+      check: web/http
+      on-failure: quiesce
+      reals:
+        - address: 10.77.2.3:80
+        - address: 10.77.2.4:80
+        - address: 10.77.2.5:80
+mon-check:
+  state-dir: DIR/mon
+  socket: DIR/mon.sock
+  hostgroups:
+    web: [10.77.2.3, 10.77.2.4, 10.77.2.5]
+  watches:
+    web:
+      http:
+        interval: 300ms
+        monitor: http -p 80 -s 'Test Page' -t 1
+";
+
 pub struct Lab {
     pub net: Net,
     pub reals: usize,

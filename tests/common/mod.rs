@@ -7,6 +7,7 @@
 pub mod chan;
 pub mod lvs;
 pub mod pair;
+pub mod pcmk;
 pub mod vm;
 
 use std::io::{BufRead, BufReader};
@@ -401,17 +402,22 @@ impl Drop for Net {
         for ns in self.nodes.iter().chain(std::iter::once(&self.switch)) {
             // Daemons that left our children (Heartbeat forks away) live on in our
             // namespaces: end them by the PIDs the namespace holds.
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = p.parse::<i32>() {
-                        let _ =
-                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                    }
-                }
+            for pid in netns_pids(ns) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// The processes in network namespace `ns`.
+pub fn netns_pids(ns: &str) -> Vec<i32> {
+    let out = Command::new("ip").args(["netns", "pids", ns]).output();
+    String::from_utf8_lossy(&out.map(|o| o.stdout).unwrap_or_default())
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| !process_gone(*p))
+        .collect()
 }
 
 pub fn set_mode(p: &Path, mode: u32) {
@@ -539,4 +545,30 @@ pub fn kill_leftover(pid: i32, comm: &str) {
     if now.trim() == comm {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
+}
+
+/// `+net_admin,+net_raw` from a unit's `AmbientCapabilities=` line.
+pub fn unit_caps(unit: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd").join(unit);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
+        .unwrap_or_else(|| panic!("{unit} grants no capabilities"));
+    line.split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `setpriv` arguments that become `nobody` with `caps` (empty: none at all).
+pub fn as_nobody(caps: &str) -> Vec<String> {
+    let mut a: Vec<String> = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if !caps.is_empty() {
+        a.extend(["--inh-caps".into(), caps.into(), "--ambient-caps".into(), caps.into()]);
+    }
+    a
 }

@@ -2,7 +2,7 @@
 //! then the defaults, checked here and nowhere else.
 
 use crate::base::duration::format as dur;
-use crate::config::{self, Cluster, Error, Resolver, DEFAULT_FIFO, DEFAULT_GENERATION};
+use crate::config::{Cluster, Error, Resolver, DEFAULT_FIFO, DEFAULT_GENERATION};
 use crate::tools::hb_send::cli::HbSendArgs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,16 +26,26 @@ pub struct SendSettings {
 
 impl SendSettings {
     pub fn resolve(a: &HbSendArgs) -> Result<SendSettings, Error> {
-        let (f, src) = config::load_for(&a.cluster.config)?;
-        let cluster = a.cluster.resolve(&f.cluster, src.as_ref())?;
-        let s = &f.hb_send;
-        let r = Resolver::new(src.as_ref(), "hb-send");
-        let keepalive = r.pick("--keepalive", a.keepalive, "keepalive", s.keepalive, || {
-            Duration::from_secs(1)
-        });
-        let deadtime = r.pick("--deadtime", a.deadtime, "deadtime", s.deadtime, || {
-            Duration::from_secs(30)
-        });
+        let d = a.cluster.load()?;
+        let cluster = a.cluster.resolve(&d)?;
+        let (s, src) = (&d.file.hb_send, d.src.as_ref());
+        let r = Resolver::new(src, "hb-send");
+        let keepalive = r.pick_also(
+            "--keepalive",
+            a.keepalive,
+            "keepalive",
+            s.keepalive,
+            d.hacf(|h| h.keepalive.as_ref()),
+            || Duration::from_secs(1),
+        )?;
+        let deadtime = r.pick_also(
+            "--deadtime",
+            a.deadtime,
+            "deadtime",
+            s.deadtime,
+            d.hacf(|h| h.deadtime.as_ref()),
+            || Duration::from_secs(30),
+        )?;
         if keepalive.value < Duration::from_micros(500) {
             return Err(r.error(
                 &keepalive.from,
@@ -119,7 +129,7 @@ impl SendSettings {
             status: status.value,
             realtime: a.realtime || s.realtime.unwrap_or(false),
             count: a.count,
-            config: src.map(|s| s.path),
+            config: src.map(|s| s.path.clone()),
         })
     }
 }
@@ -145,6 +155,7 @@ fn gid_of(name: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
     use clap::Parser;
 
     fn resolve(file: Option<&str>, flags: &[&str]) -> Result<SendSettings, Error> {
@@ -176,6 +187,66 @@ mod tests {
         assert!(e.to_string().starts_with("--keepalive: deadtime 30s"), "{e}");
         let e = resolve(Some("hb-send:\n  deadtime: 1s\n"), &["--keepalive", "1s"]).unwrap_err();
         assert!(e.to_string().contains("h.yaml:2:3: deadtime 1s"), "{e}");
+    }
+
+    #[test]
+    fn ha_cf_timings_and_their_errors_name_its_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("ha.cf");
+        let empty = d.path().join("e.yaml");
+        std::fs::write(&empty, "").unwrap();
+        let run = |text: &str, flags: &[&str]| {
+            std::fs::write(&cf, text).unwrap();
+            let mut argv = vec![
+                "hb-send",
+                "--ha-cf",
+                cf.to_str().unwrap(),
+                "--node",
+                "n1",
+                "-c",
+                empty.to_str().unwrap(),
+            ];
+            argv.extend(flags);
+            SendSettings::resolve(&HbSendArgs::try_parse_from(argv).unwrap())
+        };
+        let s = run(
+            "keepalive 200ms
+deadtime 2
+bcast eth0
+",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.keepalive, s.deadtime),
+            (Duration::from_millis(200), Duration::from_secs(2))
+        );
+        assert_eq!(
+            run(
+                "keepalive 200ms
+deadtime 2
+bcast eth0
+",
+                &["--keepalive", "500ms"]
+            )
+            .unwrap()
+            .keepalive,
+            Duration::from_millis(500)
+        );
+        // Heartbeat's own rule, blamed on ha.cf's deadtime line.
+        let e = run(
+            "keepalive 1
+deadtime 2
+bcast eth0
+",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.ends_with("ha.cf:2:10: deadtime 2s must be more than twice keepalive 1s (or twice, with --redundancy)"),
+            "{e}"
+        );
     }
 
     #[test]

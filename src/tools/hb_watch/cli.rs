@@ -146,6 +146,17 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print the table in Prometheus' text format: nodes (state, what they hold,
+    /// generation, load, ping nodes), links (state, last heard, lost, duplicate and
+    /// rejected messages), packets rejected before a node could be named, ping nodes,
+    /// and whether a writer holds the table (hakit_table_writer_up).
+    #[arg(long, conflicts_with_all = ["json", "node"])]
+    pub prometheus: bool,
+    /// As --prometheus, written to FILE (named *.prom) by replacing it atomically, for
+    /// node_exporter's textfile collector (/var/lib/prometheus/node-exporter/ on
+    /// Debian), which may read it at any moment.
+    #[arg(long, value_name = "FILE", value_parser = crate::base::prom::out_path, conflicts_with_all = ["json", "node", "prometheus"])]
+    pub prometheus_out: Option<PathBuf>,
     /// The Active Stations Table file. [default: /run/hakit/ast]
     #[arg(short = 't', long, value_name = "FILE")]
     pub table: Option<PathBuf>,

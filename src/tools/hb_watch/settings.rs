@@ -34,21 +34,40 @@ pub struct WatchSettings {
 
 impl WatchSettings {
     pub fn resolve(a: &RunArgs) -> Result<WatchSettings, Error> {
-        let (f, src) = config::load_for(&a.cluster.config)?;
-        let cluster = a.cluster.resolve(&f.cluster, src.as_ref())?;
-        let w = &f.hb_watch;
-        let r = Resolver::new(src.as_ref(), "hb-watch");
-        let deadtime = r.pick("--deadtime", a.deadtime, "deadtime", w.deadtime, || {
-            Duration::from_secs(30)
-        });
+        let d = a.cluster.load()?;
+        let cluster = a.cluster.resolve(&d)?;
+        let (w, src) = (&d.file.hb_watch, d.src.as_ref());
+        let r = Resolver::new(src, "hb-watch");
+        let deadtime = r.pick_also(
+            "--deadtime",
+            a.deadtime,
+            "deadtime",
+            w.deadtime,
+            d.hacf(|h| h.deadtime.as_ref()),
+            || Duration::from_secs(30),
+        )?;
         if deadtime.value < Duration::from_millis(1) {
             return Err(r.error(&deadtime.from, "deadtime must be at least 1ms"));
         }
-        let warntime = r.pick("--warntime", a.warntime, "warntime", w.warntime, || deadtime.value / 2);
+        let warntime = r.pick_also(
+            "--warntime",
+            a.warntime,
+            "warntime",
+            w.warntime,
+            d.hacf(|h| h.warntime.as_ref()),
+            || deadtime.value / 2,
+        )?;
         if warntime.value > deadtime.value {
             return Err(r.error_among(&[&warntime.from, &deadtime.from], "warntime must not exceed deadtime"));
         }
-        let initdead = r.pick("--initdead", a.initdead, "initdead", w.initdead, || deadtime.value * 2);
+        let initdead = r.pick_also(
+            "--initdead",
+            a.initdead,
+            "initdead",
+            w.initdead,
+            d.hacf(|h| h.initdead.as_ref()),
+            || deadtime.value * 2,
+        )?;
         if initdead.value < deadtime.value {
             return Err(r.error_among(&[&initdead.from, &deadtime.from], "initdead must be at least deadtime"));
         }
@@ -99,13 +118,17 @@ impl WatchSettings {
         let floors = r.pick("--floors", a.floors.clone(), "floors", w.floors.clone(), || {
             default_floors(&cluster.table)
         });
-        let ping = r.pick(
+        let hacf_ping = d
+            .hacf_all(|h| &h.ping)
+            .map(|(all, from)| (all.iter().map(|p| p.to_string()).collect(), from));
+        let ping = r.pick_also(
             "--ping",
             (!a.ping.is_empty()).then(|| a.ping.clone()),
             "ping",
             (!w.ping.is_empty()).then(|| w.ping.clone()),
+            hacf_ping,
             Vec::new,
-        );
+        )?;
         let mut ping_nodes = Vec::new();
         for p in &ping.value {
             let ip: std::net::IpAddr = p
@@ -134,13 +157,14 @@ impl WatchSettings {
         if ping_interval.value < Duration::from_millis(10) {
             return Err(r.error(&ping_interval.from, "ping-interval must be at least 10ms"));
         }
-        let ping_deadtime = r.pick(
+        let ping_deadtime = r.pick_also(
             "--ping-deadtime",
             a.ping_deadtime,
             "ping-deadtime",
             w.ping_deadtime,
+            d.hacf(|h| h.deadping.as_ref()),
             || ping_interval.value * 3,
-        );
+        )?;
         if ping_deadtime.value <= ping_interval.value {
             return Err(r.error_among(
                 &[&ping_deadtime.from, &ping_interval.from],
@@ -163,7 +187,7 @@ impl WatchSettings {
             notify: targets,
             json: a.json || w.json.unwrap_or(false),
             realtime: a.realtime || w.realtime.unwrap_or(false),
-            config: src.map(|s| s.path),
+            config: src.map(|s| s.path.clone()),
         })
     }
 }

@@ -9,7 +9,11 @@ use std::time::Duration;
 /// error), sends a burst of gratuitous ARP at once (send_arp's request/reply pairs, to
 /// the broadcast and to every `--router`), then stays in the foreground re-announcing
 /// every `--refresh` for as long as it holds the address, as Fake's loop did: caches
-/// expire, and a half-dead former owner could win the ARP race. SIGTERM or SIGINT
+/// expire, and a half-dead former owner could win the ARP race. A lost carrier (a
+/// pulled cable) does not release the address: ipfake keeps it, and a burst that went
+/// nowhere (sent while the carrier was out, or refused for now: ENOBUFS) is sent whole
+/// when the link takes frames again; one that went out is not repeated after a blip,
+/// since another node may have taken the address meanwhile. SIGTERM or SIGINT
 /// releases the address (removes it if ipfake added it) and exits 0; SIGKILL leaves the
 /// address and the pid file behind — the next `ipfake up` takes it over (and removes
 /// it when it releases), `ipfake down` removes it.
@@ -41,6 +45,17 @@ pub struct IpfakeArgs {
     /// name). [default: /etc/hakit/hakit.yaml when it exists]
     #[arg(short = 'c', long, global = true, value_name = "FILE", env = "HAKIT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Heartbeat's haresources: its IPaddr and IPaddr2 resources (and bare
+    /// addresses) describe addresses as `ipfake.addresses` entries do, so that `ipfake
+    /// up 192.168.1.10` takes `IPaddr::192.168.1.10/24/eth0`. Every line is read,
+    /// whichever its preferred node: the preferred node says who holds an address
+    /// while both are up, and a takeover is precisely the other node's line. Other
+    /// resources (httpd, Filesystem::...) are named with file:line:column and skipped;
+    /// an address without its prefix or interface (Heartbeat finds them from the
+    /// routes) takes them from the command line. An address also in
+    /// `ipfake.addresses` is an error.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub haresources: Option<PathBuf>,
     /// Log only warnings and errors.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
@@ -230,6 +245,10 @@ pub struct UpArgs {
     /// node's peers stay what they were.
     #[arg(long, value_name = "ADDR", value_delimiter = ',', requires = "mirror")]
     pub mirror_peer: Vec<String>,
+    /// Check the settings and that the interface exists, and exit (0, or 2 with the
+    /// error), changing nothing: what a resource agent's validate-all asks.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]

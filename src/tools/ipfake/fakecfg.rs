@@ -93,13 +93,6 @@ fn parse(path: &Path) -> Result<Vars, String> {
     Ok(vars)
 }
 
-fn netmask_prefix(mask: &str) -> Option<u8> {
-    let m: Ipv4Addr = mask.parse().ok()?;
-    let bits = u32::from(m);
-    let prefix = bits.leading_ones();
-    (bits.checked_shl(prefix).unwrap_or(0) == 0).then_some(prefix as u8)
-}
-
 /// Read `.fakerc` (the given file, or /etc/fake/.fakerc then ~/.fakerc) and the
 /// instance file for `ip`.
 pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
@@ -132,7 +125,7 @@ pub fn load(rc: Option<&Path>, ip: &str) -> Result<Instance, String> {
         .map_err(|_| format!("{}:{}:1: SPOOF_IP is not an IP address", cfg.display(), at("SPOOF_IP")))?;
     let target = need("TARGET_INTERFACE")?;
     let mask = need("SPOOF_NETMASK")?;
-    let prefix = netmask_prefix(&mask).ok_or_else(|| {
+    let prefix = crate::net::addr::netmask_prefix(&mask).ok_or_else(|| {
         format!(
             "{}:{}:1: SPOOF_NETMASK `{mask}` is not a netmask",
             cfg.display(),
@@ -210,7 +203,7 @@ mod tests {
         std::fs::write(d.path().join("instance_config/192.0.2.11.cfg"), "SPOOF_IP=192.0.2.11\n").unwrap();
         let e = load(Some(&d.path().join(".fakerc")), "192.0.2.11").unwrap_err();
         assert!(e.ends_with("192.0.2.11.cfg: TARGET_INTERFACE is not set"), "{e}");
-        assert_eq!(netmask_prefix("255.255.0.0"), Some(16));
-        assert_eq!(netmask_prefix("255.0.255.0"), None);
+        assert_eq!(crate::net::addr::netmask_prefix("255.255.0.0"), Some(16));
+        assert_eq!(crate::net::addr::netmask_prefix("255.0.255.0"), None);
     }
 }

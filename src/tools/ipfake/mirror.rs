@@ -456,15 +456,25 @@ pub fn run(order: &MirrorOrder) -> Result<ExitStatus, Error> {
     let cur = read(&mut nl)?;
     let next = plan(&cur, order)?;
     // Off: first stop taking copies, then the tables; the copies come back if the
-    // tables could not change.
+    // tables could not change (or a later copy could not go).
     let mut removed = Vec::new();
+    let restore = |removed: &[Ipv4Addr]| {
+        if let Ok(lo) = lo_index() {
+            for v in removed {
+                let _ = addr::add(lo, IpAddr::V4(*v), 32, Some(LO_LABEL));
+            }
+        }
+    };
     match order {
         MirrorOrder::Status(vip) => return Ok(status(&cur, *vip)),
         MirrorOrder::Off(vip) => {
             for (ip, label) in addr::labelled() {
                 match ip {
                     IpAddr::V4(v) if label == LO_LABEL && vip.is_none_or(|w| w == v) => {
-                        del_lo_copy(v)?;
+                        if let Err(e) = del_lo_copy(v) {
+                            restore(&removed);
+                            return Err(e);
+                        }
                         removed.push(v);
                     }
                     _ => {}
@@ -474,16 +484,20 @@ pub fn run(order: &MirrorOrder) -> Result<ExitStatus, Error> {
         _ => {}
     }
     if let Err(e) = commit(&mut nl, &cur, &next) {
-        for v in removed {
-            let _ = addr::add(lo_index()?, IpAddr::V4(v), 32, Some(LO_LABEL));
-        }
+        restore(&removed);
         return Err(e);
     }
     match order {
-        // Its answers are dropped before the address is local here.
+        // Its answers are dropped before the address is local here. Without the copy
+        // the standby would drop what it mirrors: the tables go back as they were.
         MirrorOrder::Standby { node, .. } => {
-            addr::add(lo_index()?, IpAddr::V4(node.vip), 32, Some(LO_LABEL))
-                .map_err(kernel(&format!("adding {}/32 to lo", node.vip)))?;
+            if let Err(e) = addr::add(lo_index()?, IpAddr::V4(node.vip), 32, Some(LO_LABEL)) {
+                let back = read(&mut nl).and_then(|now| commit(&mut nl, &now, &cur));
+                if let Err(b) = back {
+                    crate::base::log::error(&format!("cannot put the mirror tables back: {b}"));
+                }
+                return Err(Error::Kernel(format!("adding {}/32 to lo: {e}", node.vip)));
+            }
         }
         // Held on its interface already: the copy is not needed. Not yet: it stays
         // until `ipfake up` adds the address (copies keep arriving until then).

@@ -66,10 +66,68 @@ pub fn check_label(label: &str, dev: &str) -> Result<(), String> {
 }
 
 /// The `ipfake` section of the configuration named (or the default one when it
-/// exists), with the file's text for error positions.
-pub fn section(config: &Option<PathBuf>) -> Result<(IpfakeSection, Option<Source>), ConfigError> {
+/// exists), with the file's text for error positions, and the addresses of
+/// `--haresources` added after its own entries.
+pub fn section(
+    config: &Option<PathBuf>,
+    haresources: Option<&std::path::Path>,
+) -> Result<(IpfakeSection, Option<Source>), ConfigError> {
     let (f, src) = config::load_for(config)?;
-    Ok((f.ipfake, src))
+    let mut section = f.ipfake;
+    if let Some(p) = haresources {
+        add_haresources(&mut section, src.as_ref(), &config::hacf::load_haresources(p)?)?;
+    }
+    Ok((section, src))
+}
+
+/// haresources' addresses as entries (checked by its parser, so an error in one can
+/// only be about the command line); what is not an address is named and skipped.
+fn add_haresources(
+    section: &mut IpfakeSection,
+    src: Option<&Source>,
+    h: &config::hacf::HaResources,
+) -> Result<(), ConfigError> {
+    let at = |line, col| format!("{}:{line}:{col}", h.path.display());
+    for s in &h.skipped {
+        crate::base::log::warn(&format!("{}: `{}` skipped: {}", at(s.line, s.col), s.what, s.why));
+    }
+    let r = Resolver::new(src, "ipfake");
+    let own = section.addresses.len();
+    for a in &h.addresses {
+        let bare = a.addr.to_string();
+        if let Some(i) = section.addresses[..own]
+            .iter()
+            .position(|e| e.addr.split('/').next() == Some(bare.as_str()))
+        {
+            let e = r.error(&r.item_origin("addresses", i, "addr"), "");
+            return Err(ConfigError {
+                file: Some(h.path.clone()),
+                pos: Some((a.line, a.col)),
+                msg: format!(
+                    "{bare} is also an ipfake.addresses entry ({}); describe it in one place",
+                    e.to_string().trim_end_matches(": ")
+                ),
+            });
+        }
+        let (Some(prefix), Some(dev)) = (a.prefix, &a.dev) else {
+            crate::base::log::info(&format!(
+                "{}: {bare} has no prefix length or interface (Heartbeat finds them from the routes): give them to ipfake up ({bare}/PREFIX dev IFACE)",
+                at(a.line, a.col)
+            ));
+            continue;
+        };
+        section.addresses.push(config::AddressEntry {
+            addr: format!("{bare}/{prefix}"),
+            dev: dev.clone(),
+            label: a.label.clone(),
+            count: None,
+            interval: None,
+            refresh: None,
+            routers: Vec::new(),
+            probe: None,
+        });
+    }
+    Ok(())
 }
 
 /// A takeover with every setting decided: flags, then the configuration's entry for
@@ -432,6 +490,47 @@ mod tests {
         let e = mirror(&["off", "--vip", "fe80::1"]).unwrap_err();
         assert!(e.starts_with("--vip `fe80::1`: IPv6 is not mirrored"), "{e}");
         assert_eq!(mirror(&["status"]).unwrap(), MirrorOrder::Status(None));
+    }
+
+    #[test]
+    fn haresources_addresses_are_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let (yaml, hr) = (d.path().join("h.yaml"), d.path().join("haresources"));
+        std::fs::write(
+            &yaml,
+            "ipfake:\n  addresses:\n    - addr: 10.0.0.9/24\n      dev: eth9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &hr,
+            "node1 IPaddr::192.168.1.10/24/eth0:web httpd\nnode2 IPaddr2::10.0.0.5/24/eth1 10.0.0.6\n",
+        )
+        .unwrap();
+        let (sect, src) = section(&Some(yaml.clone()), Some(&hr)).unwrap();
+        let up = |addr: &str| {
+            let args = IpfakeArgs::try_parse_from(["ipfake", "up", addr]).unwrap();
+            let Command::Up(up) = &args.command else { panic!() };
+            Takeover::resolve(up, &sect, src.as_ref()).map_err(|e| e.to_string())
+        };
+        // Both nodes' lines: node2 takes node1's address over.
+        let t = up("192.168.1.10").unwrap();
+        assert_eq!(
+            (t.addr.1, t.iface.as_str(), t.label.as_deref()),
+            (24, "eth0", Some("eth0:web"))
+        );
+        assert_eq!(up("10.0.0.5").unwrap().iface, "eth1");
+        // The YAML's entries are still there; an address with no prefix or interface
+        // in haresources takes them from the command line.
+        assert_eq!(up("10.0.0.9").unwrap().iface, "eth9");
+        assert!(up("10.0.0.6").unwrap_err().contains("has no prefix length"));
+        // An address in both is refused, at its haresources line, naming the entry.
+        std::fs::write(&hr, "node1 IPaddr::10.0.0.9/24/eth0\n").unwrap();
+        let e = section(&Some(yaml), Some(&hr)).unwrap_err().to_string();
+        assert!(
+            e.contains("haresources:1:7: 10.0.0.9 is also an ipfake.addresses entry (")
+                && e.ends_with("h.yaml:3:7); describe it in one place"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::base::privilege::{self, Cap};
 use crate::base::runloop::RunLoop;
 use crate::net::addr::{self, Added};
 use crate::net::arp::{self, Form, Link};
+use crate::net::linkwatch::LinkChange;
 use crate::tools::ipfake::cli::{DownArgs, FakeArgs, StatusArgs};
 use crate::tools::ipfake::settings::MirrorOrder;
 use crate::tools::ipfake::settings::Takeover;
@@ -17,6 +18,7 @@ use nix::sys::signal::Signal;
 use pnet_base::MacAddr;
 use std::fmt;
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -167,6 +169,18 @@ fn announce(link: &mut Link, ip: IpAddr, routers: &[MacAddr]) -> Result<(), Erro
     Ok(())
 }
 
+/// `ipfake up --check`: what `up` refuses before it touches anything, short of the
+/// privilege (a check may run unprivileged).
+pub fn check(a: &Takeover) -> Result<(), Error> {
+    ifindex(&a.iface).map(|_| ())
+}
+
+/// The announcements a holder owes its clients (see `up`).
+struct Owed {
+    left: u32,
+    delivered: bool,
+}
+
 /// `ipfake up`: returns when released (SIGTERM/SIGINT) or, with --once, after the burst.
 pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
     let (addr, prefix) = a.addr;
@@ -264,10 +278,42 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         }
         crate::base::log::info(&format!("released {addr} ({why})"));
     };
+    // A holder whose link loses its frames for now (a cable out for a moment) keeps
+    // the address. Only a burst that never reached the clients is owed, and sent whole
+    // once the link takes frames again; one that went out is not repeated after a
+    // later blip: the clients have it, and a holder cut off may have been replaced
+    // meanwhile (announcing again would pull them back to it). Only a one-shot
+    // (--once) fails on it.
+    let mut owed = Owed {
+        left: 0,
+        delivered: false,
+    };
+    let count = a.count.max(1);
+    let say = |link: &mut Link, owed: &mut Owed| -> Result<(), Error> {
+        match announce(link, ip, &a.routers) {
+            Err(Error::Arp(e)) if e.is_transient() && !a.once => {
+                if owed.left == 0 {
+                    crate::base::log::warn(&format!("announcing {ip}: {e}; holding it and sending again"));
+                }
+                if !owed.delivered {
+                    owed.left = count;
+                }
+                Ok(())
+            }
+            Ok(()) => {
+                if owed.left > 0 {
+                    owed.left -= 1;
+                    owed.delivered = owed.left == 0;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    };
     // From here on, a failure removes what was added: nothing is left half-done.
     let hold = (|| -> Result<(), Error> {
         // The first announcement before anything else: it is what clients wait for.
-        announce(&mut link, ip, &a.routers)?;
+        say(&mut link, &mut owed)?;
         // A mirror standby's copy of the address on lo is not needed once it is held.
         crate::tools::ipfake::mirror::drop_lo_copy_after_up(ip);
         if !a.once {
@@ -276,7 +322,7 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         }
         for _ in 1..a.count.max(1) {
             std::thread::sleep(a.interval);
-            announce(&mut link, ip, &a.routers)?;
+            say(&mut link, &mut owed)?;
         }
         Ok(())
     })();
@@ -289,19 +335,65 @@ pub fn up(a: &Takeover, pid_dir: &Path) -> Result<(), Error> {
         link.detach_teardown();
         return Ok(());
     }
+    // Sent whole; the carrier's first report says whether it went anywhere.
+    owed.delivered = owed.left == 0;
+    // The link's carrier: frames sent while it is out are lost without an error on
+    // most devices (a veth, a NIC with its cable out), so its return owes the clients
+    // the whole burst again.
+    let mut watch = crate::net::linkwatch::LinkWatch::open()
+        .map_err(|e| crate::base::log::warn(&format!("cannot watch the carrier of {}: {e}", a.iface)))
+        .ok();
+    let mut carrier: Option<bool> = None;
+    let mut changes = Vec::new();
     let refresh = a.refresh.as_nanos() as u64;
+    let retry = (a.interval.as_nanos() as u64).max(10_000_000);
     let mut next = crate::base::clock::mono_ns() + if refresh == 0 { u64::MAX / 2 } else { refresh };
     loop {
-        rl.wait(&[], next);
+        let owing = owed.left > 0 && carrier != Some(false);
+        let wake = if owing {
+            next.min(crate::base::clock::mono_ns() + retry)
+        } else {
+            next
+        };
+        rl.wait(&[watch.as_ref().map(|w| w.as_fd())], wake);
         if rl.signals().stop() {
             release("stopped");
             return Ok(());
         }
+        if let Some(w) = watch.as_mut() {
+            changes.clear();
+            if let Err(e) = w.read(&mut changes) {
+                crate::base::log::warn(&format!("carrier of {}: {e}", a.iface));
+            }
+            for c in &changes {
+                match *c {
+                    LinkChange::Carrier { ifindex, carrier: up } if ifindex == index && Some(up) != carrier => {
+                        let first = carrier.is_none();
+                        carrier = Some(up);
+                        if !up {
+                            crate::base::log::warn(&format!("{} has no carrier; still holding {ip}", a.iface));
+                            // Out from the start: the burst went nowhere.
+                            if first {
+                                owed.delivered = false;
+                            }
+                        } else if !first && !owed.delivered {
+                            crate::base::log::info(&format!("{} has its carrier again; announcing {ip}", a.iface));
+                            owed.left = count;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         let now = crate::base::clock::mono_ns();
-        if now >= next {
-            if let Err(e) = announce(&mut link, ip, &a.routers) {
+        // Nothing is sent into a link without its carrier: it would count towards a
+        // burst that reaches nobody.
+        if carrier != Some(false) && (owed.left > 0 || now >= next) {
+            if let Err(e) = say(&mut link, &mut owed) {
                 crate::base::log::warn(&format!("re-announcing {ip}: {e}"));
             }
+        }
+        if now >= next {
             next = now + refresh;
         }
     }

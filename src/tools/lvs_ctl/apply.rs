@@ -9,7 +9,7 @@ use super::backend::{Backend, Kind};
 use super::config::Config;
 use super::format;
 use super::health::{self, Health};
-use super::model::{Change, Table};
+use super::model::{Change, ServiceKey, Table};
 use super::run::Error;
 use std::io::Write;
 
@@ -19,6 +19,26 @@ use std::io::Write;
 pub fn desired(cfg: &Config, current: &Table, health: &Health) -> Table {
     let (mut t, _) = health::desired(cfg, health, health::Stamp::now());
     t.info = current.info;
+    t
+}
+
+/// `--only`: `want`'s services, and every other service of `current` as it is, so that
+/// the difference touches only the services the file names.
+pub fn only(current: &Table, mut want: Table) -> Table {
+    let others: Vec<_> = current
+        .services
+        .iter()
+        .filter(|s| !want.services.iter().any(|w| w.key == s.key))
+        .cloned()
+        .collect();
+    want.services.extend(others);
+    want
+}
+
+/// `remove`: `current` without the services `keys` name.
+pub fn without(current: &Table, keys: &[ServiceKey]) -> Table {
+    let mut t = current.clone();
+    t.services.retain(|s| !keys.contains(&s.key));
     t
 }
 
@@ -33,33 +53,50 @@ pub fn plan(b: &dyn Backend, current: &Table, want: &Table) -> Result<Vec<Change
     Ok(changes)
 }
 
-fn print(out: &mut dyn Write, changes: &[Change], json: bool, backend: Kind) -> Result<(), Error> {
+/// `present`: how many of the services named the table has, of how many (`diff --only
+/// --json`: none there is a stopped resource, some a failed one).
+fn print(
+    out: &mut dyn Write,
+    changes: &[Change],
+    json: bool,
+    backend: Kind,
+    present: Option<(usize, usize)>,
+) -> Result<(), Error> {
     let text = if json {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "backend": backend.name(),
             "changes": changes.iter().map(|c| format::change_line(c).trim_end().to_string()).collect::<Vec<_>>(),
-        })
-        .to_string()
-            + "\n"
+        });
+        if let Some((n, of)) = present {
+            v["present"] = n.into();
+            v["named"] = of.into();
+        }
+        v.to_string() + "\n"
     } else {
         changes.iter().map(format::change_line).collect()
     };
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Refused(format!("stdout: {e}"))),
-        _ => Ok(()),
-    }
+    crate::base::signals::write_answer(out, text.as_bytes()).map_err(Error::Refused)
 }
 
-/// `diff`: print the changes; Ok(true) when there are none.
+/// `diff`: print the changes (with `named`, how many of those services the table
+/// has); Ok(true) when there are none.
 pub fn diff(
     b: &mut dyn Backend,
     want: impl FnOnce(&Table) -> Table,
     json: bool,
+    named: Option<&[ServiceKey]>,
     out: &mut dyn Write,
 ) -> Result<bool, Error> {
     let current = b.read()?;
     let changes = plan(b, &current, &want(&current))?;
-    print(out, &changes, json, b.kind())?;
+    let present = named.map(|k| {
+        let n = k
+            .iter()
+            .filter(|k| current.services.iter().any(|s| s.key == **k))
+            .count();
+        (n, k.len())
+    });
+    print(out, &changes, json, b.kind(), present)?;
     Ok(changes.is_empty())
 }
 
@@ -75,7 +112,7 @@ pub fn apply(
     if !changes.is_empty() {
         b.commit(&current, &changes)?;
     }
-    print(out, &changes, json, b.kind())?;
+    print(out, &changes, json, b.kind(), None)?;
     Ok(changes.len())
 }
 
@@ -105,6 +142,21 @@ mod tests {
         - { address: 10.0.0.3:80, weight: 2 }
 ";
 
+    /// Whether `diff` (the whole table) finds nothing to change.
+    fn same(b: &mut Memory, c: &Config) -> bool {
+        diff(b, |t| desired(c, t, &Health::default()), false, None, &mut Vec::new()).unwrap()
+    }
+
+    /// A service the file does not name.
+    fn udp53() -> crate::tools::lvs_ctl::model::Service {
+        crate::tools::lvs_ctl::model::Service {
+            scheduler: "rr".into(),
+            ..crate::tools::lvs_ctl::model::Service::new(
+                crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
+            )
+        }
+    }
+
     #[test]
     fn apply_twice_changes_nothing_and_drift_is_repaired() {
         let c = cfg(CFG);
@@ -122,23 +174,18 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             0
         );
-        assert!(diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap());
+        assert!(same(&mut b, &c));
         // Someone edits the kernel's table by hand.
         run::change(
             &mut b,
             &[
                 Change::DelDest(c.services[0].service.key, "10.0.0.2".parse().unwrap(), 80),
-                Change::AddService(crate::tools::lvs_ctl::model::Service {
-                    scheduler: "rr".into(),
-                    ..crate::tools::lvs_ctl::model::Service::new(
-                        crate::tools::lvs_ctl::config::parse_key("udp 10.0.0.1:53").unwrap(),
-                    )
-                }),
+                Change::AddService(udp53()),
             ],
         )
         .unwrap();
         let mut out = Vec::new();
-        assert!(!diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut out).unwrap());
+        assert!(!diff(&mut b, |t| desired(&c, t, &Health::default()), false, None, &mut out).unwrap());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "-D -u 10.0.0.1:53\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n"
@@ -147,7 +194,43 @@ mod tests {
             apply(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap(),
             2
         );
-        assert!(diff(&mut b, |t| desired(&c, t, &Health::default()), false, &mut Vec::new()).unwrap());
+        assert!(same(&mut b, &c));
+    }
+
+    #[test]
+    fn only_touches_the_files_services_and_remove_takes_only_them_out() {
+        let c = cfg(CFG);
+        let mut b = Memory::new();
+        let theirs = udp53();
+        run::change(&mut b, &[Change::AddService(theirs.clone())]).unwrap();
+        let keys: Vec<_> = c.services.iter().map(|v| v.service.key).collect();
+        let want = |t: &Table| only(t, desired(&c, t, &Health::default()));
+        let present = |b: &mut Memory| {
+            let mut out = Vec::new();
+            let same = diff(b, want, true, Some(&keys), &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (same, v["present"].as_u64().unwrap(), v["named"].as_u64().unwrap())
+        };
+        assert_eq!(present(&mut b), (false, 0, 1), "none there");
+        assert_eq!(apply(&mut b, want, false, &mut Vec::new()).unwrap(), 3);
+        assert_eq!(b.table.services.len(), 2, "the other service stays");
+        assert_eq!(present(&mut b), (true, 1, 1));
+        // Without --only the other service is a difference (apply would remove it).
+        assert!(!diff(
+            &mut b,
+            |t| desired(&c, t, &Health::default()),
+            false,
+            None,
+            &mut Vec::new()
+        )
+        .unwrap());
+        run::change(&mut b, &[Change::DelDest(keys[0], "10.0.0.2".parse().unwrap(), 80)]).unwrap();
+        assert_eq!(present(&mut b), (false, 1, 1), "part there");
+        let mut out = Vec::new();
+        apply(&mut b, |t| without(t, &keys), false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "-D -t 10.0.0.1:80\n");
+        assert_eq!(b.table.services, vec![theirs]);
+        assert_eq!(apply(&mut b, |t| without(t, &keys), false, &mut Vec::new()).unwrap(), 0);
     }
 
     #[test]

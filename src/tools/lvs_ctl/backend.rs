@@ -53,6 +53,25 @@ impl HasExitStatus for Error {
     }
 }
 
+impl Error {
+    /// A kernel's refusal said as the capability that is missing, when it is (reading
+    /// either backend's table is for CAP_NET_ADMIN only; EPERM alone says less).
+    pub fn naming_the_capability(self) -> Error {
+        use crate::base::privilege::{self, Cap};
+        match (privilege::missing(&[Cap::NetAdmin]), self) {
+            (m, Error::Kernel(e)) if !m.is_empty() => Error::Kernel(format!(
+                "{e} (reading the kernel's table needs {})",
+                privilege::describe(&m)
+            )),
+            (m, Error::Unavailable(e)) if !m.is_empty() => Error::Unavailable(format!(
+                "{e} (reading the kernel's table needs {})",
+                privilege::describe(&m)
+            )),
+            (_, e) => e,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A kernel table of virtual services.

@@ -48,6 +48,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print what `apply` would change, one ipvsadm line each; exit 1 if anything.
     Diff(ApplyArgs),
+    /// Remove the services the configuration names, and only those, from the kernel's
+    /// table, in one transaction (those not there are skipped): what `apply --only`
+    /// added. A running `follow` of the same file would put them back.
+    Remove(RemoveArgs),
     /// Read mon-check's events (`host-down`, `host-up`, as `mon-check run` prints them)
     /// on stdin and take real servers out and back in, as each service's `on-failure`,
     /// `drain`, `quorum`, `sorry` say, with the maintenance directory and the depool
@@ -170,6 +174,24 @@ pub struct ApplyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Only the services FILE names: the table's other services are neither compared
+    /// nor removed, for a table several owners share (Pacemaker resources, a file
+    /// each). With --json, `diff` also says how many of them the table has
+    /// (`present`, of `named`).
+    #[arg(long)]
+    pub only: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    /// The configuration file. [default: /etc/hakit/hakit.yaml]
+    #[arg(value_name = "FILE", env = "HAKIT_CONFIG")]
+    pub file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -211,6 +233,16 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print Prometheus' text format: the services (scheduler, in the kernel, live
+    /// weight), their real servers (configured, operator and kernel weight, health and
+    /// state as followed, connections where the backend counts them: ipvs), the sorry
+    /// servers, and whether a follower is live (hakit_lvs_follower_up).
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// As --prometheus, written to FILE (named *.prom) by replacing it atomically, for
+    /// node_exporter's textfile collector, which may read it at any moment.
+    #[arg(long, value_name = "FILE", value_parser = crate::base::prom::out_path, conflicts_with_all = ["json", "prometheus"])]
+    pub prometheus_out: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }

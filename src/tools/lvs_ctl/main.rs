@@ -9,7 +9,7 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 
 const SUBCOMMANDS: &[&str] = &[
-    "apply", "diff", "follow", "status", "director", "cgi", "join", "snmp", "weight", "help",
+    "apply", "diff", "remove", "follow", "status", "director", "cgi", "join", "snmp", "weight", "help",
 ];
 
 /// How the arguments are read.
@@ -128,6 +128,35 @@ fn ipvsadm_main(program: &str, args: &[String]) -> ExitStatus {
     ))
 }
 
+/// The `lvs-ctl` section of FILE (or HAKIT_CONFIG, or the default file) and the table
+/// it says: what apply, diff and remove start from.
+fn file_and_table(
+    file: &Option<PathBuf>,
+    flag: Option<Kind>,
+) -> Result<(config::Config, Box<dyn backend::Backend>), ExitStatus> {
+    let Some(path) = config_path(file) else {
+        crate::base::log::error("no configuration: give FILE (or HAKIT_CONFIG); /etc/hakit/hakit.yaml does not exist");
+        return Err(ExitStatus::Usage);
+    };
+    let cfg = config::load(&path).map_err(|e| report(&e))?;
+    let b = backend::open(backend::choose(flag, cfg.backend)).map_err(|e| report(&e))?;
+    Ok((cfg, b))
+}
+
+/// The services the file names.
+fn named(cfg: &config::Config) -> Vec<super::model::ServiceKey> {
+    cfg.services.iter().map(|v| v.service.key).collect()
+}
+
+/// `--only`: the file's services as it wants them, the table's others as they are.
+fn scoped(only: bool, current: &super::model::Table, want: super::model::Table) -> super::model::Table {
+    if only {
+        apply::only(current, want)
+    } else {
+        want
+    }
+}
+
 fn finish(r: Result<(), run::Error>) -> ExitStatus {
     match r {
         Ok(()) => ExitStatus::Success,
@@ -145,6 +174,7 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
     }
     let common = match &cmd {
         Command::Apply(x) | Command::Diff(x) => &x.common,
+        Command::Remove(x) => &x.common,
         Command::Follow(x) => &x.common,
         Command::Status(x) => &x.common,
         Command::Cgi(x) => &x.common,
@@ -159,19 +189,9 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
     crate::base::log::init("lvs-ctl", syslog, false, common.quiet);
     match &cmd {
         Command::Apply(x) | Command::Diff(x) => {
-            let Some(path) = config_path(&x.file) else {
-                crate::base::log::error(
-                    "no configuration: give FILE (or HAKIT_CONFIG); /etc/hakit/hakit.yaml does not exist",
-                );
-                return ExitStatus::Usage;
-            };
-            let cfg = match config::load(&path) {
-                Ok(c) => c,
-                Err(e) => return report(&e),
-            };
-            let mut b = match backend::open(backend::choose(x.common.backend, cfg.backend)) {
-                Ok(b) => b,
-                Err(e) => return report(&e),
+            let (cfg, mut b) = match file_and_table(&x.file, x.common.backend) {
+                Ok(x) => x,
+                Err(status) => return status,
             };
             crate::base::signals::die_on_broken_pipe();
             let mut out = std::io::stdout().lock();
@@ -180,8 +200,9 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                     Ok(h) => h,
                     Err(e) => return report(&e),
                 };
-                let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
-                return match apply::diff(b.as_mut(), want, x.json, &mut out) {
+                let keys = named(&cfg);
+                let want = |t: &super::model::Table| scoped(x.only, t, apply::desired(&cfg, t, &health));
+                return match apply::diff(b.as_mut(), want, x.json, x.only.then_some(&keys[..]), &mut out) {
                     Ok(true) => ExitStatus::Success,
                     Ok(false) => ExitStatus::Failure,
                     Err(e) => report(&e),
@@ -209,8 +230,18 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
                 Ok(h) => h,
                 Err(e) => return report(&e),
             };
-            let want = |t: &super::model::Table| apply::desired(&cfg, t, &health);
+            let want = |t: &super::model::Table| scoped(x.only, t, apply::desired(&cfg, t, &health));
             finish(apply::apply(b.as_mut(), want, x.json, &mut out).map(|_| ()))
+        }
+        Command::Remove(x) => {
+            let (cfg, mut b) = match file_and_table(&x.file, x.common.backend) {
+                Ok(x) => x,
+                Err(status) => return status,
+            };
+            crate::base::signals::die_on_broken_pipe();
+            let keys = named(&cfg);
+            let want = |t: &super::model::Table| apply::without(t, &keys);
+            finish(apply::apply(b.as_mut(), want, x.json, &mut std::io::stdout().lock()).map(|_| ()))
         }
         Command::Follow(x) => {
             let path = x.config.clone().unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into());

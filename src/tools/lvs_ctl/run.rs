@@ -53,11 +53,7 @@ impl From<ipvsadm::ParseError> for Error {
 }
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
-    // A closed pipe (`lvs-ctl -L -n | head`) ends the listing, not in an error.
-    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Refused(format!("stdout: {e}"))),
-        _ => Ok(()),
-    }
+    crate::base::signals::write_answer(out, s.as_bytes()).map_err(Error::Refused)
 }
 
 /// Run one parsed command line; `program` is the name to print in help and version.

@@ -10,16 +10,17 @@ use super::health::{self, Health, Note, Placement, Stamp, Why, Writer};
 use super::model::{AddrPort, Dest, Service, ServiceKey, Table};
 use super::weights::Weights;
 use crate::base::exit::{ExitStatus, HasExitStatus};
+use crate::base::prom::Exposition;
 use serde::Serialize;
 use std::fmt;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::net::SocketAddr;
 
 #[derive(Debug)]
 pub enum Error {
     Backend(backend::Error),
     Io(String),
+    Prom(crate::base::prom::Error),
 }
 
 impl fmt::Display for Error {
@@ -27,6 +28,7 @@ impl fmt::Display for Error {
         match self {
             Error::Backend(e) => e.fmt(f),
             Error::Io(m) => f.write_str(m),
+            Error::Prom(e) => e.fmt(f),
         }
     }
 }
@@ -36,6 +38,7 @@ impl HasExitStatus for Error {
         match self {
             Error::Backend(e) => e.exit_status(),
             Error::Io(_) => ExitStatus::Failure,
+            Error::Prom(e) => e.exit_status(),
         }
     }
 }
@@ -152,13 +155,15 @@ fn follow_health(r: &mut RealView, note: Option<&Note>) {
     let (health, state, why) = match note {
         None => ("up", "in", None),
         Some(Note::Out { why, placement, .. }) => {
+            if let Placement::Draining { until } = placement {
+                r.until = Some(until.rfc3339());
+            }
+            // Out for the quorum is `quorum` however it went out (drained too), as the
+            // metric's HELP and the man page say.
             let state = match (why, placement) {
-                (Why::Quorum, Placement::Removed) | (Why::Quorum, Placement::Quiesced) => "quorum",
+                (Why::Quorum, _) => "quorum",
                 (_, Placement::Quiesced) => "quiesced",
-                (_, Placement::Draining { until }) => {
-                    r.until = Some(until.rfc3339());
-                    "draining"
-                }
+                (_, Placement::Draining { .. }) => "draining",
                 (_, Placement::Removed) => "removed",
             };
             (why.word(), state, Some(why))
@@ -433,9 +438,149 @@ pub fn json(r: &Report) -> String {
     s
 }
 
+const REAL_STATES: [&str; 6] = ["in", "quiesced", "draining", "removed", "depool-refused", "quorum"];
+const REAL_HEALTH: [&str; 3] = ["up", "down", "maintenance"];
+
+/// The report in Prometheus' text format. Health and state only where a live follower
+/// says them, connections only from a backend that counts them (nft does not).
+pub fn prometheus(r: &Report) -> Exposition {
+    let mut e = Exposition::new();
+    e.gauge(
+        "hakit_lvs_follower_up",
+        "1 while a live lvs-ctl follow keeps the real servers' health; 0: health is not known.",
+        &[],
+        r.follower.is_some(),
+    );
+    let counts = r.backend == backend::Kind::Ipvs.name();
+    for sv in &r.services {
+        let l = [("service", sv.service.as_str())];
+        e.gauge(
+            "hakit_lvs_service_info",
+            "A virtual service, with its scheduler and the backend holding it.",
+            &[
+                ("service", &sv.service),
+                ("scheduler", &sv.scheduler),
+                ("backend", r.backend),
+            ],
+            1u64,
+        );
+        e.gauge(
+            "hakit_lvs_service_configured",
+            "1 if the configuration names the service.",
+            &l,
+            sv.configured,
+        );
+        e.gauge(
+            "hakit_lvs_service_in_kernel",
+            "1 if the kernel's table has the service.",
+            &l,
+            sv.in_kernel,
+        );
+        e.gauge(
+            "hakit_lvs_service_live_weight",
+            "The sum of the kernel's weights of the service's real servers (the sorry server's aside).",
+            &l,
+            sv.live_weight,
+        );
+        if let Some(q) = sv.quorum {
+            e.gauge(
+                "hakit_lvs_service_quorum",
+                "The live weight below which the sorry server takes the service.",
+                &l,
+                q,
+            );
+        }
+        if let Some(s) = &sv.sorry {
+            e.gauge(
+                "hakit_lvs_sorry_in_kernel",
+                "1 while the sorry server has the service.",
+                &[("service", &sv.service), ("real", &s.real)],
+                s.in_kernel,
+            );
+        }
+        for rv in &sv.reals {
+            let l = [("service", sv.service.as_str()), ("real", rv.real.as_str())];
+            e.gauge(
+                "hakit_lvs_real_info",
+                "A real server of a service: its host name (as configured) and forwarding method.",
+                &[
+                    ("service", &sv.service),
+                    ("real", &rv.real),
+                    ("host", rv.host.as_deref().unwrap_or("")),
+                    ("forward", rv.forward),
+                ],
+                1u64,
+            );
+            if let Some(w) = rv.weight {
+                e.gauge(
+                    "hakit_lvs_real_configured_weight",
+                    "The real server's weight in the configuration.",
+                    &l,
+                    w,
+                );
+            }
+            if let Some(w) = rv.operator_weight {
+                e.gauge(
+                    "hakit_lvs_real_operator_weight",
+                    "The operator's weight (lvs-ctl weight, SNMP SET), which stands in for the configured one.",
+                    &l,
+                    w,
+                );
+            }
+            e.gauge(
+                "hakit_lvs_real_in_kernel",
+                "1 if the kernel's table has the real server.",
+                &l,
+                rv.kernel_weight.is_some(),
+            );
+            if let Some(w) = rv.kernel_weight {
+                e.gauge(
+                    "hakit_lvs_real_kernel_weight",
+                    "The kernel's weight of the real server.",
+                    &l,
+                    w,
+                );
+                if counts {
+                    e.gauge(
+                        "hakit_lvs_real_active_connections",
+                        "The kernel's active connections to the real server.",
+                        &l,
+                        rv.active,
+                    );
+                    e.gauge(
+                        "hakit_lvs_real_inactive_connections",
+                        "The kernel's inactive connections to the real server.",
+                        &l,
+                        rv.inactive,
+                    );
+                }
+            }
+            if let Some(h) = rv.health {
+                e.states(
+                    "hakit_lvs_real_health",
+                    "The real server's health as follow knows it: 1 for the one it has.",
+                    &l,
+                    &REAL_HEALTH,
+                    h,
+                );
+            }
+            if let Some(st) = rv.state {
+                e.states(
+                    "hakit_lvs_real_state",
+                    "How follow holds the real server (in; out: quiesced, draining, removed; depool-refused; quorum): 1 for the one.",
+                    &l,
+                    &REAL_STATES,
+                    st,
+                );
+            }
+        }
+    }
+    e
+}
+
 /// Print the status (text, or JSON with `--json`).
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
-    let kernel = backend.read()?;
+    let kernel = backend.read().map_err(backend::Error::naming_the_capability)?;
     let live = health::load_live(&args.state);
     let weights = super::weights::load(&super::weights::path_for(&args.state)).map_err(Error::Io)?;
     let r = report_weighted(
@@ -446,12 +591,11 @@ pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) ->
         backend.kind().name(),
         Stamp::now(),
     );
-    let out = if args.json { json(&r) } else { text(&r) };
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io(format!("stdout: {e}"))),
-        _ => Ok(()),
+    if args.prometheus || args.prometheus_out.is_some() {
+        return crate::base::prom::publish(&prometheus(&r), args.prometheus_out.as_deref()).map_err(Error::Prom);
     }
+    let out = if args.json { json(&r) } else { text(&r) };
+    crate::base::signals::write_answer(&mut std::io::stdout().lock(), out.as_bytes()).map_err(Error::Io)
 }
 
 #[cfg(test)]
@@ -459,6 +603,37 @@ mod tests {
     use super::*;
     use crate::tools::lvs_ctl::config::{OnFailure, Real, Virtual};
     use crate::tools::lvs_ctl::model::{Fwd, Proto};
+
+    /// A drain for the quorum is `quorum` (the HELP's word), with its end.
+    #[test]
+    fn out_for_the_quorum_is_quorum_however_placed() {
+        let d = Dest::new("10.0.0.2".parse().unwrap(), 80);
+        let until = Stamp::now();
+        for (why, placement, want) in [
+            (Why::Quorum, Placement::Draining { until }, "quorum"),
+            (Why::Quorum, Placement::Quiesced, "quorum"),
+            (
+                Why::Maintenance {
+                    file: "web2".into(),
+                    since: until,
+                },
+                Placement::Draining { until },
+                "draining",
+            ),
+        ] {
+            let mut r = real_of(&d, Some("web2"), None, None);
+            let note = Note::Out {
+                service: key(80),
+                real: "10.0.0.2:80".parse().unwrap(),
+                host: "web2".into(),
+                why,
+                placement,
+            };
+            follow_health(&mut r, Some(&note));
+            assert_eq!(r.state, Some(want));
+            assert_eq!(r.until.is_some(), matches!(placement, Placement::Draining { .. }));
+        }
+    }
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey::Addr {
@@ -568,6 +743,41 @@ mod tests {
         assert_eq!(j["services"][0]["reals"][1]["health"], "down");
         assert_eq!(j["services"][0]["reals"][1]["kernel_weight"], 0);
         assert_eq!(j["services"][0]["reals"][2]["weight"], serde_json::Value::Null);
+
+        let p = prometheus(&report(Some(&c), &k, Some(&live), "ipvs", stamp(2)))
+            .render()
+            .unwrap();
+        let real = |r: &str| format!("{{service=\"tcp/192.0.2.10:80\",real=\"{r}\"}}");
+        for line in [
+            "hakit_lvs_follower_up 1\n".to_string(),
+            "hakit_lvs_service_info{service=\"tcp/192.0.2.10:80\",scheduler=\"wrr\",backend=\"ipvs\"} 1\n".into(),
+            "hakit_lvs_service_live_weight{service=\"tcp/192.0.2.10:80\"} 3\n".into(),
+            "hakit_lvs_service_quorum{service=\"tcp/192.0.2.10:80\"} 1\n".into(),
+            "hakit_lvs_sorry_in_kernel{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.9:80\"} 0\n".into(),
+            "hakit_lvs_service_configured{service=\"fwmark/5\"} 0\n".into(),
+            format!("hakit_lvs_real_configured_weight{} 2\n", real("10.0.0.2:80")),
+            format!("hakit_lvs_real_kernel_weight{} 0\n", real("10.0.0.3:80")),
+            format!("hakit_lvs_real_active_connections{} 3\n", real("10.0.0.2:80")),
+            format!("hakit_lvs_real_inactive_connections{} 12\n", real("10.0.0.2:80")),
+            "hakit_lvs_real_health{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",state=\"down\"} 1\n".into(),
+            "hakit_lvs_real_state{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",state=\"quiesced\"} 1\n".into(),
+            "hakit_lvs_real_info{service=\"tcp/192.0.2.10:80\",real=\"10.0.0.3:80\",host=\"web3\",forward=\"Masq\"} 1\n".into(),
+        ] {
+            assert!(p.contains(&line), "{line} in\n{p}");
+        }
+        // A stranger of the kernel has no configured weight; nft counts no connections.
+        assert!(
+            !p.contains(&format!("hakit_lvs_real_configured_weight{}", real("10.0.0.77:80"))),
+            "{p}"
+        );
+        let p = prometheus(&report(Some(&c), &k, None, "nft", stamp(2)))
+            .render()
+            .unwrap();
+        assert!(
+            !p.contains("_connections") && !p.contains("hakit_lvs_real_health"),
+            "{p}"
+        );
+        assert!(p.contains("hakit_lvs_follower_up 0\n"), "{p}");
 
         // Without a follower: no health, and it says so.
         let r = report(Some(&c), &k, None, "nft", stamp(2));

@@ -443,7 +443,7 @@ pub enum Kind {
 pub enum CtlRequest {
     /// Everything in one answer: every service with its hosts, what is disabled and
     /// acknowledged.
-    List,
+    List(ListArgs),
     /// Disable a host (everywhere), a service (`GROUP SERVICE`) or a watch (`GROUP`).
     Disable {
         #[arg(value_name = "KIND")]
@@ -484,6 +484,19 @@ pub enum CtlRequest {
     Check { group: String, service: String },
     /// Re-read the configuration (a broken one keeps the running one).
     Reload,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Print Prometheus' text format: every service's state, when it was last checked
+    /// and since when it is in its state, its consecutive failures, whether it is
+    /// acknowledged, and each host's last result (ok, warning, critical, unknown).
+    #[arg(long)]
+    pub prometheus: bool,
+    /// As --prometheus, written to FILE (named *.prom) by replacing it atomically, for
+    /// node_exporter's textfile collector, which may read it at any moment.
+    #[arg(long, value_name = "FILE", value_parser = crate::base::prom::out_path, conflicts_with = "prometheus")]
+    pub prometheus_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -76,12 +76,7 @@ fn cluster(path: &std::path::Path) -> Result<Cluster, String> {
 }
 
 fn lvs(s: &Settings) -> Result<Report, String> {
-    use crate::base::privilege::{self, Cap};
-    // Reading either backend's table is for CAP_NET_ADMIN only: say so rather than EPERM.
-    let why = |e: backend::Error| match privilege::missing(&[Cap::NetAdmin]) {
-        m if m.is_empty() => e.to_string(),
-        m => format!("{e} (reading the kernel's table needs {})", privilege::describe(&m)),
-    };
+    let why = |e: backend::Error| e.naming_the_capability().to_string();
     let mut b = backend::open(s.backend).map_err(why)?;
     let kernel = b.read().map_err(why)?;
     let live = health::load_live(&s.state);

@@ -99,6 +99,7 @@ fn snapshot() -> Snapshot {
                 since: Some(1_800_000_000),
                 last_check: Some(1_800_000_000),
                 ack: None,
+                consecutive_failures: 0,
                 hosts: vec![HostStatus {
                     host: HOSTILE.into(),
                     status: None,

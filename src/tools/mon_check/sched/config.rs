@@ -385,6 +385,18 @@ fn resolve(sec: Section, src: &Source, state_dir: &Option<PathBuf>, socket: &Opt
         if hosts.is_empty() {
             return Err(err_at(src, &format!("{g}:"), format!("host group `{g}` has no hosts")));
         }
+        // Twice would be two checks of one host, and two identical series in metrics.
+        if let Some(h) = hosts
+            .iter()
+            .enumerate()
+            .find_map(|(i, h)| hosts[..i].contains(h).then_some(h))
+        {
+            return Err(err_at(
+                src,
+                &format!("{g}:"),
+                format!("host group `{g}`: host `{h}` is listed twice"),
+            ));
+        }
     }
     let mut services = Vec::new();
     for (group, svcs) in sec.watches {
@@ -582,6 +594,12 @@ mod tests {
         assert_eq!(e.pos.map(|p| p.0), Some(9), "{e}");
         let e = load_text("mon-check:\n  hostgroups:\n    web: [w1]\n  watches:\n    web:\n      x:\n        monitor: nosuch.monitor\n").unwrap_err();
         assert_eq!(e.pos, Some((7, 18)), "{e}");
+        let e = load_text("mon-check:\n  hostgroups:\n    db: [d1]\n    web: [w1, w2, w1]\n  watches:\n    web:\n      x:\n        monitor: tcp -p 1\n").unwrap_err();
+        assert_eq!(e.pos, Some((4, 5)), "{e}");
+        assert!(
+            e.to_string().contains("host group `web`: host `w1` is listed twice"),
+            "{e}"
+        );
         let e = load_text("mon-check:\n  hostgroup: {}\n").unwrap_err();
         assert_eq!(e.pos.map(|p| p.0), Some(2), "{e}");
     }

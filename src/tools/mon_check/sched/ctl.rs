@@ -140,6 +140,9 @@ pub struct ServiceStatus {
     pub since: Option<i64>,
     pub last_check: Option<i64>,
     pub ack: Option<Ack>,
+    /// Of the current failure episode (0 when ok); absent from an older scheduler.
+    #[serde(default)]
+    pub consecutive_failures: u32,
     pub hosts: Vec<HostStatus>,
 }
 
@@ -191,6 +194,7 @@ pub fn status(cfg: &Config, st: &State) -> StatusList {
                 since: s.and_then(|x| if x.failing { x.first_failure } else { x.last_success }),
                 last_check: s.and_then(|x| x.last_check),
                 ack: s.and_then(|x| x.ack.clone()),
+                consecutive_failures: s.map_or(0, |x| x.consecutive_failures),
                 hosts,
             }
         })
@@ -302,7 +306,7 @@ fn member(uid: u32, gid: u32, g: u32) -> bool {
 impl From<&CtlRequest> for Request {
     fn from(r: &CtlRequest) -> Request {
         match r.clone() {
-            CtlRequest::List => Request::List,
+            CtlRequest::List(_) => Request::List,
             CtlRequest::Disable {
                 kind,
                 names,
@@ -367,8 +371,17 @@ pub fn ask(path: &Path, req: &Request) -> Result<(Reply, String), String> {
     }
 }
 
-/// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error.
+/// `mon-check ctl`: 0 done, 2 refused or unreachable, 3 a usage error (`--json` with
+/// `--prometheus`).
 pub fn client(a: &CtlArgs, json: bool) -> Status {
+    let prom = match &a.request {
+        CtlRequest::List(l) if l.prometheus || l.prometheus_out.is_some() => Some(l.prometheus_out.as_deref()),
+        _ => None,
+    };
+    if json && prom.is_some() {
+        crate::base::log::error("--json and --prometheus: one output at a time");
+        return Status::Unknown;
+    }
     let path = socket_path(a.socket.as_deref(), a.config.as_deref());
     let (reply, answer) = match ask(&path, &Request::from(&a.request)) {
         Ok(r) => r,
@@ -377,7 +390,22 @@ pub fn client(a: &CtlArgs, json: bool) -> Status {
             return Status::Critical;
         }
     };
-    if json {
+    if let Some(out) = prom {
+        match &reply.status {
+            Some(s) => {
+                if let Err(e) = crate::base::prom::publish(&prometheus(s), out) {
+                    crate::base::log::error(&e.to_string());
+                    return Status::Critical;
+                }
+            }
+            // Never an empty exposition for a broken answer (a refusal is said below).
+            None if reply.ok => {
+                crate::base::log::error(&format!("{}: the scheduler's answer has no status", path.display()));
+                return Status::Critical;
+            }
+            None => {}
+        }
+    } else if json {
         println!("{}", answer.trim_end());
     } else if let Some(s) = &reply.status {
         print!("{}", render(s));
@@ -400,6 +428,77 @@ pub fn when(t: Option<i64>) -> String {
             .unwrap_or("-")
             .replace('T', " "),
     }
+}
+
+const SERVICE_STATES: [&str; 4] = ["ok", "failing", "untested", "disabled"];
+const HOST_STATUSES: [&str; 4] = ["ok", "warning", "critical", "unknown"];
+
+/// The status in Prometheus' text format (`ctl list --prometheus`): times as Unix
+/// timestamps, as the scheduler records them (an age would be wrong as soon as the
+/// file has been lying in the collector's directory for a while).
+pub fn prometheus(s: &StatusList) -> crate::base::prom::Exposition {
+    let mut e = crate::base::prom::Exposition::new();
+    for svc in &s.services {
+        let l = [("group", svc.group.as_str()), ("service", svc.service.as_str())];
+        e.states(
+            "hakit_check_state",
+            "A mon-check service: 1 for its state (ok, failing, untested, disabled).",
+            &l,
+            &SERVICE_STATES,
+            &svc.state,
+        );
+        if let Some(t) = svc.last_check {
+            e.gauge(
+                "hakit_check_last_run_timestamp_seconds",
+                "When the service's monitor last ran (Unix time).",
+                &l,
+                t as f64,
+            );
+        }
+        if let Some(t) = svc.since {
+            e.gauge(
+                "hakit_check_state_since_timestamp_seconds",
+                "Since when the service is failing (its first failure) or ok (its last success), Unix time.",
+                &l,
+                t as f64,
+            );
+        }
+        e.gauge(
+            "hakit_check_consecutive_failures",
+            "Failures of the service's current failure episode (0 when ok).",
+            &l,
+            svc.consecutive_failures,
+        );
+        e.gauge(
+            "hakit_check_acknowledged",
+            "1 if the failing service is acknowledged (ctl ack): no more failure alerts until it recovers.",
+            &l,
+            svc.ack.is_some(),
+        );
+        for h in &svc.hosts {
+            let hl = [
+                ("group", svc.group.as_str()),
+                ("service", svc.service.as_str()),
+                ("host", h.host.as_str()),
+            ];
+            if let Some(st) = h.status {
+                e.states(
+                    "hakit_check_host_status",
+                    "A host's last result for the service: 1 for its status (ok, warning, critical, unknown).",
+                    &hl,
+                    &HOST_STATUSES,
+                    &st.name().to_ascii_lowercase(),
+                );
+            }
+            e.gauge(
+                "hakit_check_host_disabled",
+                "1 if the host is disabled (ctl disable host).",
+                &hl,
+                h.disabled,
+            );
+        }
+    }
+    e
 }
 
 /// The status as a table a person reads at three in the morning.
@@ -450,6 +549,107 @@ mod tests {
         let a = MonCheckArgs::try_parse_from([&["mon-check", "ctl"], argv].concat()).unwrap();
         let Command::Ctl(c) = a.command else { panic!("not ctl") };
         serde_json::to_string(&Request::from(&c.request)).unwrap()
+    }
+
+    /// A scheduler that answers `reply` once; `ctl list --prometheus-out` against it.
+    fn list_against(reply: &str) -> (Status, std::path::PathBuf, tempfile::TempDir) {
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("mon.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let reply = format!("{reply}\n");
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = String::new();
+            BufReader::new(&c).read_line(&mut req).unwrap();
+            c.write_all(reply.as_bytes()).unwrap();
+        });
+        let out = d.path().join("checks.prom");
+        let a = MonCheckArgs::try_parse_from([
+            "mon-check",
+            "ctl",
+            "--socket",
+            sock.to_str().unwrap(),
+            "list",
+            "--prometheus-out",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
+        let Command::Ctl(c) = a.command else { panic!("not ctl") };
+        let st = client(&c, false);
+        t.join().unwrap();
+        (st, out, d)
+    }
+
+    #[test]
+    fn an_answer_without_status_is_critical_and_writes_nothing() {
+        let (st, out, _d) = list_against(r#"{"ok":true,"message":"reloaded"}"#);
+        assert_eq!(st, Status::Critical);
+        assert!(!out.exists());
+        let (st, out, _d) = list_against(r#"{"ok":false,"error":"busy"}"#);
+        assert_eq!(st, Status::Critical);
+        assert!(!out.exists());
+        let empty = StatusList {
+            services: vec![],
+            disabled: Disabled::default(),
+        };
+        let whole = format!(r#"{{"ok":true,"status":{}}}"#, serde_json::to_string(&empty).unwrap());
+        let (st, out, _d) = list_against(&whole);
+        assert_eq!(st, Status::Ok);
+        assert!(out.exists(), "a whole answer is written");
+    }
+
+    #[test]
+    fn checks_in_prometheus_format() {
+        let host = |h: &str, st: Option<Status>, disabled| HostStatus {
+            host: h.into(),
+            status: st,
+            line: String::new(),
+            disabled,
+        };
+        let s = StatusList {
+            services: vec![ServiceStatus {
+                group: "web".into(),
+                service: "http".into(),
+                description: String::new(),
+                state: "failing".into(),
+                summary: "web3".into(),
+                since: Some(1_795_000_000),
+                last_check: Some(1_795_000_060),
+                ack: Some(Ack {
+                    at: 1_795_000_030,
+                    comment: "on it".into(),
+                }),
+                consecutive_failures: 4,
+                hosts: vec![
+                    host("web2", Some(Status::Ok), false),
+                    host("web3", Some(Status::Critical), false),
+                    host("web4", None, true),
+                ],
+            }],
+            disabled: Disabled::default(),
+        };
+        let t = prometheus(&s).render().unwrap();
+        let svc = "group=\"web\",service=\"http\"";
+        for line in [
+            format!("hakit_check_state{{{svc},state=\"failing\"}} 1\n"),
+            format!("hakit_check_state{{{svc},state=\"ok\"}} 0\n"),
+            format!("hakit_check_last_run_timestamp_seconds{{{svc}}} 1795000060\n"),
+            format!("hakit_check_state_since_timestamp_seconds{{{svc}}} 1795000000\n"),
+            format!("hakit_check_consecutive_failures{{{svc}}} 4\n"),
+            format!("hakit_check_acknowledged{{{svc}}} 1\n"),
+            format!("hakit_check_host_status{{{svc},host=\"web3\",state=\"critical\"}} 1\n"),
+            format!("hakit_check_host_status{{{svc},host=\"web2\",state=\"ok\"}} 1\n"),
+            format!("hakit_check_host_disabled{{{svc},host=\"web4\"}} 1\n"),
+        ] {
+            assert!(t.contains(&line), "{line} in\n{t}");
+        }
+        assert!(!t.contains("host=\"web4\",state="), "never checked: no status\n{t}");
+        // A scheduler of before consecutive_failures answers without it.
+        let old: ServiceStatus = serde_json::from_str(
+            r#"{"group":"g","service":"s","description":"","state":"ok","summary":"","since":null,"last_check":null,"ack":null,"hosts":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.consecutive_failures, 0);
     }
 
     /// What goes over the socket, for every request: these strings are the protocol.
