@@ -366,11 +366,11 @@ fn lintian_finds_no_errors() {
     );
 }
 
-/// The units the package installs, by their path inside.
+/// The units (services and timers) the package installs, by their path inside.
 fn units(c: &Chroot) -> Vec<String> {
     let list = c.ok("dpkg -L hakit");
     list.lines()
-        .filter(|l| l.contains("/systemd/system/") && l.ends_with(".service"))
+        .filter(|l| l.contains("/systemd/system/") && (l.ends_with(".service") || l.ends_with(".timer")))
         .map(str::to_string)
         .collect()
 }
@@ -428,7 +428,7 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
         ));
     }
     // The compositions where the units look for them; the MIB; the OCF agents in the
-    // tree (none until contrib/ocf/ exists); the examples, valid.
+    // tree; the examples, valid.
     for s in ["pair.sh", "director.sh", "dual-channel.sh"] {
         c.ok(&format!(
             "test -x /usr/share/hakit/contrib/{s} && bash -n /usr/share/hakit/contrib/{s}"
@@ -436,7 +436,9 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
     }
     c.ok("test -s /usr/share/hakit/contrib/netns-lib.sh && test -s /usr/share/snmp/mibs/HAKIT-MIB.txt");
     for a in files_of("contrib/ocf", true) {
-        c.ok(&format!("test -x /usr/lib/ocf/resource.d/hakit/{a}"));
+        c.ok(&format!(
+            "test -x /usr/lib/ocf/resource.d/hakit/{a} && sh -n /usr/lib/ocf/resource.d/hakit/{a}"
+        ));
     }
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/hakit.yaml");
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/mon-check.yaml");
