@@ -46,6 +46,9 @@ pub struct HaCf {
     /// `auto_failback on|off|legacy`: for the composition (contrib/pair.sh --failback).
     pub auto_failback: Option<At<String>>,
     pub skipped: Vec<Skipped>,
+    /// What Heartbeat takes but hakit reads with a correction (a directive given
+    /// twice: the last wins; warntime above deadtime: clamped), for the tool to log.
+    pub warnings: Vec<At<String>>,
     /// The ports of `mcast` lines, which must all be udpport's.
     mcast_ports: Vec<At<u16>>,
 }
@@ -92,6 +95,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
     ("conn_logd_time", "hakit has no logging daemon"),
     ("debug", "hakit's debug level is -v"),
+    (
+        "syslogmsgfmt",
+        "hakit logs to stderr (journald) or, with --syslog, to syslog",
+    ),
     ("serial", "hakit has no serial channel"),
     ("baud", "hakit has no serial channel"),
     (
@@ -147,24 +154,78 @@ const SKIPPED: &[(&str, &str)] = &[
     ("quorum_server", "hakit has no quorum server"),
 ];
 
-/// Words of a line with their columns (from 1); `#` starts a comment anywhere.
-fn words(line: &str) -> Vec<(usize, &str)> {
+/// Heartbeat's WHITESPACE (config.c); a non-ASCII space is part of a word there.
+const SPACE: &[char] = &[' ', '\t', '\n', '\r', '\x0c'];
+
+/// Words of a line split at `seps`, with their columns (characters, from 1); `#`
+/// starts a comment anywhere.
+fn split_cols<'a>(line: &'a str, seps: &[char]) -> Vec<(usize, &'a str)> {
     let line = line.split('#').next().unwrap_or("");
     let mut out = Vec::new();
     let mut start = None;
-    for (i, c) in line.char_indices() {
-        if c.is_whitespace() {
-            if let Some(s) = start.take() {
-                out.push((s + 1, &line[s..i]));
+    for (n, (i, c)) in line.char_indices().enumerate() {
+        if seps.contains(&c) {
+            if let Some((s, col)) = start.take() {
+                out.push((col, &line[s..i]));
             }
         } else if start.is_none() {
-            start = Some(i);
+            start = Some((i, n + 1));
         }
     }
-    if let Some(s) = start {
-        out.push((s + 1, &line[s..]));
+    if let Some((s, col)) = start {
+        out.push((col, &line[s..]));
     }
     out
+}
+
+fn words(line: &str) -> Vec<(usize, &str)> {
+    split_cols(line, SPACE)
+}
+
+/// Heartbeat's DELIMS: its list directives (node, ping, bcast) split at commas too.
+fn items(line: &str) -> Vec<(usize, &str)> {
+    let mut seps = SPACE.to_vec();
+    seps.push(',');
+    split_cols(line, &seps)
+}
+
+/// A duration as Heartbeat writes it (`2`, `500ms`, `500msec`, `2000MS`, `10usec`), for
+/// base::duration.
+fn hb_duration(v: &str) -> Result<Duration, String> {
+    let l = v.to_ascii_lowercase();
+    let l = match l.strip_suffix("msec").or_else(|| l.strip_suffix("usec")) {
+        Some(n) => format!("{n}{}", &l[l.len() - 4..l.len() - 2]),
+        None => l,
+    };
+    crate::base::duration::parse(&l).map_err(|_| format!("`{v}` is not a duration (write 2, 500ms, 500msec)"))
+}
+
+/// Heartbeat's initdead when ha.cf has none (config.c): 12 s below a deadtime of 6 s,
+/// twice deadtime up to 10 s, deadtime itself above.
+pub fn default_initdead(deadtime: Duration) -> Duration {
+    if deadtime > Duration::from_secs(10) {
+        deadtime
+    } else if deadtime < Duration::from_secs(6) {
+        Duration::from_secs(12)
+    } else {
+        deadtime * 2
+    }
+}
+
+/// A peer or ping node: an address, or a name resolved now as Heartbeat resolves it
+/// (gethostbyname: IPv4; /etc/hosts answers without a network).
+fn host(name: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = name.parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    let found = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("`{name}` is neither an IP address nor a host name that resolves: {e}"))?;
+    found
+        .map(|a| a.ip())
+        .find(IpAddr::is_ipv4)
+        .ok_or_else(|| format!("`{name}` has no IPv4 address"))
 }
 
 /// The text of one of Heartbeat's files (`what` names it in the error).
@@ -190,63 +251,83 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let w = words(raw);
-        let Some(&(col, directive)) = w.first() else { continue };
+        let Some(&(col, word)) = w.first() else { continue };
+        // Heartbeat's own renamings: "directive 'udp' replaced by 'bcast'"; the v6
+        // forms take what their v4 forms take.
+        let directive = match word {
+            "udp" => "bcast",
+            "ping6" => "ping",
+            "ucast6" => "ucast",
+            d => d,
+        };
         let args = &w[1..];
+        // The rest of the line at Heartbeat's DELIMS (commas too), columns kept.
+        let rest = || -> Vec<(usize, &str)> {
+            let skip = raw.char_indices().nth(col - 1 + word.chars().count()).map_or(raw.len(), |(i, _)| i);
+            let prefix = raw[..skip].chars().count();
+            items(&raw[skip..]).into_iter().map(|(c, v)| (c + prefix, v)).collect()
+        };
         let err = |c: usize, m: String| error_at(path, line, c, m);
-        let need = |k: usize| -> Result<(), Error> {
-            if args.len() < k {
-                Err(err(
-                    col,
-                    format!("`{directive}` needs {k} value{}", if k > 1 { "s" } else { "" }),
-                ))
+        let need = |list: &[(usize, &str)]| -> Result<(), Error> {
+            if list.is_empty() {
+                Err(err(col, format!("`{word}` needs a value")))
             } else {
                 Ok(())
             }
         };
-        let one = || -> Result<(usize, &str), Error> {
-            match args {
-                [a] => Ok(*a),
-                [] => Err(err(col, format!("`{directive}` needs a value"))),
-                [_, (c, extra), ..] => Err(err(
-                    *c,
-                    format!("`{directive}` takes one value; `{extra}` is one too many"),
-                )),
+        // A single-value directive given twice (or with two values) is set twice
+        // by Heartbeat: the last one wins, with a warning naming both.
+        let last = |warnings: &mut Vec<At<String>>, old: Option<(usize, usize)>| -> Result<(usize, &str), Error> {
+            let list = rest();
+            need(&list)?;
+            let mut prev = old;
+            for &(c, _) in &list {
+                if let Some((l, pc)) = prev {
+                    warnings.push(At {
+                        value: format!("`{word}` is set again (first at {l}:{pc}); the last one is taken"),
+                        line,
+                        col: c,
+                    });
+                }
+                prev = Some((line, c));
             }
+            Ok(*list.last().expect("checked"))
         };
-        let duration = |old: &Option<At<Duration>>| -> Result<At<Duration>, Error> {
-            once(path, directive, old, line, col)?;
-            let (c, v) = one()?;
-            let d = crate::base::duration::parse(v).map_err(|m| err(c, m))?;
+        let place = |a: &Option<At<Duration>>| a.as_ref().map(|a| (a.line, a.col));
+        let duration = |warnings: &mut Vec<At<String>>, old: &Option<At<Duration>>| -> Result<At<Duration>, Error> {
+            let (c, v) = last(warnings, place(old))?;
+            let d = hb_duration(v).map_err(|m| err(c, m))?;
             Ok(At { value: d, line, col: c })
         };
         match directive {
             "node" => {
-                need(1)?;
-                for &(c, name) in args {
-                    if !crate::wire::hv::valid_name(name) {
+                let list = rest();
+                need(&list)?;
+                for (c, name) in list {
+                    // Heartbeat lowercases node names (`node N1` sends `src=n1`).
+                    let name = name.to_ascii_lowercase();
+                    if !crate::wire::hv::valid_name(&name) {
                         return Err(err(
                             c,
                             format!("`{name}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"),
                         ));
                     }
-                    if cf.nodes.iter().any(|n| n.value == name) {
-                        return Err(err(c, format!("node `{name}` is listed twice")));
+                    if let Some(o) = cf.nodes.iter().find(|n| n.value == name) {
+                        return Err(err(
+                            c,
+                            format!("node `{name}` is listed twice (first at {}:{}; Heartbeat lowercases names)", o.line, o.col),
+                        ));
                     }
-                    cf.nodes.push(At {
-                        value: name.into(),
-                        line,
-                        col: c,
-                    });
+                    cf.nodes.push(At { value: name, line, col: c });
                 }
             }
-            "keepalive" => cf.keepalive = Some(duration(&cf.keepalive)?),
-            "deadtime" => cf.deadtime = Some(duration(&cf.deadtime)?),
-            "warntime" => cf.warntime = Some(duration(&cf.warntime)?),
-            "initdead" => cf.initdead = Some(duration(&cf.initdead)?),
-            "deadping" => cf.deadping = Some(duration(&cf.deadping)?),
+            "keepalive" => cf.keepalive = Some(duration(&mut cf.warnings, &cf.keepalive)?),
+            "deadtime" => cf.deadtime = Some(duration(&mut cf.warnings, &cf.deadtime)?),
+            "warntime" => cf.warntime = Some(duration(&mut cf.warnings, &cf.warntime)?),
+            "initdead" => cf.initdead = Some(duration(&mut cf.warnings, &cf.initdead)?),
+            "deadping" => cf.deadping = Some(duration(&mut cf.warnings, &cf.deadping)?),
             "udpport" => {
-                once(path, directive, &cf.udpport, line, col)?;
-                let (c, v) = one()?;
+                let (c, v) = last(&mut cf.warnings, cf.udpport.as_ref().map(|a| (a.line, a.col)))?;
                 let port = port(v).map_err(|m| err(c, m))?;
                 cf.udpport = Some(At {
                     value: port,
@@ -255,8 +336,9 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 });
             }
             "bcast" => {
-                need(1)?;
-                for &(c, dev) in args {
+                let list = rest();
+                need(&list)?;
+                for (c, dev) in list {
                     add_channel(&mut cf, path, line, c, dev, Mode::Bcast)?;
                 }
             }
@@ -274,11 +356,12 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 let (pc, p) = args[2];
                 let mport = port(p).map_err(|m| err(pc, m))?;
                 let (tc, t) = args[3];
+                // Heartbeat's mcast takes 0..4 ("bad ttl" above).
                 let ttl: u8 = t
                     .parse()
                     .ok()
-                    .filter(|&t| t >= 1)
-                    .ok_or_else(|| err(tc, format!("`{t}` is not a TTL (1..255)")))?;
+                    .filter(|&t| t <= 4)
+                    .ok_or_else(|| err(tc, format!("`{t}` is not a TTL Heartbeat takes (0..4)")))?;
                 let (lc, l) = args[4];
                 match l {
                     "0" => {}
@@ -301,15 +384,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
             }
             "ucast" => {
                 if args.len() != 2 {
-                    return Err(err(col, "write `ucast DEV PEER` (one peer a line)".into()));
+                    return Err(err(col, format!("write `{word} DEV PEER` (one peer a line)")));
                 }
                 let (pc, p) = args[1];
-                let peer: IpAddr = p.parse().map_err(|_| {
-                    err(
-                        pc,
-                        format!("`{p}` is not an IP address (hakit takes the peer's address, not its name)"),
-                    )
-                })?;
+                let peer = host(p).map_err(|m| err(pc, m))?;
                 crate::net::addr::check_unicast(peer, None).map_err(|m| err(pc, m))?;
                 add_channel(
                     &mut cf,
@@ -321,11 +399,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 )?;
             }
             "ping" => {
-                need(1)?;
-                for &(c, a) in args {
-                    let ip: IpAddr = a
-                        .parse()
-                        .map_err(|_| err(c, format!("ping node `{a}` is not an IP address")))?;
+                let list = rest();
+                need(&list)?;
+                for (c, a) in list {
+                    let ip = host(a).map_err(|m| err(c, format!("ping node: {m}")))?;
                     cf.ping.push(At {
                         value: ip,
                         line,
@@ -334,8 +411,7 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 }
             }
             "auto_failback" => {
-                once(path, directive, &cf.auto_failback, line, col)?;
-                let (c, v) = one()?;
+                let (c, v) = last(&mut cf.warnings, cf.auto_failback.as_ref().map(|a| (a.line, a.col)))?;
                 let v = v.to_ascii_lowercase();
                 if !["on", "off", "legacy", "yes", "no", "true", "false"].contains(&v.as_str()) {
                     return Err(err(c, format!("`{v}` is not on, off or legacy")));
@@ -354,20 +430,24 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
         }
     }
     check_ports(&mut cf)?;
-    Ok(cf)
-}
-
-/// A directive that may appear once.
-fn once<T>(path: &Path, directive: &str, old: &Option<At<T>>, line: usize, col: usize) -> Result<(), Error> {
-    match old {
-        Some(o) => Err(error_at(
-            path,
-            line,
-            col,
-            format!("`{directive}` is set twice (first at line {})", o.line),
-        )),
-        None => Ok(()),
+    // Heartbeat corrects a warntime above deadtime (with a warning); so does hakit.
+    if let (Some(w), Some(d)) = (&mut cf.warntime, &cf.deadtime) {
+        if w.value > d.value {
+            cf.warnings.push(At {
+                value: format!(
+                    "warntime {} exceeds the deadtime {} of line {}: taken as {}",
+                    crate::base::duration::format(w.value),
+                    crate::base::duration::format(d.value),
+                    d.line,
+                    crate::base::duration::format(d.value)
+                ),
+                line: w.line,
+                col: w.col,
+            });
+            w.value = d.value;
+        }
     }
+    Ok(cf)
 }
 
 fn port(v: &str) -> Result<u16, String> {
@@ -428,14 +508,32 @@ fn add_channel(cf: &mut HaCf, path: &Path, line: usize, col: usize, dev: &str, m
     Ok(())
 }
 
-/// hakit sends and listens on one port: every mcast line's port must be udpport's (the
-/// first mcast line's port stands for udpport when there is no udpport line).
+/// hakit sends and listens on one port: every mcast line's port must be udpport's.
+/// Without udpport, Heartbeat's bcast and ucast stay on 694 while the first mcast
+/// line's port becomes the port of the mcast channels only: with no other medium, it
+/// stands for udpport; beside one, it must be 694.
 fn check_ports(cf: &mut HaCf) -> Result<(), Error> {
     let ports = std::mem::take(&mut cf.mcast_ports);
+    let others = cf
+        .channels
+        .iter()
+        .find(|c| !matches!(c.value.mode, Mode::Mcast { .. }))
+        .cloned();
     for p in &ports {
-        match &cf.udpport {
-            None => cf.udpport = Some(p.clone()),
-            Some(u) if u.value != p.value => {
+        match (&cf.udpport, &others) {
+            (None, None) => cf.udpport = Some(p.clone()),
+            (None, Some(o)) if p.value != crate::config::DEFAULT_PORT => {
+                return Err(cf.error(
+                    p,
+                    format!(
+                        "port {} differs from the port {} that line {}'s channel keeps without udpport: hakit uses one port for every channel",
+                        p.value,
+                        crate::config::DEFAULT_PORT,
+                        o.line
+                    ),
+                ))
+            }
+            (Some(u), _) if u.value != p.value => {
                 return Err(cf.error(
                     p,
                     format!(
@@ -444,7 +542,7 @@ fn check_ports(cf: &mut HaCf) -> Result<(), Error> {
                     ),
                 ))
             }
-            Some(_) => {}
+            _ => {}
         }
     }
     Ok(())
@@ -488,13 +586,16 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
         path: path.into(),
         ..HaResources::default()
     };
-    // The words of one logical line, each with its own line and column.
+    // The words of one logical line, each with its own line and column. As
+    // ResourceManager reads it: the comment goes first, then a `\\` that is the very
+    // last character joins the next line.
     let mut group: Vec<(usize, usize, String)> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     for (n, raw) in lines.iter().enumerate() {
-        let (body, more) = match raw.trim_end().strip_suffix('\\') {
+        let body = raw.split('#').next().unwrap_or("");
+        let (body, more) = match body.strip_suffix('\\') {
             Some(b) => (b, true),
-            None => (*raw, false),
+            None => (body, false),
         };
         for (c, w) in words(body) {
             group.push((n + 1, c, w.to_string()));
@@ -519,15 +620,23 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
             match (name, args) {
                 ("IPaddr" | "IPaddr2", Some(a)) => {
                     let addr = ip_resource(a).map_err(|m| error_at(path, *l, *c, format!("{r}: {m}")))?;
-                    if out.addresses.iter().any(|o| o.addr == addr.0) {
-                        return Err(error_at(path, *l, *c, format!("{} is given twice", addr.0)));
+                    if out.addresses.iter().any(|o| o.addr == addr.ip) {
+                        return Err(error_at(path, *l, *c, format!("{} is given twice", addr.ip)));
+                    }
+                    if let Some(b) = addr.broadcast {
+                        out.skipped.push(Skipped {
+                            line: *l,
+                            col: *c,
+                            what: format!("broadcast {b}"),
+                            why: "ipfake lets the kernel derive the broadcast address from the prefix",
+                        });
                     }
                     out.addresses.push(HaAddress {
                         node: node.clone(),
-                        addr: addr.0,
-                        prefix: addr.1,
-                        dev: addr.2,
-                        label: addr.3,
+                        addr: addr.ip,
+                        prefix: addr.prefix,
+                        dev: addr.dev,
+                        label: addr.label,
                         line: *l,
                         col: *c,
                     });
@@ -545,48 +654,64 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
     Ok(out)
 }
 
-type IpParts = (IpAddr, Option<u8>, Option<String>, Option<String>);
+/// IPaddr's argument, taken apart.
+struct IpParts {
+    ip: IpAddr,
+    prefix: Option<u8>,
+    dev: Option<String>,
+    label: Option<String>,
+    broadcast: Option<IpAddr>,
+}
 
 /// IPaddr's argument: `IP[/BITS[/DEV][/BROADCAST]]` (BITS may be a dotted netmask; DEV
-/// may carry a label, `eth0:web`). The broadcast address is the kernel's business.
+/// may carry a label, `eth0:web`). Empty fields are dropped, as IPaddr's sed drops a
+/// repeated `/` (`IP/24//BCAST`).
 fn ip_resource(a: &str) -> Result<IpParts, String> {
     if a.contains("::") {
         return Err("IPaddr and IPaddr2 take one argument, IP/BITS/DEV/BROADCAST".into());
     }
-    let mut parts = a.split('/');
+    let mut parts = a.split('/').filter(|p| !p.is_empty());
     let ip_s = parts.next().unwrap_or("");
     let ip: IpAddr = ip_s.parse().map_err(|_| format!("`{ip_s}` is not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match parts.next() {
         None => None,
         Some(b) => Some(
-            b.parse::<u8>()
+            crate::net::addr::parse_prefixed(&format!("{ip_s}/{b}"))
                 .ok()
-                .filter(|&p| p >= 1 && p <= max)
-                .or_else(|| crate::net::addr::netmask_prefix(b).filter(|&p| p > 0))
+                .map(|(_, p)| p)
+                .or_else(|| crate::net::addr::netmask_prefix(b))
+                .filter(|&p| p > 0)
                 .ok_or_else(|| format!("`{b}` is not a prefix length (1..{max}) or a netmask"))?,
         ),
     };
-    let (mut dev, mut label) = (None, None);
+    let mut out = IpParts {
+        ip,
+        prefix,
+        dev: None,
+        label: None,
+        broadcast: None,
+    };
     for p in parts {
-        if p.parse::<IpAddr>().is_ok() {
-            continue; // the broadcast address
+        if let Ok(b) = p.parse::<IpAddr>() {
+            out.broadcast = Some(b);
+            continue;
         }
-        if dev.is_some() {
+        if out.dev.is_some() {
             return Err(format!("`{p}` is neither an interface nor a broadcast address"));
         }
         let d = p.split(':').next().unwrap_or(p);
-        if d.is_empty() || d.len() >= libc::IFNAMSIZ {
+        if !crate::net::addr::valid_ifname(d) {
             return Err(format!("`{p}` is not an interface name"));
         }
         if p.contains(':') {
             crate::tools::ipfake::settings::check_label(p, d)?;
-            label = Some(p.to_string());
+            out.label = Some(p.to_string());
         }
-        dev = Some(d.to_string());
+        out.dev = Some(d.to_string());
     }
     crate::net::addr::check_unicast(ip, prefix)?;
-    Ok((ip, prefix, dev, label))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -107,6 +107,9 @@ impl ClusterArgs {
             for s in &h.skipped {
                 crate::base::log::warn(&format!("{}: `{}` skipped: {}", at(s.line, s.col), s.what, s.why));
             }
+            for w in &h.warnings {
+                crate::base::log::warn(&format!("{}: {}", at(w.line, w.col), w.value));
+            }
             if let Some(a) = &h.auto_failback {
                 crate::base::log::warn(&format!(
                     "{}: auto_failback {} is the composition's: contrib/pair.sh --failback (on) or without it (off); hb-send and hb-watch move nothing",
@@ -123,7 +126,12 @@ impl ClusterArgs {
     pub fn resolve(&self, d: &Described) -> Result<Cluster, Error> {
         let (f, src) = (&d.file.cluster, d.src.as_ref());
         let r = Resolver::new(src, "cluster");
-        let node = r.pick("--node", self.node.clone(), "node", f.node.clone(), uname_node);
+        let mut node = r.pick("--node", self.node.clone(), "node", f.node.clone(), uname_node);
+        // Heartbeat lowercases node names, its own (uname) too: a cluster described by
+        // ha.cf names this node as its peers hear it.
+        if d.hacf.is_some() {
+            node.value.make_ascii_lowercase();
+        }
         if !crate::wire::hv::valid_name(&node.value) {
             return Err(r.error(
                 &node.from,

@@ -66,7 +66,11 @@ impl WatchSettings {
             "initdead",
             w.initdead,
             d.hacf(|h| h.initdead.as_ref()),
-            || deadtime.value * 2,
+            // Without initdead, ha.cf's cluster starts as Heartbeat would.
+            || match d.hacf {
+                Some(_) => crate::config::hacf::default_initdead(deadtime.value),
+                None => deadtime.value * 2,
+            },
         )?;
         if initdead.value < deadtime.value {
             return Err(r.error_among(&[&initdead.from, &deadtime.from], "initdead must be at least deadtime"));
