@@ -778,8 +778,8 @@ mod tests {
         let c = cf("bcast eth0\nucast eth0 10.0.0.2\nmcast eth0 225.0.0.1 694 1 0\n").unwrap();
         let names: Vec<_> = c.channels.iter().map(|c| c.value.name.as_str()).collect();
         assert_eq!(names, ["eth0", "ucast-eth0", "mcast-eth0"]);
-        // The mcast line's port stands for udpport.
-        assert_eq!(c.udpport.map(|p| p.value), Some(694));
+        // bcast and ucast keep 694 without udpport: the mcast port agrees, none is set.
+        assert_eq!(c.udpport, None);
     }
 
     #[test]
@@ -803,16 +803,11 @@ mod tests {
     #[test]
     fn bad_lines_are_one_error_at_their_line_and_column() {
         let bad = |t: &str| cf(t).unwrap_err();
-        assert_eq!(
-            bad("keepalive 2\nkeepalive 3\n"),
-            "ha.cf:2:1: `keepalive` is set twice (first at line 1)"
-        );
-        assert_eq!(
-            bad("deadtime 5 parsecs\n"),
-            "ha.cf:1:12: `deadtime` takes one value; `parsecs` is one too many"
-        );
+        // A second value is another setting of it (the last wins), a bad one an error.
+        assert!(bad("deadtime 5 parsecs\n").starts_with("ha.cf:1:12: `parsecs` is not a duration"));
         assert!(bad("warntime soon\n").starts_with("ha.cf:1:10: `soon` is not a duration"));
         assert_eq!(bad("initdead\n"), "ha.cf:1:1: `initdead` needs a value");
+        assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs a value");
         assert_eq!(bad("udpport 0\n"), "ha.cf:1:9: `0` is not a UDP port (1..65535)");
         assert_eq!(
             bad("udpport 70000\n"),
@@ -822,9 +817,11 @@ mod tests {
             bad("\n\nkeepaliv 2\n"),
             "ha.cf:3:1: `keepaliv` is not a Heartbeat directive"
         );
-        assert_eq!(bad("node a b a\n"), "ha.cf:1:10: node `a` is listed twice");
+        assert_eq!(
+            bad("node a b a\n"),
+            "ha.cf:1:10: node `a` is listed twice (first at 1:6; Heartbeat lowercases names)"
+        );
         assert!(bad("node ok no/slash\n").starts_with("ha.cf:1:9: `no/slash` is not a node name"));
-        assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs 1 value");
         assert_eq!(
             bad("mcast eth0 225.0.0.1 694 1\n"),
             "ha.cf:1:1: write `mcast DEV GROUP PORT TTL LOOP` (five values)"
@@ -834,8 +831,8 @@ mod tests {
             "ha.cf:1:12: `10.0.0.1` is not an IPv4 multicast group (224.0.0.0/4)"
         );
         assert_eq!(
-            bad("mcast eth0 225.0.0.1 694 0 0\n"),
-            "ha.cf:1:26: `0` is not a TTL (1..255)"
+            bad("mcast eth0 225.0.0.1 694 5 0\n"),
+            "ha.cf:1:26: `5` is not a TTL Heartbeat takes (0..4)"
         );
         assert_eq!(
             bad("mcast eth0 225.0.0.1 694 1 2\n"),
@@ -845,14 +842,16 @@ mod tests {
             bad("udpport 694\nmcast eth0 225.0.0.1 695 1 0\n"),
             "ha.cf:2:22: port 695 differs from the port 694 of line 1: hakit uses one port for every channel"
         );
-        assert_eq!(
-            bad("ucast eth0 peer2\n"),
-            "ha.cf:1:12: `peer2` is not an IP address (hakit takes the peer's address, not its name)"
-        );
+        assert!(bad("ucast eth0 no-such-host.invalid\n")
+            .starts_with("ha.cf:1:12: `no-such-host.invalid` is neither an IP address nor a host name that resolves"));
         assert!(bad("ucast eth0 224.0.0.1\n").starts_with("ha.cf:1:12: "));
         assert_eq!(
             bad("ucast eth0\n"),
             "ha.cf:1:1: write `ucast DEV PEER` (one peer a line)"
+        );
+        assert_eq!(
+            bad("ucast6 eth0\n"),
+            "ha.cf:1:1: write `ucast6 DEV PEER` (one peer a line)"
         );
         assert_eq!(
             bad("ucast eth0 10.0.0.2\nucast eth0 10.0.0.2\n"),
@@ -870,10 +869,7 @@ mod tests {
             bad("bcast e0 e1 e2 e3 e4 e5 e6 e7 e8\n"),
             "ha.cf:1:31: more than 8 channels"
         );
-        assert_eq!(
-            bad("ping 10.0.0.300\n"),
-            "ha.cf:1:6: ping node `10.0.0.300` is not an IP address"
-        );
+        assert!(bad("ping 10.0.0.300\n").starts_with("ha.cf:1:6: ping node: `10.0.0.300` is neither an IP address"));
         assert_eq!(
             bad("auto_failback maybe\n"),
             "ha.cf:1:15: `maybe` is not on, off or legacy"
@@ -980,7 +976,14 @@ mod tests {
             ]
         );
         let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
-        assert_eq!(s, [(2, 57, "httpd"), (4, 13, "Filesystem::/dev/sda1::/data1::ext2")]);
+        assert_eq!(
+            s,
+            [
+                (2, 57, "httpd"),
+                (3, 7, "broadcast 135.9.216.12"),
+                (4, 13, "Filesystem::/dev/sda1::/data1::ext2")
+            ]
+        );
         // A word with a slash that is no address is a resource like any other.
         let h = parse_haresources(Path::new("haresources"), "n1 drbddisk/r0\n").unwrap();
         assert_eq!((h.addresses.len(), h.skipped.len()), (0, 1));
@@ -1005,14 +1008,245 @@ mod tests {
 
     #[test]
     fn the_interop_tests_files() {
-        // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6.
-        let c = cf("logfile /tmp/x/ha-log\nkeepalive 200ms\nwarntime 1\ndeadtime 2\ninitdead 4\nudpport 694\nbcast eth0\nnode hbpeer\nnode n1\ncrm off\nauto_failback off\n").unwrap();
-        assert_eq!(c.nodes.len(), 2);
+        // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6 (its logfile line
+        // added last).
+        let text = concat!(include_str!("../../tests/heartbeat-interop.ha.cf"), "logfile /tmp/x/ha-log\n");
+        let c = cf(text).unwrap();
+        assert_eq!(
+            c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(),
+            ["hbpeer", "n1"]
+        );
+        assert_eq!(c.udpport.as_ref().map(|p| p.value), Some(695));
+        assert_eq!(c.keepalive.as_ref().map(|k| k.value), Some(Duration::from_millis(200)));
         assert_eq!(
             c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
-            ["logfile", "crm"]
+            ["crm", "logfile"]
         );
+        assert!(c.warnings.is_empty());
         let h = parse_haresources(Path::new("haresources"), "").unwrap();
         assert!(h.addresses.is_empty());
+    }
+
+    /// Heartbeat lowercases node names: `node N1` is n1, and `node A a` one node twice.
+    #[test]
+    fn node_names_are_lowercased() {
+        let c = cf("node N1 Web-2\n").unwrap();
+        assert_eq!(c.nodes, [at("n1".into(), 1, 6), at("web-2".into(), 1, 9)]);
+        assert_eq!(
+            cf("node A a\n").unwrap_err(),
+            "ha.cf:1:8: node `a` is listed twice (first at 1:6; Heartbeat lowercases names)"
+        );
+    }
+
+    /// Without udpport, bcast and ucast stay on 694; the mcast port only stands for
+    /// udpport when mcast is the only medium.
+    #[test]
+    fn the_mcast_port_without_udpport() {
+        let c = cf("mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 700 1 0\n").unwrap();
+        assert_eq!(c.udpport, Some(at(700, 1, 22)));
+        assert_eq!(
+            cf("bcast eth1\nmcast eth0 225.0.0.1 700 1 0\n").unwrap_err(),
+            "ha.cf:2:22: port 700 differs from the port 694 that line 1's channel keeps without udpport: hakit uses one port for every channel"
+        );
+        assert_eq!(
+            cf("mcast eth0 225.0.0.1 700 1 0\nucast eth1 10.0.0.2\n").unwrap_err(),
+            "ha.cf:1:22: port 700 differs from the port 694 that line 2's channel keeps without udpport: hakit uses one port for every channel"
+        );
+        assert_eq!(
+            cf("mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 701 1 0\n").unwrap_err(),
+            "ha.cf:2:22: port 701 differs from the port 700 of line 1: hakit uses one port for every channel"
+        );
+        // An explicit udpport is every channel's.
+        let c = cf("udpport 700\nbcast eth1\nmcast eth0 225.0.0.1 700 1 0\n").unwrap();
+        assert_eq!(c.udpport.map(|p| p.value), Some(700));
+    }
+
+    /// Heartbeat's list directives split at commas too.
+    #[test]
+    fn lists_split_at_commas() {
+        let c = cf("node xx,n1\nping 127.0.0.1,127.0.0.2\nbcast eth0,eth1\n").unwrap();
+        assert_eq!(c.nodes, [at("xx".into(), 1, 6), at("n1".into(), 1, 9)]);
+        assert_eq!(c.ping, [at("127.0.0.1".parse().unwrap(), 2, 6), at("127.0.0.2".parse().unwrap(), 2, 16)]);
+        let devs: Vec<_> = c.channels.iter().map(|c| (c.value.dev.as_str(), c.col)).collect();
+        assert_eq!(devs, [("eth0", 7), ("eth1", 12)]);
+        assert_eq!(cf("node ,\n").unwrap_err(), "ha.cf:1:1: `node` needs a value");
+    }
+
+    /// Heartbeat's units, in any case: ms, msec, us, usec; a bare number is seconds.
+    #[test]
+    fn heartbeats_durations() {
+        let c = cf("keepalive 500msec\ndeadtime 2000MS\nwarntime 900000usec\ninitdead 30\ndeadping 7Sec\n").unwrap();
+        assert_eq!(c.keepalive.map(|d| d.value), Some(Duration::from_millis(500)));
+        assert_eq!(c.deadtime.map(|d| d.value), Some(Duration::from_secs(2)));
+        assert_eq!(c.warntime.map(|d| d.value), Some(Duration::from_millis(900)));
+        assert_eq!(c.initdead.map(|d| d.value), Some(Duration::from_secs(30)));
+        assert_eq!(c.deadping.map(|d| d.value), Some(Duration::from_secs(7)));
+        assert_eq!(
+            cf("keepalive 2fortnights\n").unwrap_err(),
+            "ha.cf:1:11: `2fortnights` is not a duration (write 2, 500ms, 500msec)"
+        );
+    }
+
+    /// What Heartbeat accepts under another name is read as what it stands for.
+    #[test]
+    fn renamed_directives() {
+        let c = cf("syslogmsgfmt true\nudp eth0\nping6 fe80::1\nucast6 eth1 2001:db8::2\n").unwrap();
+        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["syslogmsgfmt"]);
+        assert_eq!(c.channels[0].value.mode, Mode::Bcast);
+        assert_eq!(c.ping, [at("fe80::1".parse().unwrap(), 3, 7)]);
+        assert_eq!(
+            c.channels[1].value.mode,
+            Mode::Ucast {
+                peers: vec!["2001:db8::2".parse().unwrap()]
+            }
+        );
+    }
+
+    /// Heartbeat's initdead without an initdead line (config.c).
+    #[test]
+    fn initdead_default_is_heartbeats() {
+        let s = Duration::from_secs;
+        assert_eq!(default_initdead(s(2)), s(12));
+        assert_eq!(default_initdead(Duration::from_millis(5999)), s(12));
+        assert_eq!(default_initdead(s(6)), s(12));
+        assert_eq!(default_initdead(s(8)), s(16));
+        assert_eq!(default_initdead(s(10)), s(20));
+        assert_eq!(default_initdead(s(11)), s(11));
+        assert_eq!(default_initdead(s(30)), s(30));
+    }
+
+    /// A single-value directive set again: the last wins, the warning names both.
+    #[test]
+    fn the_last_setting_wins() {
+        let c = cf("keepalive 1\nkeepalive 2\nudpport 700 701\n").unwrap();
+        assert_eq!(c.keepalive, Some(at(Duration::from_secs(2), 2, 11)));
+        assert_eq!(c.udpport, Some(at(701, 3, 13)));
+        let w: Vec<_> = c.warnings.iter().map(|w| (w.line, w.col, w.value.as_str())).collect();
+        assert_eq!(
+            w,
+            [
+                (2, 11, "`keepalive` is set again (first at 1:11); the last one is taken"),
+                (3, 13, "`udpport` is set again (first at 3:9); the last one is taken"),
+            ]
+        );
+    }
+
+    /// warntime above deadtime: clamped to it, with a warning at warntime's line.
+    #[test]
+    fn warntime_above_deadtime_is_clamped() {
+        let c = cf("deadtime 2\nwarntime 5\n").unwrap();
+        assert_eq!(c.warntime, Some(at(Duration::from_secs(2), 2, 10)));
+        assert_eq!(
+            c.warnings,
+            [at("warntime 5s exceeds the deadtime 2s of line 1: taken as 2s".to_string(), 2, 10)]
+        );
+        assert!(cf("deadtime 2\nwarntime 2\n").unwrap().warnings.is_empty());
+    }
+
+    /// Heartbeat's mcast TTL is 0..4.
+    #[test]
+    fn mcast_ttl_is_0_to_4() {
+        for t in ["0", "4"] {
+            let c = cf(&format!("mcast eth0 225.0.0.1 694 {t} 0\n")).unwrap();
+            assert!(matches!(c.channels[0].value.mode, Mode::Mcast { ttl, .. } if ttl.to_string() == t));
+        }
+        for t in ["5", "255", "-1"] {
+            assert_eq!(
+                cf(&format!("mcast eth0 225.0.0.1 694 {t} 0\n")).unwrap_err(),
+                format!("ha.cf:1:26: `{t}` is not a TTL Heartbeat takes (0..4)")
+            );
+        }
+    }
+
+    /// Host names are resolved once, at load (/etc/hosts: no network needed).
+    #[test]
+    fn host_names_are_resolved() {
+        let c = cf("ping localhost\n").unwrap();
+        assert_eq!(c.ping, [at("127.0.0.1".parse().unwrap(), 1, 6)]);
+        assert!(cf("ping no-such-host.invalid\n")
+            .unwrap_err()
+            .starts_with("ha.cf:1:6: ping node: `no-such-host.invalid` is neither an IP address nor a host name that resolves"));
+    }
+
+    /// Columns count characters, and only ASCII blanks separate words.
+    #[test]
+    fn columns_are_characters() {
+        assert_eq!(
+            cf("# é\nnode é1\n").unwrap_err(),
+            "ha.cf:2:6: `é1` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
+        );
+        assert_eq!(
+            cf("node\u{a0}n1 x\n").unwrap_err(),
+            "ha.cf:1:1: `node\u{a0}n1` is not a Heartbeat directive"
+        );
+        assert_eq!(
+            cf("\u{e9}\u{e9} x\n").unwrap_err(),
+            "ha.cf:1:1: `\u{e9}\u{e9}` is not a Heartbeat directive"
+        );
+        assert_eq!(
+            cf("node n1 \u{e9}\u{e9} x/y\n").unwrap_err(),
+            "ha.cf:1:9: `\u{e9}\u{e9}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
+        );
+        assert_eq!(
+            cf("node \u{e9} \u{e9}\n").unwrap_err(),
+            "ha.cf:1:6: `\u{e9}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
+        );
+        // A form feed separates, as in Heartbeat's WHITESPACE.
+        assert_eq!(cf("keepalive\u{c}1\n").unwrap().keepalive, Some(at(Duration::from_secs(1), 1, 11)));
+    }
+
+    #[test]
+    fn haresources_comments_and_continuations() {
+        // The comment goes first: a `\\` inside it continues nothing, and one before
+        // it (then the last character) does.
+        let h = parse_haresources(
+            Path::new("haresources"),
+            "n1 10.0.0.1/24/eth0 # not joined \\\nn2 10.0.0.2/24/eth0 \\# joined\n 10.0.0.3/24/eth0\nn3 10.0.0.4/24/eth0 \\ \nn4 10.0.0.5/24/eth0\n",
+        )
+        .unwrap();
+        let a: Vec<_> = h.addresses.iter().map(|a| (a.node.as_str(), a.addr.to_string(), a.line)).collect();
+        assert_eq!(
+            a,
+            [
+                ("n1", "10.0.0.1".into(), 1),
+                ("n2", "10.0.0.2".into(), 2),
+                ("n2", "10.0.0.3".into(), 3),
+                ("n3", "10.0.0.4".into(), 4),
+                ("n4", "10.0.0.5".into(), 5),
+            ]
+        );
+        // `\\ ` (a blank after it) joins nothing: the backslash is a resource.
+        assert_eq!(
+            h.skipped.iter().map(|s| (s.line, s.what.as_str())).collect::<Vec<_>>(),
+            [(4, "\\")]
+        );
+    }
+
+    #[test]
+    fn haresources_empty_fields_and_the_broadcast() {
+        let h = parse_haresources(
+            Path::new("haresources"),
+            "n1 IPaddr::10.0.0.5/24//10.0.0.255\nn1 IPaddr::10.0.1.5//24/eth1\nn1 IPaddr::10.0.2.5/24\n",
+        )
+        .unwrap();
+        let a: Vec<_> = h.addresses.iter().map(|a| (a.addr.to_string(), a.prefix, a.dev.as_deref())).collect();
+        assert_eq!(
+            a,
+            [
+                ("10.0.0.5".into(), Some(24), None),
+                ("10.0.1.5".into(), Some(24), Some("eth1")),
+                ("10.0.2.5".into(), Some(24), None),
+            ]
+        );
+        let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str(), s.why)).collect();
+        assert_eq!(
+            s,
+            [(
+                1,
+                4,
+                "broadcast 10.0.0.255",
+                "ipfake lets the kernel derive the broadcast address from the prefix"
+            )]
+        );
     }
 }
