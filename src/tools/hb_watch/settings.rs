@@ -270,4 +270,19 @@ mod tests {
         let e = resolve(None, &["--hook-queue", "0"]).unwrap_err();
         assert_eq!(e.to_string(), "--hook-queue: hook-queue must be 1..1000000");
     }
+
+    /// With ha.cf and no initdead, Heartbeat's default; without ha.cf, 2 × deadtime.
+    #[test]
+    fn initdead_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("ha.cf");
+        let cf_s = cf.display().to_string();
+        for (text, want) in [("deadtime 2\n", 12), ("deadtime 8\n", 16), ("deadtime 20\n", 20)] {
+            std::fs::write(&cf, format!("bcast eth0\nnode n1\n{text}")).unwrap();
+            let s = resolve(None, &["--ha-cf", &cf_s]).unwrap();
+            assert_eq!(s.initdead, Duration::from_secs(want), "{text}");
+        }
+        let s = resolve(None, &["--deadtime", "2s"]).unwrap();
+        assert_eq!(s.initdead, Duration::from_secs(4));
+    }
 }
