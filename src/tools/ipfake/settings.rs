@@ -533,6 +533,26 @@ mod tests {
         // in haresources takes them from the command line.
         assert_eq!(up("10.0.0.9").unwrap().iface, "eth9");
         assert!(up("10.0.0.6").unwrap_err().contains("has no prefix length"));
+        // A prefix without an interface: the prefix is kept, the interface comes from
+        // the command line, and errors about the entry name its haresources word.
+        let hr_s = hr.display().to_string();
+        std::fs::write(&hr, "n1 IPaddr::10.0.0.7/28\nnode1 IPaddr::192.168.1.10/24/eth0:web\n").unwrap();
+        let (sect, src) = section(&Some(yaml.clone()), Some(&hr)).unwrap();
+        let up = |argv: &[&str]| {
+            let args = IpfakeArgs::try_parse_from([&["ipfake", "up"], argv].concat()).unwrap();
+            let Command::Up(up) = &args.command else { panic!() };
+            Takeover::resolve(up, &sect, src.as_ref()).map_err(|e| e.to_string())
+        };
+        let t = up(&["10.0.0.7", "dev", "eth3"]).unwrap();
+        assert_eq!((t.addr.1, t.iface.as_str()), (28, "eth3"));
+        assert_eq!(
+            up(&["10.0.0.7"]).unwrap_err(),
+            format!("{hr_s}:1:4: 10.0.0.7 names no interface: give `dev IFACE`")
+        );
+        assert_eq!(
+            up(&["192.168.1.10", "dev", "eth5"]).unwrap_err(),
+            format!("{hr_s}:2:7: `eth0:web` must be `eth5` or start with `eth5:` (the device's name)")
+        );
         // An address in both is refused, at its haresources line, naming the entry.
         std::fs::write(&hr, "node1 IPaddr::10.0.0.9/24/eth0\n").unwrap();
         let e = section(&Some(yaml), Some(&hr)).unwrap_err().to_string();
