@@ -34,7 +34,12 @@ pub struct ClusterArgs {
     /// both places is an error; flags still win), and its `authkeys` beside it for
     /// --keys. What hakit does not do (crm, respawn, serial, logfile, ...) is named with
     /// its line in a warning and skipped; auto_failback belongs to the composition
-    /// (contrib/pair.sh --failback). A bad line: FILE:LINE:COLUMN, exit status 2.
+    /// (contrib/pair.sh --failback). It is read as Heartbeat 3.0.6 reads it: node names
+    /// lowercased (this node's too), host names resolved once, a directive set twice
+    /// taken last with a warning, warntime above deadtime clamped with one. Refused on
+    /// purpose: an mcast port other than the one port hakit uses for every channel
+    /// (udpport; without it 694 beside bcast or ucast). A bad line: FILE:LINE:COLUMN,
+    /// exit status 2.
     #[arg(long = "ha-cf", value_name = "FILE")]
     pub ha_cf: Option<PathBuf>,
     /// The keys file, in Heartbeat's authkeys format, mode 0600. [default: /etc/hakit/authkeys,
