@@ -280,7 +280,10 @@ pub fn parse_with(path: &Path, text: &str, resolve: Resolve) -> Result<HaCf, Err
         let args = &w[1..];
         // The rest of the line at Heartbeat's DELIMS (commas too), columns kept.
         let rest = || -> Vec<(usize, &str)> {
-            let skip = raw.char_indices().nth(col - 1 + word.chars().count()).map_or(raw.len(), |(i, _)| i);
+            let skip = raw
+                .char_indices()
+                .nth(col - 1 + word.chars().count())
+                .map_or(raw.len(), |(i, _)| i);
             let prefix = raw[..skip].chars().count();
             items(&raw[skip..]).into_iter().map(|(c, v)| (c + prefix, v)).collect()
         };
@@ -332,10 +335,17 @@ pub fn parse_with(path: &Path, text: &str, resolve: Resolve) -> Result<HaCf, Err
                     if let Some(o) = cf.nodes.iter().find(|n| n.value == name) {
                         return Err(err(
                             c,
-                            format!("node `{name}` is listed twice (first at {}:{}; Heartbeat lowercases names)", o.line, o.col),
+                            format!(
+                                "node `{name}` is listed twice (first at {}:{}; Heartbeat lowercases names)",
+                                o.line, o.col
+                            ),
                         ));
                     }
-                    cf.nodes.push(At { value: name, line, col: c });
+                    cf.nodes.push(At {
+                        value: name,
+                        line,
+                        col: c,
+                    });
                 }
             }
             "keepalive" => cf.keepalive = Some(duration(&mut cf.warnings, &cf.keepalive)?),
@@ -1032,7 +1042,10 @@ mod tests {
     fn the_interop_tests_files() {
         // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6 (its logfile line
         // added last).
-        let text = concat!(include_str!("../../tests/heartbeat-interop.ha.cf"), "logfile /tmp/x/ha-log\n");
+        let text = concat!(
+            include_str!("../../tests/heartbeat-interop.ha.cf"),
+            "logfile /tmp/x/ha-log\n"
+        );
         let c = cf(text).unwrap();
         assert_eq!(
             c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(),
@@ -1088,7 +1101,13 @@ mod tests {
     fn lists_split_at_commas() {
         let c = cf("node xx,n1\nping 127.0.0.1,127.0.0.2\nbcast eth0,eth1\n").unwrap();
         assert_eq!(c.nodes, [at("xx".into(), 1, 6), at("n1".into(), 1, 9)]);
-        assert_eq!(c.ping, [at("127.0.0.1".parse().unwrap(), 2, 6), at("127.0.0.2".parse().unwrap(), 2, 16)]);
+        assert_eq!(
+            c.ping,
+            [
+                at("127.0.0.1".parse().unwrap(), 2, 6),
+                at("127.0.0.2".parse().unwrap(), 2, 16)
+            ]
+        );
         let devs: Vec<_> = c.channels.iter().map(|c| (c.value.dev.as_str(), c.col)).collect();
         assert_eq!(devs, [("eth0", 7), ("eth1", 12)]);
         assert_eq!(cf("node ,\n").unwrap_err(), "ha.cf:1:1: `node` needs a value");
@@ -1113,7 +1132,10 @@ mod tests {
     #[test]
     fn renamed_directives() {
         let c = cf("syslogmsgfmt true\nudp eth0\nping6 fe80::1\nucast6 eth1 2001:db8::2\n").unwrap();
-        assert_eq!(c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(), ["syslogmsgfmt"]);
+        assert_eq!(
+            c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
+            ["syslogmsgfmt"]
+        );
         assert_eq!(c.channels[0].value.mode, Mode::Bcast);
         assert_eq!(c.ping, [at("fe80::1".parse().unwrap(), 3, 7)]);
         assert_eq!(
@@ -1160,7 +1182,11 @@ mod tests {
         assert_eq!(c.warntime, Some(at(Duration::from_secs(2), 2, 10)));
         assert_eq!(
             c.warnings,
-            [at("warntime 5s exceeds the deadtime 2s of line 1: taken as 2s".to_string(), 2, 10)]
+            [at(
+                "warntime 5s exceeds the deadtime 2s of line 1: taken as 2s".to_string(),
+                2,
+                10
+            )]
         );
         assert!(cf("deadtime 2\nwarntime 2\n").unwrap().warnings.is_empty());
     }
@@ -1196,7 +1222,13 @@ mod tests {
                 peers: vec!["10.0.0.2".parse().unwrap()]
             }
         );
-        assert_eq!(c.ping, [at("10.0.0.2".parse().unwrap(), 2, 6), at("10.0.0.9".parse().unwrap(), 2, 12)]);
+        assert_eq!(
+            c.ping,
+            [
+                at("10.0.0.2".parse().unwrap(), 2, 6),
+                at("10.0.0.9".parse().unwrap(), 2, 12)
+            ]
+        );
         let e = parse_with(Path::new("ha.cf"), "ping 10.0.0.9 gw\n", &table).unwrap_err();
         assert_eq!(e.to_string(), "ha.cf:1:15: ping node: `gw` does not resolve");
         assert_eq!(host("localhost"), Ok("127.0.0.1".parse().unwrap()));
@@ -1227,7 +1259,10 @@ mod tests {
             "ha.cf:1:6: `\u{e9}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
         );
         // A form feed separates, as in Heartbeat's WHITESPACE.
-        assert_eq!(cf("keepalive\u{c}1\n").unwrap().keepalive, Some(at(Duration::from_secs(1), 1, 11)));
+        assert_eq!(
+            cf("keepalive\u{c}1\n").unwrap().keepalive,
+            Some(at(Duration::from_secs(1), 1, 11))
+        );
     }
 
     #[test]
@@ -1239,7 +1274,11 @@ mod tests {
             "n1 10.0.0.1/24/eth0 # not joined \\\nn2 10.0.0.2/24/eth0 \\# joined\n 10.0.0.3/24/eth0\nn3 10.0.0.4/24/eth0 \\ \nn4 10.0.0.5/24/eth0\n",
         )
         .unwrap();
-        let a: Vec<_> = h.addresses.iter().map(|a| (a.node.as_str(), a.addr.to_string(), a.line)).collect();
+        let a: Vec<_> = h
+            .addresses
+            .iter()
+            .map(|a| (a.node.as_str(), a.addr.to_string(), a.line))
+            .collect();
         assert_eq!(
             a,
             [
@@ -1264,7 +1303,11 @@ mod tests {
             "n1 IPaddr::10.0.0.5/24//10.0.0.255\nn1 IPaddr::10.0.1.5//24/eth1\nn1 IPaddr::10.0.2.5/24\n",
         )
         .unwrap();
-        let a: Vec<_> = h.addresses.iter().map(|a| (a.addr.to_string(), a.prefix, a.dev.as_deref())).collect();
+        let a: Vec<_> = h
+            .addresses
+            .iter()
+            .map(|a| (a.addr.to_string(), a.prefix, a.dev.as_deref()))
+            .collect();
         assert_eq!(
             a,
             [
@@ -1273,7 +1316,11 @@ mod tests {
                 ("10.0.2.5".into(), Some(24), None),
             ]
         );
-        let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str(), s.why)).collect();
+        let s: Vec<_> = h
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.col, s.what.as_str(), s.why))
+            .collect();
         assert_eq!(
             s,
             [(

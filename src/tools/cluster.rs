@@ -384,6 +384,9 @@ mod tests {
     fn with_ha_cf_this_nodes_name_is_lowercased() {
         let (c, _) = resolve("bcast eth0\nnode N1 n2\n", None, &["--node", "N1"]);
         let c = c.unwrap();
-        assert_eq!((c.node.as_str(), c.nodes.as_slice()), ("n1", ["n1".to_string(), "n2".into()].as_slice()));
+        assert_eq!(
+            (c.node.as_str(), c.nodes.as_slice()),
+            ("n1", ["n1".to_string(), "n2".into()].as_slice())
+        );
     }
 }
