@@ -1079,18 +1079,27 @@ mod tests {
     fn the_mcast_port_without_udpport() {
         let c = cf("mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 700 1 0\n").unwrap();
         assert_eq!(c.udpport, Some(at(700, 1, 22)));
-        assert_eq!(
-            cf("bcast eth1\nmcast eth0 225.0.0.1 700 1 0\n").unwrap_err(),
-            "ha.cf:2:22: port 700 differs from the port 694 that line 1's channel keeps without udpport: hakit uses one port for every channel"
-        );
-        assert_eq!(
-            cf("mcast eth0 225.0.0.1 700 1 0\nucast eth1 10.0.0.2\n").unwrap_err(),
-            "ha.cf:1:22: port 700 differs from the port 694 that line 2's channel keeps without udpport: hakit uses one port for every channel"
-        );
-        assert_eq!(
-            cf("mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 701 1 0\n").unwrap_err(),
-            "ha.cf:2:22: port 701 differs from the port 700 of line 1: hakit uses one port for every channel"
-        );
+        let one = "hakit uses one port for every channel";
+        for (text, want) in [
+            (
+                "bcast eth1\nmcast eth0 225.0.0.1 700 1 0\n",
+                format!(
+                    "ha.cf:2:22: port 700 differs from the port 694 that line 1's channel keeps without udpport: {one}"
+                ),
+            ),
+            (
+                "mcast eth0 225.0.0.1 700 1 0\nucast eth1 10.0.0.2\n",
+                format!(
+                    "ha.cf:1:22: port 700 differs from the port 694 that line 2's channel keeps without udpport: {one}"
+                ),
+            ),
+            (
+                "mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 701 1 0\n",
+                format!("ha.cf:2:22: port 701 differs from the port 700 of line 1: {one}"),
+            ),
+        ] {
+            assert_eq!(cf(text).unwrap_err(), want, "{text:?}");
+        }
         // An explicit udpport is every channel's.
         let c = cf("udpport 700\nbcast eth1\nmcast eth0 225.0.0.1 700 1 0\n").unwrap();
         assert_eq!(c.udpport.map(|p| p.value), Some(700));
@@ -1238,26 +1247,24 @@ mod tests {
     /// Columns count characters, and only ASCII blanks separate words.
     #[test]
     fn columns_are_characters() {
-        assert_eq!(
-            cf("# é\nnode é1\n").unwrap_err(),
-            "ha.cf:2:6: `é1` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
-        );
-        assert_eq!(
-            cf("node\u{a0}n1 x\n").unwrap_err(),
-            "ha.cf:1:1: `node\u{a0}n1` is not a Heartbeat directive"
-        );
-        assert_eq!(
-            cf("\u{e9}\u{e9} x\n").unwrap_err(),
-            "ha.cf:1:1: `\u{e9}\u{e9}` is not a Heartbeat directive"
-        );
-        assert_eq!(
-            cf("node n1 \u{e9}\u{e9} x/y\n").unwrap_err(),
-            "ha.cf:1:9: `\u{e9}\u{e9}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
-        );
-        assert_eq!(
-            cf("node \u{e9} \u{e9}\n").unwrap_err(),
-            "ha.cf:1:6: `\u{e9}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"
-        );
+        let name = "is not a node name hakit can use (letters, digits, - _ .; at most 64)";
+        for (text, want) in [
+            ("# é\nnode é1\n", format!("ha.cf:2:6: `é1` {name}")),
+            // `é` is two bytes: the peer is at the 9th character, the 10th byte.
+            (
+                "ucast é 10.0.0.300\n",
+                "ha.cf:1:9: `10.0.0.300` is not an IP address (a host name is resolved only when ha.cf is loaded)"
+                    .into(),
+            ),
+            ("node \u{e9} \u{e9}\n", format!("ha.cf:1:6: `\u{e9}` {name}")),
+            // A no-break space is no blank to Heartbeat: one word.
+            (
+                "node\u{a0}n1 x\n",
+                "ha.cf:1:1: `node\u{a0}n1` is not a Heartbeat directive".into(),
+            ),
+        ] {
+            assert_eq!(cf(text).unwrap_err(), want, "{text:?}");
+        }
         // A form feed separates, as in Heartbeat's WHITESPACE.
         assert_eq!(
             cf("keepalive\u{c}1\n").unwrap().keepalive,
@@ -1265,15 +1272,15 @@ mod tests {
         );
     }
 
+    fn hr(text: &str) -> HaResources {
+        parse_haresources(Path::new("haresources"), text).unwrap()
+    }
+
     #[test]
     fn haresources_comments_and_continuations() {
         // The comment goes first: a `\\` inside it continues nothing, and one before
         // it (then the last character) does.
-        let h = parse_haresources(
-            Path::new("haresources"),
-            "n1 10.0.0.1/24/eth0 # not joined \\\nn2 10.0.0.2/24/eth0 \\# joined\n 10.0.0.3/24/eth0\nn3 10.0.0.4/24/eth0 \\ \nn4 10.0.0.5/24/eth0\n",
-        )
-        .unwrap();
+        let h = hr("n1 10.0.0.1/24/eth0 # not joined \\\nn2 10.0.0.2/24/eth0 \\# joined\n 10.0.0.3/24/eth0\nn3 10.0.0.4/24/eth0 \\ \nn4 10.0.0.5/24/eth0\n");
         let a: Vec<_> = h
             .addresses
             .iter()
@@ -1298,11 +1305,7 @@ mod tests {
 
     #[test]
     fn haresources_empty_fields_and_the_broadcast() {
-        let h = parse_haresources(
-            Path::new("haresources"),
-            "n1 IPaddr::10.0.0.5/24//10.0.0.255\nn1 IPaddr::10.0.1.5//24/eth1\nn1 IPaddr::10.0.2.5/24\n",
-        )
-        .unwrap();
+        let h = hr("n1 IPaddr::10.0.0.5/24//10.0.0.255\nn1 IPaddr::10.0.1.5//24/eth1\nn1 IPaddr::10.0.2.5/24\n");
         let a: Vec<_> = h
             .addresses
             .iter()
