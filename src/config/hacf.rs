@@ -202,7 +202,8 @@ fn hb_duration(v: &str) -> Result<Duration, String> {
 }
 
 /// Heartbeat's initdead when ha.cf has none (config.c): 12 s below a deadtime of 6 s,
-/// twice deadtime up to 10 s, deadtime itself above.
+/// twice deadtime up to 10 s, deadtime itself above (run: `cl_status hbparameter -p
+/// initdead` says 12000ms, 16000ms, 20000ms for deadtimes 2, 8, 20).
 pub fn default_initdead(deadtime: Duration) -> Duration {
     if deadtime > Duration::from_secs(10) {
         deadtime
@@ -296,7 +297,8 @@ pub fn parse_with(path: &Path, text: &str, resolve: Resolve) -> Result<HaCf, Err
             }
         };
         // A single-value directive given twice (or with two values) is set twice
-        // by Heartbeat: the last one wins, with a warning naming both.
+        // by Heartbeat: the last one wins (run: `keepalive 300ms 400ms` is 400ms),
+        // with a warning naming both.
         let last = |warnings: &mut Vec<At<String>>, old: Option<(usize, usize)>| -> Result<(usize, &str), Error> {
             let list = rest();
             need(&list)?;
