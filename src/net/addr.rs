@@ -239,6 +239,17 @@ pub fn labelled() -> Vec<(IpAddr, String)> {
 #[cfg(test)]
 mod tests {
 
+    /// The kernel's rule (dev_valid_name), the one check of every tool's names.
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "bond0.100", "br-lan", "a", "fifteen-chars-1"] {
+            assert!(super::valid_ifname(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "sixteen-chars-12", "a/b", "eth0:1", "a b", "a\tb"] {
+            assert!(!super::valid_ifname(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn prefixes_contain_what_they_should() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
