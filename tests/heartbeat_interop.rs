@@ -9,12 +9,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The ha.cf both sides read: Heartbeat as node hbpeer, hakit as n1.
+/// The ha.cf both sides read: Heartbeat as node hbpeer, hakit as n1 (written `N1`:
+/// Heartbeat lowercases names). It is shared with src/config/hacf.rs's unit test; its
+/// port is not the default, so a side ignoring udpport would hear nothing. Its log
+/// line is added last, the others keeping their line numbers.
+const HA_CF: &str = include_str!("heartbeat-interop.ha.cf");
+
 fn ha_cf(hb: &std::path::Path) -> String {
-    format!(
-        "logfile {}/ha-log\nkeepalive 200ms\nwarntime 1\ndeadtime 2\ninitdead 4\nudpport 694\nbcast eth0\nnode hbpeer\nnode n1\ncrm off\nauto_failback off\n",
-        hb.display()
-    )
+    format!("{HA_CF}logfile {}/ha-log\n", hb.display())
 }
 
 /// A real Heartbeat 3.0.6 running as `hbpeer` in node 2's namespace, from the files in
@@ -117,7 +119,8 @@ impl Heartbeat {
         );
     }
 
-    /// Kill every process of the Heartbeat namespace (all of them started by this test).
+    /// Kill every process of the Heartbeat namespace (all of them started by this
+    /// test); again when dropped, so that a failed expectation leaves none running.
     fn kill(&self) {
         let out = Command::new("ip").args(["netns", "pids", &self.ns]).output().unwrap();
         for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
@@ -126,6 +129,12 @@ impl Heartbeat {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -151,6 +160,8 @@ fn heartbeat_3_0_6_and_hakit_see_each_other() {
         &t,
         "--channel",
         "a=bcast:eth0",
+        "--port",
+        "695",
         "-q",
     ];
     let mut wargs: Vec<&str> = base.to_vec();
@@ -211,13 +222,14 @@ fn hakit_runs_from_heartbeats_own_ha_cf() {
     let err = String::from_utf8_lossy(&once.stderr);
     assert_eq!(once.status.code(), Some(0), "{err}");
     for w in [
-        format!("{cf}:1:1: `logfile` skipped: hakit logs to stderr"),
-        format!("{cf}:10:1: `crm` skipped: hakit does not run Pacemaker's CRM"),
-        format!("{cf}:11:15: auto_failback off is the composition's"),
+        format!("{cf}:10:1: `logfile` skipped: hakit logs to stderr"),
+        format!("{cf}:8:1: `crm` skipped: hakit does not run Pacemaker's CRM"),
+        format!("{cf}:9:15: auto_failback off is the composition's"),
     ] {
         assert!(err.contains(&w), "no warning `{w}` in:\n{err}");
     }
-    let common = ["--ha-cf", &cf, "--node", "n1", "--table", &t, "-q"];
+    // This node named as in ha.cf (`N1`): taken lowercased, as Heartbeat does.
+    let common = ["--ha-cf", &cf, "--node", "N1", "--table", &t, "-q"];
     let pid = net.spawn(&ns1, &bin("hb-watch"), &strings(&common), std::process::Stdio::piped());
     let mut ev = net.watch_pid(pid);
     let mut sargs = common.to_vec();

@@ -679,10 +679,19 @@ fn bad_ha_cf_lines_are_refused_at_their_line_and_column() {
             vec![],
             vec![format!("{c}:6:1: `keepaliv` is not a Heartbeat directive")],
         ),
+        // A name is resolved (inside the test's namespace, which has no route out:
+        // the lookup fails there, and the count of frames sent below stays 0).
         (
             format!("{good}ucast eth0 peer2\n"),
             vec![],
-            vec![format!("{c}:6:12: `peer2` is not an IP address")],
+            vec![format!(
+                "{c}:6:12: `peer2` is neither an IP address nor a host name that resolves"
+            )],
+        ),
+        (
+            format!("{good}mcast eth0 225.0.0.1 40702 5 0\n"),
+            vec![],
+            vec![format!("{c}:6:28: `5` is not a TTL Heartbeat takes (0..4)")],
         ),
         (
             "bcast eth0\nnode n2 n3\n".into(),

@@ -1,6 +1,7 @@
 //! Heartbeat's own files, read as Heartbeat 3.0.6 reads them, so that a cluster moves
 //! over without rewriting them: `ha.cf` (for hb-send and hb-watch, `--ha-cf`) and
-//! `haresources` (for ipfake, `--haresources`). Pure: the text in, the values with
+//! `haresources` (for ipfake, `--haresources`). Pure but for [`load`]'s resolving of
+//! host names: the text in, the values with
 //! their `FILE:LINE:COL` out; what hakit does not do is returned as [`Skipped`] for the
 //! tool to name, never silently dropped. Every error is one `FILE:LINE:COL: ...` line.
 
@@ -46,6 +47,9 @@ pub struct HaCf {
     /// `auto_failback on|off|legacy`: for the composition (contrib/pair.sh --failback).
     pub auto_failback: Option<At<String>>,
     pub skipped: Vec<Skipped>,
+    /// What Heartbeat takes but hakit reads with a correction (a directive given
+    /// twice: the last wins; warntime above deadtime: clamped), for the tool to log.
+    pub warnings: Vec<At<String>>,
     /// The ports of `mcast` lines, which must all be udpport's.
     mcast_ports: Vec<At<u16>>,
 }
@@ -92,6 +96,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
     ("conn_logd_time", "hakit has no logging daemon"),
     ("debug", "hakit's debug level is -v"),
+    (
+        "syslogmsgfmt",
+        "hakit logs to stderr (journald) or, with --syslog, to syslog",
+    ),
     ("serial", "hakit has no serial channel"),
     ("baud", "hakit has no serial channel"),
     (
@@ -147,24 +155,88 @@ const SKIPPED: &[(&str, &str)] = &[
     ("quorum_server", "hakit has no quorum server"),
 ];
 
-/// Words of a line with their columns (from 1); `#` starts a comment anywhere.
-fn words(line: &str) -> Vec<(usize, &str)> {
+/// Heartbeat's WHITESPACE (config.c); a non-ASCII space is part of a word there.
+const SPACE: &[char] = &[' ', '\t', '\n', '\r', '\x0c'];
+
+/// Words of a line split at `seps`, with their columns (characters, from 1); `#`
+/// starts a comment anywhere.
+fn split_cols<'a>(line: &'a str, seps: &[char]) -> Vec<(usize, &'a str)> {
     let line = line.split('#').next().unwrap_or("");
     let mut out = Vec::new();
     let mut start = None;
-    for (i, c) in line.char_indices() {
-        if c.is_whitespace() {
-            if let Some(s) = start.take() {
-                out.push((s + 1, &line[s..i]));
+    for (n, (i, c)) in line.char_indices().enumerate() {
+        if seps.contains(&c) {
+            if let Some((s, col)) = start.take() {
+                out.push((col, &line[s..i]));
             }
         } else if start.is_none() {
-            start = Some(i);
+            start = Some((i, n + 1));
         }
     }
-    if let Some(s) = start {
-        out.push((s + 1, &line[s..]));
+    if let Some((s, col)) = start {
+        out.push((col, &line[s..]));
     }
     out
+}
+
+fn words(line: &str) -> Vec<(usize, &str)> {
+    split_cols(line, SPACE)
+}
+
+/// Heartbeat's DELIMS: its list directives (node, ping, bcast) split at commas too.
+fn items(line: &str) -> Vec<(usize, &str)> {
+    let mut seps = SPACE.to_vec();
+    seps.push(',');
+    split_cols(line, &seps)
+}
+
+/// A duration as Heartbeat writes it (`2`, `500ms`, `500msec`, `2000MS`, `10usec`), for
+/// base::duration.
+fn hb_duration(v: &str) -> Result<Duration, String> {
+    let l = v.to_ascii_lowercase();
+    let l = match l.strip_suffix("msec").or_else(|| l.strip_suffix("usec")) {
+        Some(n) => format!("{n}{}", &l[l.len() - 4..l.len() - 2]),
+        None => l,
+    };
+    crate::base::duration::parse(&l).map_err(|_| format!("`{v}` is not a duration (write 2, 500ms, 500msec)"))
+}
+
+/// Heartbeat's initdead when ha.cf has none (config.c): 12 s below a deadtime of 6 s,
+/// twice deadtime up to 10 s, deadtime itself above (run: `cl_status hbparameter -p
+/// initdead` says 12000ms, 16000ms, 20000ms for deadtimes 2, 8, 20).
+pub fn default_initdead(deadtime: Duration) -> Duration {
+    if deadtime > Duration::from_secs(10) {
+        deadtime
+    } else if deadtime < Duration::from_secs(6) {
+        Duration::from_secs(12)
+    } else {
+        deadtime * 2
+    }
+}
+
+/// How a peer's or ping node's name becomes its address.
+pub type Resolve<'a> = &'a dyn Fn(&str) -> Result<IpAddr, String>;
+
+/// An address only: [`parse`] stays pure (the fuzz target sends no DNS query).
+fn literal(name: &str) -> Result<IpAddr, String> {
+    name.parse()
+        .map_err(|_| format!("`{name}` is not an IP address (a host name is resolved only when ha.cf is loaded)"))
+}
+
+/// A peer or ping node: an address, or a name resolved once, at load, as Heartbeat
+/// resolves it (gethostbyname: IPv4; /etc/hosts answers without a network).
+pub fn host(name: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = name.parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    let found = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("`{name}` is neither an IP address nor a host name that resolves: {e}"))?;
+    found
+        .map(|a| a.ip())
+        .find(IpAddr::is_ipv4)
+        .ok_or_else(|| format!("`{name}` has no IPv4 address"))
 }
 
 /// The text of one of Heartbeat's files (`what` names it in the error).
@@ -176,13 +248,20 @@ fn read(path: &Path, what: &str) -> Result<String, Error> {
     })
 }
 
-/// Read and parse an ha.cf.
+/// Read and parse an ha.cf, resolving host names.
 pub fn load(path: &Path) -> Result<HaCf, Error> {
-    parse(path, &read(path, "ha.cf")?)
+    parse_with(path, &read(path, "ha.cf")?, &host)
 }
 
-/// Parse an ha.cf's text; `path` names it in errors.
+/// Parse an ha.cf's text; `path` names it in errors. Peers and ping nodes must be
+/// addresses here ([`load`] resolves names).
 pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
+    parse_with(path, text, &literal)
+}
+
+/// Parse an ha.cf's text, peers' and ping nodes' names (what is not an address)
+/// resolved by `resolve`.
+pub fn parse_with(path: &Path, text: &str, resolve: Resolve) -> Result<HaCf, Error> {
     let mut cf = HaCf {
         path: path.into(),
         ..HaCf::default()
@@ -190,63 +269,94 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let w = words(raw);
-        let Some(&(col, directive)) = w.first() else { continue };
+        let Some(&(col, word)) = w.first() else { continue };
+        // Heartbeat's own renamings: "directive 'udp' replaced by 'bcast'"; the v6
+        // forms take what their v4 forms take.
+        let directive = match word {
+            "udp" => "bcast",
+            "ping6" => "ping",
+            "ucast6" => "ucast",
+            d => d,
+        };
         let args = &w[1..];
+        // The rest of the line at Heartbeat's DELIMS (commas too), columns kept.
+        let rest = || -> Vec<(usize, &str)> {
+            let skip = raw
+                .char_indices()
+                .nth(col - 1 + word.chars().count())
+                .map_or(raw.len(), |(i, _)| i);
+            let prefix = raw[..skip].chars().count();
+            items(&raw[skip..]).into_iter().map(|(c, v)| (c + prefix, v)).collect()
+        };
         let err = |c: usize, m: String| error_at(path, line, c, m);
-        let need = |k: usize| -> Result<(), Error> {
-            if args.len() < k {
-                Err(err(
-                    col,
-                    format!("`{directive}` needs {k} value{}", if k > 1 { "s" } else { "" }),
-                ))
+        let need = |list: &[(usize, &str)]| -> Result<(), Error> {
+            if list.is_empty() {
+                Err(err(col, format!("`{word}` needs a value")))
             } else {
                 Ok(())
             }
         };
-        let one = || -> Result<(usize, &str), Error> {
-            match args {
-                [a] => Ok(*a),
-                [] => Err(err(col, format!("`{directive}` needs a value"))),
-                [_, (c, extra), ..] => Err(err(
-                    *c,
-                    format!("`{directive}` takes one value; `{extra}` is one too many"),
-                )),
+        // A single-value directive given twice (or with two values) is set twice
+        // by Heartbeat: the last one wins (run: `keepalive 300ms 400ms` is 400ms),
+        // with a warning naming both.
+        let last = |warnings: &mut Vec<At<String>>, old: Option<(usize, usize)>| -> Result<(usize, &str), Error> {
+            let list = rest();
+            need(&list)?;
+            let mut prev = old;
+            for &(c, _) in &list {
+                if let Some((l, pc)) = prev {
+                    warnings.push(At {
+                        value: format!("`{word}` is set again (first at {l}:{pc}); the last one is taken"),
+                        line,
+                        col: c,
+                    });
+                }
+                prev = Some((line, c));
             }
+            Ok(*list.last().expect("checked"))
         };
-        let duration = |old: &Option<At<Duration>>| -> Result<At<Duration>, Error> {
-            once(path, directive, old, line, col)?;
-            let (c, v) = one()?;
-            let d = crate::base::duration::parse(v).map_err(|m| err(c, m))?;
+        let place = |a: &Option<At<Duration>>| a.as_ref().map(|a| (a.line, a.col));
+        let duration = |warnings: &mut Vec<At<String>>, old: &Option<At<Duration>>| -> Result<At<Duration>, Error> {
+            let (c, v) = last(warnings, place(old))?;
+            let d = hb_duration(v).map_err(|m| err(c, m))?;
             Ok(At { value: d, line, col: c })
         };
         match directive {
             "node" => {
-                need(1)?;
-                for &(c, name) in args {
-                    if !crate::wire::hv::valid_name(name) {
+                let list = rest();
+                need(&list)?;
+                for (c, name) in list {
+                    // Heartbeat lowercases node names (`node N1` sends `src=n1`).
+                    let name = name.to_ascii_lowercase();
+                    if !crate::wire::hv::valid_name(&name) {
                         return Err(err(
                             c,
                             format!("`{name}` is not a node name hakit can use (letters, digits, - _ .; at most 64)"),
                         ));
                     }
-                    if cf.nodes.iter().any(|n| n.value == name) {
-                        return Err(err(c, format!("node `{name}` is listed twice")));
+                    if let Some(o) = cf.nodes.iter().find(|n| n.value == name) {
+                        return Err(err(
+                            c,
+                            format!(
+                                "node `{name}` is listed twice (first at {}:{}; Heartbeat lowercases names)",
+                                o.line, o.col
+                            ),
+                        ));
                     }
                     cf.nodes.push(At {
-                        value: name.into(),
+                        value: name,
                         line,
                         col: c,
                     });
                 }
             }
-            "keepalive" => cf.keepalive = Some(duration(&cf.keepalive)?),
-            "deadtime" => cf.deadtime = Some(duration(&cf.deadtime)?),
-            "warntime" => cf.warntime = Some(duration(&cf.warntime)?),
-            "initdead" => cf.initdead = Some(duration(&cf.initdead)?),
-            "deadping" => cf.deadping = Some(duration(&cf.deadping)?),
+            "keepalive" => cf.keepalive = Some(duration(&mut cf.warnings, &cf.keepalive)?),
+            "deadtime" => cf.deadtime = Some(duration(&mut cf.warnings, &cf.deadtime)?),
+            "warntime" => cf.warntime = Some(duration(&mut cf.warnings, &cf.warntime)?),
+            "initdead" => cf.initdead = Some(duration(&mut cf.warnings, &cf.initdead)?),
+            "deadping" => cf.deadping = Some(duration(&mut cf.warnings, &cf.deadping)?),
             "udpport" => {
-                once(path, directive, &cf.udpport, line, col)?;
-                let (c, v) = one()?;
+                let (c, v) = last(&mut cf.warnings, cf.udpport.as_ref().map(|a| (a.line, a.col)))?;
                 let port = port(v).map_err(|m| err(c, m))?;
                 cf.udpport = Some(At {
                     value: port,
@@ -255,8 +365,9 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 });
             }
             "bcast" => {
-                need(1)?;
-                for &(c, dev) in args {
+                let list = rest();
+                need(&list)?;
+                for (c, dev) in list {
                     add_channel(&mut cf, path, line, c, dev, Mode::Bcast)?;
                 }
             }
@@ -274,11 +385,12 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 let (pc, p) = args[2];
                 let mport = port(p).map_err(|m| err(pc, m))?;
                 let (tc, t) = args[3];
+                // Heartbeat's mcast takes 0..4 ("bad ttl" above).
                 let ttl: u8 = t
                     .parse()
                     .ok()
-                    .filter(|&t| t >= 1)
-                    .ok_or_else(|| err(tc, format!("`{t}` is not a TTL (1..255)")))?;
+                    .filter(|&t| t <= 4)
+                    .ok_or_else(|| err(tc, format!("`{t}` is not a TTL Heartbeat takes (0..4)")))?;
                 let (lc, l) = args[4];
                 match l {
                     "0" => {}
@@ -301,15 +413,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
             }
             "ucast" => {
                 if args.len() != 2 {
-                    return Err(err(col, "write `ucast DEV PEER` (one peer a line)".into()));
+                    return Err(err(col, format!("write `{word} DEV PEER` (one peer a line)")));
                 }
                 let (pc, p) = args[1];
-                let peer: IpAddr = p.parse().map_err(|_| {
-                    err(
-                        pc,
-                        format!("`{p}` is not an IP address (hakit takes the peer's address, not its name)"),
-                    )
-                })?;
+                let peer = p.parse().or_else(|_| resolve(p)).map_err(|m| err(pc, m))?;
                 crate::net::addr::check_unicast(peer, None).map_err(|m| err(pc, m))?;
                 add_channel(
                     &mut cf,
@@ -321,11 +428,13 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 )?;
             }
             "ping" => {
-                need(1)?;
-                for &(c, a) in args {
-                    let ip: IpAddr = a
+                let list = rest();
+                need(&list)?;
+                for (c, a) in list {
+                    let ip = a
                         .parse()
-                        .map_err(|_| err(c, format!("ping node `{a}` is not an IP address")))?;
+                        .or_else(|_| resolve(a))
+                        .map_err(|m| err(c, format!("ping node: {m}")))?;
                     cf.ping.push(At {
                         value: ip,
                         line,
@@ -334,8 +443,7 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
                 }
             }
             "auto_failback" => {
-                once(path, directive, &cf.auto_failback, line, col)?;
-                let (c, v) = one()?;
+                let (c, v) = last(&mut cf.warnings, cf.auto_failback.as_ref().map(|a| (a.line, a.col)))?;
                 let v = v.to_ascii_lowercase();
                 if !["on", "off", "legacy", "yes", "no", "true", "false"].contains(&v.as_str()) {
                     return Err(err(c, format!("`{v}` is not on, off or legacy")));
@@ -354,20 +462,24 @@ pub fn parse(path: &Path, text: &str) -> Result<HaCf, Error> {
         }
     }
     check_ports(&mut cf)?;
-    Ok(cf)
-}
-
-/// A directive that may appear once.
-fn once<T>(path: &Path, directive: &str, old: &Option<At<T>>, line: usize, col: usize) -> Result<(), Error> {
-    match old {
-        Some(o) => Err(error_at(
-            path,
-            line,
-            col,
-            format!("`{directive}` is set twice (first at line {})", o.line),
-        )),
-        None => Ok(()),
+    // Heartbeat corrects a warntime above deadtime (with a warning); so does hakit.
+    if let (Some(w), Some(d)) = (&mut cf.warntime, &cf.deadtime) {
+        if w.value > d.value {
+            cf.warnings.push(At {
+                value: format!(
+                    "warntime {} exceeds the deadtime {} of line {}: taken as {}",
+                    crate::base::duration::format(w.value),
+                    crate::base::duration::format(d.value),
+                    d.line,
+                    crate::base::duration::format(d.value)
+                ),
+                line: w.line,
+                col: w.col,
+            });
+            w.value = d.value;
+        }
     }
+    Ok(cf)
 }
 
 fn port(v: &str) -> Result<u16, String> {
@@ -428,14 +540,32 @@ fn add_channel(cf: &mut HaCf, path: &Path, line: usize, col: usize, dev: &str, m
     Ok(())
 }
 
-/// hakit sends and listens on one port: every mcast line's port must be udpport's (the
-/// first mcast line's port stands for udpport when there is no udpport line).
+/// hakit sends and listens on one port: every mcast line's port must be udpport's.
+/// Without udpport, Heartbeat's bcast and ucast stay on 694 while the first mcast
+/// line's port becomes the port of the mcast channels only: with no other medium, it
+/// stands for udpport; beside one, it must be 694.
 fn check_ports(cf: &mut HaCf) -> Result<(), Error> {
     let ports = std::mem::take(&mut cf.mcast_ports);
+    let others = cf
+        .channels
+        .iter()
+        .find(|c| !matches!(c.value.mode, Mode::Mcast { .. }))
+        .cloned();
     for p in &ports {
-        match &cf.udpport {
-            None => cf.udpport = Some(p.clone()),
-            Some(u) if u.value != p.value => {
+        match (&cf.udpport, &others) {
+            (None, None) => cf.udpport = Some(p.clone()),
+            (None, Some(o)) if p.value != crate::config::DEFAULT_PORT => {
+                return Err(cf.error(
+                    p,
+                    format!(
+                        "port {} differs from the port {} that line {}'s channel keeps without udpport: hakit uses one port for every channel",
+                        p.value,
+                        crate::config::DEFAULT_PORT,
+                        o.line
+                    ),
+                ))
+            }
+            (Some(u), _) if u.value != p.value => {
                 return Err(cf.error(
                     p,
                     format!(
@@ -444,7 +574,7 @@ fn check_ports(cf: &mut HaCf) -> Result<(), Error> {
                     ),
                 ))
             }
-            Some(_) => {}
+            _ => {}
         }
     }
     Ok(())
@@ -488,13 +618,16 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
         path: path.into(),
         ..HaResources::default()
     };
-    // The words of one logical line, each with its own line and column.
+    // The words of one logical line, each with its own line and column. As
+    // ResourceManager reads it: the comment goes first, then a `\\` that is the very
+    // last character joins the next line.
     let mut group: Vec<(usize, usize, String)> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     for (n, raw) in lines.iter().enumerate() {
-        let (body, more) = match raw.trim_end().strip_suffix('\\') {
+        let body = raw.split('#').next().unwrap_or("");
+        let (body, more) = match body.strip_suffix('\\') {
             Some(b) => (b, true),
-            None => (*raw, false),
+            None => (body, false),
         };
         for (c, w) in words(body) {
             group.push((n + 1, c, w.to_string()));
@@ -519,15 +652,23 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
             match (name, args) {
                 ("IPaddr" | "IPaddr2", Some(a)) => {
                     let addr = ip_resource(a).map_err(|m| error_at(path, *l, *c, format!("{r}: {m}")))?;
-                    if out.addresses.iter().any(|o| o.addr == addr.0) {
-                        return Err(error_at(path, *l, *c, format!("{} is given twice", addr.0)));
+                    if out.addresses.iter().any(|o| o.addr == addr.ip) {
+                        return Err(error_at(path, *l, *c, format!("{} is given twice", addr.ip)));
+                    }
+                    if let Some(b) = addr.broadcast {
+                        out.skipped.push(Skipped {
+                            line: *l,
+                            col: *c,
+                            what: format!("broadcast {b}"),
+                            why: "ipfake lets the kernel derive the broadcast address from the prefix",
+                        });
                     }
                     out.addresses.push(HaAddress {
                         node: node.clone(),
-                        addr: addr.0,
-                        prefix: addr.1,
-                        dev: addr.2,
-                        label: addr.3,
+                        addr: addr.ip,
+                        prefix: addr.prefix,
+                        dev: addr.dev,
+                        label: addr.label,
                         line: *l,
                         col: *c,
                     });
@@ -545,48 +686,64 @@ pub fn parse_haresources(path: &Path, text: &str) -> Result<HaResources, Error> 
     Ok(out)
 }
 
-type IpParts = (IpAddr, Option<u8>, Option<String>, Option<String>);
+/// IPaddr's argument, taken apart.
+struct IpParts {
+    ip: IpAddr,
+    prefix: Option<u8>,
+    dev: Option<String>,
+    label: Option<String>,
+    broadcast: Option<IpAddr>,
+}
 
 /// IPaddr's argument: `IP[/BITS[/DEV][/BROADCAST]]` (BITS may be a dotted netmask; DEV
-/// may carry a label, `eth0:web`). The broadcast address is the kernel's business.
+/// may carry a label, `eth0:web`). Empty fields are dropped, as IPaddr's sed drops a
+/// repeated `/` (`IP/24//BCAST`).
 fn ip_resource(a: &str) -> Result<IpParts, String> {
     if a.contains("::") {
         return Err("IPaddr and IPaddr2 take one argument, IP/BITS/DEV/BROADCAST".into());
     }
-    let mut parts = a.split('/');
+    let mut parts = a.split('/').filter(|p| !p.is_empty());
     let ip_s = parts.next().unwrap_or("");
     let ip: IpAddr = ip_s.parse().map_err(|_| format!("`{ip_s}` is not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match parts.next() {
         None => None,
         Some(b) => Some(
-            b.parse::<u8>()
+            crate::net::addr::parse_prefixed(&format!("{ip_s}/{b}"))
                 .ok()
-                .filter(|&p| p >= 1 && p <= max)
-                .or_else(|| crate::net::addr::netmask_prefix(b).filter(|&p| p > 0))
+                .map(|(_, p)| p)
+                .or_else(|| crate::net::addr::netmask_prefix(b))
+                .filter(|&p| p > 0)
                 .ok_or_else(|| format!("`{b}` is not a prefix length (1..{max}) or a netmask"))?,
         ),
     };
-    let (mut dev, mut label) = (None, None);
+    let mut out = IpParts {
+        ip,
+        prefix,
+        dev: None,
+        label: None,
+        broadcast: None,
+    };
     for p in parts {
-        if p.parse::<IpAddr>().is_ok() {
-            continue; // the broadcast address
+        if let Ok(b) = p.parse::<IpAddr>() {
+            out.broadcast = Some(b);
+            continue;
         }
-        if dev.is_some() {
+        if out.dev.is_some() {
             return Err(format!("`{p}` is neither an interface nor a broadcast address"));
         }
         let d = p.split(':').next().unwrap_or(p);
-        if d.is_empty() || d.len() >= libc::IFNAMSIZ {
+        if !crate::net::addr::valid_ifname(d) {
             return Err(format!("`{p}` is not an interface name"));
         }
         if p.contains(':') {
             crate::tools::ipfake::settings::check_label(p, d)?;
-            label = Some(p.to_string());
+            out.label = Some(p.to_string());
         }
-        dev = Some(d.to_string());
+        out.dev = Some(d.to_string());
     }
     crate::net::addr::check_unicast(ip, prefix)?;
-    Ok((ip, prefix, dev, label))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -653,8 +810,8 @@ mod tests {
         let c = cf("bcast eth0\nucast eth0 10.0.0.2\nmcast eth0 225.0.0.1 694 1 0\n").unwrap();
         let names: Vec<_> = c.channels.iter().map(|c| c.value.name.as_str()).collect();
         assert_eq!(names, ["eth0", "ucast-eth0", "mcast-eth0"]);
-        // The mcast line's port stands for udpport.
-        assert_eq!(c.udpport.map(|p| p.value), Some(694));
+        // bcast and ucast keep 694 without udpport: the mcast port agrees, none is set.
+        assert_eq!(c.udpport, None);
     }
 
     #[test]
@@ -678,16 +835,11 @@ mod tests {
     #[test]
     fn bad_lines_are_one_error_at_their_line_and_column() {
         let bad = |t: &str| cf(t).unwrap_err();
-        assert_eq!(
-            bad("keepalive 2\nkeepalive 3\n"),
-            "ha.cf:2:1: `keepalive` is set twice (first at line 1)"
-        );
-        assert_eq!(
-            bad("deadtime 5 parsecs\n"),
-            "ha.cf:1:12: `deadtime` takes one value; `parsecs` is one too many"
-        );
+        // A second value is another setting of it (the last wins), a bad one an error.
+        assert!(bad("deadtime 5 parsecs\n").starts_with("ha.cf:1:12: `parsecs` is not a duration"));
         assert!(bad("warntime soon\n").starts_with("ha.cf:1:10: `soon` is not a duration"));
         assert_eq!(bad("initdead\n"), "ha.cf:1:1: `initdead` needs a value");
+        assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs a value");
         assert_eq!(bad("udpport 0\n"), "ha.cf:1:9: `0` is not a UDP port (1..65535)");
         assert_eq!(
             bad("udpport 70000\n"),
@@ -697,9 +849,11 @@ mod tests {
             bad("\n\nkeepaliv 2\n"),
             "ha.cf:3:1: `keepaliv` is not a Heartbeat directive"
         );
-        assert_eq!(bad("node a b a\n"), "ha.cf:1:10: node `a` is listed twice");
+        assert_eq!(
+            bad("node a b a\n"),
+            "ha.cf:1:10: node `a` is listed twice (first at 1:6; Heartbeat lowercases names)"
+        );
         assert!(bad("node ok no/slash\n").starts_with("ha.cf:1:9: `no/slash` is not a node name"));
-        assert_eq!(bad("node\n"), "ha.cf:1:1: `node` needs 1 value");
         assert_eq!(
             bad("mcast eth0 225.0.0.1 694 1\n"),
             "ha.cf:1:1: write `mcast DEV GROUP PORT TTL LOOP` (five values)"
@@ -709,8 +863,8 @@ mod tests {
             "ha.cf:1:12: `10.0.0.1` is not an IPv4 multicast group (224.0.0.0/4)"
         );
         assert_eq!(
-            bad("mcast eth0 225.0.0.1 694 0 0\n"),
-            "ha.cf:1:26: `0` is not a TTL (1..255)"
+            bad("mcast eth0 225.0.0.1 694 5 0\n"),
+            "ha.cf:1:26: `5` is not a TTL Heartbeat takes (0..4)"
         );
         assert_eq!(
             bad("mcast eth0 225.0.0.1 694 1 2\n"),
@@ -722,12 +876,16 @@ mod tests {
         );
         assert_eq!(
             bad("ucast eth0 peer2\n"),
-            "ha.cf:1:12: `peer2` is not an IP address (hakit takes the peer's address, not its name)"
+            "ha.cf:1:12: `peer2` is not an IP address (a host name is resolved only when ha.cf is loaded)"
         );
         assert!(bad("ucast eth0 224.0.0.1\n").starts_with("ha.cf:1:12: "));
         assert_eq!(
             bad("ucast eth0\n"),
             "ha.cf:1:1: write `ucast DEV PEER` (one peer a line)"
+        );
+        assert_eq!(
+            bad("ucast6 eth0\n"),
+            "ha.cf:1:1: write `ucast6 DEV PEER` (one peer a line)"
         );
         assert_eq!(
             bad("ucast eth0 10.0.0.2\nucast eth0 10.0.0.2\n"),
@@ -745,10 +903,7 @@ mod tests {
             bad("bcast e0 e1 e2 e3 e4 e5 e6 e7 e8\n"),
             "ha.cf:1:31: more than 8 channels"
         );
-        assert_eq!(
-            bad("ping 10.0.0.300\n"),
-            "ha.cf:1:6: ping node `10.0.0.300` is not an IP address"
-        );
+        assert!(bad("ping 10.0.0.300\n").starts_with("ha.cf:1:6: ping node: `10.0.0.300` is not an IP address"));
         assert_eq!(
             bad("auto_failback maybe\n"),
             "ha.cf:1:15: `maybe` is not on, off or legacy"
@@ -855,7 +1010,14 @@ mod tests {
             ]
         );
         let s: Vec<_> = h.skipped.iter().map(|s| (s.line, s.col, s.what.as_str())).collect();
-        assert_eq!(s, [(2, 57, "httpd"), (4, 13, "Filesystem::/dev/sda1::/data1::ext2")]);
+        assert_eq!(
+            s,
+            [
+                (2, 57, "httpd"),
+                (3, 7, "broadcast 135.9.216.12"),
+                (4, 13, "Filesystem::/dev/sda1::/data1::ext2")
+            ]
+        );
         // A word with a slash that is no address is a resource like any other.
         let h = parse_haresources(Path::new("haresources"), "n1 drbddisk/r0\n").unwrap();
         assert_eq!((h.addresses.len(), h.skipped.len()), (0, 1));
@@ -880,14 +1042,298 @@ mod tests {
 
     #[test]
     fn the_interop_tests_files() {
-        // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6.
-        let c = cf("logfile /tmp/x/ha-log\nkeepalive 200ms\nwarntime 1\ndeadtime 2\ninitdead 4\nudpport 694\nbcast eth0\nnode hbpeer\nnode n1\ncrm off\nauto_failback off\n").unwrap();
-        assert_eq!(c.nodes.len(), 2);
+        // The ha.cf tests/heartbeat_interop.rs gives Heartbeat 3.0.6 (its logfile line
+        // added last).
+        let text = concat!(
+            include_str!("../../tests/heartbeat-interop.ha.cf"),
+            "logfile /tmp/x/ha-log\n"
+        );
+        let c = cf(text).unwrap();
+        assert_eq!(
+            c.nodes.iter().map(|n| n.value.as_str()).collect::<Vec<_>>(),
+            ["hbpeer", "n1"]
+        );
+        assert_eq!(c.udpport.as_ref().map(|p| p.value), Some(695));
+        assert_eq!(c.keepalive.as_ref().map(|k| k.value), Some(Duration::from_millis(200)));
         assert_eq!(
             c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
-            ["logfile", "crm"]
+            ["crm", "logfile"]
         );
+        assert!(c.warnings.is_empty());
         let h = parse_haresources(Path::new("haresources"), "").unwrap();
         assert!(h.addresses.is_empty());
+    }
+
+    /// Heartbeat lowercases node names: `node N1` is n1, and `node A a` one node twice.
+    #[test]
+    fn node_names_are_lowercased() {
+        let c = cf("node N1 Web-2\n").unwrap();
+        assert_eq!(c.nodes, [at("n1".into(), 1, 6), at("web-2".into(), 1, 9)]);
+        assert_eq!(
+            cf("node A a\n").unwrap_err(),
+            "ha.cf:1:8: node `a` is listed twice (first at 1:6; Heartbeat lowercases names)"
+        );
+    }
+
+    /// Without udpport, bcast and ucast stay on 694; the mcast port only stands for
+    /// udpport when mcast is the only medium.
+    #[test]
+    fn the_mcast_port_without_udpport() {
+        let c = cf("mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 700 1 0\n").unwrap();
+        assert_eq!(c.udpport, Some(at(700, 1, 22)));
+        let one = "hakit uses one port for every channel";
+        for (text, want) in [
+            (
+                "bcast eth1\nmcast eth0 225.0.0.1 700 1 0\n",
+                format!(
+                    "ha.cf:2:22: port 700 differs from the port 694 that line 1's channel keeps without udpport: {one}"
+                ),
+            ),
+            (
+                "mcast eth0 225.0.0.1 700 1 0\nucast eth1 10.0.0.2\n",
+                format!(
+                    "ha.cf:1:22: port 700 differs from the port 694 that line 2's channel keeps without udpport: {one}"
+                ),
+            ),
+            (
+                "mcast eth0 225.0.0.1 700 1 0\nmcast eth1 225.0.0.2 701 1 0\n",
+                format!("ha.cf:2:22: port 701 differs from the port 700 of line 1: {one}"),
+            ),
+        ] {
+            assert_eq!(cf(text).unwrap_err(), want, "{text:?}");
+        }
+        // An explicit udpport is every channel's.
+        let c = cf("udpport 700\nbcast eth1\nmcast eth0 225.0.0.1 700 1 0\n").unwrap();
+        assert_eq!(c.udpport.map(|p| p.value), Some(700));
+    }
+
+    /// Heartbeat's list directives split at commas too.
+    #[test]
+    fn lists_split_at_commas() {
+        let c = cf("node xx,n1\nping 127.0.0.1,127.0.0.2\nbcast eth0,eth1\n").unwrap();
+        assert_eq!(c.nodes, [at("xx".into(), 1, 6), at("n1".into(), 1, 9)]);
+        assert_eq!(
+            c.ping,
+            [
+                at("127.0.0.1".parse().unwrap(), 2, 6),
+                at("127.0.0.2".parse().unwrap(), 2, 16)
+            ]
+        );
+        let devs: Vec<_> = c.channels.iter().map(|c| (c.value.dev.as_str(), c.col)).collect();
+        assert_eq!(devs, [("eth0", 7), ("eth1", 12)]);
+        assert_eq!(cf("node ,\n").unwrap_err(), "ha.cf:1:1: `node` needs a value");
+    }
+
+    /// Heartbeat's units, in any case: ms, msec, us, usec; a bare number is seconds.
+    #[test]
+    fn heartbeats_durations() {
+        let c = cf("keepalive 500msec\ndeadtime 2000MS\nwarntime 900000usec\ninitdead 30\ndeadping 7Sec\n").unwrap();
+        assert_eq!(c.keepalive.map(|d| d.value), Some(Duration::from_millis(500)));
+        assert_eq!(c.deadtime.map(|d| d.value), Some(Duration::from_secs(2)));
+        assert_eq!(c.warntime.map(|d| d.value), Some(Duration::from_millis(900)));
+        assert_eq!(c.initdead.map(|d| d.value), Some(Duration::from_secs(30)));
+        assert_eq!(c.deadping.map(|d| d.value), Some(Duration::from_secs(7)));
+        assert_eq!(
+            cf("keepalive 2fortnights\n").unwrap_err(),
+            "ha.cf:1:11: `2fortnights` is not a duration (write 2, 500ms, 500msec)"
+        );
+    }
+
+    /// What Heartbeat accepts under another name is read as what it stands for.
+    #[test]
+    fn renamed_directives() {
+        let c = cf("syslogmsgfmt true\nudp eth0\nping6 fe80::1\nucast6 eth1 2001:db8::2\n").unwrap();
+        assert_eq!(
+            c.skipped.iter().map(|s| s.what.as_str()).collect::<Vec<_>>(),
+            ["syslogmsgfmt"]
+        );
+        assert_eq!(c.channels[0].value.mode, Mode::Bcast);
+        assert_eq!(c.ping, [at("fe80::1".parse().unwrap(), 3, 7)]);
+        assert_eq!(
+            c.channels[1].value.mode,
+            Mode::Ucast {
+                peers: vec!["2001:db8::2".parse().unwrap()]
+            }
+        );
+    }
+
+    /// Heartbeat's initdead without an initdead line (config.c).
+    #[test]
+    fn initdead_default_is_heartbeats() {
+        let s = Duration::from_secs;
+        assert_eq!(default_initdead(s(2)), s(12));
+        assert_eq!(default_initdead(Duration::from_millis(5999)), s(12));
+        assert_eq!(default_initdead(s(6)), s(12));
+        assert_eq!(default_initdead(s(8)), s(16));
+        assert_eq!(default_initdead(s(10)), s(20));
+        assert_eq!(default_initdead(s(11)), s(11));
+        assert_eq!(default_initdead(s(30)), s(30));
+    }
+
+    /// A single-value directive set again: the last wins, the warning names both.
+    #[test]
+    fn the_last_setting_wins() {
+        let c = cf("keepalive 1\nkeepalive 2\nudpport 700 701\n").unwrap();
+        assert_eq!(c.keepalive, Some(at(Duration::from_secs(2), 2, 11)));
+        assert_eq!(c.udpport, Some(at(701, 3, 13)));
+        let w: Vec<_> = c.warnings.iter().map(|w| (w.line, w.col, w.value.as_str())).collect();
+        assert_eq!(
+            w,
+            [
+                (2, 11, "`keepalive` is set again (first at 1:11); the last one is taken"),
+                (3, 13, "`udpport` is set again (first at 3:9); the last one is taken"),
+            ]
+        );
+    }
+
+    /// warntime above deadtime: clamped to it, with a warning at warntime's line.
+    #[test]
+    fn warntime_above_deadtime_is_clamped() {
+        let c = cf("deadtime 2\nwarntime 5\n").unwrap();
+        assert_eq!(c.warntime, Some(at(Duration::from_secs(2), 2, 10)));
+        assert_eq!(
+            c.warnings,
+            [at(
+                "warntime 5s exceeds the deadtime 2s of line 1: taken as 2s".to_string(),
+                2,
+                10
+            )]
+        );
+        assert!(cf("deadtime 2\nwarntime 2\n").unwrap().warnings.is_empty());
+    }
+
+    /// Heartbeat's mcast TTL is 0..4.
+    #[test]
+    fn mcast_ttl_is_0_to_4() {
+        for t in ["0", "4"] {
+            let c = cf(&format!("mcast eth0 225.0.0.1 694 {t} 0\n")).unwrap();
+            assert!(matches!(c.channels[0].value.mode, Mode::Mcast { ttl, .. } if ttl.to_string() == t));
+        }
+        for t in ["5", "255", "-1"] {
+            assert_eq!(
+                cf(&format!("mcast eth0 225.0.0.1 694 {t} 0\n")).unwrap_err(),
+                format!("ha.cf:1:26: `{t}` is not a TTL Heartbeat takes (0..4)")
+            );
+        }
+    }
+
+    /// Host names are resolved once, at load; a name that does not resolve is an
+    /// error at its word. The resolver is a table here (no DNS query from a test);
+    /// `host` itself is asked only for what /etc/hosts answers.
+    #[test]
+    fn host_names_are_resolved() {
+        let table = |n: &str| match n {
+            "peer2" => Ok("10.0.0.2".parse().unwrap()),
+            _ => Err(format!("`{n}` does not resolve")),
+        };
+        let c = parse_with(Path::new("ha.cf"), "ucast eth0 peer2\nping peer2,10.0.0.9\n", &table).unwrap();
+        assert_eq!(
+            c.channels[0].value.mode,
+            Mode::Ucast {
+                peers: vec!["10.0.0.2".parse().unwrap()]
+            }
+        );
+        assert_eq!(
+            c.ping,
+            [
+                at("10.0.0.2".parse().unwrap(), 2, 6),
+                at("10.0.0.9".parse().unwrap(), 2, 12)
+            ]
+        );
+        let e = parse_with(Path::new("ha.cf"), "ping 10.0.0.9 gw\n", &table).unwrap_err();
+        assert_eq!(e.to_string(), "ha.cf:1:15: ping node: `gw` does not resolve");
+        assert_eq!(host("localhost"), Ok("127.0.0.1".parse().unwrap()));
+        assert_eq!(host("10.1.2.3"), Ok("10.1.2.3".parse().unwrap()));
+    }
+
+    /// Columns count characters, and only ASCII blanks separate words.
+    #[test]
+    fn columns_are_characters() {
+        let name = "is not a node name hakit can use (letters, digits, - _ .; at most 64)";
+        for (text, want) in [
+            ("# é\nnode é1\n", format!("ha.cf:2:6: `é1` {name}")),
+            // `é` is two bytes: the peer is at the 9th character, the 10th byte.
+            (
+                "ucast é 10.0.0.300\n",
+                "ha.cf:1:9: `10.0.0.300` is not an IP address (a host name is resolved only when ha.cf is loaded)"
+                    .into(),
+            ),
+            ("node \u{e9} \u{e9}\n", format!("ha.cf:1:6: `\u{e9}` {name}")),
+            // A no-break space is no blank to Heartbeat: one word.
+            (
+                "node\u{a0}n1 x\n",
+                "ha.cf:1:1: `node\u{a0}n1` is not a Heartbeat directive".into(),
+            ),
+        ] {
+            assert_eq!(cf(text).unwrap_err(), want, "{text:?}");
+        }
+        // A form feed separates, as in Heartbeat's WHITESPACE.
+        assert_eq!(
+            cf("keepalive\u{c}1\n").unwrap().keepalive,
+            Some(at(Duration::from_secs(1), 1, 11))
+        );
+    }
+
+    fn hr(text: &str) -> HaResources {
+        parse_haresources(Path::new("haresources"), text).unwrap()
+    }
+
+    #[test]
+    fn haresources_comments_and_continuations() {
+        // The comment goes first: a `\\` inside it continues nothing, and one before
+        // it (then the last character) does.
+        let h = hr("n1 10.0.0.1/24/eth0 # not joined \\\nn2 10.0.0.2/24/eth0 \\# joined\n 10.0.0.3/24/eth0\nn3 10.0.0.4/24/eth0 \\ \nn4 10.0.0.5/24/eth0\n");
+        let a: Vec<_> = h
+            .addresses
+            .iter()
+            .map(|a| (a.node.as_str(), a.addr.to_string(), a.line))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                ("n1", "10.0.0.1".into(), 1),
+                ("n2", "10.0.0.2".into(), 2),
+                ("n2", "10.0.0.3".into(), 3),
+                ("n3", "10.0.0.4".into(), 4),
+                ("n4", "10.0.0.5".into(), 5),
+            ]
+        );
+        // `\\ ` (a blank after it) joins nothing: the backslash is a resource.
+        assert_eq!(
+            h.skipped.iter().map(|s| (s.line, s.what.as_str())).collect::<Vec<_>>(),
+            [(4, "\\")]
+        );
+    }
+
+    #[test]
+    fn haresources_empty_fields_and_the_broadcast() {
+        let h = hr("n1 IPaddr::10.0.0.5/24//10.0.0.255\nn1 IPaddr::10.0.1.5//24/eth1\nn1 IPaddr::10.0.2.5/24\n");
+        let a: Vec<_> = h
+            .addresses
+            .iter()
+            .map(|a| (a.addr.to_string(), a.prefix, a.dev.as_deref()))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                ("10.0.0.5".into(), Some(24), None),
+                ("10.0.1.5".into(), Some(24), Some("eth1")),
+                ("10.0.2.5".into(), Some(24), None),
+            ]
+        );
+        let s: Vec<_> = h
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.col, s.what.as_str(), s.why))
+            .collect();
+        assert_eq!(
+            s,
+            [(
+                1,
+                4,
+                "broadcast 10.0.0.255",
+                "ipfake lets the kernel derive the broadcast address from the prefix"
+            )]
+        );
     }
 }

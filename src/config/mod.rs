@@ -149,6 +149,9 @@ pub struct AddressEntry {
     #[serde(default)]
     pub routers: Vec<String>,
     pub probe: Option<bool>,
+    /// Where an entry not from this file came from (haresources' line), for errors.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -584,7 +587,7 @@ impl ChannelSpec {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.dev.is_empty() || self.dev.len() >= libc::IFNAMSIZ || self.dev.contains('/') {
+        if !crate::net::addr::valid_ifname(&self.dev) {
             return Err(format!("`{}` is not an interface name", self.dev));
         }
         if self.name.is_empty() || self.name.len() > crate::table::CHANNEL_NAME_LEN {

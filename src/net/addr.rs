@@ -9,6 +9,16 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// An interface name the kernel takes (dev_valid_name): 1 to IFNAMSIZ-1 bytes, not
+/// `.` or `..`, without `/`, `:` or whitespace. The one check of every tool's names.
+pub fn valid_ifname(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() < libc::IFNAMSIZ
+        && d != "."
+        && d != ".."
+        && !d.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+}
+
 /// Refuse an address that is not one host's unicast address on a LAN, before anything
 /// is added or announced: the unspecified address, broadcast (255.255.255.255, and
 /// with `prefix` the subnet's broadcast address), multicast (IPv4 224/4, IPv6 ff00::/8,
@@ -228,6 +238,17 @@ pub fn labelled() -> Vec<(IpAddr, String)> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The kernel's rule (dev_valid_name), the one check of every tool's names.
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "bond0.100", "br-lan", "a", "fifteen-chars-1"] {
+            assert!(super::valid_ifname(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "sixteen-chars-12", "a/b", "eth0:1", "a b", "a\tb"] {
+            assert!(!super::valid_ifname(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn prefixes_contain_what_they_should() {

@@ -34,7 +34,12 @@ pub struct ClusterArgs {
     /// both places is an error; flags still win), and its `authkeys` beside it for
     /// --keys. What hakit does not do (crm, respawn, serial, logfile, ...) is named with
     /// its line in a warning and skipped; auto_failback belongs to the composition
-    /// (contrib/pair.sh --failback). A bad line: FILE:LINE:COLUMN, exit status 2.
+    /// (contrib/pair.sh --failback). It is read as Heartbeat 3.0.6 reads it: node names
+    /// lowercased (this node's too), host names resolved once, a directive set twice
+    /// taken last with a warning, warntime above deadtime clamped with one. Refused on
+    /// purpose: an mcast port other than the one port hakit uses for every channel
+    /// (udpport; without it 694 beside bcast or ucast). A bad line: FILE:LINE:COLUMN,
+    /// exit status 2.
     #[arg(long = "ha-cf", value_name = "FILE")]
     pub ha_cf: Option<PathBuf>,
     /// The keys file, in Heartbeat's authkeys format, mode 0600. [default: /etc/hakit/authkeys,
@@ -107,6 +112,9 @@ impl ClusterArgs {
             for s in &h.skipped {
                 crate::base::log::warn(&format!("{}: `{}` skipped: {}", at(s.line, s.col), s.what, s.why));
             }
+            for w in &h.warnings {
+                crate::base::log::warn(&format!("{}: {}", at(w.line, w.col), w.value));
+            }
             if let Some(a) = &h.auto_failback {
                 crate::base::log::warn(&format!(
                     "{}: auto_failback {} is the composition's: contrib/pair.sh --failback (on) or without it (off); hb-send and hb-watch move nothing",
@@ -123,7 +131,12 @@ impl ClusterArgs {
     pub fn resolve(&self, d: &Described) -> Result<Cluster, Error> {
         let (f, src) = (&d.file.cluster, d.src.as_ref());
         let r = Resolver::new(src, "cluster");
-        let node = r.pick("--node", self.node.clone(), "node", f.node.clone(), uname_node);
+        let mut node = r.pick("--node", self.node.clone(), "node", f.node.clone(), uname_node);
+        // Heartbeat lowercases node names, its own (uname) too: a cluster described by
+        // ha.cf names this node as its peers hear it.
+        if d.hacf.is_some() {
+            node.value.make_ascii_lowercase();
+        }
         if !crate::wire::hv::valid_name(&node.value) {
             return Err(r.error(
                 &node.from,
@@ -364,5 +377,16 @@ mod tests {
         );
         let (e, _) = resolve("node n1\n", None, &["--node", "n1"]);
         assert!(e.unwrap_err().starts_with("no channel: "));
+    }
+
+    /// Heartbeat lowercases every node name, this node's own too (flag or uname).
+    #[test]
+    fn with_ha_cf_this_nodes_name_is_lowercased() {
+        let (c, _) = resolve("bcast eth0\nnode N1 n2\n", None, &["--node", "N1"]);
+        let c = c.unwrap();
+        assert_eq!(
+            (c.node.as_str(), c.nodes.as_slice()),
+            ("n1", ["n1".to_string(), "n2".into()].as_slice())
+        );
     }
 }

@@ -66,7 +66,11 @@ impl WatchSettings {
             "initdead",
             w.initdead,
             d.hacf(|h| h.initdead.as_ref()),
-            || deadtime.value * 2,
+            // Without initdead, ha.cf's cluster starts as Heartbeat would.
+            || match d.hacf {
+                Some(_) => crate::config::hacf::default_initdead(deadtime.value),
+                None => deadtime.value * 2,
+            },
         )?;
         if initdead.value < deadtime.value {
             return Err(r.error_among(&[&initdead.from, &deadtime.from], "initdead must be at least deadtime"));
@@ -265,5 +269,20 @@ mod tests {
         assert_eq!(e.to_string(), "--port: port 0 is not a port");
         let e = resolve(None, &["--hook-queue", "0"]).unwrap_err();
         assert_eq!(e.to_string(), "--hook-queue: hook-queue must be 1..1000000");
+    }
+
+    /// With ha.cf and no initdead, Heartbeat's default; without ha.cf, 2 × deadtime.
+    #[test]
+    fn initdead_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("ha.cf");
+        let cf_s = cf.display().to_string();
+        for (text, want) in [("deadtime 2\n", 12), ("deadtime 8\n", 16), ("deadtime 20\n", 20)] {
+            std::fs::write(&cf, format!("bcast eth0\nnode n1\n{text}")).unwrap();
+            let s = resolve(None, &["--ha-cf", &cf_s]).unwrap();
+            assert_eq!(s.initdead, Duration::from_secs(want), "{text}");
+        }
+        let s = resolve(None, &["--deadtime", "2s"]).unwrap();
+        assert_eq!(s.initdead, Duration::from_secs(4));
     }
 }

@@ -109,22 +109,29 @@ fn add_haresources(
                 ),
             });
         }
-        let (Some(prefix), Some(dev)) = (a.prefix, &a.dev) else {
+        // Without a prefix there is nothing to add the address with; without an
+        // interface, `ipfake up ... dev IFACE` gives it.
+        let Some(prefix) = a.prefix else {
             crate::base::log::info(&format!(
-                "{}: {bare} has no prefix length or interface (Heartbeat finds them from the routes): give them to ipfake up ({bare}/PREFIX dev IFACE)",
+                "{}: {bare} has no prefix length (Heartbeat finds it from the routes): give it to ipfake up ({bare}/PREFIX dev IFACE)",
                 at(a.line, a.col)
             ));
             continue;
         };
         section.addresses.push(config::AddressEntry {
             addr: format!("{bare}/{prefix}"),
-            dev: dev.clone(),
+            dev: a.dev.clone().unwrap_or_default(),
             label: a.label.clone(),
             count: None,
             interval: None,
             refresh: None,
             routers: Vec::new(),
             probe: None,
+            origin: Some(config::Origin::At {
+                file: h.path.clone(),
+                line: a.line,
+                col: a.col,
+            }),
         });
     }
     Ok(())
@@ -163,11 +170,13 @@ impl Takeover {
             .position(|e| e.addr.split('/').next() == Some(bare));
         let entry = index.map(|i| &section.addresses[i]);
         // An error in the entry points at that entry's key, not the first entry's.
+        // An entry from haresources: at its word there.
         let cfg_err = |key: &'static str, m: String| {
-            Error::Usage(
-                r.error(&r.item_origin("addresses", index.unwrap_or(0), key), m)
-                    .to_string(),
-            )
+            let from = match entry.and_then(|e| e.origin.clone()) {
+                Some(o) => o,
+                None => r.item_origin("addresses", index.unwrap_or(0), key),
+            };
+            Error::Usage(r.error(&from, m).to_string())
         };
         let prefixed = if a.addr.contains('/') {
             a.addr.clone()
@@ -196,15 +205,16 @@ impl Takeover {
                 cfg_err("addr", m)
             }
         })?;
-        let iface = a
-            .iface
-            .clone()
-            .or_else(|| entry.map(|e| e.dev.clone()))
-            .ok_or_else(|| {
-                usage(format!(
+        let iface = match (&a.iface, entry) {
+            (Some(i), _) => i.clone(),
+            (None, Some(e)) if !e.dev.is_empty() => e.dev.clone(),
+            (None, Some(_)) => return Err(cfg_err("dev", format!("{ip} names no interface: give `dev IFACE`"))),
+            (None, None) => {
+                return Err(usage(format!(
                     "no interface for {ip}: give `dev IFACE` or an ipfake.addresses entry"
-                ))
-            })?;
+                )))
+            }
+        };
         let mut routers = a.routers.clone();
         if routers.is_empty() {
             if let Some(e) = entry {
@@ -523,6 +533,26 @@ mod tests {
         // in haresources takes them from the command line.
         assert_eq!(up("10.0.0.9").unwrap().iface, "eth9");
         assert!(up("10.0.0.6").unwrap_err().contains("has no prefix length"));
+        // A prefix without an interface: the prefix is kept, the interface comes from
+        // the command line, and errors about the entry name its haresources word.
+        let hr_s = hr.display().to_string();
+        std::fs::write(&hr, "n1 IPaddr::10.0.0.7/28\nnode1 IPaddr::192.168.1.10/24/eth0:web\n").unwrap();
+        let (sect, src) = section(&Some(yaml.clone()), Some(&hr)).unwrap();
+        let up = |argv: &[&str]| {
+            let args = IpfakeArgs::try_parse_from([&["ipfake", "up"], argv].concat()).unwrap();
+            let Command::Up(up) = &args.command else { panic!() };
+            Takeover::resolve(up, &sect, src.as_ref()).map_err(|e| e.to_string())
+        };
+        let t = up(&["10.0.0.7", "dev", "eth3"]).unwrap();
+        assert_eq!((t.addr.1, t.iface.as_str()), (28, "eth3"));
+        assert_eq!(
+            up(&["10.0.0.7"]).unwrap_err(),
+            format!("{hr_s}:1:4: 10.0.0.7 names no interface: give `dev IFACE`")
+        );
+        assert_eq!(
+            up(&["192.168.1.10", "dev", "eth5"]).unwrap_err(),
+            format!("{hr_s}:2:7: `eth0:web` must be `eth5` or start with `eth5:` (the device's name)")
+        );
         // An address in both is refused, at its haresources line, naming the entry.
         std::fs::write(&hr, "node1 IPaddr::10.0.0.9/24/eth0\n").unwrap();
         let e = section(&Some(yaml), Some(&hr)).unwrap_err().to_string();

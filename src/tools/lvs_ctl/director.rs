@@ -187,11 +187,7 @@ pub fn from_source(src: &Source) -> Result<Director, Error> {
 /// An interface name (IFNAMSIZ - 1), of the characters names are made of in practice
 /// (`eth0`, `bond0.100`, `br-lan`): director.sh splits `ADDR/PREFIX@DEV` words.
 fn valid_dev(d: &str) -> bool {
-    !d.is_empty()
-        && d.len() <= 15
-        && d != "."
-        && d != ".."
-        && d.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    crate::net::addr::valid_ifname(d) && d.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn resolve(sec: Section, src: &Source) -> Result<Director, Error> {
