@@ -499,6 +499,12 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
             "test -x /usr/lib/ocf/resource.d/hakit/{a} && sh -n /usr/lib/ocf/resource.d/hakit/{a}"
         ));
     }
+    // How it is built and what the maintainer scripts leave to the operator.
+    let readme = c.ok("cat /usr/share/doc/hakit/README.Debian");
+    assert!(
+        readme.contains("rustup") && readme.contains("hakit-pair@*"),
+        "README.Debian: {readme}"
+    );
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/hakit.yaml");
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/mon-check.yaml");
 
