@@ -3,8 +3,8 @@
 //! minbase, cached as a tarball under /var/cache/hakit-test). Each chroot command runs
 //! in its own mount, PID and network namespaces: /proc is mounted there only, nothing
 //! it starts outlives it, and nothing in it reaches a network. The downloads
-//! (debootstrap, `apt-get download ipvsadm`, both once, then cached) are the only
-//! packets, to Debian's mirror.
+//! (debootstrap, `apt-get download ipvsadm` from SUITE at MIRROR, both once, then
+//! cached) are the only packets, to Debian's mirror.
 
 mod common;
 use common::*;
@@ -82,6 +82,15 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// dpkg's name of this machine's architecture (the package is linux-any).
+fn arch() -> String {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .expect("run dpkg");
+    check("dpkg --print-architecture", &out).trim().to_string()
+}
+
 struct Debs {
     hakit: PathBuf,
     ipvsadm: PathBuf,
@@ -95,6 +104,11 @@ fn debs() -> &'static Debs {
     let built = DEBS.get_or_init(|| {
         need_root();
         let t = target_dir().join("deb");
+        // build.sh once emptied DIR/../build: a file planted there must outlive a build.
+        let beside = t.join("build");
+        fs::create_dir_all(&beside).unwrap();
+        let planted = beside.join("not-build-sh-s");
+        fs::write(&planted, "kept\n").unwrap();
         let start = Instant::now();
         let out = Command::new("bash")
             .arg(repo().join("contrib/deb/build.sh"))
@@ -114,6 +128,12 @@ fn debs() -> &'static Debs {
             ));
         }
         eprintln!("deb: packages ready in {:.1} s", start.elapsed().as_secs_f64());
+        if !planted.exists() {
+            return Err(format!(
+                "build.sh removed {} (outside its target directory)",
+                planted.display()
+            ));
+        }
         let find = |name: String| {
             paths
                 .lines()
@@ -123,7 +143,7 @@ fn debs() -> &'static Debs {
         };
         let v = env!("CARGO_PKG_VERSION");
         Ok(Debs {
-            hakit: find(format!("hakit_{v}_amd64.deb"))?,
+            hakit: find(format!("hakit_{v}_{}.deb", arch()))?,
             ipvsadm: find(format!("hakit-ipvsadm_{v}_all.deb"))?,
         })
     });
@@ -171,7 +191,10 @@ fn base_tarball() -> PathBuf {
         .prefix("hakit-debootstrap.")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let out = Command::new("debootstrap")
+    // In a mount namespace of its own: the /proc and /sys debootstrap mounts in its
+    // target go with it, also when it is killed.
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "debootstrap"])
         .args(["--variant=minbase", &format!("--include={include}"), SUITE])
         .arg(dir.path())
         .arg(MIRROR)
@@ -189,6 +212,9 @@ fn base_tarball() -> PathBuf {
         .arg(".")
         .output()
         .unwrap();
+    if !out.status.success() {
+        let _ = fs::remove_file(&part);
+    }
     check("tar of the chroot", &out);
     fs::rename(&part, &tarball).unwrap();
     eprintln!(
@@ -291,10 +317,15 @@ impl Drop for Chroot {
     }
 }
 
-/// Debian's own ipvsadm package, downloaded from the mirror once (`apt-get download`
-/// on the host) and kept in the cache.
+/// Debian's own ipvsadm package of SUITE, downloaded from MIRROR once (apt-get with a
+/// sources list, lists and cache of its own: the host's sources play no part; the
+/// Release file is checked with Debian's archive key) and kept in the cache by suite.
 fn debian_ipvsadm() -> PathBuf {
-    let dir = cache_dir();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_dir().join(format!("{SUITE}-ipvsadm"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     let cached = |d: &Path| {
         fs::read_dir(d)
             .unwrap()
@@ -305,13 +336,39 @@ fn debian_ipvsadm() -> PathBuf {
         return p;
     }
     let tmp = tempfile::tempdir_in(&dir).unwrap();
-    let out = Command::new("apt-get")
-        .args(["download", "-qq", "ipvsadm"])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    check("apt-get download ipvsadm (needs Debian's mirror)", &out);
-    let got = cached(tmp.path()).expect("apt-get download made no ipvsadm_*.deb");
+    let t = tmp.path();
+    for d in ["lists/partial", "cache/archives/partial", "parts", "get"] {
+        fs::create_dir_all(t.join(d)).unwrap();
+    }
+    let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    assert!(
+        Path::new(keyring).is_file(),
+        "{keyring} missing (debian-archive-keyring)"
+    );
+    fs::write(
+        t.join("sources.list"),
+        format!("deb [signed-by={keyring}] {MIRROR} {SUITE} main\n"),
+    )
+    .unwrap();
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.arg("-qq")
+            .arg(format!("-oDir::Etc::SourceList={}", t.join("sources.list").display()))
+            .arg(format!("-oDir::Etc::SourceParts={}", t.join("parts").display()))
+            .arg(format!("-oDir::State::Lists={}", t.join("lists").display()))
+            .arg(format!("-oDir::Cache={}", t.join("cache").display()))
+            // The temporary directory is root's alone (0700): apt's _apt cannot write it.
+            .arg("-oAPT::Sandbox::User=root")
+            .args(args)
+            .current_dir(t.join("get"));
+        c.output().unwrap()
+    };
+    check(&format!("apt-get update ({MIRROR} {SUITE})"), &apt(&["update"]));
+    check(
+        &format!("apt-get download ipvsadm ({MIRROR} {SUITE})"),
+        &apt(&["download", "ipvsadm"]),
+    );
+    let got = cached(&t.join("get")).expect("apt-get download made no ipvsadm_*.deb");
     let to = dir.join(got.file_name().unwrap());
     fs::rename(&got, &to).unwrap();
     to
@@ -392,6 +449,8 @@ fn files_of(dir: &str, exec_only: bool) -> Vec<String> {
 fn installs_in_a_clean_chroot_and_purges_to_nothing() {
     let d = packages_and_chroot_base();
     let c = Chroot::new();
+    // node-exporter's directory, as prometheus-node-exporter makes it.
+    c.ok("mkdir -p /var/lib/prometheus/node-exporter");
     let before = c.snapshot();
     let systemd_before = c.ok("find /etc/systemd/system -printf '%p %l\\n' | sort");
     let deb = c.put(&d.hakit);
@@ -440,6 +499,12 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
             "test -x /usr/lib/ocf/resource.d/hakit/{a} && sh -n /usr/lib/ocf/resource.d/hakit/{a}"
         ));
     }
+    // How it is built and what the maintainer scripts leave to the operator.
+    let readme = c.ok("cat /usr/share/doc/hakit/README.Debian");
+    assert!(
+        readme.contains("rustup") && readme.contains("hakit-pair@*"),
+        "README.Debian: {readme}"
+    );
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/hakit.yaml");
     c.ok("mon-check run --check -c /usr/share/doc/hakit/examples/mon-check.yaml");
 
@@ -486,11 +551,43 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
         systemd_before,
         "a unit was enabled"
     );
-    let postinst = fs::read_to_string(c.root().join("var/lib/dpkg/info/hakit.postinst")).unwrap();
+    // The maintainer scripts: an upgrade stops nothing (the peer would take over),
+    // postinst restarts after one (deb-systemd-invoke: only units that run) and
+    // starts none on a first install but the enabled, prerm stops them on removal.
+    let script = |name: &str| fs::read_to_string(c.root().join("var/lib/dpkg/info").join(name)).unwrap_or_default();
+    let (preinst, postinst, prerm) = (script("hakit.preinst"), script("hakit.postinst"), script("hakit.prerm"));
     assert!(
-        !postinst.contains("deb-systemd-invoke"),
-        "postinst starts a unit:\n{postinst}"
+        !preinst.contains("deb-systemd-invoke"),
+        "preinst stops units:\n{preinst}"
     );
+    assert!(
+        postinst.contains("_dh_action=restart") && postinst.contains("deb-systemd-invoke $_dh_action"),
+        "postinst restarts no unit after an upgrade:\n{postinst}"
+    );
+    assert!(
+        prerm.contains("deb-systemd-invoke stop") && prerm.contains("hb-watch.service"),
+        "prerm stops no unit on removal:\n{prerm}"
+    );
+    // deb-systemd-invoke (init-system-helpers) starts no disabled unit and restarts
+    // one only when it is active: what the restart above relies on.
+    let invoke = fs::read_to_string(c.root().join("usr/bin/deb-systemd-invoke")).unwrap();
+    assert!(
+        invoke.contains("is a disabled or a static unit not running, not starting it"),
+        "deb-systemd-invoke no longer skips disabled units"
+    );
+
+    // Upgraded (the same package again: preinst upgrade, postinst configure OLD): the
+    // same user, still nothing enabled, the tools there.
+    let again = check("dpkg -i hakit (again)", &c.run(&format!("dpkg -i {deb}")));
+    assert_eq!(c.ok("getent passwd hakit"), pw, "the upgrade changed the user: {again}");
+    assert_eq!(
+        c.ok("find /etc/systemd/system -printf '%p %l\\n' | sort"),
+        systemd_before,
+        "the upgrade enabled a unit"
+    );
+    c.ok("hb-watch --version");
+    // The examples name the package's paths.
+    c.ok("! grep -rn /usr/local /usr/share/doc/hakit/examples");
 
     // Removed: the tools go, the user stays (Debian leaves system users); purged:
     // nothing of the package is left.
@@ -498,7 +595,9 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
     for t in TOOLS {
         assert!(!c.root().join("usr/bin").join(t).exists(), "{t} left after dpkg -r");
     }
-    c.ok("mkdir -p /var/lib/hakit/floors && touch /var/lib/hakit/generation"); // as the units would
+    // As the units would: state, and hakit-metrics.service's node-exporter files.
+    c.ok("mkdir -p /var/lib/hakit/floors && touch /var/lib/hakit/generation");
+    c.ok("cd /var/lib/prometheus/node-exporter && touch hakit-cluster.prom hakit-lvs.prom hakit-checks.prom");
     c.ok("dpkg --purge hakit");
     let after = c.snapshot();
     let changed: Vec<&String> = after
@@ -508,6 +607,71 @@ fn installs_in_a_clean_chroot_and_purges_to_nothing() {
         .filter(|l| !bookkeeping(l))
         .collect();
     assert!(changed.is_empty(), "dpkg --purge hakit left or removed: {changed:#?}");
+}
+
+#[test]
+fn refuses_a_normal_user_named_hakit() {
+    let d = packages_and_chroot_base();
+    let c = Chroot::new();
+    // A login user of that name (uid >= 1000): the units must not run as it.
+    c.ok("adduser --quiet --disabled-password --gecos '' hakit");
+    let pw = c.ok("getent passwd hakit");
+    let deb = c.put(&d.hakit);
+    let out = c.run(&format!("dpkg -i {deb}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "dpkg -i hakit adopted the login user hakit: {said}"
+    );
+    assert!(
+        said.contains("hakit") && said.contains("not a system user"),
+        "dpkg -i hakit failed without saying why: {said}"
+    );
+    assert_eq!(c.ok("getent passwd hakit"), pw, "the login user was changed");
+}
+
+/// The packaged binaries name neither the directory they were built in nor the
+/// builder's crate registry (--remap-path-prefix): the same source builds the same
+/// bytes wherever it is built.
+#[test]
+fn binaries_name_no_build_paths() {
+    let d = debs();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&d.hakit)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    check("dpkg-deb -x hakit", &out);
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let build = target_dir().join("deb/cargo/.deb-build");
+    let forbidden = [
+        cargo_home,
+        "/.cargo/registry".to_string(),
+        build.display().to_string(),
+        "/.deb-build/".into(),
+    ];
+    for t in TOOLS {
+        let bin = fs::read(dir.path().join("usr/bin").join(t)).unwrap();
+        assert!(bin.len() > 100_000, "{t}: not a binary");
+        for f in &forbidden {
+            assert!(
+                !bin.windows(f.len()).any(|w| w == f.as_bytes()),
+                "usr/bin/{t} embeds {f}"
+            );
+        }
+        // What it names instead (the remapped prefixes): the test can see a path.
+        assert!(
+            bin.windows(17).any(|w| w == b"/cargo/registry/s"),
+            "usr/bin/{t} names no /cargo/registry/ path"
+        );
+    }
 }
 
 /// What dpkg, adduser and man-db keep about any package, and /run (a tmpfs: adduser's
@@ -542,6 +706,11 @@ fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
     let (hakit, ours, theirs) = (c.put(&d.hakit), c.put(&d.ipvsadm), c.put(&theirs));
     c.ok(&format!("dpkg -i {hakit} {ours}"));
     assert_eq!(ipvsadm_is(&c), "lvs-ctl");
+    assert_eq!(
+        c.ok("readlink -f /usr/share/man/man8/ipvsadm.8.gz").trim(),
+        "/usr/share/man/man8/lvs-ctl.8.gz",
+        "man ipvsadm is lvs-ctl's page"
+    );
     // Named ipvsadm, lvs-ctl is ipvsadm (its help is ipvsadm's).
     let help = c.run("ipvsadm --help");
     assert!(String::from_utf8_lossy(&help.stdout).contains("ipvsadm"), "{help:?}");
@@ -551,8 +720,10 @@ fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
     let out = c.run(&format!("dpkg -i {theirs}"));
     check("dpkg -i ipvsadm after hakit-ipvsadm", &out);
     assert_eq!(ipvsadm_is(&c), "debian");
+    c.ok("test ! -L /usr/share/man/man8/ipvsadm.8.gz");
     c.ok("dpkg --purge ipvsadm");
     assert_eq!(ipvsadm_is(&c), "lvs-ctl", "the trigger restored the link");
+    c.ok("test -L /usr/share/man/man8/ipvsadm.8.gz");
 
     // Debian's first, then ours: the alternative is registered, Debian's file stays,
     // and removing ours leaves it intact.
@@ -567,6 +738,7 @@ fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
     assert_eq!(ipvsadm_is(&c), "debian");
     c.ok("dpkg --purge ipvsadm");
     assert_eq!(ipvsadm_is(&c), "none");
+    c.ok("test ! -e /usr/share/man/man8/ipvsadm.8.gz && test ! -e /etc/alternatives/ipvsadm.8.gz");
     assert!(
         !c.root().join("etc/alternatives/ipvsadm").exists(),
         "/etc/alternatives/ipvsadm left"

@@ -4,12 +4,12 @@
 #   contrib/deb/build.sh [--target-dir DIR] OUTDIR
 #
 # It builds what git holds (the commit plus changes to tracked files, through
-# `git stash create`) from an exported copy (DIR/../build), never the working tree
+# `git stash create`) from an exported copy (DIR/.deb-build), never the working tree
 # itself, with `dpkg-buildpackage -b` and a cargo target directory of its own (DIR,
 # default target/deb/cargo), so a build started from `cargo test` never waits on the
 # outer cargo's lock. OUTDIR remembers what it was built from (the trees of the paths
 # that go into the packages): the same again prints the packages already there.
-# DEB_BUILD_OPTIONS=noautodbgsym skips hakit-dbgsym (minutes of xz).
+# DEB_BUILD_OPTIONS=noautodbgsym skips hakit-dbgsym (minutes of xz); parallel=N is -jN.
 # Exit: 0 built, 1 the build failed, 2 usage.
 set -euo pipefail
 
@@ -29,7 +29,7 @@ done
 [ $# -eq 1 ] || usage "one OUTDIR expected"
 out=$1
 target=${target:-$repo/target/deb/cargo}
-for c in git dpkg-buildpackage dh cargo; do
+for c in git dpkg-buildpackage dh cargo rustc; do
   command -v "$c" >/dev/null || { echo "build.sh: $c not found (contrib/deps.sh installs it)" >&2; exit 2; }
 done
 cd "$repo"
@@ -45,36 +45,45 @@ rev=$(git stash create)
 rev=${rev:-HEAD}
 # Keyed by what goes into the packages (or into building them): a change to the tests
 # or the documents outside does not rebuild them.
-tree=$(git ls-tree "$rev" -- Cargo.toml Cargo.lock src debian contrib man completions benches examples |
-  git hash-object --stdin)
+# The toolchain and DEB_BUILD_OPTIONS make other packages from the same tree.
+export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
+tree=$({
+  git ls-tree "$rev" -- Cargo.toml Cargo.lock src debian contrib man completions benches examples
+  rustc -V
+  echo "DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-}"
+} | git hash-object --stdin)
 mkdir -p "$out" "$target"
 out=$(cd "$out" && pwd)
 target=$(cd "$target" && pwd)
-# The copy is built in the same place every time (beside the target directory), so
-# cargo finds its earlier build of the crate; one build at a time there.
-work=$(dirname "$target")/build
-exec 9>"$work.lock"
+# The copy is built in the same place every time (inside the target directory, which
+# is ours alone: nothing beside it is touched), so cargo finds its earlier build of the
+# crate; one build at a time there.
+work=$target/.deb-build
+exec 9>"$target/.deb-build.lock"
 flock 9
-debs=("hakit_${deb}_amd64.deb" "hakit-ipvsadm_${deb}_all.deb")
+arch=$(dpkg --print-architecture)
+debs=("hakit_${deb}_${arch}.deb" "hakit-ipvsadm_${deb}_all.deb")
 if [ "$(cat "$out/source-tree" 2>/dev/null)" = "$tree" ] &&
   [ -f "$out/${debs[0]}" ] && [ -f "$out/${debs[1]}" ]; then
   echo "build.sh: reusing the packages of $tree" >&2
   printf '%s\n' "${debs[@]/#/$out/}"
   exit 0
 fi
-rm -f "$out/source-tree" "$out"/hakit*.deb "$out"/hakit*.buildinfo "$out"/hakit*.changes
+rm -f "$out/source-tree" "$out"/hakit*.deb "$out"/hakit*.ddeb "$out"/hakit*.buildinfo "$out"/hakit*.changes
 rm -rf "$work"
 mkdir -p "$work/hakit-$deb"
 trap 'rm -rf "$work"' EXIT
 git archive "$rev" | tar -x -C "$work/hakit-$deb"
 
 # What `cargo test` sets for its test binaries is not the build's (left in, build
-# scripts that watch it would rebuild on every other run).
+# scripts that watch it would rebuild on every other run; LD_LIBRARY_PATH names the
+# outer target directory), nor is a caller's wrapper or cargo configuration: the
+# packages are built the same whoever starts the build.
 for v in $(compgen -e); do
   case $v in CARGO_PKG_* | CARGO_BIN_* | CARGO_MANIFEST_* | CARGO_CRATE_* | CARGO_PRIMARY_* | \
-    CARGO_TARGET_TMPDIR | CARGO_RUSTC_CURRENT_DIR | CARGO) unset "$v" ;; esac
+    CARGO_BUILD_* | CARGO_ENCODED_RUSTFLAGS | CARGO_TARGET_TMPDIR | CARGO_RUSTC_CURRENT_DIR | \
+    CARGO | RUSTC_WRAPPER | RUSTC_WORKSPACE_WRAPPER | LD_LIBRARY_PATH) unset "$v" ;; esac
 done
-export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 export CARGO_TARGET_DIR=$target
 # The crates the lock names, fetched now (the only step that may use the network), so
 # the package build itself runs offline.
@@ -88,7 +97,9 @@ cargo fetch --locked --quiet --manifest-path "$work/hakit-$deb/Cargo.toml" ||
 for f in "${debs[@]}"; do
   [ -f "$work/$f" ] || { echo "build.sh: dpkg-buildpackage made no $f" >&2; exit 1; }
 done
+# The .changes names hakit-dbgsym's .ddeb when one was built: it goes along.
 mv "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
+for f in "$work"/*.ddeb; do if [ -e "$f" ]; then mv "$f" "$out"/; fi; done
 echo "$tree" >"$out/source-tree"
 printf '%s\n' "${debs[@]/#/$out/}"
 }
