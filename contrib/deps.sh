@@ -53,6 +53,7 @@ command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v lintian >/dev/null || need+=(lintian)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 command -v dh >/dev/null || need+=(debhelper)
 command -v fakeroot >/dev/null || need+=(fakeroot)
 if [ ${#need[@]} -gt 0 ]; then
