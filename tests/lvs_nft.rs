@@ -424,6 +424,19 @@ fn direct_routing_sends_frames_to_real_servers_holding_the_vip() {
     lvs(&format!("-e -t {VIP}:{PORT} -r 10.77.1.3:{PORT} -g -w 0"));
     let c = counts(&run(100));
     assert!(!c.contains_key("n3") && !c.contains_key("-"), "{c:?}");
+    // The last DR service goes while a NAT service stays: the netdev table goes with
+    // it (its elements were once deleted after the table, in the same batch: refused).
+    lvs(&format!("-A -u {VIP}:53 -s rr"));
+    lvs(&format!("-a -u {VIP}:53 -r 10.77.1.3:53 -m"));
+    lvs(&format!("-D -t {VIP}:{PORT}"));
+    let saved = lvs("-S -n");
+    assert!(
+        saved.contains(&format!("-A -u {VIP}:53")) && !saved.contains("-t "),
+        "{saved}"
+    );
+    let tables = net.run(&d, Path::new("nft"), &["list", "tables"]);
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(!tables.contains("netdev"), "{tables}");
 }
 
 /// The figures, in a namespace of its own: 10,000 services × 4 real servers in

@@ -1299,8 +1299,12 @@ pub fn render(
         }
         p.tables.netdev = true;
         p.tables.dr_devices = devs.union(&present.dr_devices).cloned().collect();
-    } else if any_dr && present.netdev {
-        // The whole table was passed (DR touched) and no DR service is left.
+    }
+    // The whole table was passed (DR touched) and no DR service is left: the netdev
+    // table goes, and with it every DR service's chains and elements, which are then
+    // not deleted one by one (they would name a table this batch already deleted).
+    let drop_netdev = want_dr.is_empty() && any_dr && present.netdev;
+    if drop_netdev {
         slow.line(format!("delete table netdev {TABLE}"));
         p.tables.netdev = false;
         p.tables.dr_devices.clear();
@@ -1346,7 +1350,7 @@ pub fn render(
                 }
             }
             (a, b) => {
-                if let Some(a) = a {
+                if let (Some(a), false) = (a, drop_netdev) {
                     dr_del(&mut slow, a);
                 }
                 if let Some(b) = b {
