@@ -359,3 +359,25 @@ fn follow_refuses_a_joinable_service_whose_check_mon_check_does_not_have() {
         "{err}"
     );
 }
+
+/// `status` is a report: an unreadable operator-weights file is named and the table is
+/// shown without them, rather than nothing at all (the metrics timer runs it).
+#[test]
+fn status_names_a_broken_weights_file_and_still_reports() {
+    let ns = Ns::new();
+    let b = ["--backend", "nft"];
+    let (code, _, err) = ns.lvs(&[&b[..], &["-R"]].concat(), RULES);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("lvs-weights.json");
+    std::fs::write(&weights, "{ not json").unwrap();
+    let state = dir.path().join("lvs-follow.json").display().to_string();
+    let (code, out, err) = ns.lvs(&["status", "--backend", "nft", "--state", &state], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("operator weights not shown") && err.contains(&weights.display().to_string()),
+        "{err}"
+    );
+    let first = RULES.lines().next().unwrap().split_whitespace().nth(2).unwrap();
+    assert!(out.contains(first), "the table is reported: {out}");
+}

@@ -582,7 +582,12 @@ pub fn prometheus(r: &Report) -> Exposition {
 pub fn run(args: &StatusArgs, cfg: Option<Config>, backend: &mut dyn Backend) -> Result<(), Error> {
     let kernel = backend.read().map_err(backend::Error::naming_the_capability)?;
     let live = health::load_live(&args.state);
-    let weights = super::weights::load(&super::weights::path_for(&args.state)).map_err(Error::Io)?;
+    // A report says what it can: an unreadable weights file is named, and the table is
+    // shown without operator weights rather than not at all (metrics go on too).
+    let weights = super::weights::load(&super::weights::path_for(&args.state)).unwrap_or_else(|e| {
+        crate::base::log::warn(&format!("operator weights not shown: {e}"));
+        Weights::new()
+    });
     let r = report_weighted(
         cfg.as_ref(),
         &kernel,
