@@ -126,6 +126,18 @@ def licence_file(pkg, lic):
     return None
 
 
+def ring_holders(d, have):
+    found = []
+    for f in sorted(d.rglob("*")):
+        if f.suffix not in (".c", ".h", ".pl", ".S", ".rs", ".inl") or not f.is_file():
+            continue
+        for m in re.finditer(r"Copyright (?:\(c\) )?([0-9].*)", f.read_text(errors="replace")):
+            h = " ".join(re.sub(r"[\s*/#]*$", "", m.group(1)).split())
+            if h not in have and h not in found:
+                found.append(h)
+    return sorted(found)
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: crate-copyright.py HEAD METADATA.json")
@@ -151,6 +163,10 @@ def main():
                     holders.append(s)
             if lic not in texts and lic not in COMMON:
                 texts[lic] = t
+        if p["name"] == "ring":
+            # Its C and assembly are BoringSSL's and OpenSSL's (and Intel's, Google's,
+            # CloudFlare's...): their files' own notices name the holders.
+            holders += ring_holders(Path(p["manifest_path"]).parent, holders)
         holders = holders or p["authors"] or [f"the {p['name']} authors"]
         s = [
             f"Files: vendored/{p['name']}-{p['version']}/*",

@@ -749,3 +749,128 @@ fn ipvsadm_alternative_beside_debians_ipvsadm_in_both_orders() {
         "the alternative outlived hakit-ipvsadm: {left:?}"
     );
 }
+
+/// The crates linked into hakit's binaries for this host, as "name-version": reached
+/// from hakit by normal dependencies (not dev, not build), proc-macros and what only
+/// they need left out (they run in the compiler). Walked here, not by the script the
+/// package uses, so a mistake in either shows.
+fn linked_crates() -> Vec<String> {
+    let host = check("rustc -vV", &Command::new("rustc").arg("-vV").output().unwrap())
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names no host");
+    let out = Command::new("cargo")
+        .args(["metadata", "--offline", "--locked", "--format-version", "1"])
+        .args(["--filter-platform", &host])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_str(&check("cargo metadata", &out)).unwrap();
+    let pkgs: std::collections::HashMap<&str, &serde_json::Value> = m["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p))
+        .collect();
+    let nodes: std::collections::HashMap<&str, &serde_json::Value> = m["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let root = m["resolve"]["root"].as_str().unwrap();
+    let (mut seen, mut todo) = (std::collections::BTreeSet::new(), vec![root]);
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for d in nodes[id]["deps"].as_array().unwrap() {
+            let normal = d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null());
+            let pkg = pkgs[d["pkg"].as_str().unwrap()];
+            let proc_macro = pkg["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "proc-macro"));
+            if normal && !proc_macro {
+                todo.push(d["pkg"].as_str().unwrap());
+            }
+        }
+    }
+    seen.remove(root);
+    seen.iter()
+        .map(|id| {
+            format!(
+                "{}-{}",
+                pkgs[id]["name"].as_str().unwrap(),
+                pkgs[id]["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn copyright_names_every_linked_crate_with_its_licence() {
+    let d = debs();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&d.hakit)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    check("dpkg-deb -x hakit", &out);
+    let c = fs::read_to_string(dir.path().join("usr/share/doc/hakit/copyright")).unwrap();
+    // Paragraphs, DEP-5's blank-line separated units.
+    let paras: Vec<&str> = c.split("\n\n").collect();
+    assert!(
+        paras[0].starts_with("Format: "),
+        "hakit's own head is not first:\n{}",
+        paras[0]
+    );
+    assert!(
+        c.contains("Upstream-Name: hakit\n\nFiles: *\n"),
+        "hakit's own stanza lost"
+    );
+    let crates = linked_crates();
+    assert!(crates.len() > 50, "only {} crates linked? {crates:?}", crates.len());
+    for k in &crates {
+        let files = format!("Files: vendored/{k}/*\n");
+        let p = paras.iter().find(|p| p.starts_with(&files));
+        let p = p.unwrap_or_else(|| panic!("copyright has no stanza for {k}"));
+        assert!(p.contains("\nCopyright: ") && p.contains("\nLicense: "), "{k}: {p}");
+    }
+    let stanzas = paras.iter().filter(|p| p.starts_with("Files: vendored/")).count();
+    assert_eq!(stanzas, crates.len(), "copyright names crates not linked");
+    // Every licence a stanza names without text has its own paragraph with the text.
+    let standalone = |id: &str| {
+        paras
+            .iter()
+            .find(|p| p.starts_with(&format!("License: {id}\n")))
+            .unwrap_or_else(|| panic!("no License: {id} paragraph"))
+            .to_string()
+    };
+    assert!(standalone("Expat").contains("Permission is hereby granted, free of charge"));
+    assert!(standalone("Apache-2.0").contains("/usr/share/common-licenses/Apache-2.0"));
+    assert!(standalone("ISC").contains("Permission to use, copy, modify"));
+    // An MIT-only crate, named as Debian names MIT.
+    let mit = paras
+        .iter()
+        .find(|p| p.starts_with("Files: vendored/") && p.contains("\nLicense: Expat\n"));
+    assert!(mit.is_some(), "no crate under Expat alone");
+    // ring: its licences whole and the holders of its BoringSSL/OpenSSL code (blank lines
+    // are " .": still one paragraph).
+    let ring = paras
+        .iter()
+        .find(|p| p.starts_with("Files: vendored/ring-"))
+        .expect("ring not in copyright");
+    assert!(ring.contains("\nLicense: Apache-2.0 and ISC\n"), "{ring}");
+    for notice in [
+        "BoringSSL",
+        "OpenSSL",
+        "Apache License",
+        "Permission to use, copy, modify",
+    ] {
+        assert!(ring.contains(notice), "ring's stanza lacks {notice}");
+    }
+}
