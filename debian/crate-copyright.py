@@ -174,16 +174,20 @@ def main():
             f"License: {expr}",
         ]
         if p["name"] == "ring":
-            # Its LICENSE points at BoringSSL's and OpenSSL's notices and once_cell's
-            # licence: all of them, whole.
+            # Its LICENSE points at BoringSSL's licence and once_cell's: all of them.
             d = Path(p["manifest_path"]).parent
             parts = ["LICENSE", "LICENSE-other-bits", "LICENSE-BoringSSL"]
             parts += ["src/polyfill/once_cell/LICENSE-MIT"]
             if not all((d / f).is_file() for f in parts):
                 fail(f"{where}: not all of {', '.join(parts)} found")
-            s[-1] += "\n" + cont(
-                "\n\n".join(f"{f}:\n\n" + (d / f).read_text() for f in parts)
-            )
+            def text(f):
+                t = (d / f).read_text()
+                # Lintian refuses the Apache licence copied out: Debian ships it.
+                if "Apache License" in t and "Version 2.0, January 2004" in t:
+                    return "The Apache License 2.0: /usr/share/common-licenses/Apache-2.0."
+                return t
+
+            s[-1] += "\n" + cont("\n\n".join(f"{f}:\n\n" + text(f) for f in parts))
         c = f"crate {p['name']} {p['version']}"
         if p["authors"]:
             c += ", by " + ", ".join(p["authors"])
