@@ -637,8 +637,8 @@ fn refuses_a_normal_user_named_hakit() {
 /// The packaged binaries name neither the directory they were built in nor the
 /// builder's crate registry (--remap-path-prefix): the same source builds the same
 /// bytes wherever it is built.
-#[test]
-fn binaries_name_no_build_paths() {
+/// The hakit package's files, unpacked (dpkg-deb -x) into a temporary directory.
+fn unpacked_hakit() -> tempfile::TempDir {
     let d = debs();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("dpkg-deb")
@@ -648,6 +648,12 @@ fn binaries_name_no_build_paths() {
         .output()
         .unwrap();
     check("dpkg-deb -x hakit", &out);
+    dir
+}
+
+#[test]
+fn binaries_name_no_build_paths() {
+    let dir = unpacked_hakit();
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
     let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
     let build = target_dir().join("deb/cargo/.deb-build");
@@ -811,15 +817,7 @@ fn linked_crates() -> Vec<String> {
 
 #[test]
 fn copyright_names_every_linked_crate_with_its_licence() {
-    let d = debs();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&d.hakit)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    check("dpkg-deb -x hakit", &out);
+    let dir = unpacked_hakit();
     let c = fs::read_to_string(dir.path().join("usr/share/doc/hakit/copyright")).unwrap();
     // Paragraphs, DEP-5's blank-line separated units.
     let paras: Vec<&str> = c.split("\n\n").collect();
