@@ -440,7 +440,6 @@ fn a_pulled_cable_keeps_the_address_and_announces_it_when_back() {
         net.ns(2),
         &["neigh", "replace", VIP, "lladdr", stale, "dev", "eth0", "nud", "stale"],
     );
-    std::thread::sleep(Duration::from_millis(1100));
     net.cut(1, 0);
     std::thread::sleep(Duration::from_millis(300));
     net.mend(1, 0);

@@ -168,11 +168,9 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
     let Some(cmd) = a.command else {
         return ExitStatus::Usage;
     };
-    // A real server's side: no table, no configuration.
-    if let Command::Join(x) = &cmd {
-        return super::joiner::main(x);
-    }
     let common = match &cmd {
+        // A real server's side: no table, no configuration, its own log.
+        Command::Join(x) => return super::joiner::main(x),
         Command::Apply(x) | Command::Diff(x) => &x.common,
         Command::Remove(x) => &x.common,
         Command::Follow(x) => &x.common,
@@ -181,7 +179,6 @@ fn subcommand_main(a: LvsCtlArgs) -> ExitStatus {
         Command::Director(x) => &x.common,
         Command::Snmp(x) => &x.common,
         Command::Weight(x) => &x.common,
-        Command::Join(_) => return ExitStatus::Usage,
     };
     // snmpd gives its pass_persist children their stdout as stderr too: a log line
     // there would be read as an answer, so `snmp` logs to syslog when started so.
